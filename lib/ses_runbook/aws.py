@@ -1,0 +1,218 @@
+"""boto3 clients built from the parameters, with the guards a runbook needs.
+
+- adaptive retries and connect/read timeouts, so a throttled or slow API slows the run
+  down instead of failing it, and an unreachable one fails within a known time;
+- a per-operation counter of calls and HTTP attempts (it goes into every report);
+- a memo so no call is repeated within one run, whichever checks ask for it;
+- the read-only guard: an operation that is not a read raises *before* anything is sent,
+  unless the parameters allow writes.
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from .exceptions import CredentialsError, ReadOnlyError
+from .redact import mask_key_ids
+
+if TYPE_CHECKING:
+    from .params import Params
+
+_READ_PREFIXES = ("Get", "List", "Describe")
+# Writes the runbook can make, and the parameter that must be true for each.
+WRITE_OPERATIONS: dict[str, str] = {
+    "ses.SendEmail": "send_test_email",
+    "sesv2.SendEmail": "send_test_email",
+    "ses.UpdateAccountSendingEnabled": "allow_writes",
+    "sesv2.PutAccountSendingAttributes": "allow_writes",
+    "sesv2.PutEmailIdentityDkimAttributes": "allow_writes",
+    "ses.SetIdentityDkimEnabled": "allow_writes",
+    "sesv2.DeleteSuppressedDestination": "allow_writes",
+    "iam.CreateAccessKey": "allow_writes",
+    "iam.UpdateAccessKey": "allow_writes",
+}
+# The IAM action prefix of each service, for naming what AccessDenied is missing.
+_IAM_PREFIX = {"sesv2": "ses", "ses": "ses", "cloudwatch": "cloudwatch", "iam": "iam", "sts": "sts"}
+
+
+def is_read(service: str, operation: str) -> bool:
+    """Whether an operation only reads: the allow-list the guard enforces."""
+    return operation.startswith(_READ_PREFIXES)
+
+
+def iam_action(service: str, operation: str) -> str:
+    """The IAM action an API operation needs, e.g. ``cloudwatch:GetMetricData``."""
+    return f"{_IAM_PREFIX.get(service, service)}:{operation}"
+
+
+class Aws:
+    """Clients for one run: shared counters, one memo, one guard.
+
+    Accepts an existing ``boto3.Session`` (as aws-sdk-pandas functions do) so callers that
+    already hold one, or tests, can pass it in.
+    """
+
+    def __init__(self, params: "Params", session: boto3.Session | None = None) -> None:
+        self.params = params
+        self.calls: Counter[str] = Counter()
+        self.attempts: Counter[str] = Counter()
+        self.writes: Counter[str] = Counter()
+        self._clients: dict[str, Any] = {}
+        self._memo: dict[tuple, Any] = {}
+        self._lock = threading.RLock()
+        try:
+            self.session = session or boto3.Session(profile_name=params.aws_profile, region_name=params.region)
+        except botocore.exceptions.ProfileNotFound:
+            raise CredentialsError(f"AWS profile '{params.aws_profile}' not found in ~/.aws/config or ~/.aws/credentials") from None
+        self._config = Config(
+            region_name=params.region,
+            retries={"mode": "adaptive", "max_attempts": params.max_attempts},
+            connect_timeout=params.connect_timeout_s,
+            read_timeout=params.read_timeout_s,
+            # moto's server decompresses gzip request bodies twice; AWS does not need it either.
+            disable_request_compression=True,
+            user_agent_appid="ses-runbook",
+        )
+
+    # -- credentials --------------------------------------------------------------------
+    def check_credentials(self) -> None:
+        """Fail early, in one line, when the credential chain finds nothing."""
+        try:
+            credentials = self.session.get_credentials()
+        except botocore.exceptions.BotoCoreError as exc:
+            raise CredentialsError(f"AWS credentials could not be loaded: {mask_key_ids(str(exc))}") from None
+        if credentials is None:
+            where = f"profile '{self.params.aws_profile}'" if self.params.aws_profile else (
+                "the default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws, SSO, instance role)")
+            raise CredentialsError(f"no AWS credentials found: tried {where}")
+
+    # -- clients ------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        """One client per service, instrumented with the counter and the guard."""
+        with self._lock:
+            if service not in self._clients:
+                client = self.session.client(service, endpoint_url=self.params.endpoint_url, config=self._config)
+                events = client.meta.events
+                events.register("before-call.*.*", self._before_call)
+                events.register("before-send.*.*", self._before_send)
+                self._clients[service] = client
+            return self._clients[service]
+
+    def _before_call(self, model: Any, **_: Any) -> None:
+        service = model.service_model.service_name
+        key = f"{service}.{model.name}"
+        if not is_read(service, model.name):
+            needed = WRITE_OPERATIONS.get(key, "allow_writes")
+            if not getattr(self.params, needed, False):
+                raise ReadOnlyError(f"{key} is a write and the run is read-only; set {needed}=true to allow it")
+            with self._lock:
+                self.writes[key] += 1
+        with self._lock:
+            self.calls[key] += 1
+
+    def _before_send(self, request: Any, **_: Any) -> None:
+        operation = request.context.get("operation_name", "?") if hasattr(request, "context") else "?"
+        with self._lock:
+            self.attempts[operation] += 1
+
+    # -- calls --------------------------------------------------------------------------
+    def call(self, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """Call ``service.operation`` once per run: later asks get the first answer."""
+        key = (service, operation, _freeze(kwargs))
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]
+        method: Callable[..., dict[str, Any]] = getattr(self.client(service), _snake(operation))
+        try:
+            result = method(**kwargs)
+        except Exception as exc:
+            exc.ses_runbook_call = (service, operation)  # type: ignore[attr-defined]
+            raise
+        result.pop("ResponseMetadata", None)
+        with self._lock:
+            self._memo[key] = result
+        return result
+
+    def paginate(self, service: str, operation: str, result_key: str, **kwargs: Any) -> list[Any]:
+        """All pages of a listing, once per run (memoized like ``call``)."""
+        key = (service, operation + "#all", _freeze(kwargs))
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]
+        paginator = self.client(service).get_paginator(_snake(operation))
+        items: list[Any] = []
+        try:
+            for page in paginator.paginate(**kwargs):
+                items.extend(page.get(result_key, []))
+        except Exception as exc:
+            exc.ses_runbook_call = (service, operation)  # type: ignore[attr-defined]
+            raise
+        with self._lock:
+            self._memo[key] = items
+        return items
+
+    def forget(self, service: str, operation: str) -> None:
+        """Drop memoized answers of one operation: a re-check after a fix must ask again."""
+        with self._lock:
+            for key in [k for k in self._memo if k[0] == service and k[1].split("#")[0] == operation]:
+                del self._memo[key]
+
+    def account_id(self) -> str:
+        """The account the credentials belong to (STS GetCallerIdentity)."""
+        return self.call("sts", "GetCallerIdentity")["Account"]
+
+    def stats(self) -> dict[str, Any]:
+        """Calls per operation, total, retries and writes: what reports show."""
+        total = sum(self.calls.values())
+        sent = sum(self.attempts.values())
+        return {"total": total, "retries": max(0, sent - total), "writes": sum(self.writes.values()),
+                "by_operation": dict(sorted(self.calls.items()))}
+
+
+def _snake(operation: str) -> str:
+    import re
+
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", operation).lower()
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def describe_error(exc: BaseException, params: "Params | None" = None) -> str:
+    """One line saying why an AWS call failed and what would fix it."""
+    service, operation = getattr(exc, "ses_runbook_call", (None, None))
+    connect = f"{params.connect_timeout_s:g} s" if params else "?"
+    read = f"{params.read_timeout_s:g} s" if params else "?"
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        op = exc.operation_name or operation or "?"
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation") or "not authorized" in str(error.get("Message", "")):
+            return f"AccessDenied: the role needs IAM action {iam_action(service or '?', op)}"
+        return mask_key_ids(f"{op} failed: {code}: {error.get('Message', '')}".strip())
+    if isinstance(exc, botocore.exceptions.ConnectTimeoutError):
+        return f"{_host(exc)}: no connection within the connect timeout ({connect}) for {service}.{operation}"
+    if isinstance(exc, botocore.exceptions.ReadTimeoutError):
+        return f"{_host(exc)}: no answer within the read timeout ({read}) for {service}.{operation}"
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        return f"{_host(exc)}: cannot connect ({type(exc).__name__}) for {service}.{operation}"
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return "no AWS credentials found"
+    return mask_key_ids(f"{type(exc).__name__}: {exc}")
+
+
+def _host(exc: BaseException) -> str:
+    from urllib.parse import urlsplit
+
+    url = getattr(exc, "kwargs", {}).get("endpoint_url", "")
+    return urlsplit(url).netloc or url or "the AWS endpoint"

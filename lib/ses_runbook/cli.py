@@ -1,0 +1,200 @@
+"""The ``ses-runbook`` command: thin over ``health``, ``runner``, ``sandbox`` and ``remediation``.
+
+Exit codes: 0 nothing failed (warnings allowed), 1 a check failed, 2 a check could not run
+or the input was bad (one line on stderr, never a traceback).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+from typing import Any, Iterator, Sequence
+
+from . import __version__
+from .exceptions import RunbookError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other bad input
+        self.exit(2, f"ses-runbook: {message}\n")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-f", "--parameters_file", "--parameters-file", dest="files", action="append", default=[],
+                        metavar="FILE.yaml", help="parameter file (YAML); may be repeated")
+    parser.add_argument("-p", "--parameters", dest="params", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="set one parameter; may be repeated")
+    parser.add_argument("--sandbox", nargs="?", const="healthy", default=None, metavar="SCENARIO",
+                        help="start the embedded sandbox (default scenario: healthy) for this command")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ses-runbook", description="Executable runbook for the Amazon SES account of thephenom.app.")
+    parser.add_argument("--version", action="version", version=f"ses-runbook {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = sub.add_parser("check", help="run every read-only check in-process and print a table or JSON")
+    _common(check)
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--only", action="append", metavar="CHECK_ID", help="run only this check; may be repeated")
+
+    run = sub.add_parser("run", help="execute the notebooks headless into a report folder")
+    _common(run)
+    run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebook names (default: all)")
+    run.add_argument("--out", help="report folder (default: reports/<UTC time>[-LABEL]/)")
+    run.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="kernels at once (default: cores)")
+    run.add_argument("--label", help="incident or ticket label, e.g. INC-1234")
+    run.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default 600)")
+
+    sandbox = sub.add_parser("sandbox", help="run the embedded sandbox in the foreground")
+    sandbox.add_argument("--scenario", default="healthy", help="scenario name or YAML file (default: healthy)")
+    sandbox.add_argument("--free-ports", action="store_true", help="pick free ports instead of 5050/5053/5587")
+    sandbox.add_argument("--list", action="store_true", help="list the scenarios and exit")
+
+    sub.add_parser("list", help="list the notebooks with their parameters")
+
+    diagnose = sub.add_parser("diagnose", help="walk a failure mode from symptom to cause and steps")
+    _common(diagnose)
+    diagnose.add_argument("symptom", nargs="?", default="auto", help="failure mode id, or auto")
+    diagnose.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+    return parser
+
+
+def _user_values(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, str]]]:
+    return list(args.files), [tuple(p) for p in args.params]
+
+
+@contextlib.contextmanager
+def _maybe_sandbox(scenario: str | None) -> Iterator[dict[str, Any]]:
+    """Start the sandbox for the duration of a command; yield the parameter overrides."""
+    if scenario is None:
+        yield {}
+        return
+    from .sandbox.server import Sandbox, restore_env
+
+    box = Sandbox(scenario)
+    box.start()
+    previous = box.apply_env()
+    try:
+        yield box.params()
+    finally:
+        restore_env(previous)
+        box.stop()
+
+
+def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
+    from . import params
+
+    files, raw = _user_values(args)
+    return params.load(files, overrides=overrides, raw_overrides=raw)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from . import health, params, report_text
+
+    files, raw = _user_values(args)
+    params.load(files, raw_overrides=raw)  # bad input fails before anything starts
+    if args.sandbox:
+        from .sandbox.scenario import load as load_scenario
+
+        load_scenario(args.sandbox)
+    with _maybe_sandbox(args.sandbox) as overrides:
+        merged = params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
+        show = None if args.json else report_text.progress_printer()
+        report = health.check_all(merged, ids=args.only, progress=show)
+    if args.json:
+        print(report.to_json())
+    else:
+        report_text.print_report(report)
+    return report.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import params, runner
+
+    files, raw = _user_values(args)
+    params.load(files, raw_overrides=raw)
+    names = runner.resolve_notebooks(args.notebooks)
+    if args.sandbox:
+        from .sandbox.scenario import load as load_scenario
+
+        load_scenario(args.sandbox)
+    with _maybe_sandbox(args.sandbox) as overrides:
+        merged = params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
+        result = runner.run_suite(merged, names, out=args.out, jobs=max(1, args.jobs), label=args.label,
+                                  timeout=args.timeout, scenario=args.sandbox)
+    return result.exit_code
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import scenario as scenario_mod
+    from .sandbox.server import DEFAULT_PORTS, DEFAULT_STATE_DIR, Sandbox
+
+    if args.list:
+        for name in scenario_mod.available():
+            print(f"{name:28} {scenario_mod.load(name).description}")
+        return 0
+    ports = None if args.free_ports else dict(DEFAULT_PORTS)
+    box = Sandbox(args.scenario, ports=ports, state_dir=DEFAULT_STATE_DIR)
+    box.start()
+    try:
+        from .sandbox.server import describe
+
+        print(describe(box), flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        stop = threading.Event()
+        while not stop.wait(3600):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        box.stop()
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from . import runner
+
+    for entry in runner.inspect_all():
+        print(f"{entry['name']}: {entry['title']}")
+        for p in entry["parameters"]:
+            print(f"    {p['name']:22} {p['inferred_type_name']:16} {p['default']:40} {p['help']}")
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from . import params, remediation
+
+    files, raw = _user_values(args)
+    params.load(files, raw_overrides=raw)
+    remediation.symptom_ids(args.symptom)
+    with _maybe_sandbox(args.sandbox) as overrides:
+        merged = params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
+        diagnosis = remediation.diagnose(merged, args.symptom)
+    if args.json:
+        print(diagnosis.to_json())
+    else:
+        remediation.print_diagnosis(diagnosis)
+    return diagnosis.exit_code
+
+
+COMMANDS = {"check": cmd_check, "run": cmd_run, "sandbox": cmd_sandbox, "list": cmd_list, "diagnose": cmd_diagnose}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except RunbookError as exc:
+        print(f"ses-runbook: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ses-runbook: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

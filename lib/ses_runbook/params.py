@@ -1,0 +1,260 @@
+"""The parameter model shared by every notebook, the CLI and the YAML files.
+
+Values come, lowest precedence first, from the model's defaults, ``SES_RUNBOOK_<NAME>``
+environment variables (only for parameters left unset, i.e. ``None``: this is how a
+sandbox points notebooks at itself without editing them), YAML files (``-f``) and
+``-p NAME VALUE`` overrides, the way papermill takes them.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .exceptions import ParameterError
+
+ENV_PREFIX = "SES_RUNBOOK_"
+_ADDRESS = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@functools.lru_cache(maxsize=1)
+def ses_regions() -> frozenset[str]:
+    """Regions in which botocore knows an SES endpoint, in every partition."""
+    import boto3
+
+    session = boto3.session.Session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("ses", partition_name=partition))
+        regions.update(session.get_available_regions("sesv2", partition_name=partition))
+    return frozenset(regions)
+
+
+class Params(BaseModel):
+    """One parameter set for the whole runbook; see ``describe()`` for the help texts."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    aws_profile: str | None = Field(None, description="AWS profile; None = the default credential chain")
+    region: str = Field("us-east-1", description="AWS region of the SES account")
+    endpoint_url: str | None = Field(None, description="AWS endpoint override (sandbox, VPC endpoint); None = AWS")
+    domain: str = Field("thephenom.app", description="verified sending domain")
+    sender: str = Field("no-reply@thephenom.app", description="sending identity (From address)")
+    test_recipient: str = Field("success@simulator.amazonses.com", description="recipient of the test email")
+    send_test_email: bool = Field(False, description="send one test email (a write)")
+    allow_writes: bool = Field(False, description="allow fixes that change the account (writes)")
+    lookback_days: int = Field(14, description="days of statistics and metrics to read", ge=1, le=455)
+    metrics_period_s: int = Field(3600, description="CloudWatch period in seconds (raised for old data)", ge=60)
+    as_of: str | None = Field(None, description="UTC time the checks are evaluated at; None = now")
+    dns_nameservers: list[str] | None = Field(None, description="DNS servers, host or host:port; None = the system's")
+    dns_timeout_s: float = Field(3.0, description="DNS query timeout in seconds", gt=0, le=60)
+    smtp_host: str | None = Field(None, description="SMTP endpoint; None = email-smtp.REGION.amazonaws.com")
+    smtp_port: int | None = Field(None, description="SMTP port; None = 587 (STARTTLS)", ge=1, le=65535)
+    smtp_tls_ca_file: str | None = Field(None, description="CA bundle for the SMTP certificate; None = system CAs")
+    smtp_username_env: str = Field("SES_SMTP_USERNAME", description="environment variable holding the SMTP username")
+    smtp_password_env: str = Field("SES_SMTP_PASSWORD", description="environment variable holding the SMTP password")
+    smtp_users: list[str] = Field(default_factory=list, description="IAM users services send with (must have an active key)")
+    connect_timeout_s: float = Field(5.0, description="AWS connect timeout in seconds", gt=0, le=120)
+    read_timeout_s: float = Field(20.0, description="AWS read timeout in seconds", gt=0, le=300)
+    max_attempts: int = Field(6, description="AWS attempts per call (adaptive retries)", ge=1, le=20)
+    bounce_rate_warn: float = Field(0.05, description="bounce rate that warns (AWS review level 5 %)", ge=0, le=1)
+    bounce_rate_fail: float = Field(0.10, description="bounce rate that fails (AWS pause level 10 %)", ge=0, le=1)
+    complaint_rate_warn: float = Field(0.001, description="complaint rate that warns (AWS review 0.1 %)", ge=0, le=1)
+    complaint_rate_fail: float = Field(0.005, description="complaint rate that fails (AWS pause 0.5 %)", ge=0, le=1)
+    quota_warn: float = Field(0.80, description="share of Max24HourSend used that warns", ge=0, le=1)
+    quota_fail: float = Field(1.00, description="share of Max24HourSend used that fails", ge=0, le=1)
+    key_max_age_days: int = Field(90, description="SMTP key age that warns, in days", ge=1)
+    key_unused_days: int = Field(30, description="days without use after which a key warns", ge=1)
+    symptom: str = Field("auto", description="failure mode to diagnose (08_remediation); auto = all that show")
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value not in ses_regions():
+            raise ValueError(f"'{value}' is not an AWS region with SES; allowed: {', '.join(sorted(ses_regions()))}")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        value = value.strip().rstrip(".").lower()
+        if not _DOMAIN.match(value):
+            raise ValueError(f"'{value}' is not a domain name; allowed: a name such as thephenom.app")
+        return value
+
+    @field_validator("sender", "test_recipient")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if not _ADDRESS.match(value.strip()):
+            raise ValueError(f"'{value}' is not an email address; allowed: user@domain")
+        return value.strip()
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.match(r"^https?://[^\s/:]+(:\d{1,5})?(/.*)?$", value):
+            raise ValueError(f"'{value}' is not a URL; allowed: http(s)://host[:port]")
+        return value
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"'{value}' is not an ISO 8601 time; allowed: e.g. 2026-11-01T00:00:00Z") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @field_validator("dns_nameservers", mode="before")
+    @classmethod
+    def _nameservers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v for v in re.split(r"[,\s]+", value) if v]
+        for entry in value or []:
+            host, _, port = str(entry).rpartition(":") if str(entry).count(":") == 1 else (str(entry), "", "")
+            if port and not (port.isdigit() and 0 < int(port) < 65536):
+                raise ValueError(f"'{entry}' is not host or host:port")
+        return value
+
+    @field_validator("smtp_username_env", "smtp_password_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not _ENV_NAME.match(value):
+            raise ValueError(f"'{value}' is not an environment variable name; give the NAME of the variable, not its value")
+        return value
+
+    @field_validator("smtp_tls_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        path = Path(value).expanduser()
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise ValueError(f"'{value}' is not a readable file; allowed: a PEM CA bundle")
+        return str(path)
+
+    @model_validator(mode="after")
+    def _ordered_thresholds(self) -> "Params":
+        for warn, fail in (("bounce_rate_warn", "bounce_rate_fail"), ("complaint_rate_warn", "complaint_rate_fail"), ("quota_warn", "quota_fail")):
+            if getattr(self, warn) > getattr(self, fail):
+                raise ParameterError(warn, f"{getattr(self, warn)} is above {fail}={getattr(self, fail)}; allowed: warn <= fail")
+        return self
+
+    # -- derived values ---------------------------------------------------------------
+    @property
+    def smtp_endpoint(self) -> tuple[str, int]:
+        """SMTP host and port, with AWS's regional endpoint as the default."""
+        return (self.smtp_host or f"email-smtp.{self.region}.amazonaws.com", self.smtp_port or 587)
+
+    def as_of_datetime(self) -> datetime:
+        """The evaluation time: fixed for reproducible reports, now otherwise."""
+        if self.as_of:
+            return datetime.fromisoformat(self.as_of.replace("Z", "+00:00"))
+        return datetime.now(timezone.utc).replace(microsecond=0)
+
+    def public(self) -> dict[str, Any]:
+        """The parameters as they may appear in a report: names of secrets' variables, never values."""
+        return self.model_dump(mode="json")
+
+
+def describe() -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, help) of every parameter, in declaration order."""
+    rows = []
+    for name, field in Params.model_fields.items():
+        annotation = str(field.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+        default = field.default_factory() if field.default_factory else field.default
+        rows.append((name, annotation, default, field.description or ""))
+    return rows
+
+
+def _env_defaults(environ: Mapping[str, str]) -> dict[str, Any]:
+    values = {}
+    for name, field in Params.model_fields.items():
+        key = ENV_PREFIX + name.upper()
+        if key in environ and field.default is None:
+            values[name] = _parse_value(environ[key])
+    return values
+
+
+def _parse_value(text: str) -> Any:
+    """Read a ``-p`` value the way papermill does: YAML scalars and lists, else a string."""
+    if not text.strip():
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return text if isinstance(value, dict) else value
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read one parameter file, with one clear line for a missing or broken file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParameterError("", f"parameter file '{path}' does not exist") from None
+    except OSError as exc:
+        raise ParameterError("", f"parameter file '{path}' cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ParameterError("", f"parameter file '{path}' is not valid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParameterError("", f"parameter file '{path}' must hold a mapping of parameter names to values")
+    return data
+
+
+def validate(values: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Params:
+    """Build ``Params`` from explicit values, filling unset ones from the environment.
+
+    Raises ``ParameterError`` naming the first bad parameter, what was given and what is allowed.
+    """
+    environ = os.environ if environ is None else environ
+    unknown = sorted(set(values) - set(Params.model_fields))
+    if unknown:
+        raise ParameterError(unknown[0], f"unknown parameter; allowed: {', '.join(Params.model_fields)}")
+    merged = _env_defaults(environ)
+    merged.update({k: v for k, v in values.items() if not (v is None and k in merged)})
+    try:
+        return Params(**merged)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if "given" not in message and error.get("type") != "value_error":
+            message = f"{merged.get(name)!r} is not valid: {message}"
+        raise ParameterError(name, message) from None
+
+
+def load(files: Iterable[str | Path] = (), overrides: Mapping[str, Any] | None = None,
+         raw_overrides: Iterable[tuple[str, str]] = (), environ: Mapping[str, str] | None = None) -> Params:
+    """Parameters from YAML files, then typed overrides, then ``-p NAME VALUE`` strings."""
+    values: dict[str, Any] = {}
+    for path in files:
+        values.update(read_yaml(path))
+    values.update(overrides or {})
+    for name, text in raw_overrides:
+        values[name] = _parse_value(text)
+    return validate(values, environ)
+
+
+def from_namespace(namespace: Mapping[str, Any]) -> Params:
+    """Validate the parameters a notebook's ``parameters`` cell (and papermill) defined."""
+    return validate({name: namespace[name] for name in Params.model_fields if name in namespace})

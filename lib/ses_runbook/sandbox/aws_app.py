@@ -1,0 +1,436 @@
+"""A thin WSGI layer in front of moto's server app.
+
+It answers, from the scenario's ``World``, the SES operations moto lacks (SESv2 GetAccount,
+SES GetAccountSendingEnabled, the suppression list, account and DKIM toggles) and those
+where moto's answers are fixed or contradict each other (GetSendQuota, GetSendStatistics,
+identity verification and DKIM in v1 and v2), in the wire formats botocore parses: query/XML
+for SES v1, REST/JSON for SESv2. Everything else goes to moto unchanged. Every operation is
+counted here, on the server side, so tests can prove how many calls (and writes) a run made.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs, unquote
+
+from .world import World
+
+XMLNS = "http://ses.amazonaws.com/doc/2010-12-01/"
+_READ = ("Get", "List", "Describe")
+StartResponse = Callable[..., Any]
+
+
+class SesError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _esc(value: Any) -> str:
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _xml(tag: str, value: Any) -> str:
+    """Serialise dicts, lists (as ``member``) and scalars the way the query protocol does."""
+    if isinstance(value, dict):
+        inner = "".join(_xml(k, v) for k, v in value.items() if v is not None)
+    elif isinstance(value, list):
+        inner = "".join(_xml("member", v) for v in value)
+    elif isinstance(value, datetime):
+        inner = _iso(value)
+    else:
+        inner = _esc(value)
+    return f"<{tag}>{inner}</{tag}>"
+
+
+def _xml_map(tag: str, mapping: dict[str, dict]) -> str:
+    entries = "".join(f"<entry><key>{_esc(k)}</key>{_xml('value', v)}</entry>" for k, v in mapping.items())
+    return f"<{tag}>{entries}</{tag}>"
+
+
+def _members(form: dict[str, list[str]], name: str) -> list[str]:
+    keys = sorted((k for k in form if k.startswith(f"{name}.member.")), key=lambda k: int(k.rsplit(".", 1)[1]))
+    return [form[k][0] for k in keys]
+
+
+class SesLayer:
+    """WSGI app: the scenario's SES in front of moto's everything-else."""
+
+    def __init__(self, world: World, moto_app: Callable, region: str) -> None:
+        self.world = world
+        self.moto_app = moto_app
+        self.region = region
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self.fault: Callable[[str, str], Any] | None = None  # hook for fault injection
+        self._v2_routes: list[tuple[str, re.Pattern[str], str, Callable]] = [
+            ("GET", re.compile(r"^/v2/email/account$"), "GetAccount", self.v2_get_account),
+            ("PUT", re.compile(r"^/v2/email/account/sending$"), "PutAccountSendingAttributes", self.v2_put_sending),
+            ("GET", re.compile(r"^/v2/email/identities$"), "ListEmailIdentities", self.v2_list_identities),
+            ("GET", re.compile(r"^/v2/email/identities/(?P<name>[^/]+)$"), "GetEmailIdentity", self.v2_get_identity),
+            ("PUT", re.compile(r"^/v2/email/identities/(?P<name>[^/]+)/dkim$"), "PutEmailIdentityDkimAttributes", self.v2_put_dkim),
+            ("GET", re.compile(r"^/v2/email/suppression/addresses$"), "ListSuppressedDestinations", self.v2_list_suppressed),
+            ("GET", re.compile(r"^/v2/email/suppression/addresses/(?P<email>[^/]+)$"), "GetSuppressedDestination", self.v2_get_suppressed),
+            ("DELETE", re.compile(r"^/v2/email/suppression/addresses/(?P<email>[^/]+)$"), "DeleteSuppressedDestination", self.v2_delete_suppressed),
+        ]
+        self._v1 = {
+            "GetAccountSendingEnabled": self.v1_get_sending_enabled,
+            "UpdateAccountSendingEnabled": self.v1_update_sending_enabled,
+            "GetSendQuota": self.v1_get_send_quota,
+            "GetSendStatistics": self.v1_get_send_statistics,
+            "ListIdentities": self.v1_list_identities,
+            "GetIdentityVerificationAttributes": self.v1_verification,
+            "GetIdentityDkimAttributes": self.v1_dkim,
+            "GetIdentityMailFromDomainAttributes": self.v1_mail_from,
+            "SetIdentityDkimEnabled": self.v1_set_dkim,
+        }
+
+    # -- counting ----------------------------------------------------------------------
+    def count(self, service: str, operation: str) -> None:
+        with self._lock:
+            self.calls[f"{service}.{operation}"] += 1
+
+    def writes(self) -> dict[str, int]:
+        """Calls that changed something, by operation: the server's own count."""
+        with self._lock:
+            return {k: v for k, v in self.calls.items() if not k.split(".", 1)[1].startswith(_READ)}
+
+    def reset_calls(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    # -- dispatch ----------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path.startswith("/_sandbox/"):
+            return self._control(path, method, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        service = _signing_service(environ)
+        operation = _operation(environ, body, path)
+        if service == "ses" and path.startswith("/v2/"):
+            service = "sesv2"
+            for verb, pattern, name, _ in self._v2_routes:
+                if verb == method and pattern.match(path):
+                    operation = name
+            if method == "POST" and path == "/v2/email/outbound-emails":
+                operation = "SendEmail"
+        self.count(service, operation)
+        if self.fault is not None:
+            faulty = self.fault(service, operation)
+            if faulty is not None:
+                return faulty(environ, start_response)
+        try:
+            if service == "sesv2":
+                for verb, pattern, _, handler in self._v2_routes:
+                    match = pattern.match(path)
+                    if verb == method and match:
+                        return self._json(start_response, 200, handler(environ, body, **{k: unquote(v) for k, v in match.groupdict().items()}))
+                if operation == "SendEmail":
+                    self._v2_send_precheck(json.loads(body or b"{}"))
+            elif service == "ses":
+                form = {k: v for k, v in parse_qs(body.decode("utf-8")).items()}
+                handler = self._v1.get(operation)
+                if handler is not None:
+                    return self._xml(start_response, operation, handler(form))
+                if operation in ("SendEmail", "SendRawEmail"):
+                    self._v1_send_precheck(form)
+        except SesError as exc:
+            return self._error(start_response, service, exc)
+        return self._to_moto(environ, start_response, service, operation)
+
+    def _to_moto(self, environ: dict[str, Any], start_response: StartResponse, service: str, operation: str) -> Iterable[bytes]:
+        status_holder: list[str] = []
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Any:
+            status_holder.append(status)
+            return start_response(status, headers, exc_info)
+
+        result = self.moto_app(environ, capture)
+        if operation == "SendEmail" and status_holder and status_holder[0].startswith("200"):
+            with self.world.lock:
+                self.world.sent.append({"service": service, "time": datetime.utcnow().isoformat()})
+        return result
+
+    def _control(self, path: str, method: str, start_response: StartResponse) -> Iterable[bytes]:
+        if path == "/_sandbox/calls" and method == "GET":
+            with self._lock:
+                return self._json(start_response, 200, {"calls": dict(self.calls), "writes": self.writes()})
+        if path == "/_sandbox/calls" and method == "DELETE":
+            self.reset_calls()
+            return self._json(start_response, 200, {})
+        return self._json(start_response, 404, {"message": "unknown sandbox control path"})
+
+    # -- responses ---------------------------------------------------------------------
+    def _json(self, start_response: StartResponse, status: int, payload: dict[str, Any]) -> list[bytes]:
+        data = json.dumps(payload, default=_json_default).encode()
+        start_response(f"{status} {'OK' if status == 200 else 'Error'}",
+                       [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                        ("x-amzn-RequestId", str(uuid.uuid4()))])
+        return [data]
+
+    def _xml(self, start_response: StartResponse, operation: str, inner: str) -> list[bytes]:
+        request_id = uuid.uuid4()
+        data = (f'<{operation}Response xmlns="{XMLNS}"><{operation}Result>{inner}</{operation}Result>'
+                f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{operation}Response>").encode()
+        start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _error(self, start_response: StartResponse, service: str, exc: SesError) -> list[bytes]:
+        if service == "sesv2":
+            data = json.dumps({"message": exc.message}).encode()
+            headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", exc.code)]
+        else:
+            data = (f'<ErrorResponse xmlns="{XMLNS}"><Error><Type>Sender</Type><Code>{exc.code}</Code>'
+                    f"<Message>{_esc(exc.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
+            headers = [("Content-Type", "text/xml")]
+        start_response(f"{exc.status} Error", headers + [("Content-Length", str(len(data)))])
+        return [data]
+
+    # -- SES v1 ------------------------------------------------------------------------
+    def v1_get_sending_enabled(self, form: dict) -> str:
+        with self.world.lock:
+            return _xml("Enabled", self.world.sending_enabled)
+
+    def v1_update_sending_enabled(self, form: dict) -> str:
+        with self.world.lock:
+            self.world.sending_enabled = form.get("Enabled", ["false"])[0].lower() == "true"
+        return ""
+
+    def v1_get_send_quota(self, form: dict) -> str:
+        account = self.world.scenario.account
+        return (_xml("Max24HourSend", account.max_24_hour_send) + _xml("MaxSendRate", account.max_send_rate)
+                + _xml("SentLast24Hours", self.world.sent_last_24h()))
+
+    def v1_get_send_statistics(self, form: dict) -> str:
+        points = [{"Timestamp": p.timestamp, "DeliveryAttempts": p.sends, "Bounces": p.bounces,
+                   "Complaints": p.complaints, "Rejects": p.rejects} for p in self.world.points]
+        return _xml("SendDataPoints", points)
+
+    def v1_list_identities(self, form: dict) -> str:
+        kind = form.get("IdentityType", [""])[0]
+        names = [n for n in self.world.identity_names()
+                 if not kind or (kind == "Domain") == ("@" not in n)]
+        start = int(form.get("NextToken", ["0"])[0] or 0)
+        size = min(int(form.get("MaxItems", ["1000"])[0] or 1000), 1000)
+        page = names[start:start + size]
+        token = _xml("NextToken", start + size) if start + size < len(names) else ""
+        return _xml("Identities", page) + token
+
+    def _batch(self, form: dict) -> list[str]:
+        names = _members(form, "Identities")
+        if len(names) > 100:
+            raise SesError("InvalidParameterValue", "Identities: at most 100 identities per request")
+        return names
+
+    def v1_verification(self, form: dict) -> str:
+        out = {}
+        for name in self._batch(form):
+            identity = self.world.identity_view(name)
+            if identity is not None:
+                attrs: dict[str, Any] = {"VerificationStatus": identity.verification}
+                if identity.is_domain:
+                    attrs["VerificationToken"] = f"token-{abs(hash(name)) % 10**12:012d}"
+                out[name] = attrs
+        return _xml_map("VerificationAttributes", out)
+
+    def v1_dkim(self, form: dict) -> str:
+        out = {}
+        with self.world.lock:
+            for name in self._batch(form):
+                identity = self.world.identity_view(name)
+                if identity is None:
+                    continue
+                enabled = self.world.dkim_enabled.get(name, identity.dkim_enabled)
+                attrs: dict[str, Any] = {"DkimEnabled": enabled, "DkimVerificationStatus": identity.dkim}
+                if identity.is_domain and identity.dkim != "NotStarted":
+                    attrs["DkimTokens"] = self.world.scenario.dkim_tokens(name)
+                out[name] = attrs
+        return _xml_map("DkimAttributes", out)
+
+    def v1_mail_from(self, form: dict) -> str:
+        out = {}
+        for name in self._batch(form):
+            identity = self.world.identity_view(name)
+            if identity is not None and identity.mail_from_domain:
+                out[name] = {"MailFromDomain": identity.mail_from_domain, "MailFromDomainStatus": identity.mail_from_status,
+                             "BehaviorOnMXFailure": identity.behavior_on_mx_failure}
+            elif identity is not None:
+                out[name] = {"BehaviorOnMXFailure": identity.behavior_on_mx_failure}
+        return _xml_map("MailFromDomainAttributes", out)
+
+    def v1_set_dkim(self, form: dict) -> str:
+        name = form.get("Identity", [""])[0]
+        if self.world.identity_view(name) is None:
+            raise SesError("InvalidParameterValue", f"Identity {name} does not exist")
+        with self.world.lock:
+            self.world.dkim_enabled[name] = form.get("DkimEnabled", ["false"])[0].lower() == "true"
+        return ""
+
+    def _send_precheck(self, source: str, recipients: list[str]) -> None:
+        with self.world.lock:
+            if not self.world.sending_enabled or self.world.scenario.account.enforcement_status == "SHUTDOWN":
+                raise SesError("AccountSendingPausedException",
+                               "Sending paused for this account. For more information, please check the reason in the SES console.")
+            if not self.world.is_verified_address(source):
+                raise SesError("MessageRejected", f"Email address is not verified. The following identities failed the check in region {self.region.upper()}: {source}")
+            if not self.world.scenario.account.production_access:
+                bad = [r for r in recipients if not self.world.is_verified_address(r)]
+                if bad:
+                    raise SesError("MessageRejected", f"Email address is not verified. The following identities failed the check in region {self.region.upper()}: {', '.join(bad)}")
+
+    def _v1_send_precheck(self, form: dict) -> None:
+        recipients = [v[0] for k, v in form.items() if k.startswith("Destination.") and ".member." in k]
+        self._send_precheck(form.get("Source", [""])[0], recipients)
+
+    def _v2_send_precheck(self, request: dict) -> None:
+        destination = request.get("Destination", {})
+        recipients = destination.get("ToAddresses", []) + destination.get("CcAddresses", []) + destination.get("BccAddresses", [])
+        try:
+            self._send_precheck(request.get("FromEmailAddress", ""), recipients)
+        except SesError as exc:
+            raise SesError("MessageRejected" if "verified" in exc.message else "SendingPausedException", exc.message) from None
+
+    # -- SESv2 -------------------------------------------------------------------------
+    def v2_get_account(self, environ: dict, body: bytes) -> dict[str, Any]:
+        account = self.world.scenario.account
+        with self.world.lock:
+            enabled = self.world.sending_enabled
+        details: dict[str, Any] = {"MailType": account.mail_type, "WebsiteURL": account.website_url,
+                                   "ContactLanguage": "EN", "UseCaseDescription": "Transactional mail of thephenom.app",
+                                   "AdditionalContactEmailAddresses": [],
+                                   "ReviewDetails": {"Status": account.review_status}}
+        if account.review_case_id:
+            details["ReviewDetails"]["CaseId"] = account.review_case_id
+        return {
+            "DedicatedIpAutoWarmupEnabled": False,
+            "EnforcementStatus": account.enforcement_status,
+            "ProductionAccessEnabled": account.production_access,
+            "SendQuota": {"Max24HourSend": account.max_24_hour_send, "MaxSendRate": account.max_send_rate,
+                          "SentLast24Hours": self.world.sent_last_24h()},
+            "SendingEnabled": enabled,
+            "SuppressionAttributes": {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]},
+            "Details": details,
+        }
+
+    def v2_put_sending(self, environ: dict, body: bytes) -> dict[str, Any]:
+        request = json.loads(body or b"{}")
+        with self.world.lock:
+            self.world.sending_enabled = bool(request.get("SendingEnabled", False))
+        return {}
+
+    def v2_list_identities(self, environ: dict, body: bytes) -> dict[str, Any]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        names = self.world.identity_names()
+        start = int(query.get("NextToken", ["0"])[0] or 0)
+        size = min(int(query.get("PageSize", ["1000"])[0] or 1000), 1000)
+        out = []
+        for name in names[start:start + size]:
+            identity = self.world.identity_view(name)
+            out.append({"IdentityType": "DOMAIN" if identity.is_domain else "EMAIL_ADDRESS", "IdentityName": name,
+                        "SendingEnabled": identity.verification == "Success",
+                        "VerificationStatus": _v2_status(identity.verification)})
+        result: dict[str, Any] = {"EmailIdentities": out}
+        if start + size < len(names):
+            result["NextToken"] = str(start + size)
+        return result
+
+    def v2_get_identity(self, environ: dict, body: bytes, name: str) -> dict[str, Any]:
+        identity = self.world.identity_view(name)
+        if identity is None:
+            raise SesError("NotFoundException", f"Email identity {name} does not exist.", 404)
+        with self.world.lock:
+            signing = self.world.dkim_enabled.get(name, identity.dkim_enabled)
+        dkim: dict[str, Any] = {"SigningEnabled": signing, "Status": _v2_status(identity.dkim),
+                                "SigningAttributesOrigin": "AWS_SES", "NextSigningKeyLength": "RSA_2048_BIT",
+                                "CurrentSigningKeyLength": "RSA_2048_BIT"}
+        if identity.is_domain and identity.dkim != "NotStarted":
+            dkim["Tokens"] = self.world.scenario.dkim_tokens(name)
+            dkim["SigningHostedZone"] = "amazonses.com"
+        mail_from: dict[str, Any] = {"BehaviorOnMxFailure": "USE_DEFAULT_VALUE" if identity.behavior_on_mx_failure == "UseDefaultValue" else "REJECT_MESSAGE"}
+        if identity.mail_from_domain:
+            mail_from.update({"MailFromDomain": identity.mail_from_domain,
+                              "MailFromDomainStatus": identity.mail_from_status.upper().replace("TEMPORARYFAILURE", "TEMPORARY_FAILURE")})
+        return {"IdentityType": "DOMAIN" if identity.is_domain else "EMAIL_ADDRESS",
+                "FeedbackForwardingStatus": True, "VerifiedForSendingStatus": identity.verification == "Success",
+                "DkimAttributes": dkim, "MailFromAttributes": mail_from, "Policies": {}, "Tags": [],
+                "VerificationStatus": _v2_status(identity.verification)}
+
+    def v2_put_dkim(self, environ: dict, body: bytes, name: str) -> dict[str, Any]:
+        if self.world.identity_view(name) is None:
+            raise SesError("NotFoundException", f"Email identity {name} does not exist.", 404)
+        request = json.loads(body or b"{}")
+        with self.world.lock:
+            self.world.dkim_enabled[name] = bool(request.get("SigningEnabled", False))
+        return {}
+
+    def v2_list_suppressed(self, environ: dict, body: bytes) -> dict[str, Any]:
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        with self.world.lock:
+            items = sorted(self.world.suppressed.values(), key=lambda s: s["EmailAddress"])
+        reasons = query.get("Reason") or query.get("Reasons")
+        if reasons:
+            items = [i for i in items if i["Reason"] in reasons]
+        start = int(query.get("NextToken", ["0"])[0] or 0)
+        size = min(int(query.get("PageSize", ["1000"])[0] or 1000), 1000)
+        result: dict[str, Any] = {"SuppressedDestinationSummaries": items[start:start + size]}
+        if start + size < len(items):
+            result["NextToken"] = str(start + size)
+        return result
+
+    def v2_get_suppressed(self, environ: dict, body: bytes, email: str) -> dict[str, Any]:
+        with self.world.lock:
+            item = self.world.suppressed.get(email)
+        if item is None:
+            raise SesError("NotFoundException", f"Email address {email} does not exist on your suppression list.", 404)
+        return {"SuppressedDestination": {**item, "Attributes": {"MessageId": "sandbox", "FeedbackId": "sandbox"}}}
+
+    def v2_delete_suppressed(self, environ: dict, body: bytes, email: str) -> dict[str, Any]:
+        with self.world.lock:
+            if self.world.suppressed.pop(email, None) is None:
+                raise SesError("NotFoundException", f"Email address {email} does not exist on your suppression list.", 404)
+        return {}
+
+
+def _v2_status(v1_status: str) -> str:
+    return {"Success": "SUCCESS", "Pending": "PENDING", "Failed": "FAILED",
+            "TemporaryFailure": "TEMPORARY_FAILURE", "NotStarted": "NOT_STARTED"}[v1_status]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(type(value))
+
+
+def _signing_service(environ: dict[str, Any]) -> str:
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", auth)
+    service = match.group(1) if match else "unknown"
+    return {"monitoring": "cloudwatch", "email": "ses"}.get(service, service)
+
+
+def _operation(environ: dict[str, Any], body: bytes, path: str) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    match = re.search(r"/operation/([A-Za-z]+)$", path)
+    if match:
+        return match.group(1)
+    if body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        action = parse_qs(body.decode("utf-8", "replace")).get("Action")
+        if action:
+            return action[0]
+    return f"{environ.get('REQUEST_METHOD')} {path}"

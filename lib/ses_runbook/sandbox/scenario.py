@@ -1,0 +1,168 @@
+"""Scenario files: the world the sandbox serves, stated in YAML.
+
+A scenario may ``extends:`` another (deep merge; lists replace), so each failure mode is
+the healthy account plus the one thing that is wrong with it.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..exceptions import SandboxError
+
+SCENARIO_DIR = Path(__file__).with_name("scenarios")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Account(_Strict):
+    sending_enabled: bool = True
+    production_access: bool = True
+    enforcement_status: Literal["HEALTHY", "PROBATION", "SHUTDOWN"] = "HEALTHY"
+    max_24_hour_send: float = 50000
+    max_send_rate: float = 14
+    sent_last_24h: float | None = None  # None: the sum of the scenario's last 24 h of traffic
+    mail_type: str = "TRANSACTIONAL"
+    website_url: str = "https://thephenom.app"
+    review_status: str = "GRANTED"
+    review_case_id: str | None = None
+
+
+class Identity(_Strict):
+    name: str
+    verification: Literal["Success", "Pending", "Failed", "TemporaryFailure", "NotStarted"] = "Success"
+    dkim_enabled: bool = True
+    dkim: Literal["Success", "Pending", "Failed", "TemporaryFailure", "NotStarted"] = "Success"
+    mail_from_domain: str | None = None
+    mail_from_status: Literal["Success", "Pending", "Failed", "TemporaryFailure"] = "Success"
+    behavior_on_mx_failure: Literal["UseDefaultValue", "RejectMessage"] = "UseDefaultValue"
+
+    @property
+    def is_domain(self) -> bool:
+        return "@" not in self.name
+
+
+class Spike(_Strict):
+    metric: Literal["bounce_rate", "complaint_rate", "sends"]
+    start_hours_ago: float
+    hours: float
+    value: float  # a rate for *_rate, a multiplier for sends
+
+
+class Traffic(_Strict):
+    daily_sends: float = 12000
+    bounce_rate: float = 0.012
+    complaint_rate: float = 0.0002
+    reject_rate: float = 0.0001
+    reputation_window_hours: float = 24
+    spikes: list[Spike] = Field(default_factory=list)
+    seed: int = 7
+
+
+class Key(_Strict):
+    status: Literal["Active", "Inactive"] = "Active"
+    age_days: float = 30
+    last_used_days: float | None = 0  # None: never used
+    service_holds: bool = False  # the services' SMTP password is derived from this key
+
+
+class User(_Strict):
+    name: str
+    can_send: bool = True  # holds an inline policy allowing ses:SendRawEmail
+    keys: list[Key] = Field(default_factory=list)
+
+
+class Dns(_Strict):
+    dmarc: str | None = "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@thephenom.app; adkim=r; aspf=r"
+    spf: str | None = "v=spf1 include:amazonses.com ~all"
+    mail_from_mx: str | None = "10 feedback-smtp.{region}.amazonses.com"
+    dkim_missing: list[int] = Field(default_factory=list)  # indexes of DKIM tokens without a CNAME
+    dkim_wrong_target: list[int] = Field(default_factory=list)
+    extra: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Smtp(_Strict):
+    service_password: Literal["current", "old", "none"] = "current"
+
+
+class Suppressed(_Strict):
+    email: str
+    reason: Literal["BOUNCE", "COMPLAINT"] = "BOUNCE"
+    days_ago: float = 1
+
+
+class Scenario(_Strict):
+    name: str
+    description: str = ""
+    extends: str | None = None
+    as_of: str | None = None  # end of the scenario's traffic; None = when the sandbox starts
+    region: str = "us-east-1"
+    account: Account = Field(default_factory=Account)
+    identities: list[Identity] = Field(default_factory=list)
+    extra_identities: int = 0  # synthetic verified identities, for scale
+    traffic: Traffic = Field(default_factory=Traffic)
+    dns: Dns = Field(default_factory=Dns)
+    users: list[User] = Field(default_factory=list)
+    smtp: Smtp = Field(default_factory=Smtp)
+    suppressed: list[Suppressed] = Field(default_factory=list)
+
+    def dkim_tokens(self, domain: str) -> list[str]:
+        """Three stable tokens per domain, as SES Easy DKIM hands out."""
+        out = []
+        for i in range(3):
+            digest = hashlib.sha256(f"{self.name.split(':')[0]}|{domain}|{i}".encode()).hexdigest()
+            out.append("".join(chr(ord("a") + int(c, 16) % 26) if c.isdigit() else c for c in digest[:32]))
+        return out
+
+
+def available() -> list[str]:
+    """Names of the scenarios that ship with the package."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _raw(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") and path.exists()):
+        path = SCENARIO_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise SandboxError(f"unknown scenario '{name_or_path}'; allowed: {', '.join(available())} or a .yaml file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        raise SandboxError(f"scenario file '{path}' is not valid YAML") from None
+    data.setdefault("name", path.stem)
+    parent = data.get("extends")
+    if parent:
+        if parent in seen:
+            raise SandboxError(f"scenario '{name_or_path}' extends itself through {parent}")
+        base = _raw(parent, seen + (parent,))
+        base.pop("description", None)
+        data = _deep_merge(base, data)
+    return data
+
+
+def load(name_or_path: str = "healthy") -> Scenario:
+    """Load a shipped scenario by name, or a scenario file by path."""
+    data = _raw(name_or_path)
+    try:
+        return Scenario(**data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise SandboxError(f"scenario '{name_or_path}': {where}: {error['msg']}") from None

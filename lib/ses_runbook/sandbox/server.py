@@ -1,0 +1,304 @@
+"""Start and stop the whole sandbox: AWS (moto + the SES layer), DNS and SMTP on loopback."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ..exceptions import SandboxError
+from ..smtpcred import derive_smtp_password
+from . import scenario as scenario_mod
+from .world import World
+
+HOST = "127.0.0.1"
+DEFAULT_PORTS = {"aws": 5050, "dns": 5053, "smtp": 5587}
+DEFAULT_STATE_DIR = Path("~/.cache/ses-runbook/sandbox").expanduser()
+SANDBOX_KEY = ("AKIASANDBOXRUNBOOK00", "sandbox-secret-not-a-real-key")  # what the runbook signs with
+OLD_KEY_ID = "AKIASANDBOXROTATED01"
+_ACTIVE: list["Sandbox"] = []
+_ACTIVE_LOCK = threading.Lock()
+
+METRICS = (("Send", "sends", "Count"), ("Delivery", "deliveries", "Count"), ("Bounce", "bounces", "Count"),
+           ("Complaint", "complaints", "Count"), ("Reject", "rejects", "Count"),
+           ("Reputation.BounceRate", "bounce_rate", "None"), ("Reputation.ComplaintRate", "complaint_rate", "None"))
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP on loopback (DNS needs both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((HOST, 0))
+            port = tcp.getsockname()[1]
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.bind((HOST, port))
+            return port
+        except OSError:
+            continue
+    raise SandboxError("no free port on 127.0.0.1")
+
+
+class Sandbox:
+    """The embedded SES world for one scenario; a context manager.
+
+    moto keeps its state in module globals, so one sandbox runs per process at a time.
+    """
+
+    def __init__(self, scenario: str = "healthy", ports: dict[str, int] | None = None, state_dir: str | Path | None = None,
+                 as_of: str | None = None) -> None:
+        self.scenario = scenario_mod.load(scenario)
+        # The world's "now": given, the scenario's own, or the start time rounded down to 15 minutes.
+        if as_of or not self.scenario.as_of:
+            now = datetime.now(timezone.utc)
+            pinned = as_of or (now - timedelta(minutes=now.minute % 15, seconds=now.second, microseconds=now.microsecond)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self.scenario = self.scenario.model_copy(update={"as_of": pinned})
+        self.ports = {k: 0 for k in DEFAULT_PORTS} | (ports or {})
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        if state_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="ses-runbook-sandbox-")
+            state_dir = self._tmp.name
+        self.state_dir = Path(state_dir).expanduser()
+        self.world = World.build(self.scenario)
+        self.layer: Any = None
+        self._http: Any = None
+        self.dns: Any = None
+        self.smtp: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> "Sandbox":
+        with _ACTIVE_LOCK:
+            if _ACTIVE:
+                raise SandboxError("a sandbox is already running in this process")
+            _ACTIVE.append(self)
+        try:
+            self._start_aws()
+            self._seed()
+            self._start_dns()
+            self._start_smtp()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for server in (self.smtp, self.dns):
+            if server is not None:
+                server.stop()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        with _ACTIVE_LOCK:
+            if self in _ACTIVE:
+                _ACTIVE.remove(self)
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- AWS ---------------------------------------------------------------------------
+    def _start_aws(self) -> None:
+        from moto.backends import get_backend  # noqa: F401  (import moto before serving)
+        from moto.moto_api._internal.models import moto_api_backend
+        from moto.server import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        from .aws_app import SesLayer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto_api_backend.reset()
+        moto_app = DomainDispatcherApplication(create_backend_app)
+        self.layer = SesLayer(self.world, moto_app, self.scenario.region)
+        try:
+            self._http = make_server(HOST, self.ports["aws"], self.layer, threaded=True)
+        except OSError as exc:
+            raise SandboxError(f"cannot listen on {HOST}:{self.ports['aws']} for AWS: {exc.strerror}") from None
+        self.ports["aws"] = self._http.server_port
+        threading.Thread(target=self._http.serve_forever, name="sandbox-aws", daemon=True).start()
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{HOST}:{self.ports['aws']}"
+
+    def client(self, service: str) -> Any:
+        """A plain boto3 client on the sandbox, for seeding and for tests."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.scenario.region,
+                            aws_access_key_id=SANDBOX_KEY[0], aws_secret_access_key=SANDBOX_KEY[1],
+                            config=Config(disable_request_compression=True, retries={"max_attempts": 1}))
+
+    def _seed(self) -> None:
+        ses = self.client("ses")
+        for identity in self.scenario.identities:
+            if identity.is_domain:
+                ses.verify_domain_identity(Domain=identity.name)
+            else:
+                ses.verify_email_identity(EmailAddress=identity.name)
+        self._seed_iam()
+        self._seed_metrics()
+        self.layer.reset_calls()
+
+    def _seed_iam(self) -> None:
+        from moto.iam.models import AccessKeyLastUsed, iam_backends
+
+        iam = self.client("iam")
+        as_of = self.world.as_of
+        policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ses:SendRawEmail"],"Resource":"*"}]}'
+        backend = None
+        for user in self.scenario.users:
+            iam.create_user(UserName=user.name, Tags=[{"Key": "managed-by", "Value": "ses-runbook-sandbox"}])
+            if user.can_send:
+                iam.put_user_policy(UserName=user.name, PolicyName="ses-smtp-send", PolicyDocument=policy)
+            for key in user.keys:
+                created = iam.create_access_key(UserName=user.name)["AccessKey"]
+                key_id, secret = created["AccessKeyId"], created["SecretAccessKey"]
+                if key.status == "Inactive":
+                    iam.update_access_key(UserName=user.name, AccessKeyId=key_id, Status="Inactive")
+                backend = backend or iam_backends[created.get("AccountId", "123456789012")]["aws"]
+                stored = backend.access_keys[key_id] if key_id in getattr(backend, "access_keys", {}) else None
+                if stored is None:
+                    for candidate in backend.users[user.name].access_keys:
+                        if candidate.access_key_id == key_id:
+                            stored = candidate
+                stored.create_date = (as_of - timedelta(days=key.age_days)).replace(tzinfo=None)
+                if key.last_used_days is not None:
+                    stored.last_used = AccessKeyLastUsed(timestamp=(as_of - timedelta(days=key.last_used_days)).replace(tzinfo=None),
+                                                         service="ses", region=self.scenario.region)
+                self.world.keys[key_id] = {"user": user.name, "secret": secret, "status": key.status, "can_send": user.can_send}
+                if key.service_holds:
+                    self._service_key = (key_id, secret)
+        held = getattr(self, "_service_key", None)
+        mode = self.scenario.smtp.service_password
+        if mode == "current" and held:
+            self.world.service_credentials = (held[0], derive_smtp_password(held[1], self.scenario.region))
+        elif mode == "old":
+            self.world.service_credentials = (OLD_KEY_ID, derive_smtp_password("rotated-away-secret-key-material-000000", self.scenario.region))
+
+    def _seed_metrics(self) -> None:
+        cloudwatch = self.client("cloudwatch")
+        data = []
+        for point in self.world.points:
+            for name, attr, unit in METRICS:
+                data.append({"MetricName": name, "Timestamp": point.timestamp, "Value": float(getattr(point, attr)), "Unit": unit})
+        for i in range(0, len(data), 1000):
+            cloudwatch.put_metric_data(Namespace="AWS/SES", MetricData=data[i:i + 1000])
+
+    # -- DNS and SMTP ------------------------------------------------------------------
+    def dns_records(self) -> list[dict[str, Any]]:
+        """The scenario's zone: DKIM CNAMEs for the identities' tokens, SPF, DMARC, MAIL FROM MX."""
+        dns = self.scenario.dns
+        region = self.scenario.region
+        records: list[dict[str, Any]] = []
+        for identity in self.scenario.identities:
+            if not identity.is_domain:
+                continue
+            name = identity.name
+            records.append({"name": name, "type": "A", "value": "192.0.2.10"})
+            records.append({"name": name, "type": "MX", "value": f"10 inbound-smtp.{region}.amazonaws.com"})
+            for i, token in enumerate(self.scenario.dkim_tokens(name)):
+                if i in dns.dkim_missing:
+                    continue
+                target = f"{token}.dkim.amazonses.com" if i not in dns.dkim_wrong_target else f"{token}.dkim.example.net"
+                records.append({"name": f"{token}._domainkey.{name}", "type": "CNAME", "value": target})
+            if dns.spf:
+                records.append({"name": name, "type": "TXT", "value": dns.spf})
+            if dns.dmarc:
+                records.append({"name": f"_dmarc.{name}", "type": "TXT", "value": dns.dmarc})
+            if identity.mail_from_domain:
+                if dns.mail_from_mx:
+                    records.append({"name": identity.mail_from_domain, "type": "MX", "value": dns.mail_from_mx.format(region=region)})
+                if dns.spf:
+                    records.append({"name": identity.mail_from_domain, "type": "TXT", "value": dns.spf})
+        records.extend(dns.extra)
+        return [{"ttl": 300, **r} for r in records]
+
+    def _start_dns(self) -> None:
+        from .dns import DnsServer
+
+        try:
+            self.dns = DnsServer(self.dns_records(), host=HOST, port=self.ports["dns"]).start()
+        except OSError as exc:
+            raise SandboxError(f"cannot listen on {HOST}:{self.ports['dns']} for DNS: {exc.strerror}") from None
+        self.ports["dns"] = self.dns.port
+
+    def smtp_credentials(self) -> dict[str, str]:
+        """Exactly what SES would accept: passwords derived from active keys of users who may send."""
+        with self.world.lock:
+            return {key_id: derive_smtp_password(k["secret"], self.scenario.region)
+                    for key_id, k in self.world.keys.items() if k["status"] == "Active" and k["can_send"]}
+
+    def _start_smtp(self) -> None:
+        from .smtp import SmtpServer
+
+        try:
+            self.smtp = SmtpServer(self.smtp_credentials, cert_dir=self.state_dir, host=HOST, port=self.ports["smtp"]).start()
+        except OSError as exc:
+            raise SandboxError(f"cannot listen on {HOST}:{self.ports['smtp']} for SMTP: {exc.strerror}") from None
+        self.ports["smtp"] = self.smtp.port
+
+    # -- pointing the runbook at it ----------------------------------------------------
+    def params(self) -> dict[str, Any]:
+        """Parameter values that point the runbook at this sandbox."""
+        return {"endpoint_url": self.endpoint_url, "region": self.scenario.region,
+                "dns_nameservers": [f"{HOST}:{self.ports['dns']}"], "smtp_host": HOST,
+                "smtp_port": self.ports["smtp"], "smtp_tls_ca_file": str(self.smtp.ca_file)}
+
+    def env(self, smtp_username_env: str = "SES_SMTP_USERNAME", smtp_password_env: str = "SES_SMTP_PASSWORD") -> dict[str, str]:
+        """Environment for processes (kernels) that use the sandbox: fake AWS keys, the services' SMTP login,
+        and ``SES_RUNBOOK_*`` values for parameters a notebook leaves unset."""
+        env = {"AWS_ACCESS_KEY_ID": SANDBOX_KEY[0], "AWS_SECRET_ACCESS_KEY": SANDBOX_KEY[1]}
+        for name, value in self.params().items():
+            if name != "region":
+                env[f"SES_RUNBOOK_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
+        if self.world.service_credentials:
+            env[smtp_username_env], env[smtp_password_env] = self.world.service_credentials
+        return env
+
+    def apply_env(self) -> dict[str, str | None]:
+        """Set ``env()`` in this process (kernels inherit it); returns what to restore."""
+        previous = {}
+        for key, value in self.env().items():
+            previous[key] = os.environ.get(key)
+            os.environ[key] = value
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+            previous.setdefault(key, os.environ.get(key))
+            os.environ.pop(key, None)
+        return previous
+
+
+def restore_env(previous: dict[str, str | None]) -> None:
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def describe(box: Sandbox) -> str:
+    """What ``ses-runbook sandbox`` prints: where everything listens and how to point at it."""
+    env = box.env()
+    exports = " ".join(f"{k}={v}" for k, v in env.items() if not k.startswith("SES_RUNBOOK_"))
+    runbook_env = " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("SES_RUNBOOK_"))
+    return "\n".join([
+        f"ses-runbook sandbox: scenario '{box.scenario.name}' ({box.scenario.description}); Ctrl-C stops it",
+        f"  AWS   {box.endpoint_url}   (SES, SESv2, CloudWatch, IAM, STS; account 123456789012)",
+        f"  DNS   {HOST}:{box.ports['dns']}   (udp+tcp)",
+        f"  SMTP  {HOST}:{box.ports['smtp']}   (STARTTLS; CA {box.smtp.ca_file})",
+        "",
+        "Point the runbook at it (these are sandbox-only values):",
+        f"  export {exports}",
+        f"  export {runbook_env}",
+        "  ses-runbook check          # or: papermill notebooks/00_health_check.ipynb out.ipynb -f parameters/sandbox.yaml",
+    ])

@@ -1,0 +1,150 @@
+"""The sandbox's state: what the scenario says, plus what writes change while it runs.
+
+Pure data and arithmetic (no HTTP, no moto): the WSGI layer reads and changes it, the DNS and
+SMTP servers are configured from it, and tests can inspect it.
+"""
+from __future__ import annotations
+
+import math
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from .scenario import Identity, Scenario
+
+STEP = timedelta(minutes=15)
+DAYS = 14
+
+
+@dataclass
+class Point:
+    """One 15-minute interval of traffic, as SES's send statistics count it."""
+
+    timestamp: datetime
+    sends: int
+    deliveries: int
+    bounces: int
+    complaints: int
+    rejects: int
+    bounce_rate: float  # reputation rate over the trailing window, as CloudWatch publishes it
+    complaint_rate: float
+
+
+def _rate(base: float, spikes, metric: str, hours_ago: float) -> float:
+    for spike in spikes:
+        if spike.metric == metric and spike.start_hours_ago - spike.hours <= hours_ago <= spike.start_hours_ago:
+            return spike.value if metric.endswith("_rate") else base * spike.value
+    return base
+
+
+def traffic(scenario: Scenario) -> list[Point]:
+    """Fourteen days of 15-minute traffic ending at the scenario's ``as_of``.
+
+    A daily cycle (quiet nights, busy afternoons, UTC), deterministic noise, and the
+    scenario's spikes; the reputation rates trail over ``reputation_window_hours``.
+    """
+    t = scenario.traffic
+    rng = random.Random(t.seed)
+    end = _end(scenario)
+    start = end - timedelta(days=DAYS)
+    n = DAYS * 96
+    raw = []
+    for i in range(n):
+        ts = start + STEP * i
+        hours_ago = (end - ts).total_seconds() / 3600
+        hour = ts.hour + ts.minute / 60
+        cycle = 1 + 0.7 * math.sin((hour - 9) / 24 * 2 * math.pi)
+        mean = t.daily_sends / 96 * cycle * _rate(1.0, t.spikes, "sends", hours_ago)
+        sends = max(0, int(round(mean * rng.uniform(0.85, 1.15))))
+        bounce = _rate(t.bounce_rate, t.spikes, "bounce_rate", hours_ago)
+        complaint = _rate(t.complaint_rate, t.spikes, "complaint_rate", hours_ago)
+        bounces = _binomial(rng, sends, bounce)
+        complaints = _binomial(rng, sends, complaint)
+        rejects = _binomial(rng, sends, t.reject_rate)
+        raw.append((ts, sends, bounces, complaints, rejects))
+    window = max(1, int(t.reputation_window_hours * 4))
+    points = []
+    for i, (ts, sends, bounces, complaints, rejects) in enumerate(raw):
+        tail = raw[max(0, i - window + 1): i + 1]
+        total = sum(r[1] for r in tail) or 1
+        points.append(Point(ts, sends, max(0, sends - bounces - rejects), bounces, complaints, rejects,
+                            sum(r[2] for r in tail) / total, sum(r[3] for r in tail) / total))
+    return points
+
+
+def _end(scenario: Scenario) -> datetime:
+    """The scenario's ``as_of``: traffic ends there (the sandbox pins it when it starts)."""
+    if not scenario.as_of:
+        raise ValueError("scenario.as_of must be set before traffic is generated")
+    return datetime.fromisoformat(scenario.as_of.replace("Z", "+00:00"))
+
+
+def _binomial(rng: random.Random, n: int, p: float) -> int:
+    """Expected value plus rounding noise: stable sums without numpy."""
+    mean = n * p
+    return int(mean) + (1 if rng.random() < mean - int(mean) else 0)
+
+
+@dataclass
+class World:
+    """Mutable sandbox state for one scenario; every access holds the lock."""
+
+    scenario: Scenario
+    points: list[Point] = field(default_factory=list)
+    sending_enabled: bool = True
+    dkim_enabled: dict[str, bool] = field(default_factory=dict)
+    suppressed: dict[str, dict] = field(default_factory=dict)
+    sent: list[dict] = field(default_factory=list)
+    keys: dict[str, dict] = field(default_factory=dict)  # access key id -> user, secret, status
+    service_credentials: tuple[str, str] | None = None  # (username, password) the services hold
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @classmethod
+    def build(cls, scenario: Scenario) -> "World":
+        end = _end(scenario)
+        world = cls(scenario=scenario, points=traffic(scenario), sending_enabled=scenario.account.sending_enabled)
+        world.dkim_enabled = {i.name: i.dkim_enabled for i in scenario.identities}
+        for s in scenario.suppressed:
+            world.suppressed[s.email] = {"EmailAddress": s.email, "Reason": s.reason,
+                                         "LastUpdateTime": end - timedelta(days=s.days_ago)}
+        return world
+
+    @property
+    def as_of(self) -> datetime:
+        return _end(self.scenario)
+
+    def identity(self, name: str) -> Identity | None:
+        for identity in self.scenario.identities:
+            if identity.name.lower() == name.lower():
+                return identity
+        return None
+
+    def identity_names(self) -> list[str]:
+        names = [i.name for i in self.scenario.identities]
+        names += [f"app{n:05d}.tenants.thephenom.app" for n in range(self.scenario.extra_identities)]
+        return names
+
+    def identity_view(self, name: str) -> Identity | None:
+        """The scenario's identity, or a verified synthetic one for scale scenarios."""
+        found = self.identity(name)
+        if found is None and name.endswith(".tenants.thephenom.app") and name in set(self.identity_names()):
+            return Identity(name=name, dkim_enabled=True, dkim="Success")
+        return found
+
+    def sent_last_24h(self) -> float:
+        if self.scenario.account.sent_last_24h is not None:
+            return self.scenario.account.sent_last_24h
+        cutoff = self.as_of - timedelta(hours=24)
+        return float(sum(p.sends for p in self.points if p.timestamp >= cutoff) + len(self.sent))
+
+    def is_verified_address(self, address: str) -> bool:
+        """Whether SES would let this address send or, in the sandbox, receive."""
+        domain = address.rpartition("@")[2].lower()
+        if domain == "simulator.amazonses.com":
+            return True
+        for name in (address, domain):
+            identity = self.identity(name)
+            if identity is not None and identity.verification == "Success":
+                return True
+        return False
