@@ -97,6 +97,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     files, raw = _user_values(args)
     params.load(files, raw_overrides=raw)  # bad input fails before anything starts
+    from .checks import select
+
+    select(args.only)
     if args.sandbox:
         from .sandbox.scenario import load as load_scenario
 

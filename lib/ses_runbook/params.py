@@ -43,9 +43,9 @@ class Params(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
-    aws_profile: str | None = Field(None, description="AWS profile; None = the default credential chain")
+    aws_profile: str | None = Field(None, description="AWS profile; None: the default credential chain")
     region: str = Field("us-east-1", description="AWS region of the SES account")
-    endpoint_url: str | None = Field(None, description="AWS endpoint override (sandbox, VPC endpoint); None = AWS")
+    endpoint_url: str | None = Field(None, description="AWS endpoint override (sandbox, VPC endpoint); None: AWS")
     domain: str = Field("thephenom.app", description="verified sending domain")
     sender: str = Field("no-reply@thephenom.app", description="sending identity (From address)")
     test_recipient: str = Field("success@simulator.amazonses.com", description="recipient of the test email")
@@ -53,12 +53,12 @@ class Params(BaseModel):
     allow_writes: bool = Field(False, description="allow fixes that change the account (writes)")
     lookback_days: int = Field(14, description="days of statistics and metrics to read", ge=1, le=455)
     metrics_period_s: int = Field(3600, description="CloudWatch period in seconds (raised for old data)", ge=60)
-    as_of: str | None = Field(None, description="UTC time the checks are evaluated at; None = now")
-    dns_nameservers: list[str] | None = Field(None, description="DNS servers, host or host:port; None = the system's")
+    as_of: str | None = Field(None, description="UTC time the checks are evaluated at; None: now")
+    dns_nameservers: list[str] | None = Field(None, description="DNS servers, host or host:port; None: the system's")
     dns_timeout_s: float = Field(3.0, description="DNS query timeout in seconds", gt=0, le=60)
-    smtp_host: str | None = Field(None, description="SMTP endpoint; None = email-smtp.REGION.amazonaws.com")
-    smtp_port: int | None = Field(None, description="SMTP port; None = 587 (STARTTLS)", ge=1, le=65535)
-    smtp_tls_ca_file: str | None = Field(None, description="CA bundle for the SMTP certificate; None = system CAs")
+    smtp_host: str | None = Field(None, description="SMTP endpoint; None: email-smtp.REGION.amazonaws.com")
+    smtp_port: int | None = Field(None, description="SMTP port; None: 587 (STARTTLS)", ge=1, le=65535)
+    smtp_tls_ca_file: str | None = Field(None, description="CA bundle for the SMTP certificate; None: system CAs")
     smtp_username_env: str = Field("SES_SMTP_USERNAME", description="environment variable holding the SMTP username")
     smtp_password_env: str = Field("SES_SMTP_PASSWORD", description="environment variable holding the SMTP password")
     smtp_users: list[str] = Field(default_factory=list, description="IAM users services send with (must have an active key)")
@@ -73,7 +73,7 @@ class Params(BaseModel):
     quota_fail: float = Field(1.00, description="share of Max24HourSend used that fails", ge=0, le=1)
     key_max_age_days: int = Field(90, description="SMTP key age that warns, in days", ge=1)
     key_unused_days: int = Field(30, description="days without use after which a key warns", ge=1)
-    symptom: str = Field("auto", description="failure mode to diagnose (08_remediation); auto = all that show")
+    symptom: str = Field("auto", description="failure mode to diagnose (08_remediation); auto: all that show")
 
     @field_validator("region")
     @classmethod
@@ -171,11 +171,26 @@ class Params(BaseModel):
         return self.model_dump(mode="json")
 
 
+def _type_name(annotation: Any) -> str:
+    """``Optional[List[str]]`` style: what papermill's parameter parser understands."""
+    import types
+    import typing
+
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return f"Optional[{_type_name(inner[0])}]"
+    if origin is list:
+        return f"List[{_type_name(args[0])}]"
+    return getattr(annotation, "__name__", str(annotation))
+
+
 def describe() -> list[tuple[str, str, Any, str]]:
     """(name, type, default, help) of every parameter, in declaration order."""
     rows = []
     for name, field in Params.model_fields.items():
-        annotation = str(field.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+        annotation = _type_name(field.annotation)
         default = field.default_factory() if field.default_factory else field.default
         rows.append((name, annotation, default, field.description or ""))
     return rows
@@ -198,7 +213,7 @@ def _parse_value(text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    return text if isinstance(value, dict) else value
+    return value if isinstance(value, (bool, int, float, str, list, type(None))) else text
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

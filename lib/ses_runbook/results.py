@@ -100,19 +100,6 @@ class Report:
         return cls(run=data.get("run", {}), checks=[CheckResult.from_dict(c) for c in data.get("checks", [])])
 
 
-def record(results: Iterable[CheckResult], **extra: Any) -> None:
-    """Publish a notebook's results as an output the runner can read back.
-
-    Shown in JupyterLab as a one-line text fallback; the JSON rides along in its own MIME type.
-    """
-    from IPython.display import display
-
-    checks = [r.to_dict() for r in results]
-    payload = {"checks": checks, **extra}
-    worst = Status.worst(Status(c["status"]) for c in checks).value
-    display({MIME_TYPE: payload, "text/plain": f"recorded {len(checks)} check result(s), worst: {worst}"}, raw=True)
-
-
 def read_recorded(notebook: Any) -> dict[str, Any]:
     """Collect what ``record`` published in an executed notebook (nbformat node)."""
     checks: list[dict[str, Any]] = []

@@ -90,8 +90,19 @@ def identity_inventory(aws: "Aws", must_include: Iterable[str] = ()) -> list[dic
 
 
 def suppressed_destinations(aws: "Aws") -> list[dict[str, Any]]:
-    """SESv2 ``ListSuppressedDestinations``, all pages: the account-level suppression list."""
-    return aws.paginate("sesv2", "ListSuppressedDestinations", "SuppressedDestinationSummaries")
+    """SESv2 ``ListSuppressedDestinations``, all pages (1,000 per page): the account-level suppression list.
+
+    botocore has no paginator for it, so the pages are followed by ``NextToken`` here.
+    """
+    items: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"PageSize": 1000, **({"NextToken": token} if token else {})}
+        page = aws.call("sesv2", "ListSuppressedDestinations", **kwargs)
+        items.extend(page.get("SuppressedDestinationSummaries", []))
+        token = page.get("NextToken")
+        if not token:
+            return items
 
 
 def when(value: Any) -> datetime | None:
@@ -99,3 +110,51 @@ def when(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+# -- IAM: SES SMTP credentials are IAM users' access keys ------------------------------------
+def iam_users(aws: "Aws") -> list[dict[str, Any]]:
+    """IAM ``ListUsers``, all pages: the runbook page's ``aws iam list-users``."""
+    return aws.paginate("iam", "ListUsers", "Users")
+
+
+def policy_document(value: Any) -> dict[str, Any]:
+    """A policy document as a dict: botocore usually decodes it, the raw API sends URL-encoded JSON."""
+    import json
+    from urllib.parse import unquote
+
+    if isinstance(value, dict):
+        return value
+    text = str(value or "").strip()
+    if text and not text.startswith("{"):
+        text = unquote(text)
+    return json.loads(text) if text else {}
+
+
+def user_inline_policies(aws: "Aws", user: str) -> dict[str, dict[str, Any]]:
+    """IAM ``ListUserPolicies`` then ``GetUserPolicy`` per name: policy name -> document."""
+    names = aws.paginate("iam", "ListUserPolicies", "PolicyNames", UserName=user)
+    return {name: policy_document(aws.call("iam", "GetUserPolicy", UserName=user, PolicyName=name).get("PolicyDocument"))
+            for name in names}
+
+
+def user_attached_policies(aws: "Aws", user: str) -> dict[str, dict[str, Any]]:
+    """IAM ``ListAttachedUserPolicies``, then ``GetPolicy`` and ``GetPolicyVersion`` (the default
+    version) per policy: policy name -> document. Managed policies shared by users are fetched once."""
+    out: dict[str, dict[str, Any]] = {}
+    for attached in aws.paginate("iam", "ListAttachedUserPolicies", "AttachedPolicies", UserName=user):
+        arn = attached["PolicyArn"]
+        version = aws.call("iam", "GetPolicy", PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        document = aws.call("iam", "GetPolicyVersion", PolicyArn=arn, VersionId=version)["PolicyVersion"].get("Document")
+        out[attached.get("PolicyName") or arn] = policy_document(document)
+    return out
+
+
+def access_keys(aws: "Aws", user: str) -> list[dict[str, Any]]:
+    """IAM ``ListAccessKeys``: the user's keys with status and creation date (no secrets exist here)."""
+    return aws.paginate("iam", "ListAccessKeys", "AccessKeyMetadata", UserName=user)
+
+
+def access_key_last_used(aws: "Aws", key_id: str) -> dict[str, Any]:
+    """IAM ``GetAccessKeyLastUsed``: the key's owner (UserName) and its last use (date, service, region)."""
+    return aws.call("iam", "GetAccessKeyLastUsed", AccessKeyId=key_id)

@@ -82,20 +82,25 @@ def run_one(spec: Check, ctx: Context) -> CheckResult:
                        details=dict(outcome.details), remediation=remediation, cli=spec.cli(ctx.params))
 
 
+def select(ids: Iterable[str] | None = None) -> list[Check]:
+    """The registered checks with these ids (all when None), in the runbook's order."""
+    specs = all_checks()
+    if ids is None:
+        return specs
+    wanted = list(ids)
+    unknown = sorted(set(wanted) - {s.id for s in specs})
+    if unknown:
+        from ..exceptions import ParameterError
+
+        raise ParameterError("check", f"unknown check id '{unknown[0]}'; allowed: {', '.join(s.id for s in specs)}")
+    return [s for s in specs if s.id in wanted]
+
+
 def run(ctx: Context, ids: Iterable[str] | None = None,
         progress: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
     """Run the named checks (default: all) in the runbook's order."""
-    wanted = None if ids is None else list(ids)
-    specs = all_checks()
-    if wanted is not None:
-        unknown = sorted(set(wanted) - {s.id for s in specs})
-        if unknown:
-            from ..exceptions import ParameterError
-
-            raise ParameterError("check", f"unknown check id '{unknown[0]}'; allowed: {', '.join(s.id for s in specs)}")
-        specs = [s for s in specs if s.id in wanted]
     results = []
-    for spec in specs:
+    for spec in select(ids):
         result = run_one(spec, ctx)
         results.append(result)
         if progress:

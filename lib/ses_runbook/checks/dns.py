@@ -1,1 +1,498 @@
-"""Placeholder: filled by its own section."""
+"""Runbook rows "DKIM verification failed" and "Emails going to spam": the DNS records themselves.
+
+The SES API says what it last saw; these checks ask DNS what is there *now* (dnspython, against
+``params.dns_nameservers`` or the system resolver), so a CNAME deleted in Cloudflare shows up
+before SES flips the identity to Failed. Every record that is missing or wrong comes back as the
+exact line to paste into the zone (``details["zone_lines"]``) and as data
+(``details["records_to_add"]``). ``identity.mail_from`` lives here too: it is an API status plus
+an MX record, and it shares the resolver.
+"""
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.exception
+import dns.name
+import dns.nameserver
+import dns.rdatatype
+import dns.resolver
+
+from .. import ses
+from ..commands import aws_command
+from ..exceptions import RunbookError
+from ..results import Status
+from . import Context, Outcome, check
+
+TTL = 300  # what Cloudflare's "Auto" TTL means
+DEFAULT_SIGNING_ZONE = "dkim.amazonses.com"
+SPF_VALUE = "v=spf1 include:amazonses.com ~all"
+SPF_LOOKUP_LIMIT = 10  # RFC 7208 section 4.6.4
+SPF_VOID_LIMIT = 2
+_SES_INCLUDE = re.compile(r"^[+]?include:amazonses\.com\.?$", re.IGNORECASE)
+
+
+class DnsError(RunbookError):
+    """DNS could not answer (timeout, SERVFAIL, no resolver): the check reports ``error``."""
+
+
+# -- resolving ---------------------------------------------------------------------------
+def _split_server(entry: str) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, port)."""
+    entry = entry.strip()
+    if entry.startswith("[") and "]" in entry:
+        host, _, rest = entry[1:].partition("]")
+        return host, int(rest.lstrip(":") or 53)
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        return host, int(port)
+    return entry, 53
+
+
+def _address(host: str) -> str:
+    """dnspython wants an IP address; a name like ns1.example.net is resolved once by the OS."""
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        return host
+    except OSError:
+        pass
+    try:
+        return socket.getaddrinfo(host, 53, proto=socket.IPPROTO_UDP)[0][4][0]
+    except OSError as exc:
+        raise DnsError(f"DNS server '{host}' (dns_nameservers) cannot be resolved: {exc.strerror or exc}") from None
+
+
+def make_resolver(params: Any) -> tuple[dns.resolver.Resolver, str]:
+    """A dnspython resolver for the parameters, and how to name it in messages.
+
+    No cache (the runbook asks what is there now), absolute names only (no search list), and a
+    lifetime of ``dns_timeout_s`` per query with retries inside it, so a dead server costs that
+    long and no more.
+    """
+    timeout = float(params.dns_timeout_s)
+    if params.dns_nameservers:
+        resolver = dns.resolver.Resolver(configure=False)
+        servers = [_split_server(e) for e in params.dns_nameservers]
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(_address(h), p) for h, p in servers]
+        label = ", ".join(f"{h}:{p}" if p != 53 else h for h, p in servers)
+    else:
+        try:
+            resolver = dns.resolver.Resolver()
+        except dns.resolver.NoResolverConfiguration:
+            raise DnsError("no system DNS resolver is configured; set dns_nameservers (host or host:port)") from None
+        label = "the system resolver (" + ", ".join(str(n) for n in resolver.nameservers) + ")"
+    resolver.cache = None
+    resolver.timeout = min(1.0, timeout)
+    resolver.lifetime = timeout
+    return resolver, label
+
+
+@dataclass
+class Answer:
+    """One DNS question's answer: values in presentation form, and why there are none."""
+
+    name: str
+    rtype: str
+    values: list[str] = field(default_factory=list)
+    rcode: str = "NOERROR"  # NOERROR, NXDOMAIN; NOERROR with no values is NODATA
+
+    @property
+    def absent(self) -> str:
+        return "no such name (NXDOMAIN)" if self.rcode == "NXDOMAIN" else f"the name has no {self.rtype} record"
+
+
+class Lookup:
+    """The run's DNS: one resolver, answers memoized, and a dead server asked only once.
+
+    After a timeout every later question of the run fails at once with the same message, so four
+    DNS checks against an unreachable server cost one timeout, not twenty.
+    """
+
+    def __init__(self, params: Any) -> None:
+        self.params = params
+        self.resolver, self.label = make_resolver(params)
+        self._memo: dict[tuple[str, str], Answer] = {}
+        self._dead: DnsError | None = None
+
+    def query(self, name: str, rtype: str) -> Answer:
+        key = (name.lower().rstrip("."), rtype.upper())
+        if key in self._memo:
+            return self._memo[key]
+        if self._dead is not None:
+            raise self._dead
+        answer = Answer(key[0], key[1])
+        try:
+            result = self.resolver.resolve(dns.name.from_text(key[0]), key[1], raise_on_no_answer=False,
+                                           lifetime=self.resolver.lifetime)
+            answer.values = [_text(rr, key[1]) for rr in (result.rrset or [])]
+        except dns.resolver.NXDOMAIN:
+            answer.rcode = "NXDOMAIN"
+        except dns.exception.Timeout:
+            self._dead = DnsError(f"DNS: no answer from {self.label} within {self.params.dns_timeout_s:g} s "
+                                  f"(dns_timeout_s) for {key[0]} {key[1]}")
+            raise self._dead from None
+        except dns.resolver.NoNameservers as exc:
+            raise DnsError(f"DNS: {self.label} could not answer {key[0]} {key[1]} ({_short(exc)})") from None
+        except dns.exception.DNSException as exc:
+            raise DnsError(f"DNS: {key[0]} {key[1]} via {self.label}: {_short(exc)}") from None
+        self._memo[key] = answer
+        return answer
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 200 else text[:197] + "..."
+
+
+def _text(rr: Any, rtype: str) -> str:
+    if rtype == "TXT":
+        return b"".join(rr.strings).decode("utf-8", "replace")
+    if rtype == "MX":
+        return f"{rr.preference} {rr.exchange.to_text().rstrip('.').lower()}"
+    return rr.to_text().rstrip(".").lower()
+
+
+def lookup(ctx: Context) -> Lookup:
+    """The run's ``Lookup``, created on first use and shared by every DNS check."""
+    if "dns" not in ctx.cache:
+        ctx.cache["dns"] = Lookup(ctx.params)
+    return ctx.cache["dns"]
+
+
+def _checkdmarc_fresh() -> None:
+    """checkdmarc keeps a process-wide DNS cache keyed by name only (not by server): a re-check
+    after a fix, or a run against another server, must not read an answer from before."""
+    from checkdmarc import utils
+
+    utils.DNS_CACHE.clear()
+
+
+# -- records to add ---------------------------------------------------------------------
+def record(name: str, rtype: str, value: str, ttl: int = TTL) -> dict[str, Any]:
+    """One DNS record as data: what ``records_to_add`` holds."""
+    return {"name": name.rstrip("."), "type": rtype, "value": value, "ttl": ttl}
+
+
+def _quote_txt(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    chunks = [escaped[i:i + 255] for i in range(0, len(escaped), 255)] or [""]
+    return " ".join(f'"{c}"' for c in chunks)
+
+
+def zone_line(rec: dict[str, Any]) -> str:
+    """The record as a zone-file line, as Cloudflare's import and every DNS host accept it."""
+    rtype = rec["type"].upper()
+    value = str(rec["value"])
+    if rtype in ("CNAME", "NS", "PTR"):
+        rdata = value.rstrip(".") + "."
+    elif rtype == "MX":
+        pref, _, host = value.partition(" ")
+        rdata = f"{pref} {host.strip().rstrip('.')}."
+    elif rtype == "TXT":
+        rdata = _quote_txt(value)
+    else:
+        rdata = value
+    return f"{rec['name'].rstrip('.')}. {rec.get('ttl', TTL)} IN {rtype} {rdata}"
+
+
+def _with_records(details: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    details["records_to_add"] = records
+    details["zone_lines"] = [zone_line(r) for r in records]
+    return details
+
+
+def _add_text(records: list[dict[str, Any]]) -> str:
+    return "; add to the zone: " + " | ".join(zone_line(r) for r in records)
+
+
+def _dig(params: Any, rtype: str, name: str) -> str:
+    server = ""
+    if params.dns_nameservers:
+        host, port = _split_server(params.dns_nameservers[0])
+        server = f" @{host}" + (f" -p {port}" if port != 53 else "")
+    return f"dig +short {rtype} {name}{server}"
+
+
+# -- the identity as the API states it ---------------------------------------------------
+def identity(ctx: Context) -> dict[str, Any]:
+    """SESv2 GetEmailIdentity for the domain (memoized by the client layer)."""
+    return ses.email_identity(ctx.aws, ctx.params.domain)
+
+
+def dkim_target(token: str, zone: str | None) -> str:
+    """Where a token's CNAME must point: ``TOKEN.<SigningHostedZone>``.
+
+    AWS documents the zone as the full suffix (``dkim.amazonses.com``, ``dkim.REGION.amazonses.com``);
+    a bare ``amazonses.com`` (older answers, the sandbox) means the classic ``TOKEN.dkim.amazonses.com``.
+    """
+    zone = (zone or DEFAULT_SIGNING_ZONE).strip().rstrip(".").lower()
+    if not zone.startswith("dkim."):
+        zone = "dkim." + zone
+    return f"{token.lower()}.{zone}"
+
+
+def mail_from_domain(ctx: Context) -> tuple[str | None, dict[str, Any]]:
+    """The custom MAIL FROM domain (or None) and its API attributes."""
+    attrs = dict(identity(ctx).get("MailFromAttributes") or {})
+    return (attrs.get("MailFromDomain") or None), attrs
+
+
+# -- checks ------------------------------------------------------------------------------
+@check("identity.mail_from", "Custom MAIL FROM domain is verified and its MX is published",
+       lambda p: aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}"),
+       remediation="emails-going-to-spam", needs=("sesv2",))
+def mail_from(ctx: Context) -> Outcome:
+    p = ctx.params
+    domain, attrs = mail_from_domain(ctx)
+    behavior = attrs.get("BehaviorOnMxFailure", "USE_DEFAULT_VALUE")
+    if not domain:
+        return Outcome(Status.OK, f"no custom MAIL FROM for {p.domain}: SES uses its own amazonses.com MAIL FROM "
+                       "(SPF then passes for amazonses.com, not aligned with the From domain; DMARC relies on DKIM)",
+                       {"identity": p.domain, "MailFromDomain": None, "BehaviorOnMxFailure": behavior})
+    status = str(attrs.get("MailFromDomainStatus", "PENDING")).upper()
+    feedback = f"feedback-smtp.{p.region}.amazonses.com"
+    resolver = lookup(ctx)
+    mx = resolver.query(domain, "MX")
+    hosts = [v.split(" ", 1)[1] for v in mx.values]
+    spf = [v for v in resolver.query(domain, "TXT").values if _is_spf(v)]
+    spf_note = ("SPF includes amazonses.com" if any(_includes_ses(v) for v in spf)
+                else "SPF missing" if not spf else "SPF lacks include:amazonses.com") + " (graded by dns.spf)"
+    details: dict[str, Any] = {"identity": p.domain, "MailFromDomain": domain, "MailFromDomainStatus": status,
+                               "BehaviorOnMxFailure": behavior, "mx": mx.values, "expected_mx": f"10 {feedback}",
+                               "spf": spf, "resolver": resolver.label}
+    on_failure = ("SES REJECTS every message while the MX is missing (REJECT_MESSAGE)" if behavior == "REJECT_MESSAGE"
+                  else "meanwhile SES falls back to its amazonses.com MAIL FROM, so SPF is not aligned (USE_DEFAULT_VALUE)")
+    if feedback not in hosts:
+        records = [record(domain, "MX", f"10 {feedback}")]
+        found = f"MX points to {', '.join(mx.values)}" if mx.values else mx.absent
+        _with_records(details, records)
+        return Outcome(Status.FAIL, f"MAIL FROM {domain} (API status {status}): the MX to {feedback} is missing "
+                       f"({found}); {on_failure}{_add_text(records)}", details)
+    if status == "FAILED":
+        return Outcome(Status.FAIL, f"MAIL FROM {domain}: SES reports FAILED although DNS now has the MX; "
+                       f"SES re-checks within 72 h; {on_failure}", details)
+    if status != "SUCCESS":
+        return Outcome(Status.WARN, f"MAIL FROM {domain}: MX present, SES status {status}; {on_failure}", details)
+    if len(hosts) > 1:
+        others = [v for v in mx.values if not v.endswith(feedback)]
+        details["extra_mx"] = others
+        return Outcome(Status.WARN, f"MAIL FROM {domain}: besides {feedback} the domain has other MX records "
+                       f"({', '.join(others)}): bounces may not reach SES", details)
+    return Outcome(Status.OK, f"MAIL FROM {domain}: SUCCESS, MX 10 {feedback} present, "
+                   f"BehaviorOnMxFailure {behavior}; {spf_note}", details)
+
+
+@check("dns.dkim", "DKIM CNAME records are published in DNS",
+       lambda p: aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "DkimAttributes")
+       + " ; " + _dig(p, "CNAME", f"TOKEN._domainkey.{p.domain}"),
+       remediation="dkim-verification-failed", needs=("sesv2",))
+def dkim(ctx: Context) -> Outcome:
+    p = ctx.params
+    attrs = identity(ctx).get("DkimAttributes") or {}
+    tokens = list(attrs.get("Tokens") or [])
+    zone = attrs.get("SigningHostedZone")
+    details: dict[str, Any] = {"identity": p.domain, "api_status": attrs.get("Status"), "SigningHostedZone": zone,
+                               "origin": attrs.get("SigningAttributesOrigin")}
+    if not tokens:
+        return Outcome(Status.SKIP, f"{p.domain} has no Easy DKIM tokens (status {attrs.get('Status', 'NOT_STARTED')}, "
+                       f"origin {attrs.get('SigningAttributesOrigin', '?')}): no CNAMEs to look up; see identity.dkim", details)
+    resolver = lookup(ctx)
+    rows, records, missing, wrong = [], [], [], []
+    for token in tokens:
+        name = f"{token}._domainkey.{p.domain}"
+        expected = dkim_target(token, zone)
+        answer = resolver.query(name, "CNAME")
+        found = answer.values[0] if answer.values else None
+        if found == expected:
+            state = "ok"
+        elif found is None:
+            state = "missing"
+            missing.append(name)
+        else:
+            state = "wrong"
+            wrong.append(f"{name} -> {found}")
+        rows.append({"name": name, "expected": expected, "found": found, "state": state,
+                     "note": "" if found else answer.absent})
+        if state != "ok":
+            records.append(record(name, "CNAME", expected))
+    details.update(records=rows, resolver=resolver.label)
+    if records:
+        _with_records(details, records)
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} of {len(tokens)} DKIM CNAMEs missing ({', '.join(missing)})")
+        if wrong:
+            parts.append(f"{len(wrong)} point elsewhere ({', '.join(wrong)})")
+        api = f"; SES API status {attrs.get('Status')}"
+        if attrs.get("Status") == "SUCCESS":
+            api += " (SES has not noticed yet: signing stops when it does)"
+        return Outcome(Status.FAIL, "; ".join(parts) + api + _add_text(records), details)
+    note = "" if attrs.get("Status") == "SUCCESS" else f"; SES still reports {attrs.get('Status')} (it re-checks within 72 h)"
+    return Outcome(Status.OK, f"all {len(tokens)} DKIM CNAMEs of {p.domain} point to {zone or DEFAULT_SIGNING_ZONE}{note}", details)
+
+
+def _is_spf(value: str) -> bool:
+    return value.lower() == "v=spf1" or value.lower().startswith("v=spf1 ")
+
+
+def _includes_ses(value: str) -> bool:
+    return any(_SES_INCLUDE.match(term) for term in value.split())
+
+
+def _with_ses_include(value: str) -> str:
+    """The record with ``include:amazonses.com`` added before its ``all`` term (or redirect)."""
+    terms = value.split()
+    for i, term in enumerate(terms):
+        if term.lower().lstrip("+-~?") == "all" or term.lower().startswith("redirect="):
+            return " ".join(terms[:i] + ["include:amazonses.com"] + terms[i:])
+    return " ".join(terms + ["include:amazonses.com"])
+
+
+def _spf_evaluate(ctx: Context, name: str, value: str) -> dict[str, Any]:
+    """checkdmarc's parse of one SPF record: syntax, DNS lookups (includes resolved), warnings."""
+    from checkdmarc import spf as cspf
+
+    resolver = lookup(ctx)
+    _checkdmarc_fresh()
+    try:
+        parsed = cspf.parse_spf_record(value, name, resolver=resolver.resolver, ignore_too_many_lookups=True,
+                                       timeout=ctx.params.dns_timeout_s, retries=0)
+    except cspf.SPFTooManyDNSLookups as exc:
+        return {"valid": False, "error": str(exc), "dns_lookups": getattr(exc, "dns_lookups", None) or (exc.data or {}).get("dns_lookups")}
+    except cspf.SPFError as exc:
+        if re.search(r"timed out|lifetime expired", str(exc), re.IGNORECASE):
+            raise DnsError(f"DNS: no answer from {resolver.label} within {ctx.params.dns_timeout_s:g} s "
+                           f"(dns_timeout_s) while following the SPF record of {name}") from None
+        return {"valid": False, "error": str(exc)}
+    except dns.exception.DNSException as exc:
+        raise DnsError(f"DNS: following the SPF record of {name} via {resolver.label}: {_short(exc)}") from None
+    return {"valid": True, "dns_lookups": parsed.get("dns_lookups"), "void_dns_lookups": parsed.get("void_dns_lookups"),
+            "all": (parsed.get("parsed") or {}).get("all"), "warnings": list(parsed.get("warnings") or [])}
+
+
+@check("dns.spf", "SPF of the MAIL FROM domain authorises Amazon SES",
+       lambda p: _dig(p, "TXT", f"<MAIL FROM domain, else {p.domain}>") + " ; "
+       + aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "MailFromAttributes.MailFromDomain"),
+       remediation="emails-going-to-spam", needs=("sesv2",))
+def spf(ctx: Context) -> Outcome:
+    p = ctx.params
+    note = ""
+    try:
+        custom, _ = mail_from_domain(ctx)
+    except Exception as exc:  # noqa: BLE001 - the apex record is still worth checking
+        from ..aws import describe_error
+
+        custom, note = None, f" (MAIL FROM unknown: {describe_error(exc, p)})"
+    name = custom or p.domain
+    role = "MAIL FROM domain" if custom else "domain (no custom MAIL FROM)"
+    resolver = lookup(ctx)
+    answer = resolver.query(name, "TXT")
+    records = [v for v in answer.values if _is_spf(v)]
+    details: dict[str, Any] = {"name": name, "role": role, "spf_records": records, "resolver": resolver.label}
+    if not records:
+        add = [record(name, "TXT", SPF_VALUE)]
+        _with_records(details, add)
+        why = answer.absent if not answer.values else "TXT records exist but none starts with v=spf1"
+        return Outcome(Status.FAIL, f"no SPF record on {name}, the {role}{note} ({why}): receivers cannot tell "
+                       f"SES may send for it{_add_text(add)}", details)
+    if len(records) > 1:
+        return Outcome(Status.WARN, f"{name} has {len(records)} SPF records: receivers treat that as a permanent "
+                       f"error (RFC 7208 section 4.5); merge them into one{note}", details)
+    value = records[0]
+    if not _includes_ses(value):
+        fixed = [record(name, "TXT", _with_ses_include(value))]
+        _with_records(details, fixed)
+        details["replace"] = value
+        return Outcome(Status.FAIL, f"the SPF record of {name} does not include amazonses.com ({value}){note}; "
+                       f"replace it with: {zone_line(fixed[0])}", details)
+    evaluation = _spf_evaluate(ctx, name, value)
+    details.update(evaluation)
+    problems = []
+    if not evaluation["valid"]:
+        problems.append(evaluation["error"])
+    else:
+        if (evaluation.get("dns_lookups") or 0) > SPF_LOOKUP_LIMIT:
+            problems.append(f"{evaluation['dns_lookups']} DNS lookups (limit {SPF_LOOKUP_LIMIT})")
+        if (evaluation.get("void_dns_lookups") or 0) > SPF_VOID_LIMIT:
+            problems.append(f"{evaluation['void_dns_lookups']} void lookups (limit {SPF_VOID_LIMIT})")
+        if evaluation.get("all") == "pass":
+            problems.append("'+all' lets any server pass SPF")
+        problems += evaluation.get("warnings", [])
+    if problems:
+        return Outcome(Status.WARN, f"SPF of {name} includes amazonses.com but: {'; '.join(problems)}{note}", details)
+    return Outcome(Status.OK, f"SPF of {name} ({role}) includes amazonses.com, valid, "
+                   f"{evaluation.get('dns_lookups')}/{SPF_LOOKUP_LIMIT} DNS lookups: {value}{note}", details)
+
+
+def _aligned(domain: str, org: str, mode: str) -> bool:
+    domain, org = domain.lower().rstrip("."), org.lower().rstrip(".")
+    return domain == org if mode == "s" else domain == org or domain.endswith("." + org)
+
+
+def _alignment(ctx: Context, adkim: str, aspf: str) -> dict[str, Any]:
+    """Whether SES's DKIM signature and MAIL FROM line up with the From domain under the policy."""
+    p = ctx.params
+    from_domain = p.sender.rpartition("@")[2].lower()
+    try:
+        data = identity(ctx)
+    except Exception as exc:  # noqa: BLE001 - alignment is context; the record check stands alone
+        from ..aws import describe_error
+
+        return {"from_domain": from_domain, "error": describe_error(exc, p)}
+    dkim_attrs = data.get("DkimAttributes") or {}
+    signs = bool(dkim_attrs.get("SigningEnabled")) and dkim_attrs.get("Status") == "SUCCESS"
+    mf = data.get("MailFromAttributes") or {}
+    custom = mf.get("MailFromDomain") if str(mf.get("MailFromDomainStatus", "")).upper() == "SUCCESS" else None
+    envelope = custom or "amazonses.com"
+    return {"from_domain": from_domain, "dkim_domain": p.domain if signs else None,
+            "dkim_aligned": signs and _aligned(p.domain, from_domain, adkim),
+            "mail_from": envelope, "spf_aligned": bool(custom) and _aligned(envelope, from_domain, aspf)}
+
+
+@check("dns.dmarc", "DMARC record is published with an enforcing policy",
+       lambda p: _dig(p, "TXT", f"_dmarc.{p.domain}"), remediation="emails-going-to-spam", needs=())
+def dmarc(ctx: Context) -> Outcome:
+    from checkdmarc import dmarc as cdmarc
+
+    p = ctx.params
+    name = f"_dmarc.{p.domain}"
+    resolver = lookup(ctx)
+    answer = resolver.query(name, "TXT")
+    records = [v for v in answer.values if re.match(r"^v\s*=\s*DMARC1\s*(;|$)", v, re.IGNORECASE)]
+    details: dict[str, Any] = {"name": name, "dmarc_records": records, "resolver": resolver.label}
+    suggested = f"v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:dmarc-reports@{p.domain}"
+    if not records:
+        add = [record(name, "TXT", suggested)]
+        _with_records(details, add)
+        why = answer.absent if not answer.values else "TXT records exist but none starts with v=DMARC1"
+        return Outcome(Status.FAIL, f"no DMARC record at {name} ({why}): receivers apply no policy and send no "
+                       f"reports (adjust rua to a mailbox you read){_add_text(add)}", details)
+    if len(records) > 1:
+        return Outcome(Status.FAIL, f"{name} has {len(records)} DMARC records: receivers ignore them all; keep one", details)
+    value = records[0]
+    _checkdmarc_fresh()
+    try:
+        parsed = cdmarc.parse_dmarc_record(value, p.domain, resolver=resolver.resolver, timeout=p.dns_timeout_s, retries=0)
+    except cdmarc.DMARCError as exc:
+        details["error"] = str(exc)
+        return Outcome(Status.WARN, f"the DMARC record at {name} does not parse: {exc} ({value})", details)
+    tags = {k: v.get("value") for k, v in (parsed.get("tags") or {}).items()}
+    policy, adkim, aspf = tags.get("p", "none"), tags.get("adkim", "r"), tags.get("aspf", "r")
+    align = _alignment(ctx, adkim, aspf)
+    details.update(policy=policy, subdomain_policy=tags.get("sp"), adkim=adkim, aspf=aspf, pct=tags.get("pct", "100"),
+                   rua=tags.get("rua"), tags=tags, alignment=align, warnings=list(parsed.get("warnings") or []))
+    if "error" in align:
+        how = f"alignment unknown ({align['error']})"
+    else:
+        dkim_text = f"DKIM aligned (d={align['dkim_domain']})" if align["dkim_aligned"] else "DKIM NOT aligned"
+        spf_text = (f"SPF aligned via MAIL FROM {align['mail_from']}" if align["spf_aligned"]
+                    else f"SPF not aligned (MAIL FROM {align['mail_from']})")
+        how = f"{dkim_text}, {spf_text}"
+    summary = (f"{name}: p={policy}, adkim={adkim}, aspf={aspf}, pct={details['pct']}; {how}")
+    if policy == "none":
+        details["suggested"] = zone_line(record(name, "TXT", value.replace("p=none", "p=quarantine", 1)))
+        return Outcome(Status.WARN, f"{summary}; p=none only monitors: spoofed mail is still delivered "
+                       f"(move to p=quarantine: {details['suggested']})", details)
+    return Outcome(Status.OK, summary, details)

@@ -1,1 +1,165 @@
-"""Placeholder: filled by its own section."""
+"""Runbook section "List SMTP credentials (for services using SMTP)".
+
+SES SMTP credentials are IAM users' access keys with ``ses:SendRawEmail``. The page lists users
+with ``ses`` in the name; this check also finds users whose inline or attached managed policies
+allow sending, and reports every key of those users: masked id, status, age, last use. Group
+policies, permission boundaries and SCPs are not evaluated.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from datetime import datetime
+from typing import Any
+
+from .. import ses
+from ..commands import aws_command
+from ..redact import mask_key_id
+from ..results import Status
+from . import Context, Outcome, check
+
+SEND_ACTION = "ses:SendRawEmail"
+_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,}$")
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _matches(patterns: list[Any], action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns)
+
+
+def allows(document: dict[str, Any], action: str = SEND_ACTION) -> bool:
+    """Whether a policy document allows ``action`` on some resource (conditions not evaluated).
+
+    ``Action`` and ``NotAction`` may be strings or lists with wildcards (``ses:*``, ``ses:Send*``,
+    ``*``); a matching ``Deny`` wins over any ``Allow``.
+    """
+    allowed = denied = False
+    for statement in _as_list(document.get("Statement")):
+        if not isinstance(statement, dict):
+            continue
+        if "Action" in statement:
+            hit = _matches(_as_list(statement["Action"]), action)
+        elif "NotAction" in statement:
+            hit = not _matches(_as_list(statement["NotAction"]), action)
+        else:
+            hit = False
+        effect = str(statement.get("Effect", "")).lower()
+        allowed |= hit and effect == "allow"
+        denied |= hit and effect == "deny"
+    return allowed and not denied
+
+
+def _iso(value: Any) -> str | None:
+    when = ses.when(value)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
+
+
+def _days(as_of: datetime, value: Any) -> int | None:
+    when = ses.when(value)
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=as_of.tzinfo)
+    return max(0, (as_of - when).days)
+
+
+def service_key_owner(ctx: Context, known: dict[str, str]) -> dict[str, Any] | None:
+    """The IAM user owning the access key id in the SMTP username variable, if it is set.
+
+    ``known`` maps key ids already listed to their users; otherwise IAM ``GetAccessKeyLastUsed``
+    names the owner. A key that IAM does not know is reported, not failed (smtp.auth explains it).
+    """
+    key_id = os.environ.get(ctx.params.smtp_username_env, "").strip()
+    if not key_id:
+        return None
+    info: dict[str, Any] = {"key": mask_key_id(key_id), "env": ctx.params.smtp_username_env, "user": known.get(key_id)}
+    if not _KEY_ID.match(key_id):
+        info["note"] = "not an access key id"
+        return info
+    if info["user"] is None:
+        try:
+            info["user"] = ses.access_key_last_used(ctx.aws, key_id).get("UserName")
+        except Exception as exc:  # noqa: BLE001 - absence is the finding
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            info["note"] = f"not found in this account ({code})"
+    return info
+
+
+def _key_row(ctx: Context, user: dict[str, Any], key: dict[str, Any]) -> dict[str, Any]:
+    p = ctx.params
+    as_of = p.as_of_datetime()
+    last = ses.access_key_last_used(ctx.aws, key["AccessKeyId"]).get("AccessKeyLastUsed") or {}
+    age = _days(as_of, key.get("CreateDate"))
+    last_used = last.get("LastUsedDate")
+    unused = _days(as_of, last_used) if last_used else age
+    findings = []
+    if key.get("Status") == "Active":
+        if age is not None and age > p.key_max_age_days:
+            findings.append(f"older than {p.key_max_age_days} days")
+        if unused is not None and unused > p.key_unused_days:
+            findings.append(f"unused for {unused} days" if last_used else f"never used in {unused} days")
+    return {**user, "key": mask_key_id(key["AccessKeyId"]), "status": key.get("Status"), "created": _iso(key.get("CreateDate")),
+            "age_days": age, "last_used": _iso(last_used), "last_used_service": last.get("ServiceName"),
+            "last_used_region": last.get("Region"), "days_unused": unused, "finding": "; ".join(findings)}
+
+
+@check("iam.smtp_users", "SMTP IAM users have active, recently used, not too old keys",
+       lambda p: aws_command(p, "iam", "list-users", "--query", "'Users[?contains(UserName,`ses`)].UserName'", regional=False),
+       remediation="smtp-auth-failure", needs=("iam",))
+def smtp_users(ctx: Context) -> Outcome:
+    p = ctx.params
+    users = {u["UserName"]: u for u in ses.iam_users(ctx.aws)}
+    candidates: dict[str, dict[str, Any]] = {}
+    for name in users:
+        policies = {**ses.user_inline_policies(ctx.aws, name), **ses.user_attached_policies(ctx.aws, name)}
+        senders = sorted(n for n, doc in policies.items() if allows(doc))
+        if "ses" in name.lower() or senders:
+            candidates[name] = {"user": name, "can_send": bool(senders), "send_policies": ", ".join(senders)}
+    keys = {name: ses.access_keys(ctx.aws, name) for name in candidates}
+    owner = service_key_owner(ctx, {k["AccessKeyId"]: n for n, ks in keys.items() for k in ks})
+    depended = {u: "smtp_users" for u in p.smtp_users}
+    if owner and owner.get("user"):
+        depended.setdefault(owner["user"], p.smtp_username_env)
+    rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for name, why in depended.items():
+        if name not in users:
+            problems.append(f"IAM user {name} ({why}) does not exist")
+        elif name not in candidates:
+            candidates[name] = {"user": name, "can_send": False, "send_policies": ""}
+            keys[name] = ses.access_keys(ctx.aws, name)
+    for name, user in candidates.items():
+        user = {**user, "depended_on": depended.get(name, "")}
+        user_rows = [_key_row(ctx, user, k) for k in keys[name]]
+        rows.extend(user_rows or [{**user, "key": "", "status": "no key", "created": None, "age_days": None,
+                                   "last_used": None, "last_used_service": None, "last_used_region": None,
+                                   "days_unused": None, "finding": ""}])
+        if name in depended and name in users:
+            if not any(r["status"] == "Active" for r in user_rows):
+                problems.append(f"{name} (used by the services via {depended[name]}) has no active access key")
+            if not user["can_send"]:
+                problems.append(f"{name} (used by the services via {depended[name]}) is not allowed {SEND_ACTION} "
+                                "by its own policies (group policies not evaluated)")
+    warnings = [f"{r['user']} {r['key']}: {r['finding']}" for r in rows if r["finding"]]
+    active = [r for r in rows if r["status"] == "Active"]
+    details = {"users": rows, "service_key": owner, "depended_on": depended, "key_max_age_days": p.key_max_age_days,
+               "key_unused_days": p.key_unused_days, "as_of": p.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ")}
+    service = ""
+    if owner:
+        service = (f"; the services' key {owner['key']} belongs to {owner['user']}" if owner.get("user")
+                   else f"; the services' key {owner['key']} is {owner.get('note', 'unknown')}")
+    if problems:
+        return Outcome(Status.FAIL, "; ".join(problems) + service, details)
+    if warnings:
+        return Outcome(Status.WARN, f"{len(warnings)} key(s) to rotate or remove: {'; '.join(warnings)}{service}", details)
+    if not candidates:
+        return Outcome(Status.OK, f"no IAM user has 'ses' in its name or {SEND_ACTION} in its own policies{service}", details)
+    oldest = max((r["age_days"] or 0 for r in active), default=0)
+    return Outcome(Status.OK, f"{len(candidates)} SMTP users ({', '.join(candidates)}), {len(active)} active keys, "
+                   f"oldest {oldest} days, all used within {p.key_unused_days} days{service}", details)

@@ -20,6 +20,9 @@ DEFAULT_PORTS = {"aws": 5050, "dns": 5053, "smtp": 5587}
 DEFAULT_STATE_DIR = Path("~/.cache/ses-runbook/sandbox").expanduser()
 SANDBOX_KEY = ("AKIASANDBOXRUNBOOK00", "sandbox-secret-not-a-real-key")  # what the runbook signs with
 OLD_KEY_ID = "AKIASANDBOXROTATED01"
+AMAZONSES_SPF = ("v=spf1 ip4:199.255.192.0/22 ip4:199.127.232.0/22 ip4:54.240.0.0/18 ip4:69.169.224.0/20 "
+                 "ip4:23.249.208.0/20 ip4:23.251.224.0/19 ip4:76.223.176.0/20 ip4:54.240.64.0/19 ip4:54.240.96.0/19 "
+                 "ip4:52.82.172.0/22 -all")
 _ACTIVE: list["Sandbox"] = []
 _ACTIVE_LOCK = threading.Lock()
 
@@ -117,6 +120,9 @@ class Sandbox:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         moto_api_backend.reset()
+        from moto.moto_api._internal import mock_random
+
+        mock_random.seed(self.scenario.traffic.seed)  # stable key ids and message ids between runs
         moto_app = DomainDispatcherApplication(create_backend_app)
         self.layer = SesLayer(self.world, moto_app, self.scenario.region)
         try:
@@ -221,6 +227,8 @@ class Sandbox:
                     records.append({"name": identity.mail_from_domain, "type": "MX", "value": dns.mail_from_mx.format(region=region)})
                 if dns.spf:
                     records.append({"name": identity.mail_from_domain, "type": "TXT", "value": dns.spf})
+        # AWS's own published SPF, so an include:amazonses.com resolves (and counts) as in production.
+        records.append({"name": "amazonses.com", "type": "TXT", "value": AMAZONSES_SPF})
         records.extend(dns.extra)
         return [{"ttl": 300, **r} for r in records]
 

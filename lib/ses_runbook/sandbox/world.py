@@ -47,8 +47,9 @@ def traffic(scenario: Scenario) -> list[Point]:
     t = scenario.traffic
     rng = random.Random(t.seed)
     end = _end(scenario)
-    start = end - timedelta(days=DAYS)
-    n = DAYS * 96
+    warmup = 96  # one day before the window, so the trailing rates start settled
+    start = end - timedelta(days=DAYS) - STEP * warmup
+    n = DAYS * 96 + warmup
     raw = []
     for i in range(n):
         ts = start + STEP * i
@@ -66,6 +67,8 @@ def traffic(scenario: Scenario) -> list[Point]:
     window = max(1, int(t.reputation_window_hours * 4))
     points = []
     for i, (ts, sends, bounces, complaints, rejects) in enumerate(raw):
+        if i < warmup:
+            continue
         tail = raw[max(0, i - window + 1): i + 1]
         total = sum(r[1] for r in tail) or 1
         points.append(Point(ts, sends, max(0, sends - bounces - rejects), bounces, complaints, rejects,

@@ -1,0 +1,42 @@
+# make demo | make test | make lab | make notebooks | make bench
+# Each target creates .venv when it is missing and installs the project into it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+KERNEL := $(VENV)/share/jupyter/kernels/ses-runbook/kernel.json
+AS_OF  := 2026-11-01T00:00:00Z
+
+.PHONY: install demo test lab notebooks bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,lab]"
+	touch $(STAMP)
+
+$(KERNEL): $(STAMP)
+	$(BIN)/python -m ipykernel install --sys-prefix --name ses-runbook --display-name "Python (ses-runbook)" >/dev/null
+
+install: $(KERNEL)
+
+demo: install
+	$(BIN)/ses-runbook run --sandbox --label demo
+
+test: install
+	$(BIN)/python -m pytest
+
+lab: install
+	$(BIN)/python -m ses_runbook.lab
+
+# Re-execute every notebook in place against the sandbox at a fixed as_of (committed outputs).
+notebooks: install
+	$(BIN)/python -m ses_runbook.regenerate --as-of $(AS_OF)
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) reports build lib/*.egg-info

@@ -1,0 +1,68 @@
+"""Re-execute every notebook in place against the sandbox at a fixed ``as_of``: the committed outputs.
+
+``make notebooks`` runs this. The ``parameters`` cell is rewritten from the parameter model
+first, so the notebooks and ``params.py`` cannot drift apart; nbval then compares a fresh run
+with these outputs (tests/test_notebooks.py).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .notebook import parameters_source
+from .runner import available, resolve_notebooks
+
+FIXED_AS_OF = "2026-11-01T00:00:00Z"
+
+
+def refresh_parameters(nb) -> bool:
+    """Replace the ``parameters`` cell's source by the model's rendering; True if it changed."""
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            new = parameters_source()
+            changed = cell.source != new
+            cell.source = new
+            return changed
+    raise ValueError("notebook has no cell tagged 'parameters'")
+
+
+def execute_in_place(path: Path, timeout: int = 600) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    refresh_parameters(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    nb.metadata["kernelspec"] = {"name": "ses-runbook", "display_name": "Python (ses-runbook)", "language": "python"}
+    nb.metadata.pop("papermill", None)
+    nbformat.write(nb, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .sandbox.server import Sandbox, restore_env
+
+    parser = argparse.ArgumentParser(prog="python -m ses_runbook.regenerate", description=__doc__)
+    parser.add_argument("notebooks", nargs="*", help="names (default: all)")
+    parser.add_argument("--as-of", default=FIXED_AS_OF)
+    args = parser.parse_args(argv)
+    paths = resolve_notebooks(args.notebooks) if args.notebooks else available()
+    with Sandbox("healthy", as_of=args.as_of) as box:
+        previous = box.apply_env()
+        os.environ["SES_RUNBOOK_AS_OF"] = args.as_of
+        try:
+            for path in paths:
+                print(f"executing {path.name} against the sandbox (as_of {args.as_of})", file=sys.stderr)
+                execute_in_place(path)
+        finally:
+            os.environ.pop("SES_RUNBOOK_AS_OF", None)
+            restore_env(previous)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""Run the notebooks headless with papermill into a report folder, several kernels at once.
+
+The bundle: each executed ``.ipynb``; an HTML rendering of each without code cells (images
+embedded, one file to attach to an incident); ``summary.json`` with every check of every
+notebook; ``index.html`` linking them. A notebook that raises does not stop the others, and
+a folder that was not finished says so (``INCOMPLETE`` file, ``"complete": false``).
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import __version__
+from .exceptions import NotebookError
+from .results import Status, exit_code, read_recorded
+
+if TYPE_CHECKING:
+    from .params import Params
+
+LIBRARIES = ("boto3", "botocore", "papermill", "nbconvert", "pandas", "matplotlib", "moto", "checkdmarc", "dnspython")
+
+
+def notebook_dir() -> Path:
+    """Where the notebooks live: ``SES_RUNBOOK_NOTEBOOKS``, else the checkout's ``notebooks/``."""
+    env = os.environ.get("SES_RUNBOOK_NOTEBOOKS")
+    candidates = [Path(env)] if env else []
+    candidates += [Path(__file__).resolve().parents[2] / "notebooks", Path.cwd() / "notebooks"]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise NotebookError("no notebooks folder found; set SES_RUNBOOK_NOTEBOOKS to the folder holding the .ipynb files")
+
+
+def available() -> list[Path]:
+    return sorted(p for p in notebook_dir().glob("[0-9][0-9]_*.ipynb"))
+
+
+def resolve_notebooks(names: list[str]) -> list[Path]:
+    """Notebook paths from names (``00_health_check``, ``00``, or a file); all when none given."""
+    books = available()
+    if not names:
+        return books
+    out = []
+    for name in names:
+        stem = Path(name).stem
+        match = [b for b in books if b.stem == stem or b.stem.split("_", 1)[0] == stem]
+        if not match and Path(name).is_file():
+            match = [Path(name)]
+        if not match:
+            raise NotebookError(f"unknown notebook '{name}'; allowed: {', '.join(b.stem for b in books)}")
+        out.extend(m for m in match if m not in out)
+    return out
+
+
+def inspect_all() -> list[dict[str, Any]]:
+    """Each notebook with its parameters and their help (papermill's ``inspect_notebook``)."""
+    import nbformat
+    import papermill
+
+    entries = []
+    for path in available():
+        nb = nbformat.read(path, as_version=4)
+        title = next((c.source.splitlines()[0].lstrip("# ") for c in nb.cells if c.cell_type == "markdown" and c.source), path.stem)
+        parameters = [{"name": k, **{kk: str(vv) for kk, vv in v.items()}} for k, v in papermill.inspect_notebook(str(path)).items()]
+        entries.append({"name": path.stem, "title": title, "parameters": parameters})
+    return entries
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    ipynb: str
+    html: str | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    aws_calls: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    duration_s: float = 0.0
+
+    @property
+    def worst(self) -> Status:
+        if self.error:
+            return Status.ERROR
+        return Status.worst(Status(c["status"]) for c in self.checks)
+
+
+@dataclass
+class SuiteResult:
+    out_dir: Path
+    notebooks: list[NotebookResult]
+    summary: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        return exit_code(Status(self.summary["worst"]))
+
+
+def _default_out(label: str | None) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    suffix = f"-{re.sub(r'[^A-Za-z0-9._-]+', '-', label)}" if label else ""
+    return Path("reports") / f"{stamp}{suffix}"
+
+
+def _kernel_name() -> str:
+    """The project's kernel when registered, else the running interpreter's own."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("ses-runbook")
+        if Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+            return "ses-runbook"
+    except NoSuchKernel:
+        pass
+    return "python3"
+
+
+def _execute(path: Path, out_dir: Path, parameters: dict[str, Any], kernel: str, timeout: int, banner: str) -> NotebookResult:
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    started = time.monotonic()
+    output = out_dir / path.name
+    result = NotebookResult(name=path.stem, ipynb=output.name)
+    try:
+        papermill.execute_notebook(str(path), str(output), parameters=parameters, kernel_name=kernel, progress_bar=False,
+                                   log_output=False, execution_timeout=timeout, cwd=str(path.parent))
+    except PapermillExecutionError as exc:
+        result.error = f"cell {exc.exec_count or exc.cell_index}: {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # noqa: BLE001 - a broken notebook must not stop the others
+        result.error = f"{type(exc).__name__}: {exc}"
+    result.duration_s = round(time.monotonic() - started, 2)
+    if output.exists():
+        nb = nbformat.read(output, as_version=4)
+        recorded = read_recorded(nb)
+        result.checks = [{**c, "notebook": path.stem} for c in recorded.get("checks", [])]
+        result.aws_calls = recorded.get("aws_calls", {})
+        result.html = _render_html(nb, out_dir / f"{path.stem}.html", banner, result)
+    return result
+
+
+def _render_html(nb: Any, target: Path, banner: str, result: NotebookResult) -> str:
+    """Self-contained HTML without code cells, the run's context on the first screen."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
+    body, _ = exporter.from_notebook_node(nb)
+    status = result.worst.value
+    error = f"<p><b>notebook failed</b>: {html.escape(result.error)}</p>" if result.error else ""
+    head = (f'<div style="font-family:sans-serif;border:2px solid #444;padding:8px;margin:8px">'
+            f"<b>{html.escape(result.name)}</b> — worst status <b>{status}</b><br>{banner}{error}</div>")
+    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + head, body, count=1)
+    target.write_text(body, encoding="utf-8")
+    return target.name
+
+
+def _versions() -> dict[str, str]:
+    out = {"ses-runbook": __version__, "python": sys.version.split()[0]}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _sum_calls(results: list[NotebookResult]) -> dict[str, Any]:
+    by_op: dict[str, int] = {}
+    total = retries = writes = 0
+    for r in results:
+        calls = r.aws_calls or {}
+        total += calls.get("total", 0)
+        retries += calls.get("retries", 0)
+        writes += calls.get("writes", 0)
+        for op, n in calls.get("by_operation", {}).items():
+            by_op[op] = by_op.get(op, 0) + n
+    return {"total": total, "retries": retries, "writes": writes, "by_operation": dict(sorted(by_op.items()))}
+
+
+def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = None, jobs: int = 2,
+              label: str | None = None, timeout: int = 600, scenario: str | None = None,
+              quiet: bool = False) -> SuiteResult:
+    """Execute ``notebooks`` with ``params`` into a report folder; returns what ``summary.json`` holds."""
+    import getpass
+    import platform
+
+    from .aws import Aws, describe_error
+
+    out_dir = Path(out) if out else _default_out(label)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    marker = out_dir / "INCOMPLETE"
+    marker.write_text("this report folder is being written, or its run was interrupted\n")
+    started = time.monotonic()
+    started_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        account = Aws(params).account_id()
+    except Exception as exc:  # noqa: BLE001
+        account = f"unknown ({describe_error(exc, params)})"
+    operator = f"{getpass.getuser()}@{platform.node()}"
+    banner = (f"label <b>{html.escape(label or '-')}</b> · account {html.escape(account)} · region {params.region} · "
+              f"as of {params.as_of_datetime():%Y-%m-%d %H:%M:%S} UTC · run by {html.escape(operator)} at {started_at} · "
+              f"ses-runbook {__version__}" + (f" · sandbox scenario {html.escape(scenario)}" if scenario else ""))
+    parameters = params.public()
+    parameters["as_of"] = params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ")  # every notebook judges the same moment
+    kernel = _kernel_name()
+    results: list[NotebookResult] = []
+    progress = _progress(len(notebooks), quiet)
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(notebooks) or 1))) as pool:
+        futures = {pool.submit(_execute, nb, out_dir, parameters, kernel, timeout, banner): nb for nb in notebooks}
+        for future in as_completed(futures):
+            result = future.result()
+            results.append(result)
+            progress(result)
+    results.sort(key=lambda r: r.name)
+    checks = [c for r in results for c in r.checks]
+    worst = Status.worst([Status(c["status"]) for c in checks] + [Status.ERROR for r in results if r.error])
+    summary = {
+        "run": {"as_of": parameters["as_of"], "started": started_at, "account": account, "region": params.region,
+                "endpoint_url": params.endpoint_url or f"AWS ({params.region})", "label": label, "operator": operator,
+                "scenario": scenario, "version": __version__, "versions": _versions(),
+                "duration_s": round(time.monotonic() - started, 2), "aws_calls": _sum_calls(results),
+                "parameters": params.public(), "complete": True},
+        "notebooks": [{"name": r.name, "worst": r.worst.value, "ipynb": r.ipynb, "html": r.html, "error": r.error,
+                       "checks": len(r.checks), "duration_s": r.duration_s} for r in results],
+        "checks": checks,
+        "worst": worst.value,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    (out_dir / "index.html").write_text(_index_html(summary, banner), encoding="utf-8")
+    marker.unlink()
+    if not quiet:
+        _print_summary(summary, out_dir)
+    return SuiteResult(out_dir=out_dir, notebooks=results, summary=summary)
+
+
+def _progress(total: int, quiet: bool):
+    if quiet:
+        return lambda r: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc="notebooks", unit="nb", file=sys.stderr, leave=True, dynamic_ncols=True)
+
+    def update(result: NotebookResult) -> None:
+        bar.set_postfix_str(f"{result.name}: {result.worst.value}")
+        bar.update(1)
+        if bar.n >= total:
+            bar.close()
+
+    return update
+
+
+def _index_html(summary: dict[str, Any], banner: str) -> str:
+    from .notebook import status_badge
+
+    rows = "".join(
+        f"<tr><td>{status_badge(n['worst'])}</td><td><a href='{html.escape(n['html'] or n['ipynb'])}'>{html.escape(n['name'])}</a></td>"
+        f"<td>{n['checks']}</td><td>{n['duration_s']} s</td><td><a href='{html.escape(n['ipynb'])}'>ipynb</a></td>"
+        f"<td>{html.escape(n['error'] or '')}</td></tr>" for n in summary["notebooks"])
+    checks = "".join(f"<tr><td>{status_badge(c['status'])}</td><td>{html.escape(c['id'])}</td><td>{html.escape(c['notebook'])}</td>"
+                     f"<td>{html.escape(c['summary'])}</td></tr>" for c in summary["checks"] if c["status"] != "ok")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>SES runbook report {html.escape(summary['run']['label'] or '')}</title>"
+            "<style>body{font-family:sans-serif;margin:16px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}</style></head><body>"
+            f"<h1>SES runbook report</h1><p>{banner}</p><p>worst status: {status_badge(summary['worst'])} · "
+            f"{summary['run']['aws_calls']['total']} AWS calls · {summary['run']['duration_s']} s</p>"
+            f"<table><tr><th>status</th><th>notebook</th><th>checks</th><th>time</th><th>source</th><th>error</th></tr>{rows}</table>"
+            f"<h2>Checks that need attention</h2><table><tr><th>status</th><th>check</th><th>notebook</th><th>finding</th></tr>"
+            f"{checks or '<tr><td colspan=4>none</td></tr>'}</table></body></html>")
+
+
+def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from .report_text import STYLE
+
+    console = Console(highlight=False)
+    table = Table(title="ses-runbook run")
+    for column in ("status", "notebook", "checks", "time", "error"):
+        table.add_column(column)
+    for n in summary["notebooks"]:
+        status = Status(n["worst"])
+        table.add_row(f"[{STYLE[status]}]{status.value}[/]", n["name"], str(n["checks"]), f"{n['duration_s']} s", n["error"] or "")
+    console.print(table)
+    console.print(f"worst: {summary['worst']} · report: {out_dir / 'index.html'}")

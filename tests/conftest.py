@@ -1,0 +1,64 @@
+"""Shared fixtures: a sandbox per scenario (one at a time per process), parameters pointing at it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ses_runbook import params as params_mod
+from ses_runbook.sandbox.server import Sandbox, restore_env
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "ses_runbook.cli"]
+FIXED_AS_OF = "2026-11-01T00:00:00Z"
+
+
+class Running:
+    """A started sandbox plus the parameters and environment that point at it."""
+
+    def __init__(self, box: Sandbox) -> None:
+        self.box = box
+        self.params = params_mod.load(overrides=box.params())
+        self.env = {**os.environ, **box.env()}
+
+    def cli(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+        """Run the CLI as a subprocess pointed at this sandbox through -p overrides."""
+        extra: list[str] = []
+        for name, value in self.box.params().items():
+            extra += ["-p", name, ",".join(value) if isinstance(value, list) else str(value)]
+        return subprocess.run([*CLI, *args, *extra], capture_output=True, text=True, timeout=timeout, env=self.env, cwd=ROOT)
+
+
+@pytest.fixture
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Running]:
+    """``@pytest.mark.parametrize("sandbox", ["healthy"], indirect=True)``, or healthy by default."""
+    scenario = getattr(request, "param", "healthy")
+    box = Sandbox(scenario).start()
+    previous = box.apply_env()
+    try:
+        yield Running(box)
+    finally:
+        restore_env(previous)
+        box.stop()
+
+
+@pytest.fixture(scope="session")
+def nbval_sandbox() -> Iterator[Sandbox]:
+    """The healthy sandbox at the committed outputs' fixed as_of, for nbval's kernels."""
+    box = Sandbox("healthy", as_of=FIXED_AS_OF).start()
+    previous = box.apply_env()
+    os.environ["SES_RUNBOOK_AS_OF"] = FIXED_AS_OF
+    try:
+        yield box
+    finally:
+        os.environ.pop("SES_RUNBOOK_AS_OF", None)
+        restore_env(previous)
+        box.stop()
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env or dict(os.environ), cwd=ROOT)

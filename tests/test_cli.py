@@ -1,0 +1,101 @@
+"""The CLI end to end as a subprocess: exit codes, JSON shape, one-line errors for bad input."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+CHECK_KEYS = {"id", "title", "status", "summary", "details", "remediation", "cli"}
+
+
+def test_check_json_shape_and_exit_code(sandbox) -> None:
+    proc = sandbox.cli("check", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) == {"run", "checks", "worst"}
+    assert data["worst"] == "ok"
+    for check in data["checks"]:
+        assert set(check) == CHECK_KEYS
+    run = data["run"]
+    for key in ("as_of", "account", "region", "version", "duration_s", "aws_calls"):
+        assert key in run
+    assert run["account"] == "123456789012" and run["region"] == "us-east-1"
+    assert run["aws_calls"]["total"] >= 6
+
+
+@pytest.mark.parametrize("scenario,check_id,status,code", [
+    ("sandbox-account", "account.production_access", "fail", 1),
+    ("quota-nearly-exhausted", "quota.headroom", "warn", 0),
+])
+def test_check_sandbox_flag(scenario: str, check_id: str, status: str, code: int) -> None:
+    proc = run_cli("check", f"--sandbox={scenario}", "--json")
+    assert proc.returncode == code, proc.stderr
+    data = json.loads(proc.stdout)
+    found = {c["id"]: c["status"] for c in data["checks"]}
+    assert found[check_id] == status
+
+
+def test_table_output_lists_failure_and_command() -> None:
+    proc = run_cli("check", "--sandbox=sending-disabled")
+    assert proc.returncode == 1
+    assert "account.sending_enabled" in proc.stdout and "DISABLED" in proc.stdout
+    assert "aws ses get-account-sending-enabled" in proc.stdout
+
+
+BAD_INPUT = [
+    (["-p", "region", "us-east-9"], "region"),
+    (["-p", "sender", "not-an-address"], "sender"),
+    (["-p", "lookback_days", "lots"], "lookback_days"),
+    (["-p", "lookback_days", "-3"], "lookback_days"),
+    (["-p", "no_such_parameter", "1"], "no_such_parameter"),
+    (["-p", "domain", ""], "domain"),
+    (["-p", "endpoint_url", "not a url"], "endpoint_url"),
+    (["-p", "smtp_tls_ca_file", "/nonexistent/ca.pem"], "smtp_tls_ca_file"),
+    (["-p", "test_recipient", "x@"], "test_recipient"),
+    (["-p", "smtp_password_env", "hunter2 secret"], "smtp_password_env"),
+    (["-f", "/nonexistent/params.yaml"], "does not exist"),
+    (["--sandbox=no-such-scenario"], "unknown scenario"),
+    (["--only", "no.such_check"], "unknown check id"),
+]
+
+
+@pytest.mark.parametrize("args,named", BAD_INPUT)
+def test_bad_input_is_one_line_exit_2(args: list[str], named: str) -> None:
+    proc = run_cli("check", *args)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert named in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_yaml_file(tmp_path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("region: [us-east-1\n")
+    proc = run_cli("check", "-f", str(broken))
+    assert proc.returncode == 2 and "not valid YAML" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_missing_profile_is_one_line(tmp_path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    proc = run_cli("check", "-p", "aws_profile", "phenom", env=env)
+    assert proc.returncode == 2 and "profile 'phenom' not found" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_no_credentials_is_one_line(tmp_path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_CONFIG_FILE": str(tmp_path / "none"),
+           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}
+    proc = run_cli("check", "-p", "endpoint_url", "http://127.0.0.1:9", env=env)
+    assert proc.returncode == 2 and "no AWS credentials found" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_phenom_parameters_file_loads() -> None:
+    from ses_runbook import params
+
+    p = params.load(["parameters/phenom.yaml"])
+    assert (p.aws_profile, p.region, p.domain, p.sender) == ("phenom", "us-east-1", "thephenom.app", "no-reply@thephenom.app")

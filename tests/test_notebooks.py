@@ -1,0 +1,33 @@
+"""nbval: a fresh run of every notebook against the sandbox matches its committed outputs."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from ses_runbook.notebook import parameters_source
+from ses_runbook.runner import available
+
+NOTEBOOKS = available()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_nbval_matches_committed_outputs(path, nbval_sandbox) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
+         "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "--rootdir", str(ROOT / "notebooks"),
+         str(path)],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ), cwd=ROOT / "notebooks")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_parameters_cell_is_the_model(path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(cells) == 1 and cells[0].source == parameters_source()
+    assert nb.cells.index(cells[0]) == 1  # right after the title: the first code cell

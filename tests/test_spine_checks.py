@@ -1,0 +1,96 @@
+"""Every account/identity check against every spine scenario: exactly the staged check is not ok."""
+from __future__ import annotations
+
+import pytest
+
+from ses_runbook import health
+from ses_runbook.aws import Aws
+from ses_runbook.exceptions import ReadOnlyError
+
+SPINE = ["account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom",
+         "reputation.bounce_rate", "reputation.complaint_rate", "identity.verification", "identity.dkim"]
+
+EXPECTED = {
+    "healthy": {},
+    "sandbox-account": {"account.production_access": ("fail", "emails-not-delivered")},
+    "sending-disabled": {"account.sending_enabled": ("fail", "sending-paused")},
+    "bounce-spike": {"reputation.bounce_rate": ("fail", "bounces-or-complaints-spike")},
+    "complaint-spike": {"reputation.complaint_rate": ("fail", "bounces-or-complaints-spike")},
+    "quota-nearly-exhausted": {"quota.headroom": ("warn", "sending-quota-hit")},
+    "domain-unverified": {"identity.verification": ("fail", "domain-not-verified")},
+    "dkim-failed": {"identity.dkim": ("fail", "dkim-verification-failed")},
+}
+
+
+@pytest.mark.parametrize("sandbox", list(EXPECTED), indirect=True)
+def test_scenario_statuses(sandbox) -> None:
+    report = health.check_all(sandbox.params, ids=SPINE)
+    scenario = sandbox.box.scenario.name
+    got = {r.id: r for r in report.checks}
+    assert list(got) == SPINE
+    for check_id in SPINE:
+        want = EXPECTED[scenario].get(check_id)
+        result = got[check_id]
+        if want is None:
+            assert result.status.value == "ok", (check_id, result.summary)
+            assert result.remediation is None
+        else:
+            assert (result.status.value, result.remediation) == want, (check_id, result.summary)
+    # the run block a reader needs, and no write made
+    assert report.run["account"] == "123456789012"
+    assert report.run["aws_calls"]["writes"] == 0
+    assert sandbox.box.layer.writes() == {}
+
+
+@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+def test_bounce_summary_names_the_rate_and_level(sandbox) -> None:
+    result = health.check_all(sandbox.params, ids=["reputation.bounce_rate"]).checks[0]
+    assert "10.00%" in result.summary and "pause" in result.summary
+    assert result.details["latest"] >= 0.10
+    assert result.cli.startswith("aws cloudwatch get-metric-statistics --namespace AWS/SES --metric-name Reputation.BounceRate")
+
+
+def test_no_call_repeated_and_one_metric_call(sandbox) -> None:
+    report = health.check_all(sandbox.params)
+    by_op = report.run["aws_calls"]["by_operation"]
+    assert all(n == 1 for n in by_op.values()), by_op
+    assert by_op["cloudwatch.GetMetricData"] == 1
+    # the server saw the same number of calls the client counted (nothing hidden, nothing extra)
+    server = {k: v for k, v in sandbox.box.layer.calls.items()}
+    assert sum(server.values()) == report.run["aws_calls"]["total"]
+
+
+def test_read_only_guard_refuses_before_sending(sandbox) -> None:
+    aws = Aws(sandbox.params)
+    before = dict(sandbox.box.layer.calls)
+    with pytest.raises(ReadOnlyError, match="allow_writes"):
+        aws.call("sesv2", "PutAccountSendingAttributes", SendingEnabled=True)
+    with pytest.raises(ReadOnlyError, match="send_test_email"):
+        aws.call("ses", "SendEmail", Source="no-reply@thephenom.app", Destination={"ToAddresses": ["a@b.co"]},
+                 Message={"Subject": {"Data": "x"}, "Body": {"Text": {"Data": "x"}}})
+    assert dict(sandbox.box.layer.calls) == before  # nothing reached the server
+
+
+def test_writes_pass_when_allowed(sandbox) -> None:
+    params = sandbox.params.model_copy(update={"allow_writes": True})
+    aws = Aws(params)
+    aws.call("sesv2", "PutAccountSendingAttributes", SendingEnabled=False)
+    assert sandbox.box.layer.writes() == {"sesv2.PutAccountSendingAttributes": 1}
+    assert health.check_all(params, ids=["account.sending_enabled"]).checks[0].status.value == "fail"
+
+
+def test_one_failing_service_does_not_hide_the_others(sandbox) -> None:
+    params = sandbox.params
+    sandbox.box.layer.fault = lambda service, op: _deny if service == "cloudwatch" else None
+    report = health.check_all(params, ids=SPINE)
+    statuses = {r.id: r.status.value for r in report.checks}
+    assert statuses["reputation.bounce_rate"] == "error"
+    assert "cloudwatch:GetMetricData" in report.by_id()["reputation.bounce_rate"].summary
+    assert all(v == "ok" for k, v in statuses.items() if not k.startswith("reputation."))
+    assert report.exit_code == 2
+
+
+def _deny(environ, start_response):
+    body = b'<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform cloudwatch:GetMetricData</Message></Error></ErrorResponse>'
+    start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+    return [body]
