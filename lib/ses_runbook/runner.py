@@ -214,12 +214,22 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
     kernel = _kernel_name()
     results: list[NotebookResult] = []
     progress = _progress(len(notebooks), quiet)
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(notebooks) or 1))) as pool:
-        futures = {pool.submit(_execute, nb, out_dir, parameters, kernel, timeout, banner): nb for nb in notebooks}
+    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(notebooks) or 1)))
+    futures = {pool.submit(_execute, nb, out_dir, parameters, kernel, timeout, banner): nb for nb in notebooks}
+    interrupted = False
+    try:
         for future in as_completed(futures):
             result = future.result()
             results.append(result)
             progress(result)
+    except KeyboardInterrupt:
+        interrupted = True
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_kernels()
+    pool.shutdown(wait=True)
+    done = {r.name for r in results}
+    results += [NotebookResult(name=nb.stem, ipynb=nb.name, error="interrupted before it finished")
+                for nb in notebooks if nb.stem not in done]
     results.sort(key=lambda r: r.name)
     checks = [c for r in results for c in r.checks]
     worst = Status.worst([Status(c["status"]) for c in checks] + [Status.ERROR for r in results if r.error])
@@ -228,7 +238,7 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
                 "endpoint_url": params.endpoint_url or f"AWS ({params.region})", "label": label, "operator": operator,
                 "scenario": scenario, "version": __version__, "versions": _versions(),
                 "duration_s": round(time.monotonic() - started, 2), "aws_calls": _sum_calls(results),
-                "parameters": params.public(), "complete": True},
+                "parameters": params.public(), "complete": not interrupted},
         "notebooks": [{"name": r.name, "worst": r.worst.value, "ipynb": r.ipynb, "html": r.html, "error": r.error,
                        "checks": len(r.checks), "duration_s": r.duration_s} for r in results],
         "checks": checks,
@@ -236,10 +246,50 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     (out_dir / "index.html").write_text(_index_html(summary, banner), encoding="utf-8")
+    if interrupted:
+        marker.write_text("interrupted: the notebooks marked 'interrupted' did not finish\n")
+        raise KeyboardInterrupt
     marker.unlink()
     if not quiet:
         _print_summary(summary, out_dir)
     return SuiteResult(out_dir=out_dir, notebooks=results, summary=summary)
+
+
+def _stop_kernels() -> None:
+    """Ctrl-C reaches the kernels too, but a kernel treats it as 'interrupt the cell', not 'exit':
+    end every child process of ours (the kernels papermill started) so nothing is left behind."""
+    import signal
+
+    me = os.getpid()
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            children.append(int(stat.parent.name))
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 5
+    while children and time.monotonic() < deadline:
+        children = [pid for pid in children if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
+        time.sleep(0.1)
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
 
 
 def _progress(total: int, quiet: bool):

@@ -96,6 +96,13 @@ class _Controller(Controller):
         super().cancel_tasks(stop_loop)
 
 
+class _DropLoginDataWarning(logging.Filter):
+    """aiosmtpd warns "Session.login_data is deprecated" on every successful AUTH (its own use)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
 def _quiet_loop_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
     _log.debug("SMTP event loop: %s", context.get("message"), exc_info=context.get("exception"))
 
@@ -168,6 +175,8 @@ class SmtpServer:
             mail_log = logging.getLogger("mail.log")
             if mail_log.level == logging.NOTSET:  # respect a level somebody chose on purpose
                 mail_log.setLevel(logging.WARNING)
+            if not any(isinstance(f, _DropLoginDataWarning) for f in mail_log.filters):
+                mail_log.addFilter(_DropLoginDataWarning())
             controller = _Controller(
                 _Handler(self.received),
                 hostname=self.host,  # the bind address

@@ -1,0 +1,44 @@
+"""Canary secrets planted in the environment never reach an artifact; key ids appear only masked."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+CANARIES = {
+    "AWS_SECRET_ACCESS_KEY": "canarySecretKey0000aaaaBBBBccccDDDDeeeeFFFF",
+    "AWS_SESSION_TOKEN": "canarySessionToken1111gggghhhhiiiijjjj",
+    "SES_SMTP_PASSWORD": "BCanarySmtpPassword2222kkkkllllmmmmnnnnooo=",
+}
+CANARY_KEY_ID = "AKIACANARYKEY9876WXYZ"
+
+
+def _scan(paths: list[Path], texts: list[str], forbidden: list[str]) -> list[str]:
+    hits = []
+    for path in paths:
+        data = path.read_text(encoding="utf-8", errors="replace")
+        hits += [f"{path.name}: {secret[:12]}…" for secret in forbidden if secret in data]
+    for text in texts:
+        hits += [f"output: {secret[:12]}…" for secret in forbidden if secret in text]
+    return hits
+
+
+def test_no_secret_in_check_json_run_bundle_or_logs(sandbox, tmp_path) -> None:
+    env = {**sandbox.env, **CANARIES, "AWS_ACCESS_KEY_ID": CANARY_KEY_ID, "SES_SMTP_USERNAME": CANARY_KEY_ID}
+    sandbox.env = env
+    key_ids = list(sandbox.box.world.keys)  # real-looking key ids of the sandbox's IAM users
+    assert key_ids
+    forbidden = list(CANARIES.values()) + [CANARY_KEY_ID] + key_ids + [k["secret"] for k in sandbox.box.world.keys.values()]
+
+    check = sandbox.cli("check", "--json")
+    assert check.returncode in (0, 1, 2) and check.stdout.startswith("{")
+    out = tmp_path / "bundle"
+    run = sandbox.cli("run", "--out", str(out), "--jobs", "2", timeout=900)
+    assert (out / "summary.json").exists(), run.stderr[-2000:]
+    artifacts = [p for p in out.rglob("*") if p.is_file()]
+    assert {p.suffix for p in artifacts} >= {".ipynb", ".html", ".json"}
+    hits = _scan(artifacts, [check.stdout, check.stderr, run.stdout, run.stderr], forbidden)
+    assert hits == [], hits
+    # the key ids that are shown, are shown masked (last four characters)
+    text = "".join(p.read_text(errors="replace") for p in artifacts) + check.stdout
+    masked = set(re.findall(r"\*{4}([A-Z0-9]{4})", text))
+    assert masked & {k[-4:] for k in key_ids}, "IAM keys should be listed, masked"
