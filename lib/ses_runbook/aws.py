@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import threading
+from urllib.parse import urlsplit
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -199,13 +200,20 @@ def describe_error(exc: BaseException, params: "Params | None" = None) -> str:
         op = exc.operation_name or operation or "?"
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation") or "not authorized" in str(error.get("Message", "")):
             return f"AccessDenied: the role needs IAM action {iam_action(service or '?', op)}"
-        return mask_key_ids(f"{op} failed: {code}: {error.get('Message', '')}".strip())
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        host = urlsplit(params.endpoint_url).netloc if params and params.endpoint_url else f"{service} endpoint in {params.region if params else '?'}"
+        where = f" (HTTP {status} from {host})" if status and status >= 500 else ""
+        return mask_key_ids(f"{service}.{op} failed: {code}: {error.get('Message', '')}{where}".strip())
     if isinstance(exc, botocore.exceptions.ConnectTimeoutError):
         return f"{_host(exc)}: no connection within the connect timeout ({connect}) for {service}.{operation}"
     if isinstance(exc, botocore.exceptions.ReadTimeoutError):
         return f"{_host(exc)}: no answer within the read timeout ({read}) for {service}.{operation}"
     if isinstance(exc, botocore.exceptions.EndpointConnectionError):
         return f"{_host(exc)}: cannot connect ({type(exc).__name__}) for {service}.{operation}"
+    if isinstance(exc, botocore.exceptions.ConnectionClosedError):
+        return f"{_host(exc)}: the connection was closed before an answer, for {service}.{operation}"
+    if isinstance(exc, botocore.exceptions.HTTPClientError):
+        return f"{_host(exc)}: {type(exc).__name__} for {service}.{operation}"
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return "no AWS credentials found"
     return mask_key_ids(f"{type(exc).__name__}: {exc}")

@@ -98,6 +98,11 @@ class Runbook:
         self.results: list[CheckResult] = []
 
     # -- running -----------------------------------------------------------------------
+    def add(self, result: CheckResult) -> list[CheckResult]:
+        """Keep a result built outside the check registry (a write such as the test email) for ``record``."""
+        self.results.append(result)
+        return [result]
+
     def check(self, *ids: str) -> list[CheckResult]:
         """Run the named checks (default: all), keep them for ``record``, return them worst first."""
         specs = [s for s in all_checks() if not ids or s.id in ids]
@@ -129,6 +134,26 @@ class Runbook:
 
     def table(self, rows: list[Mapping[str, Any]], columns: list[str] | None = None) -> None:
         _display(table_html(rows, columns), table_text(rows, columns))
+
+    def json(self, obj: Any) -> None:
+        """A JSON-like answer as the ``aws`` CLI prints it (indented, keys in the API's order)."""
+        text = json.dumps(obj, indent=4, default=str)
+        _display(f"<pre><code>{html.escape(text)}</code></pre>", text)
+
+    def frame(self, frame: Any) -> None:
+        """A pandas DataFrame: pandas' HTML, and its ``to_string`` as the stable plain face."""
+        _display(frame.to_html(border=0), frame.to_string())
+
+    def figure(self, fig: Any) -> None:
+        """A matplotlib Figure as PNG, with a fixed plain face (nbval compares that, not the image)."""
+        import base64
+        import io
+
+        from IPython.display import display
+
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+        display({"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": "[figure: see the image]"}, raw=True)
 
     def command(self, *commands: str) -> None:
         """The equivalent aws command(s), for copy and paste."""

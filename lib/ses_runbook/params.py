@@ -74,6 +74,8 @@ class Params(BaseModel):
     key_max_age_days: int = Field(90, description="SMTP key age that warns, in days", ge=1)
     key_unused_days: int = Field(30, description="days without use after which a key warns", ge=1)
     symptom: str = Field("auto", description="failure mode to diagnose (08_remediation); auto: all that show")
+    unsuppress: list[str] = Field(default_factory=list, description="addresses to remove from the suppression list (08_remediation; a write)")
+    smtp_credentials_file: str | None = Field(None, description="file a new SMTP credential is written to (mode 600; 08_remediation; a write)")
 
     @field_validator("region")
     @classmethod
@@ -128,6 +130,16 @@ class Params(BaseModel):
             host, _, port = str(entry).rpartition(":") if str(entry).count(":") == 1 else (str(entry), "", "")
             if port and not (port.isdigit() and 0 < int(port) < 65536):
                 raise ValueError(f"'{entry}' is not host or host:port")
+        return value
+
+    @field_validator("unsuppress", mode="before")
+    @classmethod
+    def _unsuppress(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [v for v in re.split(r"[,\s]+", value) if v]
+        for entry in value or []:
+            if not _ADDRESS.match(str(entry).strip()):
+                raise ValueError(f"'{entry}' is not an email address; allowed: user@domain, comma-separated")
         return value
 
     @field_validator("smtp_username_env", "smtp_password_env")

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, plots
 from .exceptions import NotebookError
 from .results import Status, exit_code, read_recorded
 
@@ -145,6 +145,7 @@ def _execute(path: Path, out_dir: Path, parameters: dict[str, Any], kernel: str,
         result.checks = [{**c, "notebook": path.stem} for c in recorded.get("checks", [])]
         result.aws_calls = recorded.get("aws_calls", {})
         result.html = _render_html(nb, out_dir / f"{path.stem}.html", banner, result)
+        plots.extract_pngs(nb, out_dir, path.stem)  # each figure also as out_dir/STEM-N.png
     return result
 
 

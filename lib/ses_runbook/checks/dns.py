@@ -330,7 +330,8 @@ def dkim(ctx: Context) -> Outcome:
             api += " (SES has not noticed yet: signing stops when it does)"
         return Outcome(Status.FAIL, "; ".join(parts) + api + _add_text(records), details)
     note = "" if attrs.get("Status") == "SUCCESS" else f"; SES still reports {attrs.get('Status')} (it re-checks within 72 h)"
-    return Outcome(Status.OK, f"all {len(tokens)} DKIM CNAMEs of {p.domain} point to {zone or DEFAULT_SIGNING_ZONE}{note}", details)
+    suffix = dkim_target("TOKEN", zone).partition(".")[2]
+    return Outcome(Status.OK, f"all {len(tokens)} DKIM CNAMEs of {p.domain} point to TOKEN.{suffix}{note}", details)
 
 
 def _is_spf(value: str) -> bool:
@@ -373,8 +374,8 @@ def _spf_evaluate(ctx: Context, name: str, value: str) -> dict[str, Any]:
 
 
 @check("dns.spf", "SPF of the MAIL FROM domain authorises Amazon SES",
-       lambda p: _dig(p, "TXT", f"<MAIL FROM domain, else {p.domain}>") + " ; "
-       + aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "MailFromAttributes.MailFromDomain"),
+       lambda p: aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "MailFromAttributes")
+       + " ; " + _dig(p, "TXT", f"MAIL_FROM_DOMAIN  # or {p.domain} without a custom MAIL FROM"),
        remediation="emails-going-to-spam", needs=("sesv2",))
 def spf(ctx: Context) -> Outcome:
     p = ctx.params

@@ -94,8 +94,9 @@ def smtp_login(host: str, port: int, username: str, password: str, timeout: floa
         result.error = "refused"
     except socket.gaierror as exc:
         result.error, result.text = "dns", str(exc.strerror or exc)
-    except smtplib.SMTPServerDisconnected as exc:
-        result.error, result.text = "disconnected", str(exc)
+    except smtplib.SMTPServerDisconnected as exc:  # smtplib reports a read timeout this way too
+        result.error = "timeout" if "timed out" in str(exc) else "disconnected"
+        result.text = str(exc)
     except OSError as exc:
         result.error, result.text = "os", str(exc.strerror or exc)
     finally:
@@ -222,8 +223,8 @@ def auth(ctx: Context) -> Outcome:
                        + (": a temporary failure, retry; if it persists, SES is throttling or degraded" if temporary else ""),
                        details)
     if login.code == 235:
-        return Outcome(Status.OK, f"logged in to {where} as {who} over {login.tls or 'TLS'} (certificate verified): {reply}; "
-                       "nothing sent", details)
+        return Outcome(Status.OK, f"logged in to {where} as {who} over {login.tls or 'TLS'} (certificate verified), "
+                       f"server answered {reply!r}; nothing sent", details)
     if login.code == 535:
         hints = diagnose_535(ctx, username, password)
         details["diagnosis"] = hints

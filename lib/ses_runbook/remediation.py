@@ -1,0 +1,1140 @@
+"""The failure-mode catalogue: symptom -> possible causes (check ids) -> steps, and guarded fixes.
+
+The runbook page ends with a table of "Common failure modes" (symptom, likely cause, remediation).
+Here every row, plus the failure modes the checks name beyond the page, becomes data:
+
+- a ``Symptom`` lists its possible ``Cause`` ids, most likely first;
+- a ``Cause`` names the check ids that confirm it (fail/warn) or rule it out (ok); error, skip or
+  a missing result mean "could not tell". It carries a short "why this happens" for someone who has
+  never seen SES, and ``Step``s: what to do, the exact command / DNS record / console path, what to
+  expect, how to verify;
+- ``diagnose(params, symptom)`` runs only the checks the symptom's causes need, in-process with one
+  ``Aws``, and returns a ``Diagnosis``;
+- ``apply_fixes`` makes the few fixes the runbook may make itself (re-enable sending, enable DKIM
+  signing, remove named addresses from the suppression list, create a new SMTP credential), only
+  with ``allow_writes``, each followed by a re-check that really asks AWS again (``Aws.forget``).
+  Without ``allow_writes`` it says what it would do and calls nothing that writes.
+
+Requests only a person can make (production access, a quota increase, an appeal of a pause) come
+with the prepared text and the console path or command. The catalogue itself prints nothing; the
+display helpers at the end render a ``Diagnosis`` for a terminal (rich) or a notebook.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from .commands import aws_command
+from .exceptions import ParameterError
+from .redact import mask_key_id, mask_key_ids
+from .results import CheckResult, Status
+
+if TYPE_CHECKING:
+    from .aws import Aws
+    from .params import Params
+
+CONFIRMED, RULED_OUT, UNKNOWN = "confirmed", "ruled out", "could not tell"
+_NOT_OK = (Status.FAIL, Status.WARN)
+_ORDER = {CONFIRMED: 0, UNKNOWN: 1, RULED_OUT: 2}
+SES_CONSOLE = "https://console.aws.amazon.com/ses/home?region={region}"
+
+
+# -- the catalogue's shapes ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Step:
+    """One thing to do, and how to know it worked."""
+
+    action: str
+    command: str | None = None  # an aws command, a DNS zone line or a console path
+    kind: str = "command"  # command, dns, console, request, wait
+    expect: str | None = None
+    verify: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "command": self.command, "kind": self.kind, "expect": self.expect, "verify": self.verify}
+
+
+Verdict = Callable[[dict[str, CheckResult]], "tuple[str, str]"]
+Steps = Callable[["Params", dict[str, CheckResult]], "list[Step]"]
+
+
+@dataclass(frozen=True)
+class Cause:
+    id: str
+    title: str
+    why: str
+    checks: tuple[str, ...]
+    steps: Steps
+    verdict: Verdict | None = None  # default: any check fail/warn confirms, all ok rules out
+    fix: str | None = None  # id in FIXES the runbook can make itself (with allow_writes)
+    request: bool = False  # only a person can ask AWS for it (the steps hold the prepared text)
+
+    def judge(self, results: dict[str, CheckResult]) -> tuple[str, str]:
+        """(verdict, note) from the results of this cause's checks."""
+        if self.verdict is not None:
+            return self.verdict(results)
+        return _default_verdict(self.checks, results)
+
+
+@dataclass(frozen=True)
+class Symptom:
+    id: str
+    title: str
+    causes: tuple[str, ...]  # most likely first
+    description: str
+    page: tuple[str, str] | None = None  # the page's own "likely cause" and "remediation" columns
+
+
+def _default_verdict(ids: Iterable[str], results: dict[str, CheckResult]) -> tuple[str, str]:
+    found = [results.get(i) for i in ids]
+    bad = [r for r in found if r is not None and r.status in _NOT_OK]
+    if bad:
+        return CONFIRMED, "; ".join(f"{r.id} is {r.status.value}" for r in bad)
+    if found and all(r is not None and r.status == Status.OK for r in found):
+        return RULED_OUT, "; ".join(f"{r.id} is ok" for r in found if r)
+    unclear = [f"{i} {'did not run' if r is None else 'is ' + r.status.value}" for i, r in zip(ids, found)
+               if r is None or r.status not in (Status.OK,)]
+    return UNKNOWN, "; ".join(unclear)
+
+
+def _unclear(results: dict[str, CheckResult], *ids: str) -> tuple[str, str] | None:
+    """UNKNOWN when one of these checks did not give an answer, else None."""
+    missing = [f"{i} {'did not run' if results.get(i) is None else 'is ' + results[i].status.value}"
+               for i in ids if results.get(i) is None or results[i].status in (Status.ERROR, Status.SKIP)]
+    return (UNKNOWN, "; ".join(missing)) if missing else None
+
+
+def _details(results: dict[str, CheckResult], check_id: str) -> dict[str, Any]:
+    r = results.get(check_id)
+    return r.details if r is not None else {}
+
+
+# -- verdicts that need more than a status ----------------------------------------------------
+def _only_fail(check_id: str, warn_note: str) -> Verdict:
+    def verdict(results: dict[str, CheckResult]) -> tuple[str, str]:
+        unclear = _unclear(results, check_id)
+        if unclear:
+            return unclear
+        r = results[check_id]
+        if r.status == Status.FAIL:
+            return CONFIRMED, f"{check_id} is fail"
+        return RULED_OUT, f"{check_id} is {r.status.value}" + (f" ({warn_note})" if r.status == Status.WARN else "")
+    return verdict
+
+
+def _enforcement(wanted: Status) -> Verdict:
+    def verdict(results: dict[str, CheckResult]) -> tuple[str, str]:
+        unclear = _unclear(results, "account.enforcement")
+        if unclear:
+            return unclear
+        r = results["account.enforcement"]
+        state = _details(results, "account.enforcement").get("EnforcementStatus", "?")
+        return (CONFIRMED if r.status == wanted else RULED_OUT), f"EnforcementStatus {state}"
+    return verdict
+
+
+def _dkim_signing_disabled(results: dict[str, CheckResult]) -> tuple[str, str]:
+    unclear = _unclear(results, "identity.dkim")
+    if unclear:
+        return unclear
+    d = _details(results, "identity.dkim")
+    if results["identity.dkim"].status in _NOT_OK and d.get("DkimVerificationStatus") == "Success" and not d.get("DkimEnabled"):
+        return CONFIRMED, "identity.dkim: DKIM verified (Success) but DkimEnabled false"
+    return RULED_OUT, f"identity.dkim: DkimEnabled {d.get('DkimEnabled')}, verification {d.get('DkimVerificationStatus', '?')}"
+
+
+def _dkim_propagating(results: dict[str, CheckResult]) -> tuple[str, str]:
+    unclear = _unclear(results, "identity.dkim", "dns.dkim")
+    d = _details(results, "identity.dkim")
+    ses_state = d.get("DkimVerificationStatus")
+    if results.get("identity.dkim") is not None and results["identity.dkim"].status == Status.OK:
+        return RULED_OUT, "identity.dkim is ok: SES has verified DKIM"
+    if ses_state == "Success":
+        return RULED_OUT, "SES reports DKIM Success (the DKIM problem, if any, is elsewhere)"
+    if unclear:
+        return unclear
+    if results["dns.dkim"].status == Status.OK:
+        return CONFIRMED, f"SES reports DKIM {ses_state} while every DKIM CNAME is now in DNS (dns.dkim ok)"
+    return RULED_OUT, "dns.dkim is not ok: the records are missing, not propagating (see dkim-cname-missing)"
+
+
+def _mail_from(missing_mx: bool) -> Verdict:
+    def verdict(results: dict[str, CheckResult]) -> tuple[str, str]:
+        unclear = _unclear(results, "identity.mail_from")
+        if unclear:
+            return unclear
+        r = results["identity.mail_from"]
+        if r.status not in _NOT_OK:
+            return RULED_OUT, "identity.mail_from is ok"
+        has_records = bool(r.details.get("records_to_add"))
+        if has_records == missing_mx:
+            return CONFIRMED, f"identity.mail_from is {r.status.value}" + (": the MX is missing" if missing_mx else ": MX present, SES not yet SUCCESS")
+        return RULED_OUT, "the MX is missing (see mail-from-mx-missing)" if has_records else "the MX is in DNS"
+    return verdict
+
+
+def _smtp_is_535(results: dict[str, CheckResult]) -> bool:
+    return _details(results, "smtp.auth").get("code") == 535
+
+
+def _smtp_inactive(results: dict[str, CheckResult]) -> bool:
+    return any("Inactive" in h for h in _details(results, "smtp.auth").get("diagnosis", []))
+
+
+def _smtp_credentials(results: dict[str, CheckResult]) -> tuple[str, str]:
+    unclear = _unclear(results, "smtp.auth")
+    if unclear:
+        return unclear
+    r = results["smtp.auth"]
+    if r.status not in _NOT_OK:
+        return RULED_OUT, "smtp.auth is ok: the services' credentials log in"
+    if not _smtp_is_535(results):
+        return RULED_OUT, "the login failed before AUTH (see smtp-connection-problem)"
+    if _smtp_inactive(results):
+        return RULED_OUT, "535, but the key itself is Inactive (see smtp-key-inactive)"
+    return CONFIRMED, "smtp.auth: 535 Authentication Credentials Invalid"
+
+
+def _smtp_connection(results: dict[str, CheckResult]) -> tuple[str, str]:
+    unclear = _unclear(results, "smtp.auth")
+    if unclear and results.get("smtp.auth") is not None and results["smtp.auth"].status == Status.ERROR:
+        return CONFIRMED, "smtp.auth is error: " + results["smtp.auth"].summary
+    if unclear:
+        return unclear
+    r = results["smtp.auth"]
+    if r.status in _NOT_OK and not _smtp_is_535(results):
+        return CONFIRMED, f"smtp.auth is {r.status.value} before or outside AUTH"
+    return RULED_OUT, "the SMTP session reached AUTH" if r.status in _NOT_OK else "smtp.auth is ok"
+
+
+def _smtp_key(results: dict[str, CheckResult]) -> tuple[str, str]:
+    unclear = _unclear(results, "iam.smtp_users")
+    if unclear:
+        return unclear if not _smtp_inactive(results) else (CONFIRMED, "smtp.auth: the services' key is Inactive")
+    r = results["iam.smtp_users"]
+    if r.status == Status.FAIL or _smtp_inactive(results):
+        return CONFIRMED, "iam.smtp_users is fail" if r.status == Status.FAIL else "smtp.auth: the services' key is Inactive"
+    return RULED_OUT, f"iam.smtp_users is {r.status.value}" + (" (keys only due for rotation)" if r.status == Status.WARN else "")
+
+
+# -- steps ---------------------------------------------------------------------------------
+USE_CASE = ("thephenom.app sends only transactional mail from no-reply@thephenom.app: account registration "
+            "confirmations, notifications the user subscribed to, and password resets, about {daily} messages a day. "
+            "Recipients are our own users who signed up on {website}; addresses are confirmed by a double opt-in link. "
+            "Bounces and complaints are processed automatically (SES account-level suppression list plus SNS notifications), "
+            "hard-bouncing addresses are never retried, and every notification has an unsubscribe link.")
+
+
+def use_case_text(params: "Params", results: dict[str, CheckResult] | None = None) -> str:
+    """The prepared text for a production-access request or a review reply."""
+    return USE_CASE.format(daily="12,000", website=f"https://{params.domain}")
+
+
+def _console(params: "Params", where: str) -> str:
+    return f"{SES_CONSOLE.format(region=params.region)}  ->  {where}"
+
+
+def _get_account(p: "Params", query: str) -> str:
+    return aws_command(p, "sesv2", "get-account", "--query", f"'{query}'")
+
+
+def _steps_sandbox(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    text = use_case_text(p, r).replace('"', "'")
+    review = _details(r, "account.production_access").get("ReviewStatus")
+    steps = [
+        Step("Request production access (only a person can; AWS reviews it, usually within 24 hours). "
+             "Console: Account dashboard -> 'Request production access', or the command:",
+             aws_command(p, "sesv2", "put-account-details", "--production-access-enabled", "--mail-type TRANSACTIONAL",
+                         f"--website-url https://{p.domain}", "--contact-language EN", f'--use-case-description "{text}"'),
+             kind="request", expect="Details.ReviewDetails.Status becomes PENDING; AWS answers in a Support case",
+             verify=_get_account(p, "{Prod:ProductionAccessEnabled,Review:Details.ReviewDetails.Status}")
+             + "   # expect Prod true"),
+        Step("Or in the console", _console(p, "Account dashboard -> Request production access"), kind="console"),
+        Step("Until it is granted, verify each recipient you must reach (sandbox accounts deliver only to verified addresses)",
+             aws_command(p, "ses", "verify-email-identity", "--email-address RECIPIENT@example.com"),
+             expect="the recipient gets a confirmation link; after clicking it, mail to it is accepted",
+             verify=aws_command(p, "ses", "get-identity-verification-attributes", "--identities RECIPIENT@example.com")),
+    ]
+    if review == "DENIED":
+        steps.insert(1, Step("The last request was DENIED: reply in its Support case with the use case below and how "
+                             "bounces/complaints are handled", "https://console.aws.amazon.com/support/home#/case/history",
+                             kind="request", expect="AWS re-reviews the case"))
+    return steps
+
+
+def _steps_sending_disabled(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    return [
+        Step("Find out who or what disabled sending before turning it back on (a person, automation, or AWS)",
+             aws_command(p, "cloudtrail", "lookup-events", "--lookup-attributes",
+                         "AttributeKey=EventName,AttributeValue=PutAccountSendingAttributes", "--max-results 5"),
+             expect="the event with the caller's identity; also check UpdateAccountSendingEnabled"),
+        Step("Check that AWS has not paused the account (then re-enabling is not enough)",
+             _get_account(p, "EnforcementStatus"), expect='"HEALTHY"'),
+        Step("Re-enable sending for the account (08_remediation does it with allow_writes=true)",
+             aws_command(p, "sesv2", "put-account-sending-attributes", "--sending-enabled"),
+             expect="no output (HTTP 200)", verify=aws_command(p, "ses", "get-account-sending-enabled") + "   # expect Enabled true"),
+    ]
+
+
+def _steps_paused(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    return [
+        Step("Read AWS's notification (email to the account's contact, and the Support case) for the reason",
+             "https://console.aws.amazon.com/support/home#/case/history", kind="console"),
+        Step("Fix the cause first: bounce and complaint rates under 5 % / 0.1 % (see bounces-or-complaints-spike)",
+             aws_command(p, "cloudwatch", "get-metric-statistics", "--namespace AWS/SES", "--metric-name Reputation.BounceRate",
+                         "--statistics Average", "--period 3600", '--start-time "$(date -u -d \'7 days ago\' +%Y-%m-%dT%H:%M:%SZ)"',
+                         '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"')),
+        Step("Ask AWS to review the account again (only a person can): reply in the case with what changed. Prepared text:",
+             "We have found and stopped the cause: " + use_case_text(p, r), kind="request",
+             expect="AWS lifts the pause or the probation after review",
+             verify=_get_account(p, "EnforcementStatus") + '   # expect "HEALTHY"'),
+        Step("Or in the console", _console(p, "Reputation metrics / Account dashboard -> the review notice"), kind="console"),
+    ]
+
+
+def _steps_domain(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    return [
+        Step("Read the domain's verification token", aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain}"),
+             expect="VerificationStatus and VerificationToken"),
+        Step("Publish the token as a TXT record (Cloudflare: DNS -> Records -> Add record, type TXT)",
+             f'_amazonses.{p.domain}. 300 IN TXT "VERIFICATION_TOKEN"', kind="dns",
+             verify=f"dig +short TXT _amazonses.{p.domain}"),
+        Step("If SES has given up (Failed), start the verification again; the DKIM CNAMEs (dns.dkim) also verify a domain",
+             aws_command(p, "ses", "verify-domain-identity", f"--domain {p.domain}"),
+             expect="a VerificationToken; SES checks DNS for up to 72 hours",
+             verify=aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain}") + '   # expect "Success"'),
+    ]
+
+
+def _steps_quota(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    d = _details(r, "quota.headroom")
+    limit = float(d.get("Max24HourSend") or 50000)
+    wanted = int(max(limit * 2, float(d.get("SentLast24Hours") or 0) * 2))
+    return [
+        Step("See what is sending: a loop or a bulk job shows as a jump in the 15-minute points",
+             aws_command(p, "ses", "get-send-statistics", "--query", "'SendDataPoints[-8:]'")),
+        Step(f"Request a higher 24-hour quota (only a person can; prepared: {wanted:,} a day)",
+             aws_command(p, "service-quotas", "request-service-quota-increase", "--service-code ses",
+                         "--quota-code L-804C8AE8", f"--desired-value {wanted}"),
+             kind="request", expect="a request id; AWS answers within about a day",
+             verify=aws_command(p, "ses", "get-send-quota") + "   # expect Max24HourSend raised"),
+        Step("Or in the console", "https://console.aws.amazon.com/servicequotas/home/services/ses/quotas  ->  "
+             "Sending quota -> Request increase at account level", kind="console"),
+        Step("Meanwhile, the quota is a rolling 24-hour window: deferred mail can go as soon as SentLast24Hours drops",
+             aws_command(p, "ses", "get-send-quota"), kind="wait", expect="SentLast24Hours < Max24HourSend"),
+    ]
+
+
+def _cw(p: "Params", metric: str) -> str:
+    return aws_command(p, "cloudwatch", "get-metric-statistics", "--namespace AWS/SES", f"--metric-name {metric}",
+                       "--statistics Average", "--period 3600", '--start-time "$(date -u -d \'24 hours ago\' +%Y-%m-%dT%H:%M:%SZ)"',
+                       '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"')
+
+
+def _steps_rate(kind: str) -> Steps:
+    metric = "Reputation.BounceRate" if kind == "bounce" else "Reputation.ComplaintRate"
+    reason = "BOUNCE" if kind == "bounce" else "COMPLAINT"
+    level = "5 %" if kind == "bounce" else "0.1 %"
+
+    def steps(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+        return [
+            Step(f"Stop the job that is sending to bad addresses (a list import, a re-send to old users): the {kind} rate "
+                 "follows it within hours", None, kind="console"),
+            Step(f"See which addresses {kind}d recently", aws_command(p, "sesv2", "list-suppressed-destinations",
+                 f"--reasons {reason}", '--start-date "$(date -u -d \'2 days ago\' +%Y-%m-%dT%H:%M:%SZ)"'),
+                 expect="the recipients SES suppressed; their domains point at the source list"),
+            Step(f"Get every {kind} as an event (SNS) so the application can clean its list",
+                 aws_command(p, "ses", "set-identity-notification-topic", f"--identity {p.domain}",
+                             f"--notification-type {'Bounce' if kind == 'bounce' else 'Complaint'}",
+                             "--sns-topic arn:aws:sns:REGION:ACCOUNT:ses-feedback"),
+                 expect="notifications arrive on the topic", verify=aws_command(p, "ses", "get-identity-notification-attributes",
+                                                                                f"--identities {p.domain}")),
+            Step("Clean the mailing list: remove hard bounces and complainers, send only to confirmed (double opt-in) addresses"
+                 + ("; add an unsubscribe link and a List-Unsubscribe header" if kind == "complaint" else ""), None, kind="console"),
+            Step(f"Verify the rate falls under {level} (it is computed over a window of recent sends, so it falls slowly)",
+                 _cw(p, metric), kind="wait", expect=f"Average under {level}"),
+        ]
+    return steps
+
+
+def _steps_suppressed(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    return [
+        Step("List the recently suppressed addresses (08_remediation shows them as a table)",
+             aws_command(p, "sesv2", "list-suppressed-destinations", '--start-date "$(date -u -d \'7 days ago\' +%Y-%m-%dT%H:%M:%SZ)"')),
+        Step("Find the source: addresses added together usually come from one import or job; fix that first", None, kind="console"),
+        Step("Remove only addresses known to be valid again (08_remediation with -p unsuppress ADDR,... -p allow_writes true)",
+             aws_command(p, "sesv2", "delete-suppressed-destination", "--email-address ADDRESS"),
+             expect="no output (HTTP 200)",
+             verify=aws_command(p, "sesv2", "get-suppressed-destination", "--email-address ADDRESS") + "   # expect NotFoundException"),
+    ]
+
+
+def _zone_steps(p: "Params", r: dict[str, CheckResult], check_id: str, fallback: list[str], note: str) -> list[Step]:
+    d = _details(r, check_id)
+    lines = d.get("zone_lines") or fallback
+    records = d.get("records_to_add") or []
+    steps = [Step(f"Add to the zone (Cloudflare: DNS -> Records -> Add record{note})", line, kind="dns",
+                  verify=f"dig +short {rec['type']} {rec['name']} @1.1.1.1" if rec else None)
+             for line, rec in zip(lines, records + [None] * len(lines))]
+    return steps
+
+
+def _steps_dkim_cname(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    tokens = [row["name"] for row in _details(r, "dns.dkim").get("records", [])]
+    fallback = [f"TOKEN._domainkey.{p.domain}. 300 IN CNAME TOKEN.dkim.amazonses.com."]
+    return [
+        Step("Read the identity's DKIM tokens", aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}",
+                                                             "--query", "DkimAttributes.Tokens")),
+        *_zone_steps(p, r, "dns.dkim", fallback, "; type CNAME, proxy status 'DNS only' (grey cloud)"),
+        Step("Wait for DNS propagation (TTL 300 s; Cloudflare is usually immediate); then SES re-checks by itself within 72 h",
+             f"dig +short CNAME {tokens[0] if tokens else 'TOKEN._domainkey.' + p.domain} @1.1.1.1", kind="wait",
+             expect="TOKEN.dkim.amazonses.com.",
+             verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}") + '   # expect "Success"'),
+    ]
+
+
+def _steps_dkim_propagating(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    return [
+        Step("The records are in DNS now; SES retries on its own for up to 72 hours. Check what public resolvers see",
+             f"dig +short CNAME TOKEN._domainkey.{p.domain} @8.8.8.8", kind="wait", expect="TOKEN.dkim.amazonses.com."),
+        Step("If SES has given up (Failed), start DKIM verification again",
+             aws_command(p, "ses", "verify-domain-dkim", f"--domain {p.domain}"),
+             expect="the same three tokens",
+             verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}") + '   # expect "Success"'),
+    ]
+
+
+def _steps_dkim_signing(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    return [Step("Turn DKIM signing on for the domain (08_remediation does it with allow_writes=true)",
+                 aws_command(p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled"),
+                 expect="no output (HTTP 200); mail is signed from now on",
+                 verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}") + '   # expect "DkimEnabled": true')]
+
+
+def _steps_spf(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    name = _details(r, "dns.spf").get("name") or f"mail.{p.domain}"
+    return [*_zone_steps(p, r, "dns.spf", [f'{name}. 300 IN TXT "v=spf1 include:amazonses.com ~all"'],
+                         "; type TXT; one SPF record per name: merge into an existing one"),
+            Step("Check the published record", f"dig +short TXT {name} @1.1.1.1", kind="wait",
+                 expect='"v=spf1 include:amazonses.com ~all"'),
+            Step("Run a mail tester: send a test (02_send_test_email) to a mail-tester.com address and read the score, or "
+                 "look at a received message's Authentication-Results header", None, kind="console",
+                 expect="spf=pass dkim=pass dmarc=pass")]
+
+
+def _steps_dmarc(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    return [*_zone_steps(p, r, "dns.dmarc", [f'_dmarc.{p.domain}. 300 IN TXT "v=DMARC1; p=quarantine; '
+                                             f'rua=mailto:dmarc-reports@{p.domain}; adkim=r; aspf=r"'], "; type TXT"),
+            Step("Check the published record", f"dig +short TXT _dmarc.{p.domain} @1.1.1.1", kind="wait",
+                 expect='"v=DMARC1; p=quarantine; ..."'),
+            Step("Run a mail tester and read the Authentication-Results header of a received message", None, kind="console",
+                 expect="dmarc=pass")]
+
+
+def _steps_mail_from(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    d = _details(r, "identity.mail_from")
+    name = d.get("MailFromDomain") or f"mail.{p.domain}"
+    return [*_zone_steps(p, r, "identity.mail_from", [f"{name}. 300 IN MX 10 feedback-smtp.{p.region}.amazonses.com."],
+                         "; type MX, priority 10"),
+            Step("Check the published MX", f"dig +short MX {name} @1.1.1.1", kind="wait",
+                 expect=f"10 feedback-smtp.{p.region}.amazonses.com.",
+                 verify=aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}")
+                 + '   # expect "MailFromDomainStatus": "Success" (SES re-checks within 72 h)')]
+
+
+def _steps_mail_from_recheck(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    name = _details(r, "identity.mail_from").get("MailFromDomain") or f"mail.{p.domain}"
+    return [Step("Set the MAIL FROM domain again to make SES re-check it now (a write; the MX is already there)",
+                 aws_command(p, "sesv2", "put-email-identity-mail-from-attributes", f"--email-identity {p.domain}",
+                             f"--mail-from-domain {name}", "--behavior-on-mx-failure USE_DEFAULT_VALUE"),
+                 expect="status PENDING, then SUCCESS",
+                 verify=aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}"))]
+
+
+def _smtp_user(p: "Params", r: dict[str, CheckResult]) -> str | None:
+    owner = (_details(r, "iam.smtp_users").get("service_key") or {}).get("user")
+    if owner:
+        return owner
+    return p.smtp_users[0] if len(p.smtp_users) == 1 else None
+
+
+def _steps_smtp_rotate(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    user = _smtp_user(p, r) or "SMTP_USER"
+    return [
+        Step(f"Create a new access key for the SMTP user (08_remediation does it with allow_writes=true and "
+             f"smtp_credentials_file=PATH, deriving the password for {p.region})",
+             aws_command(p, "iam", "create-access-key", f"--user-name {user}", regional=False),
+             expect="AccessKeyId and SecretAccessKey (shown once; never paste the secret as the SMTP password)"),
+        Step("Derive the SMTP password from the secret, for this region",
+             f"python -c \"from ses_runbook.smtpcred import derive_smtp_password as d; import getpass; "
+             f"print(d(getpass.getpass('secret: '), '{p.region}'))\""),
+        Step(f"Put the key id in {p.smtp_username_env} and the derived password in {p.smtp_password_env} of every service "
+             "(NEST, the API, the webmail service: secret store / env vars), then restart them", None, kind="console"),
+        Step("Verify the services' login", f"ses-runbook check --only smtp.auth", expect="smtp.auth ok (235)"),
+        Step("Deactivate the old key once nothing uses it (check its last use first), delete it a week later",
+             aws_command(p, "iam", "update-access-key", f"--user-name {user}", "--access-key-id OLD_KEY_ID", "--status Inactive",
+                         regional=False),
+             verify=aws_command(p, "iam", "get-access-key-last-used", "--access-key-id OLD_KEY_ID", regional=False)),
+    ]
+
+
+def _steps_smtp_key(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    user = _smtp_user(p, r) or "SMTP_USER"
+    return [
+        Step("List the user's keys: the services' key is Inactive, deleted, or the user may not send",
+             aws_command(p, "iam", "list-access-keys", f"--user-name {user}", regional=False)),
+        Step("If the key was deactivated by mistake and is not compromised, activate it again",
+             aws_command(p, "iam", "update-access-key", f"--user-name {user}", "--access-key-id KEY_ID", "--status Active",
+                         regional=False), expect="no output", verify="ses-runbook check --only smtp.auth"),
+        *_steps_smtp_rotate(p, r)[0:4],
+    ]
+
+
+def _steps_smtp_connection(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    host, port = p.smtp_endpoint
+    return [Step("Test the connection and certificate by hand", f"openssl s_client -starttls smtp -crlf -connect {host}:{port}",
+                 expect="a verified certificate for the host and '250 Ok' to EHLO"),
+            Step("Check egress: port 587 (or 2587) must be open from the services to the SES SMTP endpoint; "
+                 "port 25 is often blocked by cloud providers", None, kind="console")]
+
+
+# -- the catalogue -------------------------------------------------------------------------
+CAUSES: dict[str, Cause] = {c.id: c for c in [
+    Cause("account-in-sandbox", "account in the SES sandbox",
+          "Every new SES account starts in a 'sandbox': it may send only to addresses verified in SES, at most 200 "
+          "messages a day. Mail to anyone else is rejected ('Email address is not verified'). AWS lifts this when a "
+          "person asks for production access and AWS approves the use case.",
+          ("account.production_access",), _steps_sandbox, request=True),
+    Cause("sending-disabled", "account-level sending is disabled",
+          "SES has one switch for the whole account. When it is off (set by a person, by automation, or by AWS), every "
+          "send fails with 'Sending paused for this account'; nothing is queued.",
+          ("account.sending_enabled",), _steps_sending_disabled, fix="reenable-sending"),
+    Cause("account-paused-by-aws", "AWS has paused the account",
+          "AWS watches bounce and complaint rates. Above its levels it first puts the account under review "
+          "(PROBATION), then pauses sending (SHUTDOWN). Only AWS can lift a pause, after someone explains the fix.",
+          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.FAIL), request=True),
+    Cause("account-under-review", "account under review by AWS (probation)",
+          "A review is AWS's warning: the bounce or complaint rate went above its review level. Sending still works; "
+          "if the rates do not come down, AWS pauses the account.",
+          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.WARN), request=True),
+    Cause("domain-not-verified", "sending domain (or sender) not verified",
+          "SES sends only From identities it has verified. A domain is verified by a TXT (or the DKIM CNAME) records "
+          "in its DNS; when a record is removed, SES marks the identity Failed and rejects mail from it.",
+          ("identity.verification",), _steps_domain, verdict=_only_fail("identity.verification", "other identities only")),
+    Cause("quota-exhausted", "24-hour sending quota used up",
+          "Each account may send a fixed number of messages in any rolling 24 hours (Max24HourSend). Above it SES "
+          "refuses with 'Daily message quota exceeded' until older sends leave the window.",
+          ("quota.headroom",), _steps_quota, request=True),
+    Cause("bounce-spike", "bounce rate above AWS's levels",
+          "A hard bounce means the address does not exist. Sending to old or imported lists raises the bounce rate; "
+          "AWS reviews the account at 5 % and may pause it at 10 %.",
+          ("reputation.bounce_rate",), _steps_rate("bounce")),
+    Cause("complaint-spike", "complaint rate above AWS's levels",
+          "A complaint is a recipient pressing 'this is spam'. Mail people did not expect (marketing to old users, "
+          "no unsubscribe link) raises it; AWS reviews at 0.1 % and may pause at 0.5 %, and mailbox providers start "
+          "filtering the domain as spam.",
+          ("reputation.complaint_rate",), _steps_rate("complaint")),
+    Cause("recipients-suppressed", "many recipients on the suppression list",
+          "After a hard bounce or a complaint SES puts the address on the account's suppression list and silently drops "
+          "later mail to it: the application sees 'sent', the user gets nothing.",
+          ("suppression.list",), _steps_suppressed, fix="unsuppress"),
+    Cause("dkim-cname-missing", "DKIM CNAME records missing or wrong in DNS",
+          "DKIM proves the mail comes from the domain. SES signs with keys it publishes at TOKEN.dkim.amazonses.com; "
+          "the domain must point three CNAMEs (TOKEN._domainkey) there. A deleted or mistyped record makes "
+          "verification fail and receivers distrust the mail.",
+          ("dns.dkim",), _steps_dkim_cname),
+    Cause("dkim-propagating", "DKIM records present, SES not yet re-verified",
+          "DNS changes take time to reach every resolver, and SES re-checks on its own schedule (up to 72 hours). "
+          "In between, SES still reports the old Failed/Pending state although the records are right.",
+          ("identity.dkim", "dns.dkim"), _steps_dkim_propagating, verdict=_dkim_propagating),
+    Cause("dkim-signing-disabled", "DKIM verified but signing disabled",
+          "Verification and signing are two switches. With signing off, SES sends the mail unsigned: DMARC then "
+          "depends on SPF alone and mailbox providers are more likely to file it as spam.",
+          ("identity.dkim",), _steps_dkim_signing, verdict=_dkim_signing_disabled, fix="enable-dkim-signing"),
+    Cause("spf-misconfigured", "SPF missing or not authorising SES",
+          "SPF is a TXT record listing who may send for a domain. Without include:amazonses.com on the MAIL FROM "
+          "domain, receivers cannot tell SES is allowed to send, and SPF fails.",
+          ("dns.spf",), _steps_spf),
+    Cause("dmarc-missing", "DMARC missing or not enforcing",
+          "DMARC tells receivers what to do when SPF and DKIM do not match the From domain, and where to send "
+          "reports. Without it, large mailbox providers (Gmail, Yahoo) treat bulk mail with suspicion.",
+          ("dns.dmarc",), _steps_dmarc),
+    Cause("mail-from-mx-missing", "MAIL FROM domain's MX record missing",
+          "With a custom MAIL FROM (mail.thephenom.app), bounces go to that subdomain, which needs an MX pointing at "
+          "SES's feedback endpoint. Without it SES marks the MAIL FROM Failed and falls back to amazonses.com "
+          "(SPF no longer aligned) or rejects the mail, depending on the setting.",
+          ("identity.mail_from",), _steps_mail_from, verdict=_mail_from(True)),
+    Cause("mail-from-not-rechecked", "MAIL FROM records present, SES not yet SUCCESS",
+          "SES checks the MAIL FROM MX periodically; after a fix it can take up to 72 hours to report SUCCESS.",
+          ("identity.mail_from",), _steps_mail_from_recheck, verdict=_mail_from(False)),
+    Cause("smtp-credentials-wrong", "SMTP credentials rotated or wrong",
+          "The SES SMTP username is an IAM access key id and the password is DERIVED from that key's secret for one "
+          "region. A rotated or deleted key, a password derived for another region, or the raw IAM secret pasted as "
+          "the password all give '535 Authentication Credentials Invalid'.",
+          ("smtp.auth",), _steps_smtp_rotate, verdict=_smtp_credentials, fix="new-smtp-credential"),
+    Cause("smtp-key-inactive", "SMTP user's access key inactive (or the user may not send)",
+          "An access key can be set Inactive in IAM (e.g. by a key-rotation policy). The SMTP password derived from "
+          "it stops working at once, and a user without ses:SendRawEmail cannot send either.",
+          ("iam.smtp_users", "smtp.auth"), _steps_smtp_key, verdict=_smtp_key, fix="new-smtp-credential"),
+    Cause("smtp-connection-problem", "SMTP endpoint unreachable or TLS not verified",
+          "Before credentials matter, the service must reach the SES SMTP endpoint (port 587, STARTTLS) and trust its "
+          "certificate; a firewall, a wrong host or a TLS interception proxy stops it there.",
+          ("smtp.auth",), _steps_smtp_connection, verdict=_smtp_connection),
+]}
+
+SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
+    Symptom("emails-not-delivered", "Emails not delivered",
+            ("account-in-sandbox", "sending-disabled", "account-paused-by-aws", "domain-not-verified", "quota-exhausted",
+             "recipients-suppressed"),
+            "Mail the application sends never arrives.",
+            ("SES account still in sandbox", "Request production access in SES console")),
+    Symptom("bounces-or-complaints-spike", "Bounces or complaints spike",
+            ("bounce-spike", "complaint-spike", "account-under-review", "account-paused-by-aws"),
+            "The bounce or complaint rate jumped, or AWS wrote about the account's reputation.",
+            ("Sending to invalid or unsubscribed addresses", "Review bounce/complaint notifications in SES; clean mailing list")),
+    Symptom("dkim-verification-failed", "DKIM verification failed",
+            ("dkim-cname-missing", "dkim-propagating"),
+            "SES reports DKIM Failed or Pending for the domain.",
+            ("CNAME records missing or propagating", "Re-add DKIM CNAME records in Cloudflare; wait for DNS propagation")),
+    Symptom("sending-quota-hit", "Sending quota hit",
+            ("quota-exhausted", "account-in-sandbox"),
+            "SES refuses mail with 'Daily message quota exceeded'.",
+            ("24-hour send limit reached", "Request quota increase in SES console; review sending patterns")),
+    Symptom("smtp-auth-failure", "SMTP auth failure from service",
+            ("smtp-credentials-wrong", "smtp-key-inactive", "smtp-connection-problem"),
+            "A service (NEST, the API, webmail) cannot log in to the SES SMTP endpoint.",
+            ("SMTP credentials rotated or wrong", "Regenerate SMTP credentials from IAM; update service env vars")),
+    Symptom("emails-going-to-spam", "Emails going to spam",
+            ("dkim-signing-disabled", "dkim-cname-missing", "spf-misconfigured", "dmarc-missing", "mail-from-mx-missing",
+             "complaint-spike"),
+            "Mail arrives, but in the spam folder.",
+            ("SPF/DKIM/DMARC misconfigured", "Verify all three DNS records in Cloudflare; run mail tester")),
+    Symptom("sending-paused", "Sending paused", ("sending-disabled", "account-paused-by-aws", "account-under-review"),
+            "Every send fails with 'Sending paused for this account'."),
+    Symptom("mail-from-failed", "Custom MAIL FROM failed", ("mail-from-mx-missing", "mail-from-not-rechecked"),
+            "SES reports the MAIL FROM domain as Failed or Pending."),
+    Symptom("suppression-list-growth", "Suppression list growing", ("recipients-suppressed", "bounce-spike", "complaint-spike"),
+            "Many addresses were suppressed recently; mail to them is silently dropped."),
+    Symptom("test-email-rejected", "Test email rejected",
+            ("account-in-sandbox", "domain-not-verified", "sending-disabled", "account-paused-by-aws", "quota-exhausted"),
+            "The page's 'aws ses send-email' test returns an error instead of a message id."),
+    Symptom("domain-not-verified", "Domain not verified", ("domain-not-verified",),
+            "SES reports the sending domain as not verified (Pending, Failed) or does not know it."),
+]}
+
+
+def failure_modes() -> list[dict[str, str]]:
+    """The page's "Common failure modes" table (its own rows first), with the catalogue's ids."""
+    rows = []
+    for s in SYMPTOMS.values():
+        cause, fix = s.page or ("", "")
+        rows.append({"symptom": s.title, "id": s.id, "likely cause (page)": cause, "remediation (page)": fix,
+                     "causes walked": ", ".join(s.causes), "on the page": "yes" if s.page else "no"})
+    return rows
+
+
+def symptom_ids(symptom: str) -> list[str]:
+    """The symptoms ``symptom`` stands for (``auto``: all); ``ParameterError`` for an unknown one."""
+    if symptom == "auto":
+        return list(SYMPTOMS)
+    if symptom not in SYMPTOMS:
+        raise ParameterError("symptom", f"unknown failure mode '{symptom}'; allowed: auto, {', '.join(SYMPTOMS)}")
+    return [symptom]
+
+
+def checks_for(symptom: str) -> list[str]:
+    """The check ids the symptom's causes need, most likely cause first, each once."""
+    ids: list[str] = []
+    for sid in symptom_ids(symptom):
+        for cid in SYMPTOMS[sid].causes:
+            for check_id in CAUSES[cid].checks:
+                if check_id not in ids:
+                    ids.append(check_id)
+    return ids
+
+
+# -- diagnosis -----------------------------------------------------------------------------
+@dataclass
+class Finding:
+    cause: Cause
+    verdict: str
+    note: str
+    evidence: list[CheckResult]
+    steps: list[Step]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cause": self.cause.id, "title": self.cause.title, "verdict": self.verdict, "note": self.note,
+                "why": self.cause.why, "fix": self.cause.fix, "request": self.cause.request,
+                "evidence": [{"id": r.id, "status": r.status.value, "summary": r.summary} for r in self.evidence],
+                "steps": [s.to_dict() for s in self.steps]}
+
+
+@dataclass
+class SymptomFindings:
+    symptom: Symptom
+    findings: list[Finding]
+
+    @property
+    def confirmed(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == CONFIRMED]
+
+
+@dataclass
+class FixResult:
+    """One guarded fix: planned (read-only run) or made, and its re-check."""
+
+    id: str
+    title: str
+    cause: str
+    commands: list[str]
+    applied: bool = False
+    ok: bool | None = None  # re-check passed (None: not made)
+    message: str = ""
+    recheck: CheckResult | None = None
+    before: CheckResult | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)  # e.g. the suppression list
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "cause": self.cause, "commands": self.commands, "applied": self.applied,
+                "ok": self.ok, "message": self.message, "recheck": self.recheck.to_dict() if self.recheck else None,
+                "rows": self.rows}
+
+
+@dataclass
+class Diagnosis:
+    requested: str
+    params: "Params"
+    symptoms: list[SymptomFindings]
+    results: list[CheckResult]
+    aws: "Aws"
+    fixes: list[FixResult] = field(default_factory=list)
+
+    @property
+    def confirmed(self) -> list[Finding]:
+        """Confirmed causes, each once, most likely first."""
+        seen: dict[str, Finding] = {}
+        for s in self.symptoms:
+            for f in s.confirmed:
+                seen.setdefault(f.cause.id, f)
+        return list(seen.values())
+
+    def by_cause(self) -> dict[str, str]:
+        """Cause id -> verdict over every symptom walked."""
+        out: dict[str, str] = {}
+        for s in self.symptoms:
+            for f in s.findings:
+                out[f.cause.id] = f.verdict
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        if self.confirmed:
+            return 1
+        return 2 if any(r.status == Status.ERROR for r in self.results) else 0
+
+    def final_results(self) -> list[CheckResult]:
+        """The checks as they stand now: a re-check after a fix replaces the result it re-checked."""
+        latest = {f.recheck.id: f.recheck for f in self.fixes if f.recheck is not None}
+        return [latest.get(r.id, r) for r in self.results]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"symptom": self.requested,
+                "run": {"as_of": self.params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.params.region,
+                        "endpoint_url": self.params.endpoint_url or f"AWS ({self.params.region})",
+                        "allow_writes": self.params.allow_writes, "aws_calls": self.aws.stats()},
+                "confirmed": [f.cause.id for f in self.confirmed],
+                "symptoms": [{"id": s.symptom.id, "title": s.symptom.title, "findings": [f.to_dict() for f in s.findings]}
+                             for s in self.symptoms],
+                "fixes": [f.to_dict() for f in self.fixes],
+                "checks": [r.to_dict() for r in self.final_results()],
+                "exit_code": self.exit_code}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, default=str)
+
+
+def _walk(symptom: Symptom, params: "Params", results: dict[str, CheckResult]) -> SymptomFindings:
+    findings = []
+    for cid in symptom.causes:
+        cause = CAUSES[cid]
+        verdict, note = cause.judge(results)
+        evidence = [results[i] for i in cause.checks if i in results]
+        steps = cause.steps(params, results) if verdict != RULED_OUT else []
+        findings.append(Finding(cause, verdict, note, evidence, steps))
+    findings.sort(key=lambda f: _ORDER[f.verdict])  # stable: most likely first within each verdict
+    return SymptomFindings(symptom, findings)
+
+
+def diagnose(params: "Params", symptom: str = "auto", aws: "Aws | None" = None, fix: bool | None = None) -> Diagnosis:
+    """Run only the checks ``symptom``'s causes need and judge each cause.
+
+    ``auto`` walks every symptom and keeps those with a confirmed cause. ``fix`` (default: the
+    ``allow_writes`` parameter) also applies the guarded fixes of the confirmed causes.
+    """
+    from .aws import Aws
+    from .checks import Context, run_one, select
+
+    sids = symptom_ids(symptom)
+    aws = aws or Aws(params)
+    ctx = Context(params=params, aws=aws)
+    wanted = checks_for(symptom)
+    order = {cid: i for i, cid in enumerate(wanted)}
+    specs = sorted(select(wanted), key=lambda s: order[s.id])  # most likely cause's checks first
+    results = [run_one(spec, ctx) for spec in specs]
+    by_id = {r.id: r for r in results}
+    walked = [_walk(SYMPTOMS[sid], params, by_id) for sid in sids]
+    if symptom == "auto":
+        walked = [w for w in walked if w.confirmed]
+    diagnosis = Diagnosis(symptom, params, walked, results, aws)
+    if params.allow_writes if fix is None else fix:
+        apply_fixes(diagnosis)
+    else:
+        diagnosis.fixes = plan_fixes(diagnosis)
+    return diagnosis
+
+
+# -- guarded fixes -------------------------------------------------------------------------
+def _write(aws: "Aws", service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+    """A write goes through the guarded client, never through the memo (a second call must really happen)."""
+    from .aws import _snake
+
+    return getattr(aws.client(service), _snake(operation))(**kwargs)
+
+
+def _recheck(diagnosis: Diagnosis, check_id: str, forget: Iterable[tuple[str, str]], fix_id: str) -> CheckResult:
+    """Run one check again after a fix, asking AWS again (memo dropped, fresh check cache)."""
+    from .checks import Context, run_one, select
+
+    for service, op in forget:
+        diagnosis.aws.forget(service, op)
+    result = run_one(select([check_id])[0], Context(params=diagnosis.params, aws=diagnosis.aws))
+    before = next((r for r in diagnosis.results if r.id == check_id), None)
+    result.summary = f"re-check after fix {fix_id}: {result.summary}"
+    result.details = {**result.details, "fix": fix_id,
+                      "before": {"status": before.status.value, "summary": before.summary} if before else None}
+    return result
+
+
+_IDENTITY_OPS = (("ses", "ListIdentities"), ("ses", "GetIdentityVerificationAttributes"),
+                 ("ses", "GetIdentityDkimAttributes"), ("sesv2", "GetEmailIdentity"))
+_IAM_OPS = (("iam", "ListUsers"), ("iam", "ListAccessKeys"), ("iam", "GetAccessKeyLastUsed"))
+
+
+def _fix_sending(d: Diagnosis, fix: FixResult) -> None:
+    _write(d.aws, "sesv2", "PutAccountSendingAttributes", SendingEnabled=True)
+    fix.applied = True
+    fix.recheck = _recheck(d, "account.sending_enabled", [("sesv2", "GetAccount"), ("ses", "GetAccountSendingEnabled")], fix.id)
+    fix.ok = fix.recheck.status == Status.OK
+    fix.message = "sending re-enabled" if fix.ok else "sending still disabled after the write"
+
+
+def _fix_dkim(d: Diagnosis, fix: FixResult) -> None:
+    _write(d.aws, "sesv2", "PutEmailIdentityDkimAttributes", EmailIdentity=d.params.domain, SigningEnabled=True)
+    fix.applied = True
+    fix.recheck = _recheck(d, "identity.dkim", _IDENTITY_OPS, fix.id)
+    fix.ok = fix.recheck.status == Status.OK
+    fix.message = f"DKIM signing enabled for {d.params.domain}" if fix.ok else "DKIM still not ok after the write"
+
+
+def _suppressed_rows(d: Diagnosis) -> list[dict[str, Any]]:
+    from . import ses
+
+    rows = []
+    for item in ses.suppressed_destinations(d.aws):
+        when = ses.when(item.get("LastUpdateTime"))
+        rows.append({"email": item.get("EmailAddress"), "reason": item.get("Reason"),
+                     "last_update": when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None})
+    return sorted(rows, key=lambda r: r["last_update"] or "", reverse=True)
+
+
+def _fix_unsuppress(d: Diagnosis, fix: FixResult) -> None:
+    listed = {r["email"].lower() for r in fix.rows}
+    wanted = list(d.params.unsuppress)
+    absent = [a for a in wanted if a.lower() not in listed]
+    removed = []
+    for address in wanted:
+        if address.lower() in listed:
+            _write(d.aws, "sesv2", "DeleteSuppressedDestination", EmailAddress=address)
+            removed.append(address)
+    fix.applied = bool(removed)
+    d.aws.forget("sesv2", "ListSuppressedDestinations")
+    fix.recheck = _recheck(d, "suppression.list", [("sesv2", "ListSuppressedDestinations")], fix.id)
+    still = {r["email"].lower() for r in _suppressed_rows(d)} & {a.lower() for a in removed}
+    fix.ok = not still
+    fix.message = (f"removed {len(removed)} address(es) from the suppression list" + (f"; still listed: {', '.join(sorted(still))}" if still else "")
+                   + (f"; not on the list: {', '.join(absent)}" if absent else ""))
+
+
+def _fix_credential(d: Diagnosis, fix: FixResult) -> None:
+    from .smtpcred import derive_smtp_password
+
+    p = d.params
+    results = {r.id: r for r in d.results}
+    user = _smtp_user(p, results)
+    if user is None:
+        fix.message = "no SMTP user known: set the smtp_users parameter to the IAM user the services send with"
+        return
+    if not p.smtp_credentials_file:
+        fix.message = ("not made: set smtp_credentials_file to a path; the new password is written there (mode 600), "
+                       "never shown in the notebook")
+        return
+    path = os.path.expanduser(p.smtp_credentials_file)
+    if os.path.exists(path):
+        fix.message = f"not made: {path} exists; name a new file (it is never overwritten)"
+        return
+    created = _write(d.aws, "iam", "CreateAccessKey", UserName=user)["AccessKey"]
+    key_id, secret = created["AccessKeyId"], created["SecretAccessKey"]
+    password = derive_smtp_password(secret, p.region)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"# SES SMTP credential for IAM user {user}, region {p.region}; move it into the services' secret store, "
+                     "then delete this file\n")
+        handle.write(f"{p.smtp_username_env}={key_id}\n{p.smtp_password_env}={password}\n")
+    del secret, password
+    fix.applied = True
+    fix.recheck = _recheck(d, "iam.smtp_users", _IAM_OPS, fix.id)
+    from . import ses
+
+    d.aws.forget("iam", "ListAccessKeys")
+    active = any(k.get("AccessKeyId") == key_id and k.get("Status") == "Active" for k in ses.access_keys(d.aws, user))
+    fix.ok = active and fix.recheck.status != Status.FAIL
+    fix.message = (f"new access key {mask_key_id(key_id)} for {user} is {'Active' if active else 'NOT active'}; username and "
+                   f"derived password written to {path} (mode 600). Next: put them in {p.smtp_username_env} / "
+                   f"{p.smtp_password_env} of NEST, the API and webmail, restart them, run 'ses-runbook check --only smtp.auth', "
+                   "then deactivate the old key")
+
+
+FIXES: dict[str, tuple[str, Callable[[Diagnosis, FixResult], None]]] = {
+    "reenable-sending": ("Re-enable account sending", _fix_sending),
+    "enable-dkim-signing": ("Enable DKIM signing for the domain", _fix_dkim),
+    "unsuppress": ("Remove named addresses from the suppression list", _fix_unsuppress),
+    "new-smtp-credential": ("Create a new SMTP credential", _fix_credential),
+}
+
+
+def _fix_commands(fix_id: str, d: Diagnosis) -> list[str]:
+    p = d.params
+    if fix_id == "reenable-sending":
+        return [aws_command(p, "sesv2", "put-account-sending-attributes", "--sending-enabled")]
+    if fix_id == "enable-dkim-signing":
+        return [aws_command(p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled")]
+    if fix_id == "unsuppress":
+        return [aws_command(p, "sesv2", "delete-suppressed-destination", f"--email-address {a}") for a in p.unsuppress] or [
+            "(name the addresses with -p unsuppress ADDR,ADDR)"]
+    user = _smtp_user(p, {r.id: r for r in d.results}) or "SMTP_USER"
+    return [aws_command(p, "iam", "create-access-key", f"--user-name {user}", regional=False)]
+
+
+def plan_fixes(diagnosis: Diagnosis) -> list[FixResult]:
+    """The guarded fixes for the confirmed causes (and ``unsuppress`` when addresses are named); nothing is called."""
+    planned: dict[str, FixResult] = {}
+    for finding in diagnosis.confirmed:
+        fid = finding.cause.fix
+        if fid and fid not in planned:
+            planned[fid] = FixResult(fid, FIXES[fid][0], finding.cause.id, _fix_commands(fid, diagnosis))
+    if diagnosis.params.unsuppress and "unsuppress" not in planned:
+        planned["unsuppress"] = FixResult("unsuppress", FIXES["unsuppress"][0], "recipients-suppressed",
+                                          _fix_commands("unsuppress", diagnosis))
+    fixes = list(planned.values())
+    for fix in fixes:
+        fix.before = next((r for f in diagnosis.confirmed if f.cause.id == fix.cause for r in f.evidence), None)
+        if fix.id == "unsuppress":
+            try:
+                fix.rows = _suppressed_rows(diagnosis)
+            except Exception as exc:  # noqa: BLE001 - the table is a help, the fix says why it cannot run
+                from .aws import describe_error
+
+                fix.message = describe_error(exc, diagnosis.params)
+        if not diagnosis.params.allow_writes:
+            fix.message = fix.message or "read-only run: set allow_writes=true to make this fix (nothing was changed)"
+    return fixes
+
+
+def apply_fixes(diagnosis: Diagnosis, session: Any = None) -> list[FixResult]:
+    """Make the planned fixes when ``allow_writes`` is true, each followed by its re-check.
+
+    Read-only: returns the plan and calls nothing that writes. ``session`` (a notebook ``Runbook``)
+    gets its recorded results replaced by the re-checks, so ``summary.json`` shows the state after the fix.
+    """
+    from .aws import describe_error
+
+    fixes = plan_fixes(diagnosis)
+    diagnosis.fixes = fixes
+    if diagnosis.params.allow_writes:
+        for fix in fixes:
+            try:
+                FIXES[fix.id][1](diagnosis, fix)
+            except Exception as exc:  # noqa: BLE001 - one failed fix never hides the others
+                fix.ok = False
+                fix.message = f"fix failed: {mask_key_ids(describe_error(exc, diagnosis.params))}"
+    if session is not None:
+        latest = {f.recheck.id: f.recheck for f in fixes if f.recheck is not None}
+        session.results[:] = [latest.get(r.id, r) for r in session.results]
+    return fixes
+
+
+# -- rendering (terminal and notebook); the catalogue above prints nothing -------------------------
+VERDICT_STYLE = {CONFIRMED: "bold red", UNKNOWN: "magenta", RULED_OUT: "green"}
+VERDICT_COLOUR = {CONFIRMED: "#cf222e", UNKNOWN: "#8250df", RULED_OUT: "#1a7f37"}
+
+
+def walkthrough_text(d: Diagnosis) -> str:
+    """Plain text of the walk-through: stable between runs (what nbval compares)."""
+    if not d.symptoms:
+        return f"symptom {d.requested}: no cause confirmed; every check the failure modes need is ok or could not tell"
+    lines = []
+    for s in d.symptoms:
+        lines.append(f"{s.symptom.title} ({s.symptom.id})")
+        for f in s.findings:
+            lines.append(f"  {f.verdict:14} {f.cause.id:26} {f.cause.title}")
+            for r in f.evidence:
+                lines.append(f"  {'':14} {r.status.value:5} {r.id}: {r.summary}")
+    return "\n".join(lines)
+
+
+def steps_text(d: Diagnosis) -> str:
+    out = []
+    for f in d.confirmed:
+        out.append(f"{f.cause.title} ({f.cause.id})\n  why: {f.cause.why}")
+        for i, s in enumerate(f.steps, 1):
+            out.append(f"  {i}. {s.action}")
+            for label, value in (("", s.command), ("expect: ", s.expect), ("verify: ", s.verify)):
+                if value:
+                    out.append(f"     {label}{value}")
+    return "\n".join(out) or "nothing confirmed: no steps"
+
+
+def fixes_text(fixes: list[FixResult]) -> str:
+    if not fixes:
+        return "no guarded fix applies"
+    out = []
+    for f in fixes:
+        state = ("made, re-check ok" if f.ok else "made, re-check NOT ok") if f.applied else "not made"
+        out.append(f"{f.title} ({f.id}, for {f.cause}): {state}")
+        out.extend(f"  {c}" for c in f.commands)
+        if f.message:
+            out.append(f"  {f.message}")
+        if f.recheck is not None:
+            out.append(f"  {f.recheck.status.value:5} {f.recheck.id}: {f.recheck.summary}")
+    return "\n".join(out)
+
+
+def _badge(verdict: str) -> str:
+    return (f'<span style="color:white;background:{VERDICT_COLOUR[verdict]};padding:1px 6px;border-radius:3px;'
+            f'font-weight:bold">{html.escape(verdict)}</span>')
+
+
+def walkthrough_html(d: Diagnosis) -> str:
+    from .notebook import status_badge
+
+    if not d.symptoms:
+        return f"<p>{html.escape(walkthrough_text(d))}</p>"
+    parts = []
+    for s in d.symptoms:
+        rows = "".join(
+            f"<tr><td>{_badge(f.verdict)}</td><td><b>{html.escape(f.cause.title)}</b><br><code>{html.escape(f.cause.id)}</code></td>"
+            f"<td style='text-align:left'>" + "<br>".join(f"{status_badge(r.status)} <code>{html.escape(r.id)}</code> "
+                                                           f"{html.escape(r.summary)}" for r in f.evidence)
+            + f"<br><small>{html.escape(f.note)}</small></td></tr>" for f in s.findings)
+        parts.append(f"<h4>{html.escape(s.symptom.title)} <code>{html.escape(s.symptom.id)}</code></h4>"
+                     f"<table><thead><tr><th>verdict</th><th>cause</th><th style='text-align:left'>evidence</th></tr></thead>"
+                     f"<tbody>{rows}</tbody></table>")
+    return "".join(parts)
+
+
+def steps_html(d: Diagnosis) -> str:
+    if not d.confirmed:
+        return "<p>nothing confirmed: no steps</p>"
+    parts = []
+    for f in d.confirmed:
+        items = []
+        for s in f.steps:
+            bits = [html.escape(s.action)]
+            if s.command:
+                bits.append(f"<pre><code>{html.escape(s.command)}</code></pre>")
+            if s.expect:
+                bits.append(f"<small>expect: {html.escape(s.expect)}</small>")
+            if s.verify:
+                bits.append(f"<br><small>verify: <code>{html.escape(s.verify)}</code></small>")
+            items.append(f"<li>{''.join(bits)}</li>")
+        parts.append(f"<h4>{html.escape(f.cause.title)} <code>{html.escape(f.cause.id)}</code></h4>"
+                     f"<p><i>Why this happens:</i> {html.escape(f.cause.why)}</p><ol>{''.join(items)}</ol>")
+    return "".join(parts)
+
+
+def fixes_html(fixes: list[FixResult]) -> str:
+    return f"<pre>{html.escape(fixes_text(fixes))}</pre>"
+
+
+def _show(html_text: str, plain: str) -> None:
+    from .notebook import _display
+
+    _display(html_text, plain)
+
+
+def show_failure_modes() -> None:
+    """The page's table, as the notebook's first output."""
+    from .notebook import table_html, table_text
+
+    rows = failure_modes()
+    _show(table_html(rows), table_text(rows))
+
+
+def show_walkthrough(d: Diagnosis) -> None:
+    _show(walkthrough_html(d), walkthrough_text(d))
+
+
+def show_steps(d: Diagnosis) -> None:
+    _show(steps_html(d), steps_text(d))
+
+
+def show_suppression(d: Diagnosis) -> None:
+    """The suppression list as a table (newest first), when the unsuppress fix is in play."""
+    from .notebook import table_html, table_text
+
+    fix = next((f for f in d.fixes if f.id == "unsuppress"), None)
+    rows = fix.rows if fix else []
+    if fix is None:
+        _show("<p>suppression list: not shown (no suppression cause confirmed, no address named in unsuppress)</p>",
+              "suppression list: not shown (no suppression cause confirmed, no address named in unsuppress)")
+        return
+    _show(table_html(rows), table_text(rows))
+
+
+def show_fixes(d: Diagnosis) -> None:
+    _show(fixes_html(d.fixes), fixes_text(d.fixes))
+
+
+def walk(session: Any, symptom: str) -> Diagnosis:
+    """Notebook entry: diagnose with the session's clients and keep the checks for ``record``."""
+    d = diagnose(session.params, symptom, aws=session.aws, fix=False)
+    session.results.extend(d.results)
+    return d
+
+
+def print_diagnosis(d: Diagnosis) -> None:
+    """Terminal output (rich): the walk-through, the steps for the confirmed causes, the fixes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    if not d.symptoms:
+        console.print(walkthrough_text(d))
+    for s in d.symptoms:
+        table = Table(title=f"{s.symptom.title} ({s.symptom.id})", title_justify="left", show_lines=False)
+        table.add_column("verdict")
+        table.add_column("cause")
+        table.add_column("evidence")
+        for f in s.findings:
+            evidence = "\n".join(f"{r.status.value} {r.id}: {r.summary}" for r in f.evidence) or f.note
+            table.add_row(f"[{VERDICT_STYLE[f.verdict]}]{f.verdict}[/]", f"{f.cause.title}\n[dim]{f.cause.id}[/]", evidence)
+        console.print(table)
+    if d.confirmed:
+        console.print("\n[bold]What to do[/]")
+        console.print(steps_text(d), markup=False)
+    if d.fixes:
+        console.print("\n[bold]Guarded fixes[/]")
+        console.print(fixes_text(d.fixes), markup=False)
