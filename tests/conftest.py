@@ -46,7 +46,7 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Running]:
         box.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def nbval_sandbox() -> Iterator[Sandbox]:
     """The healthy sandbox at the committed outputs' fixed as_of, for nbval's kernels."""
     box = Sandbox("healthy", as_of=FIXED_AS_OF).start()

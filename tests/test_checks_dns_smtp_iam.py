@@ -14,7 +14,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +120,15 @@ def test_healthy_details(boxes: Boxes) -> None:
     assert checks["suppression.list"].details["total"] == 1
 
 
+def test_iam_asks_once_per_user_key_and_policy(boxes: Boxes) -> None:
+    calls = boxes.report("healthy")[0].run["aws_calls"]["by_operation"]
+    iam = {op: n for op, n in calls.items() if op.startswith("iam.")}
+    # 4 users; 3 inline policies; 3 SMTP users with one key each; the services' key is among them
+    assert iam == {"iam.ListUsers": 1, "iam.ListUserPolicies": 4, "iam.ListAttachedUserPolicies": 4,
+                   "iam.GetUserPolicy": 3, "iam.ListAccessKeys": 3, "iam.GetAccessKeyLastUsed": 3}
+    assert calls["sesv2.GetEmailIdentity"] == 1  # shared by identity.mail_from and the three DNS checks
+
+
 def test_iam_rows_are_masked_and_serialisable(boxes: Boxes) -> None:
     result = boxes.report("healthy")[0].by_id()["iam.smtp_users"]
     rows = result.details["users"]
@@ -209,6 +217,24 @@ def test_key_age_and_disuse_warn_and_unknown_dependency_fails(boxes: Boxes) -> N
     missing = run_checks(boxes.params(smtp_users=["ses-smtp-gone"]), ["iam.smtp_users"])["iam.smtp_users"]
     assert missing.status is Status.FAIL
     assert "IAM user ses-smtp-gone (smtp_users) does not exist" in missing.summary
+
+
+def test_wrong_dkim_target_spf_over_ten_lookups_and_dmarc_p_none(boxes: Boxes, tmp_path: Path) -> None:
+    includes = [f"spf{i}.example.net" for i in range(10)]
+    spf = "v=spf1 " + " ".join(f"include:{n}" for n in includes) + " include:amazonses.com ~all"
+    extra = "".join(f"    - {{name: {n}, type: TXT, value: 'v=spf1 -all'}}\n" for n in includes)
+    path = tmp_path / "dns-drift.yaml"
+    path.write_text("extends: healthy\ndns:\n  dkim_wrong_target: [0]\n  dmarc: 'v=DMARC1; p=none'\n"
+                    f"  spf: '{spf}'\n  extra:\n{extra}")
+    report, _ = boxes.report(str(path))
+    checks = report.by_id()
+    assert {c.id: c.status.value for c in report.checks if c.status is not Status.OK} == {
+        "dns.dkim": "fail", "dns.spf": "warn", "dns.dmarc": "warn"}
+    token = scenario_mod.load(str(path)).dkim_tokens(DOMAIN)[0]
+    assert f"point elsewhere ({token}._domainkey.{DOMAIN} -> {token}.dkim.example.net)" in checks["dns.dkim"].summary
+    assert checks["dns.dkim"].details["zone_lines"] == [f"{token}._domainkey.{DOMAIN}. 300 IN CNAME {token}.dkim.amazonses.com."]
+    assert "11 DNS lookups (limit 10)" in checks["dns.spf"].summary
+    assert checks["dns.dmarc"].details["policy"] == "none" and "p=quarantine" in checks["dns.dmarc"].details["suggested"]
 
 
 # --------------------------------------------------------------------------- failure scenarios

@@ -139,20 +139,24 @@ class Aws:
             self._memo[key] = result
         return result
 
-    def paginate(self, service: str, operation: str, result_key: str, **kwargs: Any) -> list[Any]:
-        """All pages of a listing, once per run (memoized like ``call``)."""
+    def paginate(self, service: str, operation: str, result_key: str | tuple[str, ...], **kwargs: Any) -> Any:
+        """All pages of a listing, once per run (memoized like ``call``): a list, or for a tuple of
+        result keys a dict of lists."""
         key = (service, operation + "#all", _freeze(kwargs))
         with self._lock:
             if key in self._memo:
                 return self._memo[key]
         paginator = self.client(service).get_paginator(_snake(operation))
-        items: list[Any] = []
+        keys = (result_key,) if isinstance(result_key, str) else result_key
+        collected: dict[str, list[Any]] = {k: [] for k in keys}
         try:
             for page in paginator.paginate(**kwargs):
-                items.extend(page.get(result_key, []))
+                for k in keys:
+                    collected[k].extend(page.get(k, []))
         except Exception as exc:
             exc.ses_runbook_call = (service, operation)  # type: ignore[attr-defined]
             raise
+        items = collected[result_key] if isinstance(result_key, str) else collected
         with self._lock:
             self._memo[key] = items
         return items

@@ -711,6 +711,15 @@ class Diagnosis:
     results: list[CheckResult]
     aws: "Aws"
     fixes: list[FixResult] = field(default_factory=list)
+    walked: list[SymptomFindings] = field(default_factory=list)  # every symptom walked (auto keeps only those confirmed)
+
+    def unique_findings(self) -> list[Finding]:
+        """Every cause walked, once, in verdict order: what a run with nothing confirmed shows."""
+        seen: dict[str, Finding] = {}
+        for s in self.walked or self.symptoms:
+            for f in s.findings:
+                seen.setdefault(f.cause.id, f)
+        return sorted(seen.values(), key=lambda f: _ORDER[f.verdict])
 
     @property
     def confirmed(self) -> list[Finding]:
@@ -786,9 +795,10 @@ def diagnose(params: "Params", symptom: str = "auto", aws: "Aws | None" = None, 
     results = [run_one(spec, ctx) for spec in specs]
     by_id = {r.id: r for r in results}
     walked = [_walk(SYMPTOMS[sid], params, by_id) for sid in sids]
+    everything = walked
     if symptom == "auto":
         walked = [w for w in walked if w.confirmed]
-    diagnosis = Diagnosis(symptom, params, walked, results, aws)
+    diagnosis = Diagnosis(symptom, params, walked, results, aws, walked=everything)
     if params.allow_writes if fix is None else fix:
         apply_fixes(diagnosis)
     else:
@@ -984,7 +994,10 @@ VERDICT_COLOUR = {CONFIRMED: "#cf222e", UNKNOWN: "#8250df", RULED_OUT: "#1a7f37"
 def walkthrough_text(d: Diagnosis) -> str:
     """Plain text of the walk-through: stable between runs (what nbval compares)."""
     if not d.symptoms:
-        return f"symptom {d.requested}: no cause confirmed; every check the failure modes need is ok or could not tell"
+        lines = [f"symptom {d.requested}: no cause confirmed"]
+        for f in d.unique_findings():
+            lines.append(f"  {f.verdict:14} {f.cause.id:26} {f.note}")
+        return "\n".join(lines)
     lines = []
     for s in d.symptoms:
         lines.append(f"{s.symptom.title} ({s.symptom.id})")
@@ -1031,7 +1044,7 @@ def walkthrough_html(d: Diagnosis) -> str:
     from .notebook import status_badge
 
     if not d.symptoms:
-        return f"<p>{html.escape(walkthrough_text(d))}</p>"
+        return f"<pre>{html.escape(walkthrough_text(d))}</pre>"
     parts = []
     for s in d.symptoms:
         rows = "".join(

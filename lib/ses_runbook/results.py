@@ -15,7 +15,7 @@ MIME_TYPE = "application/vnd.ses-runbook.results+json"
 
 
 class Status(str, Enum):
-    """Outcome of a check, ordered by how much it needs attention."""
+    """Outcome of a check, ordered by how much it needs attention (a skip, asked for, needs none)."""
 
     OK = "ok"
     SKIP = "skip"
@@ -36,7 +36,7 @@ class Status(str, Enum):
         return max(statuses, key=lambda s: s.rank, default=cls.OK)
 
 
-_RANK = {Status.OK: 0, Status.SKIP: 1, Status.WARN: 2, Status.FAIL: 3, Status.ERROR: 4}
+_RANK = {Status.SKIP: -1, Status.OK: 0, Status.WARN: 2, Status.FAIL: 3, Status.ERROR: 4}
 
 
 def exit_code(status: Status) -> int:

@@ -19,16 +19,6 @@ def account(aws: "Aws") -> dict[str, Any]:
     return aws.call("sesv2", "GetAccount")
 
 
-def sending_enabled(aws: "Aws") -> bool:
-    """SES ``GetAccountSendingEnabled``: the runbook page's own sandbox/paused question."""
-    return bool(aws.call("ses", "GetAccountSendingEnabled").get("Enabled"))
-
-
-def send_quota(aws: "Aws") -> dict[str, float]:
-    """SES ``GetSendQuota``: Max24HourSend, MaxSendRate, SentLast24Hours."""
-    return aws.call("ses", "GetSendQuota")
-
-
 def send_statistics(aws: "Aws") -> list[dict[str, Any]]:
     """SES ``GetSendStatistics``: two weeks of 15-minute points, oldest first (AWS returns them unordered)."""
     points = aws.call("ses", "GetSendStatistics").get("SendDataPoints", [])
@@ -56,11 +46,6 @@ def verification(aws: "Aws", names: Iterable[str]) -> dict[str, dict[str, Any]]:
 def dkim(aws: "Aws", names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """SES ``GetIdentityDkimAttributes``, 100 identities per call."""
     return _batched(aws, "GetIdentityDkimAttributes", "DkimAttributes", names)
-
-
-def mail_from(aws: "Aws", names: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """SES ``GetIdentityMailFromDomainAttributes``, 100 identities per call."""
-    return _batched(aws, "GetIdentityMailFromDomainAttributes", "MailFromDomainAttributes", names)
 
 
 def email_identity(aws: "Aws", name: str) -> dict[str, Any]:
@@ -113,9 +98,32 @@ def when(value: Any) -> datetime | None:
 
 
 # -- IAM: SES SMTP credentials are IAM users' access keys ------------------------------------
-def iam_users(aws: "Aws") -> list[dict[str, Any]]:
-    """IAM ``ListUsers``, all pages: the runbook page's ``aws iam list-users``."""
-    return aws.paginate("iam", "ListUsers", "Users")
+def user_policies(aws: "Aws") -> dict[str, dict[str, dict[str, Any]]]:
+    """Every IAM user with the documents of its inline and attached policies: user -> name -> document.
+
+    IAM ``GetAccountAuthorizationDetails`` (users and the account's own managed policies, all pages)
+    answers in one paged call what ``ListUsers`` plus four calls per user would; AWS-managed
+    policies attached to a user (not in that answer) are read with ``GetPolicy``/``GetPolicyVersion``.
+    """
+    details = aws.paginate("iam", "GetAccountAuthorizationDetails", ("UserDetailList", "Policies"),
+                           Filter=["User", "LocalManagedPolicy"])
+    local = {p["Arn"]: next((v.get("Document") for v in p.get("PolicyVersionList", []) if v.get("IsDefaultVersion")), None)
+             for p in details["Policies"]}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for user in details["UserDetailList"]:
+        docs = {p["PolicyName"]: policy_document(p.get("PolicyDocument")) for p in user.get("UserPolicyList", [])}
+        for attached in user.get("AttachedManagedPolicies", []):
+            arn = attached["PolicyArn"]
+            document = local[arn] if arn in local else managed_policy_document(aws, arn)
+            docs[attached.get("PolicyName") or arn] = policy_document(document)
+        out[user["UserName"]] = docs
+    return out
+
+
+def managed_policy_document(aws: "Aws", arn: str) -> Any:
+    """IAM ``GetPolicy`` then ``GetPolicyVersion``: the default version's document of one managed policy."""
+    version = aws.call("iam", "GetPolicy", PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    return aws.call("iam", "GetPolicyVersion", PolicyArn=arn, VersionId=version)["PolicyVersion"].get("Document")
 
 
 def policy_document(value: Any) -> dict[str, Any]:
@@ -129,25 +137,6 @@ def policy_document(value: Any) -> dict[str, Any]:
     if text and not text.startswith("{"):
         text = unquote(text)
     return json.loads(text) if text else {}
-
-
-def user_inline_policies(aws: "Aws", user: str) -> dict[str, dict[str, Any]]:
-    """IAM ``ListUserPolicies`` then ``GetUserPolicy`` per name: policy name -> document."""
-    names = aws.paginate("iam", "ListUserPolicies", "PolicyNames", UserName=user)
-    return {name: policy_document(aws.call("iam", "GetUserPolicy", UserName=user, PolicyName=name).get("PolicyDocument"))
-            for name in names}
-
-
-def user_attached_policies(aws: "Aws", user: str) -> dict[str, dict[str, Any]]:
-    """IAM ``ListAttachedUserPolicies``, then ``GetPolicy`` and ``GetPolicyVersion`` (the default
-    version) per policy: policy name -> document. Managed policies shared by users are fetched once."""
-    out: dict[str, dict[str, Any]] = {}
-    for attached in aws.paginate("iam", "ListAttachedUserPolicies", "AttachedPolicies", UserName=user):
-        arn = attached["PolicyArn"]
-        version = aws.call("iam", "GetPolicy", PolicyArn=arn)["Policy"]["DefaultVersionId"]
-        document = aws.call("iam", "GetPolicyVersion", PolicyArn=arn, VersionId=version)["PolicyVersion"].get("Document")
-        out[attached.get("PolicyName") or arn] = policy_document(document)
-    return out
 
 
 def access_keys(aws: "Aws", user: str) -> list[dict[str, Any]]:

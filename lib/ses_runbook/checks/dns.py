@@ -17,7 +17,6 @@ from typing import Any
 import dns.exception
 import dns.name
 import dns.nameserver
-import dns.rdatatype
 import dns.resolver
 
 from .. import ses
@@ -176,9 +175,9 @@ def record(name: str, rtype: str, value: str, ttl: int = TTL) -> dict[str, Any]:
 
 
 def _quote_txt(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    chunks = [escaped[i:i + 255] for i in range(0, len(escaped), 255)] or [""]
-    return " ".join(f'"{c}"' for c in chunks)
+    """Quoted character-strings of at most 255 characters each (split first, then escaped)."""
+    chunks = [value[i:i + 255] for i in range(0, len(value), 255)] or [""]
+    return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
 
 
 def zone_line(rec: dict[str, Any]) -> str:
@@ -217,8 +216,21 @@ def _dig(params: Any, rtype: str, name: str) -> str:
 
 # -- the identity as the API states it ---------------------------------------------------
 def identity(ctx: Context) -> dict[str, Any]:
-    """SESv2 GetEmailIdentity for the domain (memoized by the client layer)."""
-    return ses.email_identity(ctx.aws, ctx.params.domain)
+    """SESv2 GetEmailIdentity for the domain (memoized by the client layer); ``{}`` when the
+    domain is not an identity at all (NotFoundException), which identity.verification fails."""
+    if "dns.identity" not in ctx.cache:
+        try:
+            ctx.cache["dns.identity"] = ses.email_identity(ctx.aws, ctx.params.domain)
+        except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") != "NotFoundException":
+                raise
+            ctx.cache["dns.identity"] = {}
+    return ctx.cache["dns.identity"]
+
+
+def _not_an_identity(ctx: Context) -> Outcome:
+    return Outcome(Status.FAIL, f"{ctx.params.domain} is not an SES identity in {ctx.params.region}: "
+                   "nothing to check (see identity.verification)", {"identity": ctx.params.domain}, "domain-not-verified")
 
 
 def dkim_target(token: str, zone: str | None) -> str:
@@ -245,6 +257,8 @@ def mail_from_domain(ctx: Context) -> tuple[str | None, dict[str, Any]]:
        remediation="emails-going-to-spam", needs=("sesv2",))
 def mail_from(ctx: Context) -> Outcome:
     p = ctx.params
+    if not identity(ctx):
+        return _not_an_identity(ctx)
     domain, attrs = mail_from_domain(ctx)
     behavior = attrs.get("BehaviorOnMxFailure", "USE_DEFAULT_VALUE")
     if not domain:
@@ -272,7 +286,7 @@ def mail_from(ctx: Context) -> Outcome:
                        f"({found}); {on_failure}{_add_text(records)}", details)
     if status == "FAILED":
         return Outcome(Status.FAIL, f"MAIL FROM {domain}: SES reports FAILED although DNS now has the MX; "
-                       f"SES re-checks within 72 h; {on_failure}", details)
+                       f"SES re-checks the record periodically; {on_failure}", details)
     if status != "SUCCESS":
         return Outcome(Status.WARN, f"MAIL FROM {domain}: MX present, SES status {status}; {on_failure}", details)
     if len(hosts) > 1:
@@ -290,6 +304,8 @@ def mail_from(ctx: Context) -> Outcome:
        remediation="dkim-verification-failed", needs=("sesv2",))
 def dkim(ctx: Context) -> Outcome:
     p = ctx.params
+    if not identity(ctx):
+        return _not_an_identity(ctx)
     attrs = identity(ctx).get("DkimAttributes") or {}
     tokens = list(attrs.get("Tokens") or [])
     zone = attrs.get("SigningHostedZone")
@@ -328,7 +344,10 @@ def dkim(ctx: Context) -> Outcome:
         api = f"; SES API status {attrs.get('Status')}"
         if attrs.get("Status") == "SUCCESS":
             api += " (SES has not noticed yet: signing stops when it does)"
-        return Outcome(Status.FAIL, "; ".join(parts) + api + _add_text(records), details)
+        text = _add_text(records)
+        if wrong:
+            text = text.replace("add to the zone", "add to the zone (replacing the wrong ones)")
+        return Outcome(Status.FAIL, "; ".join(parts) + api + text, details)
     note = "" if attrs.get("Status") == "SUCCESS" else f"; SES still reports {attrs.get('Status')} (it re-checks within 72 h)"
     suffix = dkim_target("TOKEN", zone).partition(".")[2]
     return Outcome(Status.OK, f"all {len(tokens)} DKIM CNAMEs of {p.domain} point to TOKEN.{suffix}{note}", details)
@@ -375,7 +394,7 @@ def _spf_evaluate(ctx: Context, name: str, value: str) -> dict[str, Any]:
 
 @check("dns.spf", "SPF of the MAIL FROM domain authorises Amazon SES",
        lambda p: aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "MailFromAttributes")
-       + " ; " + _dig(p, "TXT", f"MAIL_FROM_DOMAIN  # or {p.domain} without a custom MAIL FROM"),
+       + " ; " + _dig(p, "TXT", "MAIL_FROM_DOMAIN") + f"   # MAIL_FROM_DOMAIN from the first command, or {p.domain} without one",
        remediation="emails-going-to-spam", needs=("sesv2",))
 def spf(ctx: Context) -> Outcome:
     p = ctx.params

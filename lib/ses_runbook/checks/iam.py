@@ -7,52 +7,25 @@ policies, permission boundaries and SCPs are not evaluated.
 """
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 from datetime import datetime
 from typing import Any
 
-from .. import ses
+from .. import iampolicy, ses
 from ..commands import aws_command
 from ..redact import mask_key_id
 from ..results import Status
 from . import Context, Outcome, check
+from .smtp import key_owner
 
 SEND_ACTION = "ses:SendRawEmail"
 _KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,}$")
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _matches(patterns: list[Any], action: str) -> bool:
-    return any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns)
-
-
 def allows(document: dict[str, Any], action: str = SEND_ACTION) -> bool:
-    """Whether a policy document allows ``action`` on some resource (conditions not evaluated).
-
-    ``Action`` and ``NotAction`` may be strings or lists with wildcards (``ses:*``, ``ses:Send*``,
-    ``*``); a matching ``Deny`` wins over any ``Allow``.
-    """
-    allowed = denied = False
-    for statement in _as_list(document.get("Statement")):
-        if not isinstance(statement, dict):
-            continue
-        if "Action" in statement:
-            hit = _matches(_as_list(statement["Action"]), action)
-        elif "NotAction" in statement:
-            hit = not _matches(_as_list(statement["NotAction"]), action)
-        else:
-            hit = False
-        effect = str(statement.get("Effect", "")).lower()
-        allowed |= hit and effect == "allow"
-        denied |= hit and effect == "deny"
-    return allowed and not denied
+    """Whether one policy document allows ``action`` (sending, by default)."""
+    return iampolicy.allows(document, action)
 
 
 def _iso(value: Any) -> str | None:
@@ -83,11 +56,11 @@ def service_key_owner(ctx: Context, known: dict[str, str]) -> dict[str, Any] | N
         info["note"] = "not an access key id"
         return info
     if info["user"] is None:
-        try:
-            info["user"] = ses.access_key_last_used(ctx.aws, key_id).get("UserName")
-        except Exception as exc:  # noqa: BLE001 - absence is the finding
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-            info["note"] = f"not found in this account ({code})"
+        owner = key_owner(ctx, key_id)
+        if "error" in owner:
+            info["note"] = f"not found in this account ({owner['error']})"
+        else:
+            info["user"] = owner.get("user")
     return info
 
 
@@ -114,10 +87,9 @@ def _key_row(ctx: Context, user: dict[str, Any], key: dict[str, Any]) -> dict[st
        remediation="smtp-auth-failure", needs=("iam",))
 def smtp_users(ctx: Context) -> Outcome:
     p = ctx.params
-    users = {u["UserName"]: u for u in ses.iam_users(ctx.aws)}
+    users = ses.user_policies(ctx.aws)
     candidates: dict[str, dict[str, Any]] = {}
-    for name in users:
-        policies = {**ses.user_inline_policies(ctx.aws, name), **ses.user_attached_policies(ctx.aws, name)}
+    for name, policies in users.items():
         senders = sorted(n for n, doc in policies.items() if allows(doc))
         if "ses" in name.lower() or senders:
             candidates[name] = {"user": name, "can_send": bool(senders), "send_policies": ", ".join(senders)}

@@ -134,6 +134,19 @@ def password_shape(password: str) -> str:
     return "unknown"
 
 
+def key_owner(ctx: Context, key_id: str) -> dict[str, Any]:
+    """IAM ``GetAccessKeyLastUsed`` for one key, asked once per run even when it fails:
+    ``{"user", "last_used"}``, or ``{"error": code}`` (NoSuchEntity: the key was deleted)."""
+    owners = ctx.cache.setdefault("iam.key_owner", {})
+    if key_id not in owners:
+        try:
+            answer = ses.access_key_last_used(ctx.aws, key_id)
+            owners[key_id] = {"user": answer.get("UserName"), "last_used": answer.get("AccessKeyLastUsed") or {}}
+        except Exception as exc:  # noqa: BLE001 - the caller reports the code
+            owners[key_id] = {"error": getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)}
+    return owners[key_id]
+
+
 def diagnose_535(ctx: Context, username: str, password: str) -> list[str]:
     """Tell the causes of a 535 apart as far as the account lets us: the key (IAM
     ``GetAccessKeyLastUsed`` for its owner, ``ListAccessKeys`` for its status) and the password's shape."""
@@ -148,18 +161,17 @@ def diagnose_535(ctx: Context, username: str, password: str) -> list[str]:
     if not _KEY_ID.match(username):
         hints.append("the username is not an access key id (SES SMTP usernames look like AKIA...)")
         return hints
-    try:
-        owner = ses.access_key_last_used(ctx.aws, username)
-    except Exception as exc:  # noqa: BLE001 - a hint, not the verdict
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+    owner = key_owner(ctx, username)
+    if "error" in owner:
+        code = owner["error"]
         if "AccessDenied" in code or "Unauthorized" in code:
             hints.append("could not look the key up in IAM (needs iam:GetAccessKeyLastUsed)")
         else:
             hints.append(f"access key {masked} does not exist in this account ({code}): it was deleted, i.e. the "
                          "credentials were rotated and the service still holds the old ones")
         return hints
-    user = owner.get("UserName", "?")
-    used = owner.get("AccessKeyLastUsed") or {}
+    user = owner.get("user") or "?"
+    used = owner.get("last_used") or {}
     try:
         status = next((k.get("Status") for k in ses.access_keys(ctx.aws, user) if k.get("AccessKeyId") == username), None)
     except Exception:  # noqa: BLE001

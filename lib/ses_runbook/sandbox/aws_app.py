@@ -74,6 +74,7 @@ class SesLayer:
         self.calls: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.fault: Callable[[str, str], Any] | None = None  # hook for fault injection
+        self.authorize: Callable[[str, str], str | None] | None = None  # (key id, action) -> denied principal or None
         self._v2_routes: list[tuple[str, re.Pattern[str], str, Callable]] = [
             ("GET", re.compile(r"^/v2/email/account$"), "GetAccount", self.v2_get_account),
             ("PUT", re.compile(r"^/v2/email/account/sending$"), "PutAccountSendingAttributes", self.v2_put_sending),
@@ -122,16 +123,17 @@ class SesLayer:
         operation = _operation(environ, body, path)
         if service == "ses" and path.startswith("/v2/"):
             service = "sesv2"
-            for verb, pattern, name, _ in self._v2_routes:
-                if verb == method and pattern.match(path):
-                    operation = name
-            if method == "POST" and path == "/v2/email/outbound-emails":
-                operation = "SendEmail"
+            operation = sesv2_operation(method, path)
         self.count(service, operation)
         if self.fault is not None:
             faulty = self.fault(service, operation)
             if faulty is not None:
                 return faulty(environ, start_response)
+        if self.authorize is not None and service != "sts":  # GetCallerIdentity needs no permission in AWS
+            action = f"{'ses' if service == 'sesv2' else service}:{operation}"
+            denied = self.authorize(_access_key(environ), action)
+            if denied:
+                return self._denied(start_response, service, f"User: {denied} is not authorized to perform: {action}")
         try:
             if service == "sesv2":
                 for verb, pattern, _, handler in self._v2_routes:
@@ -198,6 +200,21 @@ class SesLayer:
             headers = [("Content-Type", "text/xml")]
         start_response(f"{exc.status} Error", headers + [("Content-Length", str(len(data)))])
         return [data]
+
+    def _denied(self, start_response: StartResponse, service: str, message: str) -> list[bytes]:
+        """AccessDenied in each protocol's own shape, as AWS answers a role that lacks an action."""
+        if service == "sesv2":
+            body = json.dumps({"message": message}).encode()
+            headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")]
+        elif service == "cloudwatch":
+            body = json.dumps({"__type": "AccessDenied", "message": message}).encode()
+            headers = [("Content-Type", "application/x-amz-json-1.0")]
+        else:
+            body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{_esc(message)}</Message>"
+                    f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
+            headers = [("Content-Type", "text/xml")]
+        start_response("403 Forbidden", headers + [("Content-Length", str(len(body)))])
+        return [body]
 
     # -- SES v1 ------------------------------------------------------------------------
     def v1_get_sending_enabled(self, form: dict) -> str:
@@ -358,7 +375,7 @@ class SesLayer:
                                 "CurrentSigningKeyLength": "RSA_2048_BIT"}
         if identity.is_domain and identity.dkim != "NotStarted":
             dkim["Tokens"] = self.world.scenario.dkim_tokens(name)
-            dkim["SigningHostedZone"] = "amazonses.com"
+            dkim["SigningHostedZone"] = "dkim.amazonses.com"
         mail_from: dict[str, Any] = {"BehaviorOnMxFailure": "USE_DEFAULT_VALUE" if identity.behavior_on_mx_failure == "UseDefaultValue" else "REJECT_MESSAGE"}
         if identity.mail_from_domain:
             mail_from.update({"MailFromDomain": identity.mail_from_domain,
@@ -415,11 +432,39 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value))
 
 
+_SESV2_OPS: list[tuple[str, re.Pattern[str], str]] | None = None
+
+
+def sesv2_operation(method: str, path: str) -> str:
+    """Name a SESv2 REST request from botocore's own service model (method + URI template)."""
+    global _SESV2_OPS
+    if _SESV2_OPS is None:
+        import botocore.session
+
+        model = botocore.session.get_session().get_service_model("sesv2")
+        ops = []
+        for name in model.operation_names:
+            http = model.operation_model(name).http
+            uri = http["requestUri"].split("?")[0]
+            pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(uri))
+            ops.append((http["method"], re.compile(f"^{pattern}$"), name))
+        _SESV2_OPS = sorted(ops, key=lambda o: -len(o[1].pattern))
+    for verb, pattern, name in _SESV2_OPS:
+        if verb == method and pattern.match(path):
+            return name
+    return f"{method} {path}"
+
+
 def _signing_service(environ: dict[str, Any]) -> str:
     auth = environ.get("HTTP_AUTHORIZATION", "")
     match = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", auth)
     service = match.group(1) if match else "unknown"
     return {"monitoring": "cloudwatch", "email": "ses"}.get(service, service)
+
+
+def _access_key(environ: dict[str, Any]) -> str:
+    match = re.search(r"Credential=([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else ""
 
 
 def _operation(environ: dict[str, Any], body: bytes, path: str) -> str:

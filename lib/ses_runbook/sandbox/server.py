@@ -201,6 +201,39 @@ class Sandbox:
         for i in range(0, len(data), 1000):
             cloudwatch.put_metric_data(Namespace="AWS/SES", MetricData=data[i:i + 1000])
 
+    # -- IAM enforcement ---------------------------------------------------------------
+    def create_role_user(self, name: str, policy_document: str | dict) -> tuple[str, str]:
+        """An IAM user holding exactly ``policy_document`` (inline); returns its access key pair."""
+        import json
+
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        document = policy_document if isinstance(policy_document, str) else json.dumps(policy_document)
+        iam.put_user_policy(UserName=name, PolicyName=f"{name}-policy", PolicyDocument=document)
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        self.layer.reset_calls()
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    def enforce_iam(self, on: bool = True) -> None:
+        """Answer AccessDenied to IAM users whose policies lack an action (the sandbox's own key stays admin)."""
+        self.layer.authorize = self._authorize if on else None
+
+    def _authorize(self, key_id: str, action: str) -> str | None:
+        from moto.iam.models import iam_backends
+
+        from ..iampolicy import allows
+
+        if key_id == SANDBOX_KEY[0]:
+            return None
+        backend = iam_backends["123456789012"]["aws"]
+        for user in list(backend.users.values()):
+            if any(k.access_key_id == key_id for k in user.access_keys):
+                documents = list(user.policies.values())
+                for managed in user.managed_policies.values():
+                    documents += [v.document for v in managed.versions if getattr(v, "is_default", False)]
+                return None if allows(documents, action) else f"arn:aws:iam::123456789012:user/{user.name}"
+        return "an unknown access key"
+
     # -- DNS and SMTP ------------------------------------------------------------------
     def dns_records(self) -> list[dict[str, Any]]:
         """The scenario's zone: DKIM CNAMEs for the identities' tokens, SPF, DMARC, MAIL FROM MX."""

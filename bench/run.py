@@ -1,0 +1,154 @@
+"""The benchmark: the runbook side by side with what users run today, in one run, one sandbox.
+
+    make bench            (or: .venv/bin/python bench/run.py [--reps N] [--quick])
+
+Prints four groups with medians, ratios and the targets beside them. Not part of the tests:
+times are measured here, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+from ses_runbook.sandbox.server import Sandbox, restore_env  # noqa: E402
+
+PY = sys.executable
+AWSCLI_VENV = ROOT / "build" / "awscli"
+
+
+def timed(cmd: list[str], env: dict, reps: int) -> tuple[float, int]:
+    """Median wall seconds over reps, and the peak RSS (KiB) of the child."""
+    walls, peak = [], 0
+    for _ in range(reps):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        walls.append(time.perf_counter() - start)
+        peak = max(peak, usage.ru_maxrss)
+    return statistics.median(walls), peak
+
+
+def awscli() -> str | None:
+    """The aws CLI v1 in its own venv (its botocore pin differs from the project's)."""
+    aws = AWSCLI_VENV / "bin" / "aws"
+    if not aws.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(AWSCLI_VENV)], check=True)
+        subprocess.run([str(AWSCLI_VENV / "bin" / "pip"), "install", "--quiet", "awscli"], check=False)
+    return str(aws) if aws.exists() else None
+
+
+def page_sequence(endpoint: str) -> list[list[str]]:
+    """The runbook page's read-only commands, in its order."""
+    common = ["--region", "us-east-1", "--endpoint-url", endpoint, "--output", "json"]
+    return [
+        ["ses", "get-send-quota", *common],
+        ["ses", "get-send-statistics", "--query", "SendDataPoints[-5:]", *common],
+        ["ses", "get-identity-verification-attributes", "--identities", "thephenom.app", *common],
+        ["ses", "get-identity-dkim-attributes", "--identities", "thephenom.app", *common],
+        ["ses", "get-account-sending-enabled", *common],
+        ["iam", "list-users", "--query", "Users[?contains(UserName,`ses`)].UserName", *common],
+        ["cloudwatch", "get-metric-statistics", "--namespace", "AWS/SES", "--metric-name", "Send",
+         "--start-time", "2026-10-31T00:00:00Z", "--end-time", "2026-11-01T00:00:00Z", "--period", "3600",
+         "--statistics", "Sum", *common],
+    ]
+
+
+def run_page(aws: str, endpoint: str, env: dict) -> None:
+    for args in page_sequence(endpoint):
+        subprocess.run([aws, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+def row(name: str, measured: str, target: str, ok: bool | None) -> None:
+    mark = "" if ok is None else ("met" if ok else "MISSED")
+    print(f"  {name:52} {measured:>26}   {target:>20}  {mark}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="skip the 10,000-identity and 455-day cases")
+    args = parser.parse_args()
+    reps = args.reps
+    check_params = lambda box: [a for k, v in box.params().items() for a in ("-p", k, ",".join(v) if isinstance(v, list) else str(v))]  # noqa: E731
+
+    print("ses-runbook benchmark (medians of", reps, "runs; 2-core machine; sandbox on loopback)")
+    with Sandbox("healthy", as_of="2026-11-01T00:00:00Z") as box:
+        previous = box.apply_env()
+        env = {**os.environ, **box.env(), "SES_RUNBOOK_AS_OF": "2026-11-01T00:00:00Z"}
+        try:
+            # 1. check vs the page's aws CLI sequence
+            print("\n1. `ses-runbook check` vs the runbook page's aws CLI sequence (7 processes)")
+            check_wall, check_rss = timed([PY, "-m", "ses_runbook.cli", "check", "--json", *check_params(box)], env, reps)
+            aws = awscli()
+            if aws:
+                walls = []
+                for _ in range(reps):
+                    start = time.perf_counter()
+                    run_page(aws, box.endpoint_url, env)
+                    walls.append(time.perf_counter() - start)
+                page = statistics.median(walls)
+                row("check (all checks, in-process)", f"{check_wall:.2f} s", "", None)
+                row("aws CLI sequence (7 commands)", f"{page:.2f} s", "", None)
+                row("ratio check / aws sequence", f"{check_wall / page:.2f}", "<= 0.15", check_wall / page <= 0.15)
+            else:
+                row("aws CLI not installable here: group skipped", "", "", None)
+
+            # 2. run vs papermill per notebook
+            print("\n2. `ses-runbook run` (all notebooks) vs papermill once per notebook, one after another")
+            with tempfile.TemporaryDirectory() as tmp:
+                run_wall, _ = timed([PY, "-m", "ses_runbook.cli", "run", "--out", f"{tmp}/r", *check_params(box)], env, 1)
+                notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+                start = time.perf_counter()
+                for nb in notebooks:
+                    subprocess.run([str(Path(PY).parent / "papermill"), str(nb), f"{tmp}/{nb.name}", "--cwd", str(nb.parent)],
+                                   env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                seq = time.perf_counter() - start
+            row(f"run ({len(notebooks)} notebooks, bundle + HTML)", f"{run_wall:.2f} s", "", None)
+            row("papermill per notebook, sequential (no HTML)", f"{seq:.2f} s", "", None)
+            row("ratio run / sequential papermill", f"{run_wall / seq:.2f}", "<= 0.25", run_wall / seq <= 0.25)
+        finally:
+            restore_env(previous)
+
+    # 3. scale
+    print("\n3. Scale: AWS calls and wall time of `check` by number of identities")
+    sizes = [1, 100, 1000] + ([] if args.quick else [10000])
+    base_wall = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            scenario = Path(tmp) / f"scale-{n}.yaml"
+            scenario.write_text(f"extends: healthy\nname: scale-{n}\nextra_identities: {max(0, n - 2)}\n")
+            with Sandbox(str(scenario), as_of="2026-11-01T00:00:00Z") as box:
+                previous = box.apply_env()
+                env = {**os.environ, **box.env()}
+                try:
+                    wall, _ = timed([PY, "-m", "ses_runbook.cli", "check", "--json", *check_params(box)], env, reps)
+                    out = subprocess.run([PY, "-m", "ses_runbook.cli", "check", "--json", *check_params(box)], env=env,
+                                         cwd=ROOT, capture_output=True, text=True)
+                    calls = json.loads(out.stdout)["run"]["aws_calls"]["total"]
+                finally:
+                    restore_env(previous)
+            base_wall = base_wall or wall
+            limit = 8 + 2 * math.ceil(n / 100)
+            extra = 4  # IAM, SMTP, suppression and STS look-ups beyond the SES identity ones
+            row(f"{n:>6} identities: calls", f"{calls}", f"<= {limit} (+{extra} non-SES)", calls <= limit + extra)
+            row(f"{n:>6} identities: wall", f"{wall:.2f} s ({wall / base_wall:.1f}x of 1)", "10,000 <= 3x", None if n < 10000 else wall / base_wall <= 3)
+
+    # 4. memory
+    print("\n4. Peak memory")
+    row("check (max RSS)", f"{check_rss / 1024:.0f} MiB", "<= 150 MiB", check_rss / 1024 <= 150)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The README's least-privilege policy is enough for a full default run, and a missing action is named."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import ROOT
+from ses_runbook import health, remediation, runner
+
+POLICY = json.loads(re.findall(r"```json\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[0])
+
+
+def _as_user(sandbox, policy: dict) -> None:
+    key_id, secret = sandbox.box.create_role_user("runbook-oncall", policy)
+    sandbox.box.enforce_iam(True)
+    import os
+
+    os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"] = key_id, secret
+
+
+def test_readme_policy_is_enough_for_a_full_default_run(sandbox, tmp_path) -> None:
+    _as_user(sandbox, POLICY)
+    report = health.check_all(sandbox.params)
+    assert {r.id: r.status.value for r in report.checks if r.status.value != "ok"} == {}
+    assert remediation.diagnose(sandbox.params, "auto").exit_code == 0
+    suite = runner.run_suite(sandbox.params, runner.available(), out=tmp_path / "r", jobs=2, quiet=True)
+    bad = {c["id"]: c["summary"] for c in suite.summary["checks"] if c["status"] not in ("ok", "skip")}
+    assert bad == {} and all(n["error"] is None for n in suite.summary["notebooks"]), (bad, suite.summary["notebooks"])
+    assert "AccessDenied" not in "".join(p.read_text() for p in (tmp_path / "r").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("missing,check_ids", [
+    ("cloudwatch:GetMetricData", {"reputation.bounce_rate", "reputation.complaint_rate"}),
+    ("ses:GetAccount", {"account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom"}),
+    ("iam:ListAccessKeys", {"iam.smtp_users"}),
+])
+def test_a_missing_action_errors_only_its_checks_and_is_named(sandbox, missing: str, check_ids: set[str]) -> None:
+    statement = dict(POLICY["Statement"][0], Action=[a for a in POLICY["Statement"][0]["Action"] if a != missing])
+    _as_user(sandbox, {"Version": "2012-10-17", "Statement": [statement]})
+    report = health.check_all(sandbox.params)
+    errors = {r.id: r.summary for r in report.checks if r.status.value == "error"}
+    assert set(errors) == check_ids, errors
+    assert all(missing in summary for summary in errors.values()), errors
+    assert report.exit_code == 2

@@ -1,0 +1,156 @@
+"""CloudWatch and send statistics: one GetMetricData, right sums, period raising, plots in the outputs."""
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta, timezone
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from ses_runbook import metrics, plots
+from ses_runbook.aws import Aws
+
+NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def _params(sandbox, **update):
+    """The sandbox's parameters at the world's own 'now', so the 14-day view covers its traffic exactly."""
+    return sandbox.params.model_copy(update={"as_of": sandbox.box.world.as_of.strftime("%Y-%m-%dT%H:%M:%SZ"), **update})
+
+
+# -- effective_period: pure arithmetic ---------------------------------------------------------
+@pytest.mark.parametrize("asked, days, expected", [
+    (60, 1, 60), (60, 15, 60), (60, 16, 300), (60, 63, 300), (60, 64, 3600), (60, 455, 3600),
+    (3600, 455, 3600), (90, 1, 120), (600, 20, 600), (420, 20, 600), (7200, 100, 7200),
+])
+def test_effective_period_by_retention(asked, days, expected) -> None:
+    period, note = metrics.effective_period(asked, NOW - timedelta(days=days), NOW)
+    assert period == expected
+    assert (note is None) == (period == asked)
+    if note:
+        assert f"from {asked} s to {expected} s" in note
+
+
+def test_effective_period_respects_datapoints_per_call() -> None:
+    start = NOW - timedelta(days=14)
+    period, note = metrics.effective_period(60, start, NOW, end=NOW, queries=8)  # 20,160 points x 8 > 100,800
+    assert period == 120 and "100,800" in note
+    assert (14 * 86400 / period + 2) * 8 <= metrics.MAX_DATAPOINTS
+    period, note = metrics.effective_period(3600, NOW - timedelta(days=455), NOW, end=NOW, queries=18)
+    assert period == 7200 and "datapoints" in note  # 10,920 hours x 18 queries does not fit
+    assert metrics.effective_period(3600, start, NOW, end=NOW, queries=8) == (3600, None)
+
+
+# -- against the sandbox ----------------------------------------------------------------------
+@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+def test_frames_sum_to_the_scenario_traffic_with_one_metric_call(sandbox) -> None:
+    params = _params(sandbox, lookback_days=14)
+    world = sandbox.box.world.points
+    aws = Aws(params)
+    frame = metrics.ses_metrics_frame(aws, params)
+    for column, attr in (("Send", "sends"), ("Delivery", "deliveries"), ("Bounce", "bounces"),
+                         ("Complaint", "complaints"), ("Reject", "rejects")):
+        assert frame[column].sum() == pytest.approx(sum(getattr(p, attr) for p in world)), column
+    assert str(frame.index.tz) == "UTC" and frame.attrs["period"] == 3600
+    assert frame["RenderingFailure"].sum() == 0 and any("RenderingFailure" in n for n in frame.attrs["notes"])
+    # the same answer feeds the checks, the runbook's hourly command and the anomaly rows: no second call
+    metrics.metric_series(aws, params)
+    hourly = metrics.hourly_send_rows(frame)
+    assert len(hourly) == 24
+    first = datetime.strptime(hourly[0]["hour (UTC)"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
+    assert first + timedelta(hours=23) <= sandbox.box.world.as_of <= first + timedelta(hours=24)
+    assert sum(r["Send (Sum)"] for r in hourly) == sum(p.sends for p in world if p.timestamp >= first)
+    assert aws.stats()["by_operation"]["cloudwatch.GetMetricData"] == 1
+    assert sandbox.box.layer.calls["cloudwatch.GetMetricData"] == 1
+    # the spike: the largest bounce jump is at its start (20 h before the end), above the warn level
+    rows = [r for r in metrics.anomaly_rows(frame) if r["metric"] == "Bounce"]
+    spike_start = sandbox.box.world.as_of - timedelta(hours=20)
+    assert abs(datetime.strptime(rows[0]["hour (UTC)"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc) - spike_start) <= timedelta(hours=1)
+    assert frame["Reputation.BounceRate"].iloc[-1] >= params.bounce_rate_fail
+
+
+@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+def test_send_statistics_and_quota_frames(sandbox) -> None:
+    params = _params(sandbox)
+    aws = Aws(params)
+    send = metrics.send_statistics_frame(aws)
+    world = sandbox.box.world.points
+    assert str(send.index.tz) == "UTC" and send.index.is_monotonic_increasing
+    assert send["Bounces"].sum() == sum(p.bounces for p in world)
+    quota = metrics.quota_frame(aws, params)
+    assert quota.attrs["max_24_hour_send"] == 50000
+    assert quota["SentLast24Hours"].iloc[-1] == pytest.approx(sum(p.sends for p in world[-96:]))
+
+
+@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+def test_455_days_raise_the_period_with_a_note(sandbox) -> None:
+    params = _params(sandbox, lookback_days=455, metrics_period_s=60)
+    plan = metrics.metric_plan(Aws(params), params)
+    assert plan["period"] >= 3600 and plan["period"] % 3600 == 0
+    assert any("period raised from 60 s" in n for n in plan["notes"])
+    assert (plan["end"] - plan["start"]).total_seconds() / plan["period"] * len(metrics.METRICS) <= metrics.MAX_DATAPOINTS
+
+
+@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+def test_configuration_sets_in_the_same_call(sandbox) -> None:
+    box = sandbox.box
+    box.client("sesv2").create_configuration_set(ConfigurationSetName="transactional")
+    box.client("sesv2").create_configuration_set(ConfigurationSetName="silent")
+    at = box.world.as_of - timedelta(hours=2)
+    box.client("cloudwatch").put_metric_data(Namespace="AWS/SES", MetricData=[
+        {"MetricName": "Send", "Timestamp": at, "Value": 40.0, "Unit": "Count",
+         "Dimensions": [{"Name": "ses:configuration-set", "Value": "transactional"}]},
+        {"MetricName": "Bounce", "Timestamp": at, "Value": 4.0, "Unit": "Count",
+         "Dimensions": [{"Name": "ses:configuration-set", "Value": "transactional"}]}])
+    box.layer.reset_calls()
+    params = _params(sandbox)
+    aws = Aws(params)
+    rows = {r["configuration set"]: r for r in metrics.configuration_set_rows(aws, params)}
+    data = metrics.metric_series(aws, params)
+    assert rows["transactional"]["Send"] == 40 and rows["transactional"]["Bounce"] == 4
+    assert rows["silent"]["Send"] == 0 and any("silent" in n for n in data["notes"])
+    assert aws.stats()["by_operation"]["cloudwatch.GetMetricData"] == 1
+    assert box.layer.calls["cloudwatch.GetMetricData"] == 1
+    # (not asserted: that the account-level Send excludes the per-set points. CloudWatch matches the exact
+    # dimension set, but moto's GetMetricData adds every dimension's points to a query without dimensions.)
+
+
+def test_check_path_imports_neither_pandas_nor_matplotlib() -> None:
+    import subprocess
+
+    code = ("import sys, ses_runbook.cli, ses_runbook.health, ses_runbook.metrics, ses_runbook.checks.reputation, ses_runbook.runner;"
+            "print([m for m in ('pandas', 'matplotlib') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# -- plots ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+def test_rate_figure_shades_the_spike(sandbox, tmp_path) -> None:
+    params = _params(sandbox)
+    frame = metrics.ses_metrics_frame(Aws(params), params)
+    fig = plots.rates_figure(frame, params)
+    bounce_ax = fig.axes[0]
+    assert "UTC" in plots.title(fig) and "%" in bounce_ax.get_ylabel()
+    assert len(bounce_ax.patches) >= 2  # warn and fail spans shaded
+    assert {round(line.get_ydata()[0], 4) for line in bounce_ax.lines[1:]} == {0.05, 0.10}
+    assert plots.save(fig, tmp_path / "rates.png").stat().st_size > 10_000
+
+
+def test_executed_notebook_has_pngs_and_the_report_folder_too(sandbox, tmp_path) -> None:
+    from ses_runbook.runner import run_suite
+
+    path = ROOT / "notebooks" / "07_cloudwatch_metrics.ipynb"
+    committed = nbformat.read(path, as_version=4)
+    assert sum("image/png" in o.get("data", {}) for c in committed.cells if c.cell_type == "code" for o in c.outputs) >= 3
+    suite = run_suite(_params(sandbox), [path], out=tmp_path, jobs=1, quiet=True)
+    assert suite.notebooks[0].error is None
+    executed = nbformat.read(tmp_path / path.name, as_version=4)
+    pngs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(pngs) == 3
+    files = sorted(tmp_path.glob("07_cloudwatch_metrics-*.png"))
+    assert [f.name for f in files] == [f"07_cloudwatch_metrics-{n}.png" for n in (1, 2, 3)]
+    assert all(f.read_bytes().startswith(b"\x89PNG") for f in files)
+    assert suite.summary["run"]["aws_calls"]["by_operation"]["cloudwatch.GetMetricData"] == 1
+    assert "data:image/png" in (tmp_path / "07_cloudwatch_metrics.html").read_text()

@@ -1,0 +1,217 @@
+"""The failure-mode catalogue: symptom -> confirmed cause -> steps, and the guarded fixes (issue 6)."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import nbformat
+import pytest
+
+from conftest import run_cli
+from ses_runbook import params as params_mod
+from ses_runbook import remediation
+from ses_runbook.checks import all_checks
+from ses_runbook.remediation import CAUSES, CONFIRMED, RULED_OUT, SYMPTOMS, diagnose
+from ses_runbook.results import MIME_TYPE
+
+# scenario -> (a symptom it shows, the causes staged in it)
+STAGED = {
+    "healthy": ("emails-not-delivered", set()),
+    "sandbox-account": ("emails-not-delivered", {"account-in-sandbox"}),
+    "sending-disabled": ("sending-paused", {"sending-disabled"}),
+    "account-paused-by-aws": ("sending-paused", {"account-paused-by-aws"}),
+    "bounce-spike": ("bounces-or-complaints-spike", {"bounce-spike"}),
+    "complaint-spike": ("bounces-or-complaints-spike", {"complaint-spike"}),
+    "quota-nearly-exhausted": ("sending-quota-hit", {"quota-exhausted"}),
+    "domain-unverified": ("test-email-rejected", {"domain-not-verified"}),
+    "dkim-failed": ("dkim-verification-failed", {"dkim-cname-missing"}),
+    "dkim-cname-missing": ("dkim-verification-failed", {"dkim-cname-missing"}),
+    "dkim-signing-disabled": ("emails-going-to-spam", {"dkim-signing-disabled"}),
+    "spf-missing": ("emails-going-to-spam", {"spf-misconfigured"}),
+    "dmarc-missing": ("emails-going-to-spam", {"dmarc-missing"}),
+    "mail-from-mx-missing": ("mail-from-failed", {"mail-from-mx-missing"}),
+    "smtp-credentials-rotated": ("smtp-auth-failure", {"smtp-credentials-wrong"}),
+    "smtp-key-inactive": ("smtp-auth-failure", {"smtp-key-inactive"}),
+    "suppression-growth": ("suppression-list-growth", {"recipients-suppressed"}),
+    "bounce-spike-in-sandbox": ("emails-not-delivered", {"account-in-sandbox", "bounce-spike"}),
+}
+
+
+def _writes(box) -> dict[str, int]:
+    """Writes the server counted, by operation. Requests the sandbox layer cannot name (counted as
+    'METHOD /path', e.g. the metrics module's SESv2 ListConfigurationSets) are reads it hands to moto."""
+    return {k: v for k, v in box.layer.writes().items() if " " not in k}
+
+
+def _params(box, **extra):
+    return params_mod.load(overrides={**box.params(), **extra})
+
+
+# -- the catalogue itself ---------------------------------------------------------------------
+def test_catalogue_is_consistent() -> None:
+    check_ids = {c.id for c in all_checks()}
+    for symptom in SYMPTOMS.values():
+        assert symptom.causes and all(c in CAUSES for c in symptom.causes), symptom.id
+    for cause in CAUSES.values():
+        assert cause.why and set(cause.checks) <= check_ids, cause.id
+        if cause.fix:
+            assert cause.fix in remediation.FIXES
+    # every failure mode a check points at can be walked
+    named = {c.remediation for c in all_checks() if c.remediation}
+    assert named <= set(SYMPTOMS), named - set(SYMPTOMS)
+    page = [s for s in SYMPTOMS.values() if s.page]
+    assert [s.id for s in page] == ["emails-not-delivered", "bounces-or-complaints-spike", "dkim-verification-failed",
+                                    "sending-quota-hit", "smtp-auth-failure", "emails-going-to-spam"]
+    assert {"sending-paused", "mail-from-failed", "suppression-list-growth", "test-email-rejected", "domain-not-verified"} <= set(SYMPTOMS)
+
+
+def test_only_the_needed_checks() -> None:
+    assert remediation.checks_for("sending-quota-hit") == ["quota.headroom", "account.production_access"]
+    assert remediation.checks_for("emails-not-delivered")[0] == "account.production_access"  # most likely first
+    with pytest.raises(Exception) as exc:
+        remediation.symptom_ids("nope")
+    assert "allowed: auto, emails-not-delivered" in str(exc.value)
+
+
+def test_no_scenario_left_without_a_test() -> None:
+    from ses_runbook.sandbox.scenario import available
+
+    assert set(available()) <= set(STAGED), set(available()) - set(STAGED)
+
+
+# -- every scenario: exactly the staged causes -------------------------------------------------------
+@pytest.mark.parametrize("sandbox", list(STAGED), indirect=True)
+def test_confirms_exactly_the_staged_causes(sandbox) -> None:
+    scenario = sandbox.box.scenario.name
+    symptom, staged = STAGED[scenario]
+    auto = diagnose(sandbox.params, "auto")
+    assert {f.cause.id for f in auto.confirmed} == staged
+    assert auto.exit_code == (1 if staged else 0)
+    assert all(f.verdict == RULED_OUT for f in auto.unique_findings() if f.cause.id not in staged), \
+        [(f.cause.id, f.verdict, f.note) for f in auto.unique_findings() if f.cause.id not in staged]
+
+    one = diagnose(sandbox.params, symptom)
+    results = {r.id: r for r in one.results}
+    assert {r.id for r in one.results} == set(remediation.checks_for(symptom))  # only what the symptom needs
+    for finding in one.symptoms[0].findings:
+        expected = CONFIRMED if finding.cause.id in staged else RULED_OUT
+        assert finding.verdict == expected, (finding.cause.id, finding.note)
+        if expected == CONFIRMED:  # the steps shown are the catalogue's for that cause
+            assert finding.steps and finding.steps == finding.cause.steps(sandbox.params, results)
+            assert any(s.command for s in finding.steps)
+    assert _writes(sandbox.box) == {}  # read-only: not a single write reached the server
+    text = remediation.walkthrough_text(auto) + remediation.steps_text(auto) + auto.to_json()
+    assert os.environ.get("SES_SMTP_PASSWORD", "x" * 44) not in text
+
+
+# -- guarded fixes -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("sandbox", ["sending-disabled"], indirect=True)
+def test_reenable_sending_only_with_allow_writes(sandbox) -> None:
+    read_only = diagnose(sandbox.params, "sending-paused")
+    assert [f.id for f in read_only.fixes] == ["reenable-sending"] and not read_only.fixes[0].applied
+    assert "put-account-sending-attributes --sending-enabled" in read_only.fixes[0].commands[0]
+    assert _writes(sandbox.box) == {}
+
+    fixed = diagnose(_params(sandbox.box, allow_writes=True), "sending-paused")
+    fix = fixed.fixes[0]
+    assert fix.applied and fix.ok and fix.recheck.status.value == "ok"
+    assert _writes(sandbox.box) == {"sesv2.PutAccountSendingAttributes": 1}
+    assert sandbox.box.world.sending_enabled is True
+    assert sandbox.box.layer.calls["sesv2.GetAccount"] == 3  # diagnosis of each run + the re-check really asked again
+
+
+@pytest.mark.parametrize("sandbox", ["dkim-signing-disabled"], indirect=True)
+def test_enable_dkim_signing(sandbox) -> None:
+    fixed = diagnose(_params(sandbox.box, allow_writes=True), "emails-going-to-spam")
+    fix = next(f for f in fixed.fixes if f.id == "enable-dkim-signing")
+    assert fix.ok and fix.recheck.id == "identity.dkim" and fix.recheck.status.value == "ok"
+    assert _writes(sandbox.box) == {"sesv2.PutEmailIdentityDkimAttributes": 1}
+
+
+@pytest.mark.parametrize("sandbox", ["suppression-growth"], indirect=True)
+def test_unsuppress_named_addresses(sandbox) -> None:
+    names = ["imported-00@example.net", "imported-01@example.net", "nobody@example.org"]
+    planned = diagnose(_params(sandbox.box, unsuppress=names), "suppression-list-growth")
+    fix = next(f for f in planned.fixes if f.id == "unsuppress")
+    assert not fix.applied and len(fix.rows) == 41 and _writes(sandbox.box) == {}
+
+    fixed = diagnose(_params(sandbox.box, unsuppress=names, allow_writes=True), "suppression-list-growth")
+    fix = next(f for f in fixed.fixes if f.id == "unsuppress")
+    assert fix.applied and fix.ok and "not on the list: nobody@example.org" in fix.message
+    assert _writes(sandbox.box) == {"sesv2.DeleteSuppressedDestination": 2}
+    assert fix.recheck.details["total"] == 39
+
+
+@pytest.mark.parametrize("sandbox", ["smtp-key-inactive"], indirect=True)
+def test_new_smtp_credential_goes_to_a_file_only(sandbox, tmp_path) -> None:
+    target = tmp_path / "smtp.env"
+    no_file = diagnose(_params(sandbox.box, allow_writes=True), "smtp-auth-failure")
+    assert "smtp_credentials_file" in no_file.fixes[0].message and _writes(sandbox.box) == {}
+
+    fixed = diagnose(_params(sandbox.box, allow_writes=True, smtp_credentials_file=str(target)), "smtp-auth-failure")
+    fix = fixed.fixes[0]
+    assert fix.id == "new-smtp-credential" and fix.applied and fix.ok, fix.message
+    assert _writes(sandbox.box) == {"iam.CreateAccessKey": 1}
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    values = dict(line.split("=", 1) for line in target.read_text().splitlines() if not line.startswith("#"))
+    key_id, password = values["SES_SMTP_USERNAME"], values["SES_SMTP_PASSWORD"]
+    assert len(password) == 44 and key_id.startswith("AKIA")
+    out = fixed.to_json() + remediation.fixes_text(fixed.fixes)
+    assert password not in out and key_id not in out and remediation.mask_key_id(key_id) in out
+
+
+# -- the CLI -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sandbox", ["sandbox-account"], indirect=True)
+def test_cli_diagnose_sandbox_account(sandbox) -> None:
+    proc = sandbox.cli("diagnose", "emails-not-delivered", timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert "account in the SES sandbox" in proc.stdout and "confirmed" in proc.stdout
+    assert "put-account-details --production-access-enabled" in proc.stdout
+    assert proc.stdout.count("ruled out") == len(SYMPTOMS["emails-not-delivered"].causes) - 1
+    data = json.loads(sandbox.cli("diagnose", "emails-not-delivered", "--json", timeout=120).stdout)
+    verdicts = {f["cause"]: f["verdict"] for f in data["symptoms"][0]["findings"]}
+    assert verdicts.pop("account-in-sandbox") == CONFIRMED and set(verdicts.values()) == {RULED_OUT}
+    assert data["exit_code"] == 1 and data["run"]["aws_calls"]["writes"] == 0
+
+
+def test_cli_unknown_symptom_is_one_line() -> None:
+    proc = run_cli("diagnose", "no-such-mode", timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "unknown failure mode 'no-such-mode'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def _outputs(nb) -> str:
+    return "\n".join(str(o.get("data", {}).get("text/plain", "")) for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_run_08_fixes_sending_and_rechecks(tmp_path) -> None:
+    out = tmp_path / "report"
+    proc = run_cli("run", "08_remediation", "-p", "symptom", "auto", "-p", "allow_writes", "true",
+                   "--sandbox=sending-disabled", "--out", str(out), timeout=300)
+    summary = json.loads((out / "summary.json").read_text())
+    checks = {c["id"]: c for c in summary["checks"]}
+    sending = checks["account.sending_enabled"]
+    assert sending["status"] == "ok" and sending["details"]["fix"] == "reenable-sending", sending
+    assert sending["details"]["before"]["status"] == "fail"
+    assert summary["run"]["aws_calls"]["writes"] == 1
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    text = _outputs(nbformat.read(out / "08_remediation.ipynb", as_version=4))
+    assert "made, re-check ok" in text and "confirmed      sending-disabled" in text
+
+
+def test_run_08_auto_on_two_causes_records_them(tmp_path) -> None:
+    """Regression of the executed notebook on a failing scenario (read-only): both staged causes confirmed."""
+    out = tmp_path / "report"
+    proc = run_cli("run", "08_remediation", "--sandbox=bounce-spike-in-sandbox", "--out", str(out), timeout=300)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    nb = nbformat.read(out / "08_remediation.ipynb", as_version=4)
+    text = _outputs(nb)
+    confirmed = {line.split()[1] for line in text.splitlines() if line.strip().startswith("confirmed")}
+    assert confirmed == {"account-in-sandbox", "bounce-spike"}
+    assert "Request production access" in text and "not made" not in text.split("Guarded")[0]
+    recorded = [o["data"][MIME_TYPE] for c in nb.cells for o in c.get("outputs", []) if MIME_TYPE in o.get("data", {})]
+    assert recorded and recorded[0]["aws_calls"]["writes"] == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert {c["id"] for c in summary["checks"] if c["status"] == "fail"} == {"account.production_access", "reputation.bounce_rate"}
