@@ -123,9 +123,8 @@ def test_healthy_details(boxes: Boxes) -> None:
 def test_iam_asks_once_per_user_key_and_policy(boxes: Boxes) -> None:
     calls = boxes.report("healthy")[0].run["aws_calls"]["by_operation"]
     iam = {op: n for op, n in calls.items() if op.startswith("iam.")}
-    # 4 users; 3 inline policies; 3 SMTP users with one key each; the services' key is among them
-    assert iam == {"iam.ListUsers": 1, "iam.ListUserPolicies": 4, "iam.ListAttachedUserPolicies": 4,
-                   "iam.GetUserPolicy": 3, "iam.ListAccessKeys": 3, "iam.GetAccessKeyLastUsed": 3}
+    # users and their policies in one paged call; then 3 SMTP users with one key each
+    assert iam == {"iam.GetAccountAuthorizationDetails": 1, "iam.ListAccessKeys": 3, "iam.GetAccessKeyLastUsed": 3}
     assert calls["sesv2.GetEmailIdentity"] == 1  # shared by identity.mail_from and the three DNS checks
 
 
@@ -401,3 +400,4 @@ def test_cli_smtp_credentials_rotated() -> None:
     assert code == 1
     assert checks["smtp.auth"]["status"] == "fail" and checks["smtp.auth"]["details"]["code"] == 535
     assert "535" in checks["smtp.auth"]["summary"]
+

@@ -44,3 +44,24 @@ def test_a_missing_action_errors_only_its_checks_and_is_named(sandbox, missing: 
     assert set(errors) == check_ids, errors
     assert all(missing in summary for summary in errors.values()), errors
     assert report.exit_code == 2
+
+
+def test_iam_finds_senders_through_managed_policies(sandbox) -> None:
+    """A user allowed to send only through an attached policy (the account's own, or AWS's) is listed."""
+    from ses_runbook.checks import Context, run
+    from ses_runbook.aws import Aws
+
+    iam = sandbox.box.client("iam")
+    doc = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ses:Send*","Resource":"*"}]}'
+    arn = iam.create_policy(PolicyName="mailer-send", PolicyDocument=doc)["Policy"]["Arn"]
+    iam.create_user(UserName="billing-mailer")
+    iam.attach_user_policy(UserName="billing-mailer", PolicyArn=arn)
+    iam.create_user(UserName="notifier")
+    iam.attach_user_policy(UserName="notifier", PolicyArn="arn:aws:iam::aws:policy/AmazonSESFullAccess")
+    aws = Aws(sandbox.params)
+    result = run(Context(sandbox.params, aws), ids=["iam.smtp_users"])[0]
+    users = {row["user"]: row for row in result.details["users"]}
+    assert users["billing-mailer"]["can_send"] and users["billing-mailer"]["send_policies"] == "mailer-send"
+    assert users["notifier"]["can_send"] and users["notifier"]["send_policies"] == "AmazonSESFullAccess"
+    assert aws.calls["iam.GetAccountAuthorizationDetails"] == 1
+    assert aws.calls["iam.GetPolicy"] == 1  # only the AWS-managed policy is read on its own

@@ -119,6 +119,8 @@ class Sandbox:
         from .aws_app import SesLayer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # AWS-managed policies (AmazonSESFullAccess...) exist in every account; moto loads them on request.
+        os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
         moto_api_backend.reset()
         from moto.moto_api._internal import mock_random
 
