@@ -35,9 +35,11 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
     nb = nbformat.read(path, as_version=4)
     refresh_parameters(nb)
     for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # run times: noise in every diff
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
     nb.metadata["kernelspec"] = {"name": "ses-runbook", "display_name": "Python (ses-runbook)", "language": "python"}
     nb.metadata.pop("papermill", None)
     nbformat.write(nb, path)

@@ -15,7 +15,7 @@ import re
 import threading
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
@@ -142,6 +142,10 @@ class SesLayer:
                         return self._json(start_response, 200, handler(environ, body, **{k: unquote(v) for k, v in match.groupdict().items()}))
                 if operation == "SendEmail":
                     self._v2_send_precheck(json.loads(body or b"{}"))
+            elif service == "cloudwatch" and operation == "GetMetricData":
+                answer = self.get_metric_data(json.loads(body or b"{}"))
+                if answer is not None:
+                    return self._json(start_response, 200, answer, "application/x-amz-json-1.0")
             elif service == "ses":
                 form = {k: v for k, v in parse_qs(body.decode("utf-8")).items()}
                 handler = self._v1.get(operation)
@@ -176,10 +180,11 @@ class SesLayer:
         return self._json(start_response, 404, {"message": "unknown sandbox control path"})
 
     # -- responses ---------------------------------------------------------------------
-    def _json(self, start_response: StartResponse, status: int, payload: dict[str, Any]) -> list[bytes]:
+    def _json(self, start_response: StartResponse, status: int, payload: dict[str, Any],
+              content_type: str = "application/json") -> list[bytes]:
         data = json.dumps(payload, default=_json_default).encode()
         start_response(f"{status} {'OK' if status == 200 else 'Error'}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                       [("Content-Type", content_type), ("Content-Length", str(len(data))),
                         ("x-amzn-RequestId", str(uuid.uuid4()))])
         return [data]
 
@@ -215,6 +220,33 @@ class SesLayer:
             headers = [("Content-Type", "text/xml")]
         start_response("403 Forbidden", headers + [("Content-Length", str(len(body)))])
         return [body]
+
+    # -- CloudWatch ----------------------------------------------------------------------
+    def get_metric_data(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """GetMetricData for AWS/SES metrics straight from the scenario's traffic.
+
+        moto aggregates by scanning every stored datapoint for every period (seconds for two
+        weeks); CloudWatch answers in milliseconds, and so does this. Requests that ask for
+        anything but account-level AWS/SES metric statistics (configuration-set dimensions, math
+        expressions, other namespaces: what tests put into moto themselves) go to moto (``None``).
+        """
+        queries = request.get("MetricDataQueries", [])
+        if not queries or any("MetricStat" not in q or q["MetricStat"]["Metric"].get("Namespace") != "AWS/SES"
+                              or q["MetricStat"]["Metric"].get("Dimensions") for q in queries):
+            return None
+        start = datetime.fromtimestamp(float(request["StartTime"]), timezone.utc)
+        end = datetime.fromtimestamp(float(request["EndTime"]), timezone.utc)
+        descending = request.get("ScanBy", "TimestampDescending") == "TimestampDescending"
+        results = []
+        for query in queries:
+            stat = query["MetricStat"]
+            metric = stat["Metric"]
+            points = self.world.metric(metric["MetricName"], start, end, int(stat["Period"]), stat["Stat"])
+            if descending:
+                points.reverse()
+            results.append({"Id": query["Id"], "Label": query.get("Label", metric["MetricName"]),
+                            "Timestamps": [t for t, _ in points], "Values": [v for _, v in points], "StatusCode": "Complete"})
+        return {"MetricDataResults": results, "Messages": []}
 
     # -- SES v1 ------------------------------------------------------------------------
     def v1_get_sending_enabled(self, form: dict) -> str:

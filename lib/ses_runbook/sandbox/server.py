@@ -13,7 +13,7 @@ from typing import Any
 from ..exceptions import SandboxError
 from ..smtpcred import derive_smtp_password
 from . import scenario as scenario_mod
-from .world import World
+from .world import METRICS, World
 
 HOST = "127.0.0.1"
 DEFAULT_PORTS = {"aws": 5050, "dns": 5053, "smtp": 5587}
@@ -26,9 +26,6 @@ AMAZONSES_SPF = ("v=spf1 ip4:199.255.192.0/22 ip4:199.127.232.0/22 ip4:54.240.0.
 _ACTIVE: list["Sandbox"] = []
 _ACTIVE_LOCK = threading.Lock()
 
-METRICS = (("Send", "sends", "Count"), ("Delivery", "deliveries", "Count"), ("Bounce", "bounces", "Count"),
-           ("Complaint", "complaints", "Count"), ("Reject", "rejects", "Count"),
-           ("Reputation.BounceRate", "bounce_rate", "None"), ("Reputation.ComplaintRate", "complaint_rate", "None"))
 
 
 def free_port() -> int:
@@ -198,7 +195,7 @@ class Sandbox:
         cloudwatch = self.client("cloudwatch")
         data = []
         for point in self.world.points:
-            for name, attr, unit in METRICS:
+            for name, (attr, unit) in METRICS.items():
                 data.append({"MetricName": name, "Timestamp": point.timestamp, "Value": float(getattr(point, attr)), "Unit": unit})
         for i in range(0, len(data), 1000):
             cloudwatch.put_metric_data(Namespace="AWS/SES", MetricData=data[i:i + 1000])

@@ -15,6 +15,10 @@ from .scenario import Identity, Scenario
 
 STEP = timedelta(minutes=15)
 DAYS = 14
+# CloudWatch AWS/SES metric name -> (Point attribute, unit)
+METRICS = {"Send": ("sends", "Count"), "Delivery": ("deliveries", "Count"), "Bounce": ("bounces", "Count"),
+           "Complaint": ("complaints", "Count"), "Reject": ("rejects", "Count"),
+           "Reputation.BounceRate": ("bounce_rate", "None"), "Reputation.ComplaintRate": ("complaint_rate", "None")}
 
 
 @dataclass
@@ -151,3 +155,18 @@ class World:
             if identity is not None and identity.verification == "Success":
                 return True
         return False
+
+    def metric(self, name: str, start: datetime, end: datetime, period: int, stat: str) -> list[tuple[datetime, float]]:
+        """One account-level AWS/SES metric aggregated like CloudWatch: buckets of ``period`` seconds
+        from ``start``, only the buckets that hold data, oldest first."""
+        if name not in METRICS:
+            return []
+        attr = METRICS[name][0]
+        buckets: dict[int, list[float]] = {}
+        for point in self.points:
+            if start <= point.timestamp < end:
+                index = int((point.timestamp - start).total_seconds() // period)
+                buckets.setdefault(index, []).append(float(getattr(point, attr)))
+        reduce = {"Sum": sum, "Average": lambda v: sum(v) / len(v), "Maximum": max, "Minimum": min,
+                  "SampleCount": lambda v: float(len(v))}.get(stat, sum)
+        return [(start + timedelta(seconds=i * period), reduce(values)) for i, values in sorted(buckets.items())]
