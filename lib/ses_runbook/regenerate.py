@@ -46,23 +46,29 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .sandbox.server import Sandbox, restore_env
+    from .exceptions import SandboxError
+    from .sandbox.server import DEFAULT_PORTS, Sandbox, restore_env
 
     parser = argparse.ArgumentParser(prog="python -m ses_runbook.regenerate", description=__doc__)
     parser.add_argument("notebooks", nargs="*", help="names (default: all)")
     parser.add_argument("--as-of", default=FIXED_AS_OF)
     args = parser.parse_args(argv)
     paths = resolve_notebooks(args.notebooks) if args.notebooks else available()
-    with Sandbox("healthy", as_of=args.as_of) as box:
-        previous = box.apply_env()
-        os.environ["SES_RUNBOOK_AS_OF"] = args.as_of
-        try:
-            for path in paths:
-                print(f"executing {path.name} against the sandbox (as_of {args.as_of})", file=sys.stderr)
-                execute_in_place(path)
-        finally:
-            os.environ.pop("SES_RUNBOOK_AS_OF", None)
-            restore_env(previous)
+    box = Sandbox("healthy", as_of=args.as_of, ports=dict(DEFAULT_PORTS))  # fixed ports: byte-stable outputs
+    try:
+        box.start()
+    except SandboxError:
+        box = Sandbox("healthy", as_of=args.as_of).start()  # a sandbox already runs there; nbval sanitizes ports
+    previous = box.apply_env()
+    os.environ["SES_RUNBOOK_AS_OF"] = args.as_of
+    try:
+        for path in paths:
+            print(f"executing {path.name} against the sandbox (as_of {args.as_of})", file=sys.stderr)
+            execute_in_place(path)
+    finally:
+        os.environ.pop("SES_RUNBOOK_AS_OF", None)
+        restore_env(previous)
+        box.stop()
     return 0
 
 
