@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from .notebook import parameters_source
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of", default=FIXED_AS_OF)
     args = parser.parse_args(argv)
     paths = resolve_notebooks(args.notebooks) if args.notebooks else available()
-    box = Sandbox("healthy", as_of=args.as_of, ports=dict(DEFAULT_PORTS))  # fixed ports: byte-stable outputs
+    state_dir = Path(tempfile.gettempdir()) / "ses-runbook-sandbox-regenerate"  # fixed path and ports: byte-stable outputs
+    box = Sandbox("healthy", as_of=args.as_of, ports=dict(DEFAULT_PORTS), state_dir=state_dir)
     try:
         box.start()
     except SandboxError:
