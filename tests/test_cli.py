@@ -58,6 +58,16 @@ BAD_INPUT = [
     (["-f", "/nonexistent/params.yaml"], "does not exist"),
     (["--sandbox=no-such-scenario"], "unknown scenario"),
     (["--only", "no.such_check"], "unknown check id"),
+    (["-p", "lookback_days", "0"], "lookback_days"),
+    (["-p", "lookback_days", "456"], "lookback_days"),
+    (["-p", "metrics_period_s", "30"], "metrics_period_s"),
+    (["-p", "bounce_rate_warn", "2"], "bounce_rate_warn"),
+    (["-p", "bounce_rate_warn", "0.2"], "bounce_rate_warn"),  # above its fail level
+    (["-p", "dns_nameservers", "127.0.0.1:99999"], "dns_nameservers"),
+    (["-p", "smtp_port", "0"], "smtp_port"),
+    (["-p", "as_of", "yesterday"], "as_of"),
+    (["-p", "send_test_email", "maybe"], "send_test_email"),
+    (["-p", "region", "12"], "region"),
 ]
 
 
@@ -99,3 +109,12 @@ def test_phenom_parameters_file_loads() -> None:
 
     p = params.load(["parameters/phenom.yaml"])
     assert (p.aws_profile, p.region, p.domain, p.sender) == ("phenom", "us-east-1", "thephenom.app", "no-reply@thephenom.app")
+
+
+@pytest.mark.parametrize("args,named", [(["-p", "region", "us-east-9"], "region"), (["no_such_notebook"], "unknown notebook"),
+                                        (["--sandbox=nope"], "unknown scenario")])
+def test_bad_input_to_run_writes_no_report_folder(tmp_path, args: list[str], named: str) -> None:
+    out = tmp_path / "report"
+    proc = run_cli("run", "--out", str(out), *args)
+    assert proc.returncode == 2 and named in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()

@@ -39,6 +39,10 @@ def test_bundle_contents_and_links(sandbox, tmp_path) -> None:
     first_screen = page[page.index("<body"):][:3000]
     assert "INC-1234" in first_screen and "123456789012" in first_screen and "us-east-1" in first_screen
     assert "rb.check(" not in page  # no code cells in the rendering
+    for name in ("00_health_check", "05_account_sending"):  # the second ran in the first one's kernel
+        executed = nbformat.read(out / f"{name}.ipynb", as_version=4)
+        streams = [o.get("text", "") for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"]
+        assert not any("ERROR" in text or "Traceback" in text for text in streams), streams
 
 
 def test_a_failing_notebook_does_not_stop_the_others_nor_leak_into_them(sandbox, tmp_path) -> None:

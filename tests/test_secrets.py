@@ -36,6 +36,7 @@ def test_no_secret_in_check_json_run_bundle_or_logs(sandbox, tmp_path) -> None:
     assert (out / "summary.json").exists(), run.stderr[-2000:]
     artifacts = [p for p in out.rglob("*") if p.is_file()]
     assert {p.suffix for p in artifacts} >= {".ipynb", ".html", ".json"}
+    assert sandbox.box.layer.writes() == {}, "a default check and run must not write (counted at the server)"
     hits = _scan(artifacts, [check.stdout, check.stderr, run.stdout, run.stderr], forbidden)
     assert hits == [], hits
     # the key ids that are shown, are shown masked (last four characters)

@@ -149,7 +149,8 @@ class KernelPool:
         self._all = []
         for _ in range(size):
             km = KernelManager(kernel_name=kernel_name)
-            km.start_kernel(cwd=str(cwd), extra_arguments=["--log-level=ERROR"])  # not "TCP without encryption" on loopback
+            # quiet about "TCP without encryption" on loopback; history in memory, as nbclient does for its kernels
+            km.start_kernel(cwd=str(cwd), extra_arguments=["--log-level=ERROR", "--HistoryManager.hist_file=:memory:"])
             self._all.append(km)
             self._free.put(km)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import socket
 import tempfile
 import threading
@@ -326,19 +327,27 @@ def restore_env(previous: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
+def write_env_file(box: Sandbox) -> Path:
+    """The sandbox's environment as ``export`` lines in a 0600 file, so no credential, not even a
+    fake one, is printed on a terminal or lands in a log."""
+    path = box.state_dir / "env"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("".join(f"export {k}={shlex.quote(v)}\n" for k, v in box.env().items()))
+    return path
+
+
 def describe(box: Sandbox) -> str:
     """What ``ses-runbook sandbox`` prints: where everything listens and how to point at it."""
-    env = box.env()
-    exports = " ".join(f"{k}={v}" for k, v in env.items() if not k.startswith("SES_RUNBOOK_"))
-    runbook_env = " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("SES_RUNBOOK_"))
+    env_file = write_env_file(box)
     return "\n".join([
         f"ses-runbook sandbox: scenario '{box.scenario.name}' ({box.scenario.description}); Ctrl-C stops it",
         f"  AWS   {box.endpoint_url}   (SES, SESv2, CloudWatch, IAM, STS; account 123456789012)",
         f"  DNS   {HOST}:{box.ports['dns']}   (udp+tcp)",
         f"  SMTP  {HOST}:{box.ports['smtp']}   (STARTTLS; CA {box.smtp.ca_file})",
         "",
-        "Point the runbook at it (these are sandbox-only values):",
-        f"  export {exports}",
-        f"  export {runbook_env}",
+        "Point the runbook at it (sandbox-only AWS keys, the services' SMTP login, SES_RUNBOOK_* endpoints):",
+        f"  source {env_file}",
         "  ses-runbook check          # or: papermill notebooks/00_health_check.ipynb out.ipynb -f parameters/sandbox.yaml",
     ])
