@@ -39,7 +39,7 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
         cell.metadata.pop("execution", None)  # run times: noise in every diff
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False, extra_arguments=["--log-level=ERROR"],
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     nb.metadata["kernelspec"] = {"name": "ses-runbook", "display_name": "Python (ses-runbook)", "language": "python"}
     nb.metadata.pop("papermill", None)

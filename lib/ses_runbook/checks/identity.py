@@ -7,19 +7,24 @@ from ..results import Status
 from . import Context, Outcome, check
 
 
-def inventory(ctx: Context) -> list[dict]:
-    """All identities with verification and DKIM, fetched once per run (batched)."""
-    if "identities" not in ctx.cache:
-        ctx.cache["identities"] = ses.identity_inventory(ctx.aws, must_include=[ctx.params.domain])
-    return ctx.cache["identities"]
+def _domain_identity(ctx: Context) -> dict | None:
+    """SESv2 GetEmailIdentity for the domain (shared with the DNS checks); None when it is not an identity."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return ses.email_identity(ctx.aws, ctx.params.domain)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NotFoundException", "NotFound"):
+            return None
+        raise
 
 
 @check("identity.verification", "Domain and sender are verified",
        lambda p: aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain} {p.sender}"),
-       remediation="emails-not-delivered", needs=("ses",))
+       remediation="emails-not-delivered", needs=("sesv2",))
 def verification(ctx: Context) -> Outcome:
     p = ctx.params
-    rows = {r["identity"]: r for r in inventory(ctx)}
+    rows = ses.email_identities(ctx.aws)
     domain = rows.get(p.domain, {}).get("verification", "NotFound")
     sender_domain = p.sender.rpartition("@")[2].lower()
     own = rows.get(p.sender, {}).get("verification")
@@ -42,18 +47,21 @@ def verification(ctx: Context) -> Outcome:
 
 @check("identity.dkim", "DKIM signing is enabled and verified for the domain",
        lambda p: aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}"),
-       remediation="dkim-verification-failed", needs=("ses",))
+       remediation="dkim-verification-failed", needs=("sesv2",))
 def dkim(ctx: Context) -> Outcome:
     p = ctx.params
-    row = next((r for r in inventory(ctx) if r["identity"] == p.domain), None)
-    if row is None or row["verification"] == "NotFound":
+    identity = _domain_identity(ctx)
+    if identity is None:
         return Outcome(Status.FAIL, f"{p.domain} is not an SES identity, so nothing is DKIM-signed", {"identity": p.domain})
-    details = {"identity": p.domain, "DkimEnabled": row["dkim_enabled"], "DkimVerificationStatus": row["dkim"],
-               "DkimTokens": row["dkim_tokens"]}
-    if row["dkim"] != "Success":
-        return Outcome(Status.FAIL, f"DKIM verification for {p.domain} is {row['dkim']}: SES cannot find the CNAME records "
-                       f"for its {len(row['dkim_tokens'])} tokens", details)
-    if not row["dkim_enabled"]:
+    attrs = identity.get("DkimAttributes", {})
+    status = ses.V1_STATUS.get(attrs.get("Status", ""), attrs.get("Status", "NotStarted"))
+    tokens = attrs.get("Tokens", [])
+    details = {"identity": p.domain, "DkimEnabled": bool(attrs.get("SigningEnabled")), "DkimVerificationStatus": status,
+               "DkimTokens": tokens, "SigningHostedZone": attrs.get("SigningHostedZone")}
+    if status != "Success":
+        return Outcome(Status.FAIL, f"DKIM verification for {p.domain} is {status}: SES cannot find the CNAME records "
+                       f"for its {len(tokens)} tokens", details)
+    if not attrs.get("SigningEnabled"):
         return Outcome(Status.FAIL, f"DKIM is verified but signing is DISABLED for {p.domain}: mail goes out unsigned",
                        details, "emails-going-to-spam")
-    return Outcome(Status.OK, f"DKIM enabled and verified for {p.domain} ({len(row['dkim_tokens'])} tokens)", details)
+    return Outcome(Status.OK, f"DKIM enabled and verified for {p.domain} ({len(tokens)} tokens)", details)

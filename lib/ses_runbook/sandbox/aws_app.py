@@ -75,16 +75,17 @@ class SesLayer:
         self._lock = threading.Lock()
         self.fault: Callable[[str, str], Any] | None = None  # hook for fault injection
         self.authorize: Callable[[str, str], str | None] | None = None  # (key id, action) -> denied principal or None
-        self._v2_routes: list[tuple[str, re.Pattern[str], str, Callable]] = [
-            ("GET", re.compile(r"^/v2/email/account$"), "GetAccount", self.v2_get_account),
-            ("PUT", re.compile(r"^/v2/email/account/sending$"), "PutAccountSendingAttributes", self.v2_put_sending),
-            ("GET", re.compile(r"^/v2/email/identities$"), "ListEmailIdentities", self.v2_list_identities),
-            ("GET", re.compile(r"^/v2/email/identities/(?P<name>[^/]+)$"), "GetEmailIdentity", self.v2_get_identity),
-            ("PUT", re.compile(r"^/v2/email/identities/(?P<name>[^/]+)/dkim$"), "PutEmailIdentityDkimAttributes", self.v2_put_dkim),
-            ("GET", re.compile(r"^/v2/email/suppression/addresses$"), "ListSuppressedDestinations", self.v2_list_suppressed),
-            ("GET", re.compile(r"^/v2/email/suppression/addresses/(?P<email>[^/]+)$"), "GetSuppressedDestination", self.v2_get_suppressed),
-            ("DELETE", re.compile(r"^/v2/email/suppression/addresses/(?P<email>[^/]+)$"), "DeleteSuppressedDestination", self.v2_delete_suppressed),
-        ]
+        # SESv2 operations answered here, by name (botocore's model maps method + path to the name)
+        self._v2: dict[str, Callable[..., dict[str, Any]]] = {
+            "GetAccount": self.v2_get_account,
+            "PutAccountSendingAttributes": self.v2_put_sending,
+            "ListEmailIdentities": self.v2_list_identities,
+            "GetEmailIdentity": self.v2_get_identity,
+            "PutEmailIdentityDkimAttributes": self.v2_put_dkim,
+            "ListSuppressedDestinations": self.v2_list_suppressed,
+            "GetSuppressedDestination": self.v2_get_suppressed,
+            "DeleteSuppressedDestination": self.v2_delete_suppressed,
+        }
         self._v1 = {
             "GetAccountSendingEnabled": self.v1_get_sending_enabled,
             "UpdateAccountSendingEnabled": self.v1_update_sending_enabled,
@@ -121,9 +122,10 @@ class SesLayer:
         environ["wsgi.input"] = io.BytesIO(body)
         service = _signing_service(environ)
         operation = _operation(environ, body, path)
+        path_args: dict[str, str] = {}
         if service == "ses" and path.startswith("/v2/"):
             service = "sesv2"
-            operation = sesv2_operation(method, path)
+            operation, path_args = sesv2_operation(method, path)
         self.count(service, operation)
         if self.fault is not None:
             faulty = self.fault(service, operation)
@@ -136,10 +138,8 @@ class SesLayer:
                 return self._denied(start_response, service, f"User: {denied} is not authorized to perform: {action}")
         try:
             if service == "sesv2":
-                for verb, pattern, _, handler in self._v2_routes:
-                    match = pattern.match(path)
-                    if verb == method and match:
-                        return self._json(start_response, 200, handler(environ, body, **{k: unquote(v) for k, v in match.groupdict().items()}))
+                if operation in self._v2:
+                    return self._json(start_response, 200, self._v2[operation](_v2_args(environ, body, path_args)))
                 if operation == "SendEmail":
                     self._v2_send_precheck(json.loads(body or b"{}"))
             elif service == "cloudwatch" and operation == "GetMetricData":
@@ -353,7 +353,7 @@ class SesLayer:
             raise SesError("MessageRejected" if "verified" in exc.message else "SendingPausedException", exc.message) from None
 
     # -- SESv2 -------------------------------------------------------------------------
-    def v2_get_account(self, environ: dict, body: bytes) -> dict[str, Any]:
+    def v2_get_account(self, args: dict[str, Any]) -> dict[str, Any]:
         account = self.world.scenario.account
         with self.world.lock:
             enabled = self.world.sending_enabled
@@ -374,17 +374,15 @@ class SesLayer:
             "Details": details,
         }
 
-    def v2_put_sending(self, environ: dict, body: bytes) -> dict[str, Any]:
-        request = json.loads(body or b"{}")
+    def v2_put_sending(self, args: dict[str, Any]) -> dict[str, Any]:
         with self.world.lock:
-            self.world.sending_enabled = bool(request.get("SendingEnabled", False))
+            self.world.sending_enabled = bool(args.get("SendingEnabled", False))
         return {}
 
-    def v2_list_identities(self, environ: dict, body: bytes) -> dict[str, Any]:
-        query = parse_qs(environ.get("QUERY_STRING", ""))
+    def v2_list_identities(self, args: dict[str, Any]) -> dict[str, Any]:
         names = self.world.identity_names()
-        start = int(query.get("NextToken", ["0"])[0] or 0)
-        size = min(int(query.get("PageSize", ["1000"])[0] or 1000), 1000)
+        start = int(args.get("NextToken") or 0)
+        size = min(int(args.get("PageSize") or 1000), 1000)
         out = []
         for name in names[start:start + size]:
             identity = self.world.identity_view(name)
@@ -396,7 +394,8 @@ class SesLayer:
             result["NextToken"] = str(start + size)
         return result
 
-    def v2_get_identity(self, environ: dict, body: bytes, name: str) -> dict[str, Any]:
+    def v2_get_identity(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args["EmailIdentity"]
         identity = self.world.identity_view(name)
         if identity is None:
             raise SesError("NotFoundException", f"Email identity {name} does not exist.", 404)
@@ -417,36 +416,37 @@ class SesLayer:
                 "DkimAttributes": dkim, "MailFromAttributes": mail_from, "Policies": {}, "Tags": [],
                 "VerificationStatus": _v2_status(identity.verification)}
 
-    def v2_put_dkim(self, environ: dict, body: bytes, name: str) -> dict[str, Any]:
+    def v2_put_dkim(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args["EmailIdentity"]
         if self.world.identity_view(name) is None:
             raise SesError("NotFoundException", f"Email identity {name} does not exist.", 404)
-        request = json.loads(body or b"{}")
         with self.world.lock:
-            self.world.dkim_enabled[name] = bool(request.get("SigningEnabled", False))
+            self.world.dkim_enabled[name] = bool(args.get("SigningEnabled", False))
         return {}
 
-    def v2_list_suppressed(self, environ: dict, body: bytes) -> dict[str, Any]:
-        query = parse_qs(environ.get("QUERY_STRING", ""))
+    def v2_list_suppressed(self, args: dict[str, Any]) -> dict[str, Any]:
         with self.world.lock:
             items = sorted(self.world.suppressed.values(), key=lambda s: s["EmailAddress"])
-        reasons = query.get("Reason") or query.get("Reasons")
+        reasons = args.get("Reason") or args.get("Reasons")
         if reasons:
-            items = [i for i in items if i["Reason"] in reasons]
-        start = int(query.get("NextToken", ["0"])[0] or 0)
-        size = min(int(query.get("PageSize", ["1000"])[0] or 1000), 1000)
+            items = [i for i in items if i["Reason"] in _listify(reasons)]
+        start = int(args.get("NextToken") or 0)
+        size = min(int(args.get("PageSize") or 1000), 1000)
         result: dict[str, Any] = {"SuppressedDestinationSummaries": items[start:start + size]}
         if start + size < len(items):
             result["NextToken"] = str(start + size)
         return result
 
-    def v2_get_suppressed(self, environ: dict, body: bytes, email: str) -> dict[str, Any]:
+    def v2_get_suppressed(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = args["EmailAddress"]
         with self.world.lock:
             item = self.world.suppressed.get(email)
         if item is None:
             raise SesError("NotFoundException", f"Email address {email} does not exist on your suppression list.", 404)
         return {"SuppressedDestination": {**item, "Attributes": {"MessageId": "sandbox", "FeedbackId": "sandbox"}}}
 
-    def v2_delete_suppressed(self, environ: dict, body: bytes, email: str) -> dict[str, Any]:
+    def v2_delete_suppressed(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = args["EmailAddress"]
         with self.world.lock:
             if self.world.suppressed.pop(email, None) is None:
                 raise SesError("NotFoundException", f"Email address {email} does not exist on your suppression list.", 404)
@@ -467,8 +467,8 @@ def _json_default(value: Any) -> Any:
 _SESV2_OPS: list[tuple[str, re.Pattern[str], str]] | None = None
 
 
-def sesv2_operation(method: str, path: str) -> str:
-    """Name a SESv2 REST request from botocore's own service model (method + URI template)."""
+def sesv2_operation(method: str, path: str) -> tuple[str, dict[str, str]]:
+    """Name a SESv2 REST request, and its path parameters, from botocore's own service model."""
     global _SESV2_OPS
     if _SESV2_OPS is None:
         import botocore.session
@@ -478,13 +478,30 @@ def sesv2_operation(method: str, path: str) -> str:
         for name in model.operation_names:
             http = model.operation_model(name).http
             uri = http["requestUri"].split("?")[0]
-            pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(uri))
+            pattern = re.sub(r"\\{([^}]+)\\}", lambda m: f"(?P<{m.group(1).rstrip('+')}>[^/]+)", re.escape(uri))
             ops.append((http["method"], re.compile(f"^{pattern}$"), name))
         _SESV2_OPS = sorted(ops, key=lambda o: -len(o[1].pattern))
     for verb, pattern, name in _SESV2_OPS:
-        if verb == method and pattern.match(path):
-            return name
-    return f"{method} {path}"
+        match = pattern.match(path)
+        if verb == method and match:
+            return name, {k: unquote(v) for k, v in match.groupdict().items()}
+    return f"{method} {path}", {}
+
+
+def _v2_args(environ: dict[str, Any], body: bytes, path_args: dict[str, str]) -> dict[str, Any]:
+    """A SESv2 request's parameters wherever botocore put them: path, query string or JSON body."""
+    args: dict[str, Any] = {k: v[0] if len(v) == 1 else v for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    if body:
+        try:
+            args.update(json.loads(body))
+        except ValueError:
+            pass
+    args.update(path_args)
+    return args
+
+
+def _listify(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _signing_service(environ: dict[str, Any]) -> str:

@@ -12,8 +12,9 @@ import logging
 import socketserver
 import threading
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Any
+
+from .service import LoopbackService
 
 from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
@@ -205,7 +206,7 @@ def _bind_pair(
     raise last_error
 
 
-class DnsServer:
+class DnsServer(LoopbackService):
     """An authoritative DNS server for a list of records, on ``host``, UDP and TCP, one port.
 
     >>> with DnsServer([{"name": "a.example", "type": "A", "value": "192.0.2.1"}]) as dns:
@@ -264,19 +265,3 @@ class DnsServer:
                 server.server.server_close()
             for thread in threads:
                 thread.join(timeout=2.0)
-
-    def __enter__(self) -> DnsServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = "running" if self._servers else "stopped"
-        return f"<DnsServer {self.host}:{self._port} {state}>"
-

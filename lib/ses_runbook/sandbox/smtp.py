@@ -17,8 +17,9 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from .service import LoopbackService
 
 import trustme
 from aiosmtpd.controller import Controller
@@ -107,7 +108,7 @@ def _quiet_loop_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any])
     _log.debug("SMTP event loop: %s", context.get("message"), exc_info=context.get("exception"))
 
 
-class SmtpServer:
+class SmtpServer(LoopbackService):
     """An SMTP submission server that accepts exactly the given SMTP credentials.
 
     ``credentials`` maps user name to accepted password, or is a callable returning that
@@ -210,18 +211,3 @@ class SmtpServer:
             controller, self._controller = self._controller, None
             if controller is not None:
                 controller.stop()
-
-    def __enter__(self) -> SmtpServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = "running" if self._controller is not None else "stopped"
-        return f"<SmtpServer {self.host}:{self.port} {state}>"

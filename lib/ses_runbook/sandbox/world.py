@@ -135,8 +135,10 @@ class World:
     def identity_view(self, name: str) -> Identity | None:
         """The scenario's identity, or a verified synthetic one for scale scenarios."""
         found = self.identity(name)
-        if found is None and name.endswith(".tenants.thephenom.app") and name in set(self.identity_names()):
-            return Identity(name=name, dkim_enabled=True, dkim="Success")
+        if found is None and name.endswith(".tenants.thephenom.app"):
+            number = name.removeprefix("app").split(".", 1)[0]
+            if number.isdigit() and len(number) == 5 and int(number) < self.scenario.extra_identities:
+                return Identity(name=name, dkim_enabled=True, dkim="Success")
         return found
 
     def sent_last_24h(self) -> float:
