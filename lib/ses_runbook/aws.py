@@ -72,7 +72,7 @@ class Aws:
             raise CredentialsError(f"AWS profile '{params.aws_profile}' not found in ~/.aws/config or ~/.aws/credentials") from None
         self._config = Config(
             region_name=params.region,
-            retries={"mode": "adaptive", "max_attempts": params.max_attempts},
+            retries={"mode": "adaptive", "total_max_attempts": params.max_attempts},  # attempts, first one included
             connect_timeout=params.connect_timeout_s,
             read_timeout=params.read_timeout_s,
             # moto's server decompresses gzip request bodies twice; AWS does not need it either.
