@@ -6,6 +6,7 @@ parameters cell (or use papermill with ``-f parameters/phenom.yaml``) for produc
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -18,7 +19,10 @@ def main() -> int:
         previous = box.apply_env()
         print(describe(box), flush=True)
         try:
-            return subprocess.call([sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--notebook-dir={notebook_dir()}"])
+            args = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--notebook-dir={notebook_dir()}", *sys.argv[1:]]
+            if hasattr(os, "geteuid") and os.geteuid() == 0:
+                args.append("--allow-root")  # containers and CI images often run as root
+            return subprocess.call(args)
         except KeyboardInterrupt:
             return 0
         finally:
