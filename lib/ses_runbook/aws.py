@@ -113,6 +113,7 @@ class Aws:
                 raise ReadOnlyError(f"{key} is a write and the run is read-only; set {needed}=true to allow it")
             with self._lock:
                 self.writes[key] += 1
+                self._memo.clear()  # answers read before a write may be stale: a re-check must ask again
         with self._lock:
             self.calls[key] += 1
 
@@ -123,10 +124,11 @@ class Aws:
 
     # -- calls --------------------------------------------------------------------------
     def call(self, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """Call ``service.operation`` once per run: later asks get the first answer."""
+        """Call ``service.operation`` once per run: later asks get the first answer (writes always go out)."""
         key = (service, operation, _freeze(kwargs))
+        read = is_read(service, operation)
         with self._lock:
-            if key in self._memo:
+            if read and key in self._memo:
                 return self._memo[key]
         method: Callable[..., dict[str, Any]] = getattr(self.client(service), _snake(operation))
         try:
@@ -135,8 +137,9 @@ class Aws:
             exc.ses_runbook_call = (service, operation)  # type: ignore[attr-defined]
             raise
         result.pop("ResponseMetadata", None)
-        with self._lock:
-            self._memo[key] = result
+        if read:
+            with self._lock:
+                self._memo[key] = result
         return result
 
     def paginate(self, service: str, operation: str, result_key: str | tuple[str, ...], **kwargs: Any) -> Any:
@@ -161,15 +164,16 @@ class Aws:
             self._memo[key] = items
         return items
 
-    def forget(self, service: str, operation: str) -> None:
-        """Drop memoized answers of one operation: a re-check after a fix must ask again."""
-        with self._lock:
-            for key in [k for k in self._memo if k[0] == service and k[1].split("#")[0] == operation]:
-                del self._memo[key]
-
     def account_id(self) -> str:
         """The account the credentials belong to (STS GetCallerIdentity)."""
         return self.call("sts", "GetCallerIdentity")["Account"]
+
+    def account_label(self) -> str:
+        """The account id, or why it is unknown: a report without it is still a report."""
+        try:
+            return self.account_id()
+        except Exception as exc:  # noqa: BLE001
+            return f"unknown ({describe_error(exc, self.params)})"
 
     def stats(self) -> dict[str, Any]:
         """Calls per operation, total, retries and writes: what reports show."""

@@ -85,27 +85,29 @@ def _maybe_sandbox(scenario: str | None) -> Iterator[dict[str, Any]]:
         box.stop()
 
 
+def _validate(args: argparse.Namespace) -> None:
+    """Bad parameters fail in one line before anything (sandbox, kernels) starts."""
+    from . import params
+
+    params.load(*_user_values(args))
+
+
 def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
+    """The user's parameters with the sandbox's endpoints (when one runs) taking precedence."""
     from . import params
 
     files, raw = _user_values(args)
-    return params.load(files, overrides=overrides, raw_overrides=raw)
+    return params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from . import health, params, report_text
-
-    files, raw = _user_values(args)
-    params.load(files, raw_overrides=raw)  # bad input fails before anything starts
+    from . import health, report_text
     from .checks import select
 
+    _validate(args)
     select(args.only)
-    if args.sandbox:
-        from .sandbox.scenario import load as load_scenario
-
-        load_scenario(args.sandbox)
     with _maybe_sandbox(args.sandbox) as overrides:
-        merged = params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
+        merged = _load(args, overrides)
         show = None if args.json else report_text.progress_printer()
         report = health.check_all(merged, ids=args.only, progress=show)
     if args.json:
@@ -116,17 +118,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import params, runner
+    from . import runner
 
-    files, raw = _user_values(args)
-    params.load(files, raw_overrides=raw)
+    _validate(args)
     names = runner.resolve_notebooks(args.notebooks)
-    if args.sandbox:
-        from .sandbox.scenario import load as load_scenario
-
-        load_scenario(args.sandbox)
     with _maybe_sandbox(args.sandbox) as overrides:
-        merged = params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
+        merged = _load(args, overrides)
         result = runner.run_suite(merged, names, out=args.out, jobs=max(1, args.jobs), label=args.label,
                                   timeout=args.timeout, scenario=args.sandbox)
     return result.exit_code
@@ -169,13 +166,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from . import params, remediation
+    from . import remediation
 
-    files, raw = _user_values(args)
-    params.load(files, raw_overrides=raw)
+    _validate(args)
     remediation.symptom_ids(args.symptom)
     with _maybe_sandbox(args.sandbox) as overrides:
-        merged = params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
+        merged = _load(args, overrides)
         diagnosis = remediation.diagnose(merged, args.symptom)
     if args.json:
         print(diagnosis.to_json())

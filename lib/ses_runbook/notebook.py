@@ -116,13 +116,7 @@ class Runbook:
         import getpass
         import platform
 
-        try:
-            account = self.aws.account_id()
-        except Exception as exc:  # noqa: BLE001
-            from .aws import describe_error
-
-            account = f"unknown ({describe_error(exc, self.params)})"
-        rows = [{"as of (UTC)": self.params.as_of_datetime().strftime("%Y-%m-%d %H:%M:%S"), "account": account,
+        rows = [{"as of (UTC)": self.params.as_of_datetime().strftime("%Y-%m-%d %H:%M:%S"), "account": self.aws.account_label(),
                  "region": self.params.region, "endpoint": self.params.endpoint_url or "AWS",
                  "profile": self.params.aws_profile or "(default chain)", "operator": f"{getpass.getuser()}@{platform.node()}",
                  "ses-runbook": __version__}]

@@ -12,7 +12,7 @@ Here every row, plus the failure modes the checks name beyond the page, becomes 
   ``Aws``, and returns a ``Diagnosis``;
 - ``apply_fixes`` makes the few fixes the runbook may make itself (re-enable sending, enable DKIM
   signing, remove named addresses from the suppression list, create a new SMTP credential), only
-  with ``allow_writes``, each followed by a re-check that really asks AWS again (``Aws.forget``).
+  with ``allow_writes``, each followed by a re-check that really asks AWS again (a write empties the run's memo).
   Without ``allow_writes`` it says what it would do and calls nothing that writes.
 
 Requests only a person can make (production access, a quota increase, an appeal of a pause) come
@@ -808,18 +808,14 @@ def diagnose(params: "Params", symptom: str = "auto", aws: "Aws | None" = None, 
 
 # -- guarded fixes -------------------------------------------------------------------------
 def _write(aws: "Aws", service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
-    """A write goes through the guarded client, never through the memo (a second call must really happen)."""
-    from .aws import _snake
-
-    return getattr(aws.client(service), _snake(operation))(**kwargs)
+    """A write through the guarded client; it also drops the run's memo, so re-checks ask AWS again."""
+    return aws.call(service, operation, **kwargs)
 
 
-def _recheck(diagnosis: Diagnosis, check_id: str, forget: Iterable[tuple[str, str]], fix_id: str) -> CheckResult:
-    """Run one check again after a fix, asking AWS again (memo dropped, fresh check cache)."""
+def _recheck(diagnosis: Diagnosis, check_id: str, fix_id: str) -> CheckResult:
+    """Run one check again after a fix (the write emptied the memo; a fresh check cache)."""
     from .checks import Context, run_one, select
 
-    for service, op in forget:
-        diagnosis.aws.forget(service, op)
     result = run_one(select([check_id])[0], Context(params=diagnosis.params, aws=diagnosis.aws))
     before = next((r for r in diagnosis.results if r.id == check_id), None)
     result.summary = f"re-check after fix {fix_id}: {result.summary}"
@@ -828,15 +824,10 @@ def _recheck(diagnosis: Diagnosis, check_id: str, forget: Iterable[tuple[str, st
     return result
 
 
-_IDENTITY_OPS = (("ses", "ListIdentities"), ("ses", "GetIdentityVerificationAttributes"),
-                 ("ses", "GetIdentityDkimAttributes"), ("sesv2", "GetEmailIdentity"))
-_IAM_OPS = (("iam", "ListUsers"), ("iam", "ListAccessKeys"), ("iam", "GetAccessKeyLastUsed"))
-
-
 def _fix_sending(d: Diagnosis, fix: FixResult) -> None:
     _write(d.aws, "sesv2", "PutAccountSendingAttributes", SendingEnabled=True)
     fix.applied = True
-    fix.recheck = _recheck(d, "account.sending_enabled", [("sesv2", "GetAccount"), ("ses", "GetAccountSendingEnabled")], fix.id)
+    fix.recheck = _recheck(d, "account.sending_enabled", fix.id)
     fix.ok = fix.recheck.status == Status.OK
     fix.message = "sending re-enabled" if fix.ok else "sending still disabled after the write"
 
@@ -844,7 +835,7 @@ def _fix_sending(d: Diagnosis, fix: FixResult) -> None:
 def _fix_dkim(d: Diagnosis, fix: FixResult) -> None:
     _write(d.aws, "sesv2", "PutEmailIdentityDkimAttributes", EmailIdentity=d.params.domain, SigningEnabled=True)
     fix.applied = True
-    fix.recheck = _recheck(d, "identity.dkim", _IDENTITY_OPS, fix.id)
+    fix.recheck = _recheck(d, "identity.dkim", fix.id)
     fix.ok = fix.recheck.status == Status.OK
     fix.message = f"DKIM signing enabled for {d.params.domain}" if fix.ok else "DKIM still not ok after the write"
 
@@ -870,8 +861,7 @@ def _fix_unsuppress(d: Diagnosis, fix: FixResult) -> None:
             _write(d.aws, "sesv2", "DeleteSuppressedDestination", EmailAddress=address)
             removed.append(address)
     fix.applied = bool(removed)
-    d.aws.forget("sesv2", "ListSuppressedDestinations")
-    fix.recheck = _recheck(d, "suppression.list", [("sesv2", "ListSuppressedDestinations")], fix.id)
+    fix.recheck = _recheck(d, "suppression.list", fix.id)
     still = {r["email"].lower() for r in _suppressed_rows(d)} & {a.lower() for a in removed}
     fix.ok = not still
     fix.message = (f"removed {len(removed)} address(es) from the suppression list" + (f"; still listed: {', '.join(sorted(still))}" if still else "")
@@ -905,10 +895,9 @@ def _fix_credential(d: Diagnosis, fix: FixResult) -> None:
         handle.write(f"{p.smtp_username_env}={key_id}\n{p.smtp_password_env}={password}\n")
     del secret, password
     fix.applied = True
-    fix.recheck = _recheck(d, "iam.smtp_users", _IAM_OPS, fix.id)
+    fix.recheck = _recheck(d, "iam.smtp_users", fix.id)
     from . import ses
 
-    d.aws.forget("iam", "ListAccessKeys")
     active = any(k.get("AccessKeyId") == key_id and k.get("Status") == "Active" for k in ses.access_keys(d.aws, user))
     fix.ok = active and fix.recheck.status != Status.FAIL
     fix.message = (f"new access key {mask_key_id(key_id)} for {user} is {'Active' if active else 'NOT active'}; username and "

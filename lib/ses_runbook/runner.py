@@ -259,7 +259,7 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
     import getpass
     import platform
 
-    from .aws import Aws, describe_error
+    from .aws import Aws
 
     out_dir = Path(out) if out else _default_out(label)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -267,10 +267,7 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
     marker.write_text("this report folder is being written, or its run was interrupted\n")
     started = time.monotonic()
     started_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    try:
-        account = Aws(params).account_id()
-    except Exception as exc:  # noqa: BLE001
-        account = f"unknown ({describe_error(exc, params)})"
+    account = Aws(params).account_label()
     operator = f"{getpass.getuser()}@{platform.node()}"
     banner = (f"label <b>{html.escape(label or '-')}</b> · account {html.escape(account)} · region {params.region} · "
               f"as of {params.as_of_datetime():%Y-%m-%d %H:%M:%S} UTC · run by {html.escape(operator)} at {started_at} · "

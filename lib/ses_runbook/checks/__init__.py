@@ -45,18 +45,16 @@ class Check:
     fn: Callable[[Context], Outcome]
     cli: Callable[["Params"], str]
     remediation: str | None
-    needs: tuple[str, ...]  # the services it calls, so an outage only errors its own checks
 
 
 REGISTRY: dict[str, Check] = {}
 
 
-def check(id: str, title: str, cli: Callable[["Params"], str], remediation: str | None = None,
-          needs: tuple[str, ...] = ()) -> Callable[[Callable[[Context], Outcome]], Callable[[Context], Outcome]]:
+def check(id: str, title: str, cli: Callable[["Params"], str], remediation: str | None = None) -> Callable[[Callable[[Context], Outcome]], Callable[[Context], Outcome]]:
     """Register a check function under its stable id."""
 
     def register(fn: Callable[[Context], Outcome]) -> Callable[[Context], Outcome]:
-        REGISTRY[id] = Check(id, title, fn, cli, remediation, needs)
+        REGISTRY[id] = Check(id, title, fn, cli, remediation)
         return fn
 
     return register

@@ -8,7 +8,7 @@ from . import Context, Outcome, check
 
 
 @check("account.sending_enabled", "Account sending is enabled",
-       lambda p: aws_command(p, "ses", "get-account-sending-enabled"), remediation="sending-paused", needs=("sesv2",))
+       lambda p: aws_command(p, "ses", "get-account-sending-enabled"), remediation="sending-paused")
 def sending_enabled(ctx: Context) -> Outcome:
     account = ses.account(ctx.aws)
     if account.get("SendingEnabled"):
@@ -19,7 +19,7 @@ def sending_enabled(ctx: Context) -> Outcome:
 
 @check("account.production_access", "Account has production access (out of the SES sandbox)",
        lambda p: aws_command(p, "sesv2", "get-account", "--query", "'{ProductionAccessEnabled: ProductionAccessEnabled, Review: Details.ReviewDetails}'"),
-       remediation="emails-not-delivered", needs=("sesv2",))
+       remediation="emails-not-delivered")
 def production_access(ctx: Context) -> Outcome:
     account = ses.account(ctx.aws)
     review = (account.get("Details") or {}).get("ReviewDetails", {})
@@ -33,7 +33,7 @@ def production_access(ctx: Context) -> Outcome:
 
 @check("account.enforcement", "Account is not under review or paused by AWS",
        lambda p: aws_command(p, "sesv2", "get-account", "--query", "EnforcementStatus"),
-       remediation="sending-paused", needs=("sesv2",))
+       remediation="sending-paused")
 def enforcement(ctx: Context) -> Outcome:
     status = ses.account(ctx.aws).get("EnforcementStatus", "HEALTHY")
     details = {"EnforcementStatus": status}

@@ -254,7 +254,7 @@ def mail_from_domain(ctx: Context) -> tuple[str | None, dict[str, Any]]:
 # -- checks ------------------------------------------------------------------------------
 @check("identity.mail_from", "Custom MAIL FROM domain is verified and its MX is published",
        lambda p: aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}"),
-       remediation="emails-going-to-spam", needs=("sesv2",))
+       remediation="emails-going-to-spam")
 def mail_from(ctx: Context) -> Outcome:
     p = ctx.params
     if not identity(ctx):
@@ -301,7 +301,7 @@ def mail_from(ctx: Context) -> Outcome:
 @check("dns.dkim", "DKIM CNAME records are published in DNS",
        lambda p: aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "DkimAttributes")
        + " ; " + _dig(p, "CNAME", f"TOKEN._domainkey.{p.domain}"),
-       remediation="dkim-verification-failed", needs=("sesv2",))
+       remediation="dkim-verification-failed")
 def dkim(ctx: Context) -> Outcome:
     p = ctx.params
     if not identity(ctx):
@@ -395,7 +395,7 @@ def _spf_evaluate(ctx: Context, name: str, value: str) -> dict[str, Any]:
 @check("dns.spf", "SPF of the MAIL FROM domain authorises Amazon SES",
        lambda p: aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "MailFromAttributes")
        + " ; " + _dig(p, "TXT", "MAIL_FROM_DOMAIN") + f"   # MAIL_FROM_DOMAIN from the first command, or {p.domain} without one",
-       remediation="emails-going-to-spam", needs=("sesv2",))
+       remediation="emails-going-to-spam")
 def spf(ctx: Context) -> Outcome:
     p = ctx.params
     note = ""
@@ -472,7 +472,7 @@ def _alignment(ctx: Context, adkim: str, aspf: str) -> dict[str, Any]:
 
 
 @check("dns.dmarc", "DMARC record is published with an enforcing policy",
-       lambda p: _dig(p, "TXT", f"_dmarc.{p.domain}"), remediation="emails-going-to-spam", needs=())
+       lambda p: _dig(p, "TXT", f"_dmarc.{p.domain}"), remediation="emails-going-to-spam")
 def dmarc(ctx: Context) -> Outcome:
     from checkdmarc import dmarc as cdmarc
 

@@ -84,7 +84,7 @@ def _key_row(ctx: Context, user: dict[str, Any], key: dict[str, Any]) -> dict[st
 
 @check("iam.smtp_users", "SMTP IAM users have active, recently used, not too old keys",
        lambda p: aws_command(p, "iam", "list-users", "--query", "'Users[?contains(UserName,`ses`)].UserName'", regional=False),
-       remediation="smtp-auth-failure", needs=("iam",))
+       remediation="smtp-auth-failure")
 def smtp_users(ctx: Context) -> Outcome:
     p = ctx.params
     users = ses.user_policies(ctx.aws)

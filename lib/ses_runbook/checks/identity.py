@@ -21,7 +21,7 @@ def _domain_identity(ctx: Context) -> dict | None:
 
 @check("identity.verification", "Domain and sender are verified",
        lambda p: aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain} {p.sender}"),
-       remediation="emails-not-delivered", needs=("sesv2",))
+       remediation="emails-not-delivered")
 def verification(ctx: Context) -> Outcome:
     p = ctx.params
     rows = ses.email_identities(ctx.aws)
@@ -47,7 +47,7 @@ def verification(ctx: Context) -> Outcome:
 
 @check("identity.dkim", "DKIM signing is enabled and verified for the domain",
        lambda p: aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}"),
-       remediation="dkim-verification-failed", needs=("sesv2",))
+       remediation="dkim-verification-failed")
 def dkim(ctx: Context) -> Outcome:
     p = ctx.params
     identity = _domain_identity(ctx)

@@ -8,7 +8,7 @@ from . import Context, Outcome, check
 
 
 @check("quota.headroom", "24-hour sending quota has headroom",
-       lambda p: aws_command(p, "ses", "get-send-quota"), remediation="sending-quota-hit", needs=("sesv2",))
+       lambda p: aws_command(p, "ses", "get-send-quota"), remediation="sending-quota-hit")
 def headroom(ctx: Context) -> Outcome:
     quota = ses.account(ctx.aws).get("SendQuota", {})
     limit = float(quota.get("Max24HourSend", 0))

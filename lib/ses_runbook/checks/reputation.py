@@ -39,12 +39,12 @@ def _cli(metric: str):
 
 
 @check("reputation.bounce_rate", "Bounce rate under AWS's levels", _cli("Reputation.BounceRate"),
-       remediation="bounces-or-complaints-spike", needs=("cloudwatch",))
+       remediation="bounces-or-complaints-spike")
 def bounce_rate(ctx: Context) -> Outcome:
     return _rate_check(ctx, "bounce_rate", "bounce", ctx.params.bounce_rate_warn, ctx.params.bounce_rate_fail)
 
 
 @check("reputation.complaint_rate", "Complaint rate under AWS's levels", _cli("Reputation.ComplaintRate"),
-       remediation="bounces-or-complaints-spike", needs=("cloudwatch",))
+       remediation="bounces-or-complaints-spike")
 def complaint_rate(ctx: Context) -> Outcome:
     return _rate_check(ctx, "complaint_rate", "complaint", ctx.params.complaint_rate_warn, ctx.params.complaint_rate_fail)

@@ -193,7 +193,7 @@ def diagnose_535(ctx: Context, username: str, password: str) -> list[str]:
        lambda p: f"openssl s_client -starttls smtp -crlf -connect {p.smtp_endpoint[0]}:{p.smtp_endpoint[1]}"
        + (f" -CAfile {p.smtp_tls_ca_file}" if p.smtp_tls_ca_file else "")
        + f"   # then: EHLO x, AUTH LOGIN with base64 of ${p.smtp_username_env} and ${p.smtp_password_env}",
-       remediation="smtp-auth-failure", needs=())
+       remediation="smtp-auth-failure")
 def auth(ctx: Context) -> Outcome:
     p = ctx.params
     host, port = p.smtp_endpoint

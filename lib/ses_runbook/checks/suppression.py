@@ -21,7 +21,7 @@ NEWEST = 10
 
 @check("suppression.list", "Suppression list is not growing fast",
        lambda p: aws_command(p, "sesv2", "list-suppressed-destinations"),
-       remediation="suppression-list-growth", needs=("sesv2",))
+       remediation="suppression-list-growth")
 def suppression_list(ctx: Context) -> Outcome:
     as_of = ctx.params.as_of_datetime()
     entries = []
