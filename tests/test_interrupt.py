@@ -1,4 +1,10 @@
-"""Ctrl-C during `run` stops the kernels and the sandbox, leaves no process behind, marks the report incomplete."""
+"""Ctrl-C during `run` stops the kernels and the sandbox, leaves no process behind, marks the report incomplete.
+
+The test sets up what it relies on instead of inheriting it: the child gets Python's own SIGINT
+handler even when pytest was started with SIGINT ignored (a background job of a non-interactive
+shell), and the notebooks it runs wait until they are interrupted, so the signal always lands
+while the run is under way (never after every notebook finished).
+"""
 from __future__ import annotations
 
 import json
@@ -9,47 +15,92 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT
+import nbformat
+import psutil
+import pytest
+
+from ses_runbook.notebook import parameters_source
+
+# Python installs its KeyboardInterrupt handler only when SIGINT is not ignored at start-up,
+# so the child restores the handler itself, then runs the CLI as `python -m ses_runbook.cli` would.
+CHILD = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "sys.argv[0] = 'ses-runbook'; runpy.run_module('ses_runbook.cli', run_name='__main__', alter_sys=True)")
+
+WAIT = "import pathlib, time\npathlib.Path('started-{name}').touch()\ntime.sleep(600)"
 
 
-def _descendants(pid: int) -> set[int]:
-    found, frontier = set(), {pid}
-    while frontier:
-        parent = frontier.pop()
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            child = int(stat.parent.name)
-            if int(fields[1]) == parent and child not in found:
-                found.add(child)
-                frontier.add(child)
+def _waiting_notebooks(folder: Path, count: int) -> list[Path]:
+    """Notebooks that say when they started, then wait: the run cannot finish before the signal."""
+    folder.mkdir()
+    paths = []
+    for i in range(count):
+        name = f"9{i}_wait"
+        parameters = nbformat.v4.new_code_cell(parameters_source())
+        parameters.metadata["tags"] = ["parameters"]
+        nb = nbformat.v4.new_notebook(cells=[parameters, nbformat.v4.new_code_cell(WAIT.format(name=name))])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, folder / f"{name}.ipynb")
+        paths.append(folder / f"{name}.ipynb")
+    return paths
+
+
+def _alive(pids: set[int]) -> list[int]:
+    left = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return left
+
+
+def _kernels(proc: psutil.Process) -> set[int]:
+    found = set()
+    for child in proc.children(recursive=True):
+        try:
+            if any("ipykernel" in part for part in child.cmdline()):
+                found.add(child.pid)
+        except psutil.Error:
+            pass
     return found
 
 
-def test_ctrl_c_during_run(tmp_path) -> None:
+@pytest.mark.parametrize("moment", ["first-kernel", "notebooks-running"])
+def test_ctrl_c_during_run(tmp_path, moment: str) -> None:
+    """SIGINT as soon as a kernel exists (the pool may still be starting) or while notebooks run."""
+    books = _waiting_notebooks(tmp_path / "books", 3)
     out = tmp_path / "report"
-    proc = subprocess.Popen([sys.executable, "-m", "ses_runbook.cli", "run", "--sandbox", "--out", str(out), "--jobs", "2"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, "run", "--sandbox", "--out", str(out), "--jobs", "2",
+                             *map(str, books)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    stderr = ""
     try:
-        deadline = time.monotonic() + 120
-        kernels: set[int] = set()
-        while time.monotonic() < deadline and not kernels:  # wait until kernels run
-            time.sleep(0.5)
-            kernels = {p for p in _descendants(proc.pid) if b"ipykernel" in Path(f"/proc/{p}/cmdline").read_bytes()} if proc.poll() is None else set()
+        parent = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            kernels = _kernels(parent)
+            started = list((tmp_path / "books").glob("started-*"))
+            if (moment == "first-kernel" and kernels) or (moment == "notebooks-running" and len(started) >= 2):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it was interrupted: " + proc.stderr.read()[-2000:]
         assert kernels, "no kernel started"
-        everything = _descendants(proc.pid)
+        everything = {p.pid for p in parent.children(recursive=True)}
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, stderr[-2000:]
-    time.sleep(0.5)
-    alive = [p for p in everything if Path(f"/proc/{p}").exists() and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]]
-    assert alive == [], alive
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr[-2000:]
+    deadline = time.monotonic() + 10  # the kernels' process groups were killed; allow the kernel to reap them
+    while _alive(everything) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive(everything) == [], [psutil.Process(p).cmdline() for p in _alive(everything)]
     assert (out / "INCOMPLETE").exists()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["run"]["complete"] is False
-    assert any(n["error"] for n in summary["notebooks"])
+    assert [n["name"] for n in summary["notebooks"]] == [p.stem for p in books]
+    assert all(n["error"] for n in summary["notebooks"])  # none of them finished

@@ -12,8 +12,9 @@ import json
 import os
 import re
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -130,6 +131,11 @@ class KernelPool:
     of CPU per notebook; a slot pays it once. Between notebooks the kernel's namespace is reset
     (``%reset -f``), so a notebook sees only its own variables; a kernel whose notebook timed
     out or died is restarted before it is used again.
+
+    Kernels start in the worker threads, on first use: the main thread only waits for results,
+    so a Ctrl-C always lands where ``run_suite`` handles it. ``stop`` ends every kernel through
+    jupyter_client (a signal to its process group: the kernel and whatever it started), which
+    works the same on Linux and macOS.
     """
 
     _RESET = ("get_ipython().run_line_magic('reset', '-f')\n"
@@ -143,24 +149,44 @@ class KernelPool:
         # jupyter_client warns when a finished client's zmq context is collected; nothing is wrong.
         logging.getLogger("traitlets").addFilter(lambda record: "Could not destroy zmq context" not in record.getMessage())
 
+        self._kernel_name = kernel_name
+        self._cwd = cwd
+        self._free: "queue.Queue[Any]" = queue.Queue()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+        self._stopped = False
+        for _ in range(size):
+            self._free.put(None)  # a slot whose kernel is not started yet
+
+    def _start(self) -> Any:
         from jupyter_client.manager import KernelManager
 
-        self._free: "queue.Queue[Any]" = queue.Queue()
-        self._all = []
-        for _ in range(size):
-            km = KernelManager(kernel_name=kernel_name)
-            # quiet about "TCP without encryption" on loopback; history in memory, as nbclient does for its kernels
-            km.start_kernel(cwd=str(cwd), extra_arguments=["--log-level=ERROR", "--HistoryManager.hist_file=:memory:"])
+        # nbclient gets asynchronous clients from it (its own default): a blocking client would wait
+        # forever for the output of a kernel that was killed, an asynchronous one notices within a second.
+        km = KernelManager(kernel_name=self._kernel_name, client_class="jupyter_client.asynchronous.AsyncKernelClient")
+        # quiet about "TCP without encryption" on loopback; history in memory, as nbclient does for its kernels
+        km.start_kernel(cwd=str(self._cwd), extra_arguments=["--log-level=ERROR", "--HistoryManager.hist_file=:memory:"])
+        with self._lock:
             self._all.append(km)
-            self._free.put(km)
+            stopped = self._stopped
+        if stopped:  # interrupted while this kernel was starting
+            self._kill(km)
+            raise KeyboardInterrupt
+        return km
 
     def acquire(self, cwd: Path) -> Any:
         km = self._free.get()
-        if not km.is_alive():
+        if self._stopped:
+            raise KeyboardInterrupt
+        if km is None:
+            km = self._start()
+        elif not km.is_alive():
             km.restart_kernel(now=True)
         # A fresh client each time: a client's sockets belong to the event loop of the notebook
         # run that created it, and nbclient runs each notebook on its own loop.
-        client = km.client()
+        from jupyter_client.blocking import BlockingKernelClient
+
+        client = BlockingKernelClient(**km.get_connection_info(session=True), connection_file=km.connection_file, parent=km)
         client.start_channels()
         try:
             client.wait_for_ready(timeout=60)
@@ -170,14 +196,39 @@ class KernelPool:
         return km
 
     def release(self, km: Any, healthy: bool) -> None:
-        if not healthy:
+        if not healthy and not self._stopped:
             km.restart_kernel(now=True)
         self._free.put(km)
 
+    def stop(self) -> None:
+        """Ctrl-C: kill every kernel now (its process group included); nothing restarts after this.
+
+        A kernel would take SIGINT as "interrupt the cell", not "exit", and kernels run in their own
+        session, so the terminal's Ctrl-C does not reach them: the pool ends them itself. The
+        notebooks running in them then fail with a dead kernel and their threads return.
+        """
+        with self._lock:
+            self._stopped = True
+            started = list(self._all)
+        for km in started:
+            self._kill(km)
+
+    @staticmethod
+    def _kill(km: Any) -> None:
+        import signal
+
+        try:
+            if km.has_kernel:
+                km.signal_kernel(getattr(signal, "SIGKILL", signal.SIGTERM))
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
     def shutdown(self) -> None:
-        for km in self._all:
+        with self._lock:
+            started = list(self._all)
+        for km in started:
             try:
-                km.shutdown_kernel(now=True)
+                km.shutdown_kernel(now=True)  # reaps the process and removes its connection file
             except Exception:  # noqa: BLE001 - already gone
                 pass
 
@@ -280,17 +331,21 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
     slots = max(1, min(jobs, len(notebooks) or 1))
     kernels = KernelPool(slots, kernel, notebooks[0].parent if notebooks else Path.cwd())
     pool = ThreadPoolExecutor(max_workers=slots)
-    futures = {pool.submit(_execute, nb, out_dir, parameters, kernels, timeout, banner): nb for nb in notebooks}
     interrupted = False
     try:
-        for future in as_completed(futures):
-            result = future.result()
-            results.append(result)
-            progress(result)
+        pending = {pool.submit(_execute, nb, out_dir, parameters, kernels, timeout, banner) for nb in notebooks}
+        while pending:
+            # A timed wait: Ctrl-C may be delivered to any thread, and only a main thread that wakes
+            # up now and then runs Python's handler (an untimed wait sleeps until a notebook ends).
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
+                result = future.result()
+                results.append(result)
+                progress(result)
     except KeyboardInterrupt:
         interrupted = True
         pool.shutdown(wait=False, cancel_futures=True)
-        _stop_kernels()
+        kernels.stop()
     pool.shutdown(wait=True)
     kernels.shutdown()
     done = {r.name for r in results}
@@ -319,43 +374,6 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
     if not quiet:
         _print_summary(summary, out_dir)
     return SuiteResult(out_dir=out_dir, notebooks=results, summary=summary)
-
-
-def _stop_kernels() -> None:
-    """Ctrl-C reaches the kernels too, but a kernel treats it as 'interrupt the cell', not 'exit':
-    end every child process of ours (the kernels papermill started) so nothing is left behind."""
-    import signal
-
-    me = os.getpid()
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
-            children.append(int(stat.parent.name))
-    for pid in children:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
-    deadline = time.monotonic() + 5
-    while children and time.monotonic() < deadline:
-        children = [pid for pid in children if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
-        time.sleep(0.1)
-    for pid in children:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"
 
 
 def _progress(total: int, quiet: bool):
