@@ -10,18 +10,20 @@ One module per concern:
 The names below are the package's public surface: ``from ses_runbook.remediation import ...``.
 """
 from ..redact import mask_key_id
-from .catalogue import (CAUSES, CONFIRMED, RULED_OUT, SES_CONSOLE, SYMPTOMS, UNKNOWN, USE_CASE, Cause, Step, Symptom,
-                        checks_for, failure_modes, symptom_ids, use_case_text)
-from .diagnosis import Diagnosis, Finding, SymptomFindings, diagnose, walk
+from .catalogue import (CAUSES, CONFIRMED, PLACEHOLDER, RULED_OUT, SES_CONSOLE, SEVERITY, SYMPTOMS, UNKNOWN, Cause, Step,
+                        Symptom, checks_for, failure_modes, production_access_command, symptom_ids, use_case_sentences,
+                        use_case_text)
+from .diagnosis import ConfirmedCause, Diagnosis, Finding, SymptomFindings, diagnose, walk
 from .fixes import FIXES, FixResult, apply_fixes, plan_fixes
-from .render import (VERDICT_COLOUR, VERDICT_STYLE, fixes_html, fixes_text, print_diagnosis, show_failure_modes,
-                     show_fixes, show_steps, show_suppression, show_walkthrough, steps_html, steps_text, walkthrough_html,
-                     walkthrough_text)
+from .render import (VERDICT_COLOUR, VERDICT_STYLE, causes_html, causes_text, fixes_html, fixes_text, placeholders,
+                     print_diagnosis, show_causes, show_failure_modes, show_fixes, show_steps, show_suppression,
+                     show_walkthrough, steps_html, steps_text, walkthrough_html, walkthrough_text)
 
 __all__ = [
-    "CAUSES", "CONFIRMED", "FIXES", "RULED_OUT", "SES_CONSOLE", "SYMPTOMS", "UNKNOWN", "USE_CASE", "VERDICT_COLOUR",
-    "VERDICT_STYLE", "Cause", "Diagnosis", "Finding", "FixResult", "Step", "Symptom", "SymptomFindings", "apply_fixes",
-    "checks_for", "diagnose", "failure_modes", "fixes_html", "fixes_text", "mask_key_id", "plan_fixes", "print_diagnosis",
-    "show_failure_modes", "show_fixes", "show_steps", "show_suppression", "show_walkthrough", "steps_html", "steps_text",
-    "symptom_ids", "use_case_text", "walk", "walkthrough_html", "walkthrough_text",
+    "CAUSES", "CONFIRMED", "FIXES", "PLACEHOLDER", "RULED_OUT", "SES_CONSOLE", "SEVERITY", "SYMPTOMS", "UNKNOWN",
+    "VERDICT_COLOUR", "VERDICT_STYLE", "Cause", "ConfirmedCause", "Diagnosis", "Finding", "FixResult", "Step", "Symptom",
+    "SymptomFindings", "apply_fixes", "causes_html", "causes_text", "checks_for", "diagnose", "failure_modes", "fixes_html",
+    "fixes_text", "mask_key_id", "placeholders", "plan_fixes", "print_diagnosis", "production_access_command",
+    "show_causes", "show_failure_modes", "show_fixes", "show_steps", "show_suppression", "show_walkthrough", "steps_html",
+    "steps_text", "symptom_ids", "use_case_sentences", "use_case_text", "walk", "walkthrough_html", "walkthrough_text",
 ]

@@ -15,6 +15,7 @@ alone; it prints nothing and calls no AWS API.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 CONFIRMED, RULED_OUT, UNKNOWN = "confirmed", "ruled out", "could not tell"
 _NOT_OK = (Status.FAIL, Status.WARN)
 _ORDER = {CONFIRMED: 0, UNKNOWN: 1, RULED_OUT: 2}
+# How bad a confirmed cause is, most severe first: what a diagnosis leads with.
+STOPS, RISKS, DEGRADES = 1, 2, 3
+SEVERITY = {STOPS: "mail stops or is rejected", RISKS: "AWS may pause the account, or mail is silently dropped",
+            DEGRADES: "mail is delivered but may be filed as spam"}
 SES_CONSOLE = "https://console.aws.amazon.com/ses/home?region={region}"
 
 
@@ -60,6 +65,7 @@ class Cause:
     verdict: Verdict | None = None  # default: any check fail/warn confirms, all ok rules out
     fix: str | None = None  # id in FIXES the runbook can make itself (with allow_writes)
     request: bool = False  # only a person can ask AWS for it (the steps hold the prepared text)
+    severity: int = DEGRADES  # STOPS, RISKS or DEGRADES: the order confirmed causes are shown in
 
     def judge(self, results: dict[str, CheckResult]) -> tuple[str, str]:
         """(verdict, note) from the results of this cause's checks."""
@@ -210,16 +216,68 @@ def _smtp_key(results: dict[str, CheckResult]) -> tuple[str, str]:
 
 
 # -- steps ---------------------------------------------------------------------------------
-USE_CASE = ("thephenom.app sends only transactional mail from no-reply@thephenom.app: account registration "
-            "confirmations, notifications the user subscribed to, and password resets, about {daily} messages a day. "
-            "Recipients are our own users who signed up on {website}; addresses are confirmed by a double opt-in link. "
-            "Bounces and complaints are processed automatically (SES account-level suppression list plus SNS notifications), "
-            "hard-bouncing addresses are never retried, and every notification has an unsubscribe link.")
+# A marked blank in prepared text: what the team must confirm or fill in before a person sends it.
+PLACEHOLDER = re.compile(r"<<(?:CONFIRM|FILL): [^<>]*>>")
+
+
+def use_case_sentences(params: "Params", results: dict[str, CheckResult] | None = None) -> list[tuple[str, str | None]]:
+    """The prepared production-access text as ``(sentence, check id it was measured by)``; ``None``: a placeholder.
+
+    Only what this run measured is stated (volume, reputation rates, the suppression list); everything
+    about the team's product (what it sends, how addresses are collected, how feedback is handled) is a
+    ``<<CONFIRM: ...>>`` or ``<<FILL: ...>>`` placeholder, so the text cannot be sent unedited by mistake.
+    """
+    r = results or {}
+    at = params.as_of_datetime().strftime("%Y-%m-%d %H:%M")
+    out: list[tuple[str, str | None]] = [
+        (f"<<CONFIRM: what {params.domain} is and which mail it sends from {params.sender} "
+         "(for example sign-up confirmations, notifications the user asked for, password resets)>>", None)]
+    quota = _measured(r, "quota.headroom")
+    if quota:
+        out.append((f"In the 24 hours to {at} UTC the account sent {float(quota.get('SentLast24Hours') or 0):,.0f} messages "
+                    f"(its 24-hour quota is {float(quota.get('Max24HourSend') or 0):,.0f}).", "quota.headroom"))
+    else:
+        out.append(("<<FILL: messages sent a day (not measured in this run: ses-runbook check --only quota.headroom)>>", None))
+    out.append(("<<FILL: the daily volume expected after production access>>", None))
+    for check_id, label in (("reputation.bounce_rate", "bounce"), ("reputation.complaint_rate", "complaint")):
+        rate = _measured(r, check_id)
+        if rate and "latest" in rate:
+            out.append((f"The {label} rate CloudWatch reports (Reputation.{label.capitalize()}Rate) was "
+                        f"{float(rate['latest']):.2%} for {rate.get('period', 'the latest period')}.", check_id))
+        else:
+            out.append((f"<<FILL: the {label} rate (not measured in this run: ses-runbook check --only {check_id})>>", None))
+    listed = _measured(r, "suppression.list")
+    if listed:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in (listed.get("by_reason") or {}).items()) or "none"
+        total = int(listed.get("total", 0))
+        out.append((f"The account-level suppression list holds {total} address{'' if total == 1 else 'es'} ({reasons}), "
+                    f"{listed.get('added_last_7_days', 0)} added in the last 7 days.", "suppression.list"))
+    else:
+        out.append(("<<FILL: the suppression list (not read in this run: ses-runbook check --only suppression.list)>>", None))
+    out += [("<<CONFIRM: how bounce and complaint notifications reach the application (SNS topic or event destination) "
+             "and what it does with them; this run did not read the notification set-up>>", None),
+            ("<<CONFIRM: how recipient addresses are collected and confirmed>>", None),
+            ("<<CONFIRM: how recipients stop mail they no longer want>>", None)]
+    return out
+
+
+def _measured(results: dict[str, CheckResult], check_id: str) -> dict[str, Any]:
+    """The details of a check that gave an answer (not error, skip or missing); empty otherwise."""
+    r = results.get(check_id)
+    return r.details if r is not None and r.status not in (Status.ERROR, Status.SKIP) else {}
 
 
 def use_case_text(params: "Params", results: dict[str, CheckResult] | None = None) -> str:
-    """The prepared text for a production-access request or a review reply."""
-    return USE_CASE.format(daily="12,000", website=f"https://{params.domain}")
+    """The prepared text for a production-access request or a review reply: measured sentences and placeholders."""
+    return " ".join(sentence for sentence, _ in use_case_sentences(params, results))
+
+
+def production_access_command(params: "Params", results: dict[str, CheckResult] | None = None) -> str:
+    """``aws sesv2 put-account-details``: the request to leave the SES sandbox, with the prepared text
+    (its placeholders left in: a person fills them before running it)."""
+    text = use_case_text(params, results).replace('"', "'")
+    return aws_command(params, "sesv2", "put-account-details", "--production-access-enabled", "--mail-type TRANSACTIONAL",
+                       f"--website-url https://{params.domain}", "--contact-language EN", f'--use-case-description "{text}"')
 
 
 def _console(params: "Params", where: str) -> str:
@@ -231,13 +289,12 @@ def _get_account(p: "Params", query: str) -> str:
 
 
 def _steps_sandbox(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
-    text = use_case_text(p, r).replace('"', "'")
     review = _details(r, "account.production_access").get("ReviewStatus")
     steps = [
         Step("Request production access (only a person can; AWS reviews it, usually within 24 hours). "
-             "Console: Account dashboard -> 'Request production access', or the command:",
-             aws_command(p, "sesv2", "put-account-details", "--production-access-enabled", "--mail-type TRANSACTIONAL",
-                         f"--website-url https://{p.domain}", "--contact-language EN", f'--use-case-description "{text}"'),
+             "Console: Account dashboard -> 'Request production access', or the command below. Its text states only what "
+             "this run measured: replace every <<CONFIRM: ...>> and <<FILL: ...>> with what your team knows before sending",
+             production_access_command(p, r),
              kind="request", expect="Details.ReviewDetails.Status becomes PENDING; AWS answers in a Support case",
              verify=_get_account(p, "{Prod:ProductionAccessEnabled,Review:Details.ReviewDetails.Status}")
              + "   # expect Prod true"),
@@ -277,7 +334,8 @@ def _steps_paused(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
                          "--statistics Average", "--period 3600", '--start-time "$(date -u -d \'7 days ago\' +%Y-%m-%dT%H:%M:%SZ)"',
                          '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"')),
         Step("Ask AWS to review the account again (only a person can): reply in the case with what changed. Prepared text:",
-             "We have found and stopped the cause: " + use_case_text(p, r), kind="request",
+             "<<CONFIRM: what caused the bounces or complaints and what was changed to stop it>> " + use_case_text(p, r),
+             kind="request",
              expect="AWS lifts the pause or the probation after review",
              verify=_get_account(p, "EnforcementStatus") + '   # expect "HEALTHY"'),
         Step("Or in the console", _console(p, "Reputation metrics / Account dashboard -> the review notice"), kind="console"),
@@ -496,40 +554,41 @@ CAUSES: dict[str, Cause] = {c.id: c for c in [
           "Every new SES account starts in a 'sandbox': it may send only to addresses verified in SES, at most 200 "
           "messages a day. Mail to anyone else is rejected ('Email address is not verified'). AWS lifts this when a "
           "person asks for production access and AWS approves the use case.",
-          ("account.production_access",), _steps_sandbox, request=True),
+          ("account.production_access",), _steps_sandbox, request=True, severity=STOPS),
     Cause("sending-disabled", "account-level sending is disabled",
           "SES has one switch for the whole account. When it is off (set by a person, by automation, or by AWS), every "
           "send fails with 'Sending paused for this account'; nothing is queued.",
-          ("account.sending_enabled",), _steps_sending_disabled, fix="reenable-sending"),
+          ("account.sending_enabled",), _steps_sending_disabled, fix="reenable-sending", severity=STOPS),
     Cause("account-paused-by-aws", "AWS has paused the account",
           "AWS watches bounce and complaint rates. Above its levels it first puts the account under review "
           "(PROBATION), then pauses sending (SHUTDOWN). Only AWS can lift a pause, after someone explains the fix.",
-          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.FAIL), request=True),
+          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.FAIL), request=True, severity=STOPS),
     Cause("account-under-review", "account under review by AWS (probation)",
           "A review is AWS's warning: the bounce or complaint rate went above its review level. Sending still works; "
           "if the rates do not come down, AWS pauses the account.",
-          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.WARN), request=True),
+          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.WARN), request=True, severity=RISKS),
     Cause("domain-not-verified", "sending domain (or sender) not verified",
           "SES sends only From identities it has verified. A domain is verified by a TXT (or the DKIM CNAME) records "
           "in its DNS; when a record is removed, SES marks the identity Failed and rejects mail from it.",
-          ("identity.verification",), _steps_domain, verdict=_only_fail("identity.verification", "other identities only")),
+          ("identity.verification",), _steps_domain, verdict=_only_fail("identity.verification", "other identities only"),
+          severity=STOPS),
     Cause("quota-exhausted", "24-hour sending quota used up",
           "Each account may send a fixed number of messages in any rolling 24 hours (Max24HourSend). Above it SES "
           "refuses with 'Daily message quota exceeded' until older sends leave the window.",
-          ("quota.headroom",), _steps_quota, request=True),
+          ("quota.headroom",), _steps_quota, request=True, severity=STOPS),
     Cause("bounce-spike", "bounce rate above AWS's levels",
           "A hard bounce means the address does not exist. Sending to old or imported lists raises the bounce rate; "
           "AWS reviews the account at 5 % and may pause it at 10 %.",
-          ("reputation.bounce_rate",), _steps_rate("bounce")),
+          ("reputation.bounce_rate",), _steps_rate("bounce"), severity=RISKS),
     Cause("complaint-spike", "complaint rate above AWS's levels",
           "A complaint is a recipient pressing 'this is spam'. Mail people did not expect (marketing to old users, "
           "no unsubscribe link) raises it; AWS reviews at 0.1 % and may pause at 0.5 %, and mailbox providers start "
           "filtering the domain as spam.",
-          ("reputation.complaint_rate",), _steps_rate("complaint")),
+          ("reputation.complaint_rate",), _steps_rate("complaint"), severity=RISKS),
     Cause("recipients-suppressed", "many recipients on the suppression list",
           "After a hard bounce or a complaint SES puts the address on the account's suppression list and silently drops "
           "later mail to it: the application sees 'sent', the user gets nothing.",
-          ("suppression.list",), _steps_suppressed, fix="unsuppress"),
+          ("suppression.list",), _steps_suppressed, fix="unsuppress", severity=RISKS),
     Cause("dkim-cname-missing", "DKIM CNAME records missing or wrong in DNS",
           "DKIM proves the mail comes from the domain. SES signs with keys it publishes at TOKEN.dkim.amazonses.com; "
           "the domain must point three CNAMEs (TOKEN._domainkey) there. A deleted or mistyped record makes "
@@ -563,15 +622,15 @@ CAUSES: dict[str, Cause] = {c.id: c for c in [
           "The SES SMTP username is an IAM access key id and the password is DERIVED from that key's secret for one "
           "region. A rotated or deleted key, a password derived for another region, or the raw IAM secret pasted as "
           "the password all give '535 Authentication Credentials Invalid'.",
-          ("smtp.auth",), _steps_smtp_rotate, verdict=_smtp_credentials, fix="new-smtp-credential"),
+          ("smtp.auth",), _steps_smtp_rotate, verdict=_smtp_credentials, fix="new-smtp-credential", severity=STOPS),
     Cause("smtp-key-inactive", "SMTP user's access key inactive (or the user may not send)",
           "An access key can be set Inactive in IAM (e.g. by a key-rotation policy). The SMTP password derived from "
           "it stops working at once, and a user without ses:SendRawEmail cannot send either.",
-          ("iam.smtp_users", "smtp.auth"), _steps_smtp_key, verdict=_smtp_key, fix="new-smtp-credential"),
+          ("iam.smtp_users", "smtp.auth"), _steps_smtp_key, verdict=_smtp_key, fix="new-smtp-credential", severity=STOPS),
     Cause("smtp-connection-problem", "SMTP endpoint unreachable or TLS not verified",
           "Before credentials matter, the service must reach the SES SMTP endpoint (port 587, STARTTLS) and trust its "
           "certificate; a firewall, a wrong host or a TLS interception proxy stops it there.",
-          ("smtp.auth",), _steps_smtp_connection, verdict=_smtp_connection),
+          ("smtp.auth",), _steps_smtp_connection, verdict=_smtp_connection, severity=STOPS),
 ]}
 
 SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..results import CheckResult, Status
-from .catalogue import _ORDER, CAUSES, CONFIRMED, RULED_OUT, SYMPTOMS, Cause, Step, Symptom, checks_for, symptom_ids
+from .catalogue import _ORDER, CAUSES, CONFIRMED, RULED_OUT, SEVERITY, SYMPTOMS, Cause, Step, Symptom, checks_for, symptom_ids
 from .fixes import FixResult, apply_fixes, plan_fixes
 
 if TYPE_CHECKING:
@@ -45,6 +45,31 @@ class SymptomFindings:
 
 
 @dataclass
+class ConfirmedCause:
+    """One confirmed cause, once, with every symptom it explains: what a diagnosis leads with."""
+
+    finding: Finding
+    symptoms: list[Symptom]
+
+    @property
+    def cause(self) -> Cause:
+        return self.finding.cause
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.finding.to_dict(), "severity": self.cause.severity, "impact": SEVERITY[self.cause.severity],
+                "symptoms": [s.id for s in self.symptoms]}
+
+
+_WORST = {Status.FAIL: 0, Status.WARN: 1}
+
+
+def _severity_key(finding: Finding) -> tuple[int, int, int]:
+    """Most severe first: the cause's severity, then fail before warn evidence, then catalogue order."""
+    worst = min((_WORST.get(r.status, 2) for r in finding.evidence), default=2)
+    return finding.cause.severity, worst, list(CAUSES).index(finding.cause.id)
+
+
+@dataclass
 class Diagnosis:
     requested: str
     params: "Params"
@@ -63,13 +88,18 @@ class Diagnosis:
         return sorted(seen.values(), key=lambda f: _ORDER[f.verdict])
 
     @property
-    def confirmed(self) -> list[Finding]:
-        """Confirmed causes, each once, most likely first."""
-        seen: dict[str, Finding] = {}
+    def causes(self) -> list[ConfirmedCause]:
+        """Confirmed causes, each once, most severe first, each with the symptoms it explains."""
+        seen: dict[str, ConfirmedCause] = {}
         for s in self.symptoms:
             for f in s.confirmed:
-                seen.setdefault(f.cause.id, f)
-        return list(seen.values())
+                seen.setdefault(f.cause.id, ConfirmedCause(f, [])).symptoms.append(s.symptom)
+        return sorted(seen.values(), key=lambda c: _severity_key(c.finding))
+
+    @property
+    def confirmed(self) -> list[Finding]:
+        """Confirmed causes, each once, most severe first."""
+        return [c.finding for c in self.causes]
 
     def by_cause(self) -> dict[str, str]:
         """Cause id -> verdict over every symptom walked."""
@@ -96,6 +126,7 @@ class Diagnosis:
                         "endpoint_url": self.params.endpoint_url or f"AWS ({self.params.region})",
                         "allow_writes": self.params.allow_writes, "aws_calls": self.aws.stats()},
                 "confirmed": [f.cause.id for f in self.confirmed],
+                "causes": [c.to_dict() for c in self.causes],
                 "symptoms": [{"id": s.symptom.id, "title": s.symptom.title, "findings": [f.to_dict() for f in s.findings]}
                              for s in self.symptoms],
                 "fixes": [f.to_dict() for f in self.fixes],

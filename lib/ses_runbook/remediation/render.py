@@ -6,12 +6,31 @@ from __future__ import annotations
 
 import html
 
-from .catalogue import CONFIRMED, RULED_OUT, UNKNOWN, failure_modes
+from .catalogue import CONFIRMED, PLACEHOLDER, RULED_OUT, SEVERITY, UNKNOWN, failure_modes
 from .diagnosis import Diagnosis
 from .fixes import FixResult
 
 VERDICT_STYLE = {CONFIRMED: "bold red", UNKNOWN: "magenta", RULED_OUT: "green"}
 VERDICT_COLOUR = {CONFIRMED: "#cf222e", UNKNOWN: "#8250df", RULED_OUT: "#1a7f37"}
+
+
+def causes_text(d: Diagnosis) -> str:
+    """The confirmed causes, each once, most severe first, with the symptoms each explains: what a reader sees first."""
+    causes = d.causes
+    if not causes:
+        return f"no cause confirmed ({d.requested}): {len(d.unique_findings())} causes walked, none confirmed"
+    lines = [f"{len(causes)} confirmed cause{'s' if len(causes) > 1 else ''}, most severe first:"]
+    for i, c in enumerate(causes, 1):
+        lines.append(f"{i}. {c.cause.title} ({c.cause.id}): {SEVERITY[c.cause.severity]}")
+        lines.extend(f"   {r.status.value:5} {r.id}: {r.summary}" for r in c.finding.evidence)
+        lines.append("   explains: " + ", ".join(f"{s.title} ({s.id})" for s in c.symptoms))
+    return "\n".join(lines)
+
+
+def placeholders(d: Diagnosis) -> list[str]:
+    """Every ``<<CONFIRM: ...>>`` / ``<<FILL: ...>>`` in the steps' prepared texts, each once: what to fill before sending."""
+    found = [m.group(0) for f in d.confirmed for s in f.steps for m in PLACEHOLDER.finditer(s.command or "")]
+    return list(dict.fromkeys(found))
 
 
 def walkthrough_text(d: Diagnosis) -> str:
@@ -33,13 +52,17 @@ def walkthrough_text(d: Diagnosis) -> str:
 
 def steps_text(d: Diagnosis) -> str:
     out = []
-    for f in d.confirmed:
-        out.append(f"{f.cause.title} ({f.cause.id})\n  why: {f.cause.why}")
+    for n, f in enumerate(d.confirmed, 1):
+        out.append(f"{n}. {f.cause.title} ({f.cause.id})\n  why: {f.cause.why}")
         for i, s in enumerate(f.steps, 1):
             out.append(f"  {i}. {s.action}")
             for label, value in (("", s.command), ("expect: ", s.expect), ("verify: ", s.verify)):
                 if value:
                     out.append(f"     {label}{value}")
+    blanks = placeholders(d)
+    if blanks:
+        out.append("Prepared text to complete before anyone sends it (it states only what this run measured):")
+        out.extend(f"  {b}" for b in blanks)
     return "\n".join(out) or "nothing confirmed: no steps"
 
 
@@ -61,6 +84,24 @@ def fixes_text(fixes: list[FixResult]) -> str:
 def _badge(verdict: str) -> str:
     return (f'<span style="color:white;background:{VERDICT_COLOUR[verdict]};padding:1px 6px;border-radius:3px;'
             f'font-weight:bold">{html.escape(verdict)}</span>')
+
+
+def causes_html(d: Diagnosis) -> str:
+    from ..notebook import status_badge
+
+    if not d.causes:
+        return f"<p>{html.escape(causes_text(d))}</p>"
+    rows = "".join(
+        f"<tr><td>{i}</td><td><b>{html.escape(c.cause.title)}</b><br><code>{html.escape(c.cause.id)}</code></td>"
+        f"<td>{html.escape(SEVERITY[c.cause.severity])}</td><td style='text-align:left'>"
+        + "<br>".join(f"{status_badge(r.status)} <code>{html.escape(r.id)}</code> {html.escape(r.summary)}"
+                      for r in c.finding.evidence)
+        + "</td><td style='text-align:left'>" + "<br>".join(f"{html.escape(s.title)} <code>{html.escape(s.id)}</code>"
+                                                          for s in c.symptoms) + "</td></tr>"
+        for i, c in enumerate(d.causes, 1))
+    return (f"<p><b>{len(d.causes)} confirmed cause{'s' if len(d.causes) > 1 else ''}</b>, most severe first</p>"
+            "<table><thead><tr><th>#</th><th>cause</th><th>impact</th><th style='text-align:left'>evidence</th>"
+            f"<th style='text-align:left'>symptoms it explains</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def walkthrough_html(d: Diagnosis) -> str:
@@ -96,8 +137,12 @@ def steps_html(d: Diagnosis) -> str:
             if s.verify:
                 bits.append(f"<br><small>verify: <code>{html.escape(s.verify)}</code></small>")
             items.append(f"<li>{''.join(bits)}</li>")
-        parts.append(f"<h4>{html.escape(f.cause.title)} <code>{html.escape(f.cause.id)}</code></h4>"
+        parts.append(f"<h4>{len(parts) + 1}. {html.escape(f.cause.title)} <code>{html.escape(f.cause.id)}</code></h4>"
                      f"<p><i>Why this happens:</i> {html.escape(f.cause.why)}</p><ol>{''.join(items)}</ol>")
+    blanks = placeholders(d)
+    if blanks:
+        parts.append("<p><b>Prepared text to complete before anyone sends it</b> (it states only what this run measured):</p>"
+                     "<ul>" + "".join(f"<li><code>{html.escape(b)}</code></li>" for b in blanks) + "</ul>")
     return "".join(parts)
 
 
@@ -117,6 +162,10 @@ def show_failure_modes() -> None:
 
     rows = failure_modes()
     _show(table_html(rows), table_text(rows))
+
+
+def show_causes(d: Diagnosis) -> None:
+    _show(causes_html(d), causes_text(d))
 
 
 def show_walkthrough(d: Diagnosis) -> None:
@@ -147,14 +196,27 @@ def show_fixes(d: Diagnosis) -> None:
 
 
 
-def print_diagnosis(d: Diagnosis) -> None:
-    """Terminal output (rich): the walk-through, the steps for the confirmed causes, the fixes."""
+def print_diagnosis(d: Diagnosis, verbose: bool = False) -> None:
+    """Terminal output (rich): the confirmed causes (each once, most severe first), the steps for each, the fixes;
+    then each symptom's table with the causes ruled out (always for one named symptom, with ``verbose`` for auto)."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(highlight=False, soft_wrap=True)
     if not d.symptoms:
-        console.print(walkthrough_text(d))
+        console.print(walkthrough_text(d), markup=False)
+    else:
+        console.print(causes_text(d), markup=False)
+    if d.confirmed:
+        console.print("\n[bold]What to do, cause by cause[/]")
+        console.print(steps_text(d), markup=False)
+    if d.fixes:
+        console.print("\n[bold]Guarded fixes[/]")
+        console.print(fixes_text(d.fixes), markup=False)
+    if d.symptoms and d.requested == "auto" and not verbose:
+        console.print(f"\n[dim]{len(d.symptoms)} symptom(s) explained by these causes; --verbose shows each symptom's "
+                      "table with the causes ruled out[/]")
+        return
     for s in d.symptoms:
         table = Table(title=f"{s.symptom.title} ({s.symptom.id})", title_justify="left", show_lines=False)
         table.add_column("verdict")
@@ -164,9 +226,3 @@ def print_diagnosis(d: Diagnosis) -> None:
             evidence = "\n".join(f"{r.status.value} {r.id}: {r.summary}" for r in f.evidence) or f.note
             table.add_row(f"[{VERDICT_STYLE[f.verdict]}]{f.verdict}[/]", f"{f.cause.title}\n[dim]{f.cause.id}[/]", evidence)
         console.print(table)
-    if d.confirmed:
-        console.print("\n[bold]What to do[/]")
-        console.print(steps_text(d), markup=False)
-    if d.fixes:
-        console.print("\n[bold]Guarded fixes[/]")
-        console.print(fixes_text(d.fixes), markup=False)
