@@ -46,7 +46,9 @@ def test_effective_period_respects_datapoints_per_call() -> None:
 @pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
 def test_frames_sum_to_the_scenario_traffic_with_one_metric_call(sandbox) -> None:
     params = _params(sandbox, lookback_days=14)
-    world = sandbox.box.world.points
+    as_of = sandbox.box.world.as_of
+    whole_until = as_of.replace(minute=0)  # the hour still running at as_of is partial: left out
+    world = [p for p in sandbox.box.world.points if p.timestamp < whole_until]
     aws = Aws(params)
     frame = metrics.ses_metrics_frame(aws, params)
     for column, attr in (("Send", "sends"), ("Delivery", "deliveries"), ("Bounce", "bounces"),
@@ -56,10 +58,10 @@ def test_frames_sum_to_the_scenario_traffic_with_one_metric_call(sandbox) -> Non
     assert frame["RenderingFailure"].sum() == 0 and any("RenderingFailure" in n for n in frame.attrs["notes"])
     # the same answer feeds the checks, the runbook's hourly command and the anomaly rows: no second call
     metrics.metric_series(aws, params)
-    hourly = metrics.hourly_send_rows(frame)
+    hourly = [r for r in metrics.hourly_send_rows(frame) if isinstance(r["Send (Sum)"], int)]
     assert len(hourly) == 24
     first = datetime.strptime(hourly[0]["hour (UTC)"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
-    assert first + timedelta(hours=23) <= sandbox.box.world.as_of <= first + timedelta(hours=24)
+    assert first + timedelta(hours=24) <= as_of < first + timedelta(hours=25)  # 24 whole hours up to as_of
     assert sum(r["Send (Sum)"] for r in hourly) == sum(p.sends for p in world if p.timestamp >= first)
     assert aws.stats()["by_operation"]["cloudwatch.GetMetricData"] == 1
     assert sandbox.box.layer.calls["cloudwatch.GetMetricData"] == 1
@@ -154,3 +156,56 @@ def test_executed_notebook_has_pngs_and_the_report_folder_too(sandbox, tmp_path)
     assert all(f.read_bytes().startswith(b"\x89PNG") for f in files)
     assert suite.summary["run"]["aws_calls"]["by_operation"]["cloudwatch.GetMetricData"] == 1
     assert "data:image/png" in (tmp_path / "07_cloudwatch_metrics.html").read_text()
+
+
+# -- the period still running at as_of (issue 16) ------------------------------------------------
+@pytest.mark.parametrize("world_as_of, as_of", [
+    ("2026-11-01T10:15:00Z", "2026-11-01T10:07:00Z"),  # a few minutes into the hour (and into a 15-minute point)
+    ("2026-11-01T10:00:00Z", "2026-11-01T10:00:00Z"),  # exactly at the top of the hour
+])
+def test_partial_period_is_never_drawn_or_compared_as_a_whole_one(world_as_of, as_of) -> None:
+    from ses_runbook import params as params_mod
+    from ses_runbook.checks import Context, run_one, select
+    from ses_runbook.sandbox.server import Sandbox, restore_env
+
+    box = Sandbox("healthy", as_of=world_as_of).start()
+    previous = box.apply_env()
+    try:
+        params = params_mod.load(overrides={**box.params(), "as_of": as_of})
+        at = params.as_of_datetime()
+        top = at.replace(minute=0)
+        aws = Aws(params)
+        frame = metrics.ses_metrics_frame(aws, params)
+        period = timedelta(seconds=frame.attrs["period"])
+        # plots and jump detection see whole periods only, and the last one is not a collapse
+        assert frame.index[-1].to_pydatetime() + period <= at
+        assert frame["Send"].iloc[-1] >= 0.25 * frame["Send"].tail(24).mean()
+        line = plots.metrics_figure(frame).axes[0].lines[0]
+        assert line.get_xdata()[-1] + period <= at
+        assert all(datetime.strptime(r["hour (UTC)"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc) + timedelta(hours=1) <= at
+                   for r in metrics.anomaly_rows(frame))
+        # the page's hourly table: 24 whole hours, then the running hour marked partial (no count to compare)
+        hourly = metrics.hourly_send_rows(frame)
+        whole = [r for r in hourly if isinstance(r["Send (Sum)"], int)]
+        assert len(whole) == 24 and whole[-1]["hour (UTC)"] == f"{top - timedelta(hours=1):%Y-%m-%d %H:%M}"
+        assert whole[-1]["Send (Sum)"] > 0
+        partial = [r for r in hourly if not isinstance(r["Send (Sum)"], int)]
+        if at == top:
+            assert partial == [] and not any("still running" in n for n in frame.attrs["notes"])
+        else:
+            assert [r["hour (UTC)"] for r in partial] == [f"{top:%Y-%m-%d %H:%M} (partial)"]
+            assert any("still running at as_of" in n for n in frame.attrs["notes"])
+        # the 15-minute send statistics and the quota use end with a whole point too
+        send = metrics.send_statistics_frame(aws)
+        assert send.index[-1].to_pydatetime() + timedelta(minutes=15) <= at
+        quota = metrics.quota_frame(aws, params)
+        assert quota.index[-1] == send.index[-1] and quota["SentLast24Hours"].iloc[-1] > 0
+        # the reputation verdicts name the whole period they used
+        ctx = Context(params=params, aws=aws)
+        for check_id in ("reputation.bounce_rate", "reputation.complaint_rate"):
+            result = run_one(select([check_id])[0], ctx)
+            named = f"{top - timedelta(hours=1):%Y-%m-%d %H:%M}-{top:%H:%M} UTC"
+            assert result.details["period"] == named and named in result.summary, result.summary
+    finally:
+        restore_env(previous)
+        box.stop()

@@ -215,3 +215,57 @@ def test_run_08_auto_on_two_causes_records_them(tmp_path) -> None:
     assert recorded and recorded[0]["aws_calls"]["writes"] == 0
     summary = json.loads((out / "summary.json").read_text())
     assert {c["id"] for c in summary["checks"] if c["status"] == "fail"} == {"account.production_access", "reputation.bounce_rate"}
+
+
+# -- what the reader sees first (issue 16) ---------------------------------------------------------
+@pytest.mark.parametrize("sandbox", ["bounce-spike-in-sandbox"], indirect=True)
+def test_two_causes_lead_each_once_most_severe_first_with_the_symptoms_they_explain(sandbox) -> None:
+    auto = diagnose(sandbox.params, "auto")
+    assert [c.cause.id for c in auto.causes] == ["account-in-sandbox", "bounce-spike"]  # mail stops > AWS may pause
+    explains = {c.cause.id: {s.id for s in c.symptoms} for c in auto.causes}
+    assert {"emails-not-delivered", "sending-quota-hit"} <= explains["account-in-sandbox"]
+    assert {"bounces-or-complaints-spike", "suppression-list-growth"} <= explains["bounce-spike"]
+    data = json.loads(auto.to_json())
+    assert [c["cause"] for c in data["causes"]] == data["confirmed"] == ["account-in-sandbox", "bounce-spike"]
+    assert data["causes"][1]["symptoms"] == [s.id for s in auto.causes[1].symptoms] and data["symptoms"]
+
+    proc = sandbox.cli("diagnose")
+    assert proc.returncode == 1, proc.stderr
+    head = proc.stdout.split("What to do")[0]
+    assert head.startswith("2 confirmed causes, most severe first:")
+    assert [line.split(" (")[1].split(")")[0] for line in head.splitlines() if line[:1].isdigit() and line[1] == "."] == \
+        ["account-in-sandbox", "bounce-spike"]
+    assert "ruled out" not in proc.stdout.split("--verbose")[0]  # the per-symptom tables only behind --verbose
+    verbose = sandbox.cli("diagnose", "--verbose")
+    assert "ruled out" in verbose.stdout and "Emails not delivered (emails-not-delivered)" in verbose.stdout
+
+
+@pytest.mark.parametrize("sandbox", ["bounce-spike-in-sandbox"], indirect=True)
+def test_prepared_request_states_only_measured_facts_and_marked_placeholders(sandbox) -> None:
+    import re
+
+    auto = diagnose(sandbox.params, "auto")
+    results = {r.id: r for r in auto.results}
+    sentences = remediation.use_case_sentences(sandbox.params, results)
+    for sentence, source in sentences:
+        if source is None:
+            assert remediation.PLACEHOLDER.fullmatch(sentence), sentence
+            continue
+        assert results[source].status.value in ("ok", "warn", "fail"), source  # measured by a check that answered
+        plain = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d(-\d\d:\d\d)?|24 hours|24-hour|last 7 days", "", sentence)
+        numbers = re.findall(r"\d[\d,.]*%?", plain)
+        facts = json.dumps(results[source].details) + results[source].summary
+        for number in numbers:  # every figure comes from that check's own answer
+            assert number.rstrip(".").replace(",", "").rstrip("%").split(".")[0] in facts, (number, sentence)
+    text = remediation.use_case_text(sandbox.params, results)
+    rest = remediation.PLACEHOLDER.sub("\n", text)
+    measured = {s for s, source in sentences if source}
+    for sentence in filter(None, (s.strip() for s in re.split(r"(?<=\.)\s+|\n", rest))):
+        assert sentence in measured, f"neither measured nor a placeholder: {sentence!r}"
+    for claim in ("double opt-in", "unsubscribe link", "never retried"):
+        assert claim not in rest
+    # the command shows the placeholders, and the steps list which to fill
+    step = next(s for s in auto.causes[0].finding.steps if s.kind == "request")
+    assert "put-account-details" in step.command and "<<CONFIRM:" in step.command and "<<FILL:" in step.command
+    shown = remediation.steps_text(auto)
+    assert all(p in shown.split("Prepared text to complete")[1] for p in remediation.placeholders(auto))

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(diagnose)
     diagnose.add_argument("symptom", nargs="?", default="auto", help="failure mode id, or auto")
     diagnose.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+    diagnose.add_argument("-v", "--verbose", action="store_true",
+                          help="also show each symptom's table with the causes ruled out (auto)")
     return parser
 
 
@@ -176,7 +178,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     if args.json:
         print(diagnosis.to_json())
     else:
-        remediation.print_diagnosis(diagnosis)
+        remediation.print_diagnosis(diagnosis, verbose=args.verbose)
     return diagnosis.exit_code
 
 

@@ -138,11 +138,18 @@ def metric_plan(aws: "Aws", params: "Params") -> dict[str, Any]:
     period, note = effective_period(params.metrics_period_s, start, now, end=end, queries=n_queries)
     notes += [note] if note else []
     # Align to the period (CloudWatch answers aligned ranges fastest and buckets them that way);
-    # the end is rounded up so the current, partial period is included.
+    # the end is rounded up so the current, partial period is included (the checks may fall back on it),
+    # and ``partial_from`` says where it starts: no table or plot compares it with full periods.
+    as_of = end
     start = _floor(start, period)
     aligned_end = _floor(end, period)
-    end = aligned_end if aligned_end == end else aligned_end + timedelta(seconds=period)
-    return {"start": start, "end": end, "period": period, "configuration_sets": config_sets, "notes": notes}
+    partial_from = None if aligned_end == end else aligned_end
+    end = aligned_end if partial_from is None else aligned_end + timedelta(seconds=period)
+    if partial_from is not None:
+        notes.append(f"the period from {partial_from:%Y-%m-%d %H:%M} UTC was still running at as_of ({as_of:%H:%M} UTC): "
+                     "left out of the plots, the jump table and the checks; the hourly table marks it partial")
+    return {"start": start, "end": end, "period": period, "configuration_sets": config_sets, "notes": notes,
+            "as_of": as_of, "partial_from": partial_from}
 
 
 def metric_series(aws: "Aws", params: "Params") -> dict[str, Any]:
@@ -178,12 +185,27 @@ def metric_series(aws: "Aws", params: "Params") -> dict[str, Any]:
             notes.append(f"configuration set {config_set}: no CloudWatch metrics in the period "
                          "(no CloudWatch event destination, or no sending through it)")
     return {"period": plan["period"], "start": plan["start"], "end": plan["end"], "notes": notes, "series": series,
-            "configuration_sets": per_set}
+            "configuration_sets": per_set, "as_of": plan["as_of"], "partial_from": plan["partial_from"]}
 
 
 def latest(series: list[tuple[datetime, float]]) -> tuple[datetime, float] | None:
     """The most recent point of a series, if any."""
     return series[-1] if series else None
+
+
+def complete(series: list[tuple[datetime, float]], data: dict[str, Any]) -> list[tuple[datetime, float]]:
+    """The points of whole periods only: without the one still running at ``as_of`` (``data`` is ``metric_series``'s)."""
+    cut = data.get("partial_from")
+    return series if cut is None else [p for p in series if p[0] < cut]
+
+
+def period_text(start: datetime, period_s: int) -> str:
+    """A period as the checks name it: ``2026-10-31 23:00-24:00 UTC``."""
+    end = start + timedelta(seconds=period_s)
+    if end - start > timedelta(days=1):
+        return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    close = "24:00" if end.date() > start.date() and end.time() == datetime.min.time() else f"{end:%H:%M}"
+    return f"{start:%Y-%m-%d %H:%M}-{close} UTC"
 
 
 def send_sum_command(params: "Params") -> str:
@@ -204,6 +226,12 @@ def send_statistics_frame(aws: "Aws") -> "pd.DataFrame":
     frame = pd.DataFrame(points, columns=["Timestamp", "DeliveryAttempts", "Bounces", "Complaints", "Rejects"])
     frame["Timestamp"] = pd.to_datetime(frame["Timestamp"], utc=True)
     frame = frame.set_index("Timestamp").sort_index()
+    # a 15-minute point still running at as_of is partial: never plotted or summed beside whole ones
+    as_of = pd.Timestamp(aws.params.as_of_datetime())
+    whole = frame.index + pd.Timedelta(minutes=15) <= as_of
+    frame.attrs["notes"] = [f"{int((~whole).sum())} point(s) of 15 minutes not complete at as_of ({as_of:%Y-%m-%d %H:%M} UTC) "
+                            "left out"] if (~whole).any() else []
+    frame = frame[whole]
     attempts = frame["DeliveryAttempts"].where(frame["DeliveryAttempts"] > 0)
     frame["BounceRate"] = (frame["Bounces"] / attempts).fillna(0.0)
     frame["ComplaintRate"] = (frame["Complaints"] / attempts).fillna(0.0)
@@ -237,12 +265,18 @@ def _grid_frame(points_by_column: dict[str, list[tuple[datetime, float]]], data:
 def ses_metrics_frame(aws: "Aws", params: "Params") -> "pd.DataFrame":
     """The ``metric_series`` answer as one DataFrame indexed by UTC period start: a column per
     account-level metric (``Send``, ``Bounce``, ..., ``Reputation.BounceRate``), zeros where absent.
+    Whole periods only: the one still running at ``as_of`` is left out (a note says so).
 
-    ``frame.attrs`` holds ``period`` (s), ``notes`` and ``params`` thresholds for the plots.
+    ``frame.attrs`` holds ``period`` (s), ``as_of``, ``notes`` and ``params`` thresholds for the plots.
     """
+    import pandas as pd
+
     data = metric_series(aws, params)
     frame = _grid_frame({METRICS[qid][0]: points for qid, points in data["series"].items()}, data)
+    if data["partial_from"] is not None:  # the period still running at as_of is never drawn beside whole ones
+        frame = frame[frame.index < pd.Timestamp(data["partial_from"])]
     frame.attrs.update(notes=list(data["notes"]), period=data["period"], lookback_days=params.lookback_days,
+                       as_of=pd.Timestamp(data["as_of"]),
                        thresholds={"bounce": (params.bounce_rate_warn, params.bounce_rate_fail),
                                    "complaint": (params.complaint_rate_warn, params.complaint_rate_fail)})
     return frame
@@ -280,9 +314,14 @@ def hourly_send_rows(frame: "pd.DataFrame", hours: int = 24) -> list[dict[str, A
     period = int(frame.attrs.get("period", 3600))
     if 3600 % period:
         return [{"hour (UTC)": f"period is {period} s, not a divisor of an hour: no hourly sums", "Send (Sum)": None}]
-    end = frame.index[-1] + pd.Timedelta(seconds=period)
-    hourly = frame["Send"][frame.index >= end - pd.Timedelta(hours=hours)].resample("1h").sum()
-    return [{"hour (UTC)": f"{t:%Y-%m-%d %H:%M}", "Send (Sum)": int(v)} for t, v in hourly.items()]
+    as_of = frame.attrs.get("as_of", frame.index[-1] + pd.Timedelta(seconds=period))
+    end = as_of.floor("1h")  # whole hours only; the hour still running at as_of is a marked row, not a count
+    hourly = frame["Send"][(frame.index >= end - pd.Timedelta(hours=hours)) & (frame.index < end)].resample("1h").sum()
+    rows: list[dict[str, Any]] = [{"hour (UTC)": f"{t:%Y-%m-%d %H:%M}", "Send (Sum)": int(v)} for t, v in hourly.items()]
+    if as_of > end:
+        rows.append({"hour (UTC)": f"{end:%Y-%m-%d %H:%M} (partial)",
+                     "Send (Sum)": f"still running at as_of {as_of:%H:%M}: not counted"})
+    return rows
 
 
 def quota_frame(aws: "Aws", params: "Params") -> "pd.DataFrame":
@@ -315,8 +354,11 @@ def anomaly_rows(frame: "pd.DataFrame", top: int = 3) -> list[dict[str, Any]]:
     period = int(frame.attrs.get("period", 3600))
     rule = "1h" if 3600 % period == 0 else f"{period}s"
     rows: list[dict[str, Any]] = []
+    as_of = frame.attrs.get("as_of")
     for metric, rate in (("Bounce", "Reputation.BounceRate"), ("Complaint", "Reputation.ComplaintRate")):
         counts = frame[metric].resample(rule).sum()
+        if as_of is not None:  # an hour still running at as_of is never compared with whole ones
+            counts = counts[counts.index + pd.Timedelta(rule) <= as_of]
         rates = frame[rate].resample(rule).max()
         jumps = counts.diff().dropna()
         jumps = jumps[jumps > 0].sort_values(ascending=False, kind="stable").head(top)

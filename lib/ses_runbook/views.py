@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable
 
 from . import ses
-from .commands import aws_command
 from .results import CheckResult
 
 if TYPE_CHECKING:
@@ -79,13 +78,14 @@ def account_rows(aws: "Aws") -> list[dict[str, Any]]:
              "MailType": (account.get("Details") or {}).get("MailType")}]
 
 
-def production_access_command(params: "Params") -> str:
-    """``aws sesv2 put-account-details``: the request to leave the SES sandbox (a human reads it at AWS)."""
-    return aws_command(params, "sesv2", "put-account-details", "--production-access-enabled", "--mail-type TRANSACTIONAL",
-                       f"--website-url https://{params.domain}", "--contact-language EN",
-                       "--use-case-description", f"'Transactional mail of {params.domain} (registration, notifications, "
-                       "password resets) to our own users only; bounces and complaints are handled through SES notifications "
-                       "and the account-level suppression list.'")
+def production_access_command(params: "Params", results: Iterable[CheckResult] = ()) -> str:
+    """``aws sesv2 put-account-details``: the request to leave the SES sandbox (a human reads it at AWS).
+
+    The prepared text is the remediation catalogue's: what ``results`` measured, the rest as marked placeholders.
+    """
+    from .remediation.catalogue import production_access_command as command
+
+    return command(params, {r.id: r for r in results})
 
 
 # -- 06: SMTP users --------------------------------------------------------------------------

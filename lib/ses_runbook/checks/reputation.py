@@ -14,16 +14,20 @@ def _series(ctx: Context) -> dict:
 
 
 def _rate_check(ctx: Context, qid: str, label: str, warn: float, fail: float) -> Outcome:
+    """Judge the latest whole period (the one still running at as_of is partial and left out) and name it."""
     data = _series(ctx)
-    points = data["series"][qid]
+    points = metrics.complete(data["series"][qid], data)
     last = metrics.latest(points)
     if last is None:
-        return Outcome(Status.OK, f"no {label} rate published yet (no sending, or a new account)", {"notes": data["notes"]})
+        return Outcome(Status.OK, f"no {label} rate published for a whole period yet (no sending, or a new account)",
+                       {"notes": data["notes"]})
     at, value = last
     peak_at, peak = max(points, key=lambda p: p[1])
-    details = {"latest": round(value, 6), "latest_at": at.isoformat(), "peak": round(peak, 6), "peak_at": peak_at.isoformat(),
-               "warn_at": warn, "fail_at": fail, "period_s": data["period"]}
-    text = f"{label} rate {value:.2%} at {at:%Y-%m-%d %H:%M} UTC (peak {peak:.2%} in {ctx.params.lookback_days} days)"
+    period = metrics.period_text(at, data["period"])
+    details = {"latest": round(value, 6), "latest_at": at.isoformat(), "period": period, "peak": round(peak, 6),
+               "peak_at": peak_at.isoformat(), "warn_at": warn, "fail_at": fail, "period_s": data["period"],
+               "partial_left_out": data["partial_from"].isoformat() if data.get("partial_from") else None}
+    text = f"{label} rate {value:.2%} for {period}, the latest whole period (peak {peak:.2%} in {ctx.params.lookback_days} days)"
     if value >= fail:
         return Outcome(Status.FAIL, f"{text}: at or above {fail:.2%}, the level at which AWS may pause sending", details)
     if value >= warn:

@@ -1,4 +1,4 @@
-"""The failure-mode catalogue: symptom -> possible causes (check ids) -> steps, and guarded fixes.
+"""The failure-mode catalogue: symptom -> possible causes (check ids) -> steps.
 
 The runbook page ends with a table of "Common failure modes" (symptom, likely cause, remediation).
 Here every row, plus the failure modes the checks name beyond the page, becomes data:
@@ -7,38 +7,32 @@ Here every row, plus the failure modes the checks name beyond the page, becomes 
 - a ``Cause`` names the check ids that confirm it (fail/warn) or rule it out (ok); error, skip or
   a missing result mean "could not tell". It carries a short "why this happens" for someone who has
   never seen SES, and ``Step``s: what to do, the exact command / DNS record / console path, what to
-  expect, how to verify;
-- ``diagnose(params, symptom)`` runs only the checks the symptom's causes need, in-process with one
-  ``Aws``, and returns a ``Diagnosis``;
-- ``apply_fixes`` makes the few fixes the runbook may make itself (re-enable sending, enable DKIM
-  signing, remove named addresses from the suppression list, create a new SMTP credential), only
-  with ``allow_writes``, each followed by a re-check that really asks AWS again (a write empties the run's memo).
-  Without ``allow_writes`` it says what it would do and calls nothing that writes.
+  expect, how to verify.
 
 Requests only a person can make (production access, a quota increase, an appeal of a pause) come
-with the prepared text and the console path or command. The catalogue itself prints nothing; the
-display helpers at the end render a ``Diagnosis`` for a terminal (rich) or a notebook.
+with the prepared text and the console path or command. Adding a failure mode touches this module
+alone; it prints nothing and calls no AWS API.
 """
 from __future__ import annotations
 
-import html
-import json
-import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from .commands import aws_command
-from .exceptions import ParameterError
-from .redact import mask_key_id, mask_key_ids
-from .results import CheckResult, Status
+from ..commands import aws_command
+from ..exceptions import ParameterError
+from ..results import CheckResult, Status
 
 if TYPE_CHECKING:
-    from .aws import Aws
-    from .params import Params
+    from ..params import Params
 
 CONFIRMED, RULED_OUT, UNKNOWN = "confirmed", "ruled out", "could not tell"
 _NOT_OK = (Status.FAIL, Status.WARN)
 _ORDER = {CONFIRMED: 0, UNKNOWN: 1, RULED_OUT: 2}
+# How bad a confirmed cause is, most severe first: what a diagnosis leads with.
+STOPS, RISKS, DEGRADES = 1, 2, 3
+SEVERITY = {STOPS: "mail stops or is rejected", RISKS: "AWS may pause the account, or mail is silently dropped",
+            DEGRADES: "mail is delivered but may be filed as spam"}
 SES_CONSOLE = "https://console.aws.amazon.com/ses/home?region={region}"
 
 
@@ -71,6 +65,7 @@ class Cause:
     verdict: Verdict | None = None  # default: any check fail/warn confirms, all ok rules out
     fix: str | None = None  # id in FIXES the runbook can make itself (with allow_writes)
     request: bool = False  # only a person can ask AWS for it (the steps hold the prepared text)
+    severity: int = DEGRADES  # STOPS, RISKS or DEGRADES: the order confirmed causes are shown in
 
     def judge(self, results: dict[str, CheckResult]) -> tuple[str, str]:
         """(verdict, note) from the results of this cause's checks."""
@@ -221,16 +216,68 @@ def _smtp_key(results: dict[str, CheckResult]) -> tuple[str, str]:
 
 
 # -- steps ---------------------------------------------------------------------------------
-USE_CASE = ("thephenom.app sends only transactional mail from no-reply@thephenom.app: account registration "
-            "confirmations, notifications the user subscribed to, and password resets, about {daily} messages a day. "
-            "Recipients are our own users who signed up on {website}; addresses are confirmed by a double opt-in link. "
-            "Bounces and complaints are processed automatically (SES account-level suppression list plus SNS notifications), "
-            "hard-bouncing addresses are never retried, and every notification has an unsubscribe link.")
+# A marked blank in prepared text: what the team must confirm or fill in before a person sends it.
+PLACEHOLDER = re.compile(r"<<(?:CONFIRM|FILL): [^<>]*>>")
+
+
+def use_case_sentences(params: "Params", results: dict[str, CheckResult] | None = None) -> list[tuple[str, str | None]]:
+    """The prepared production-access text as ``(sentence, check id it was measured by)``; ``None``: a placeholder.
+
+    Only what this run measured is stated (volume, reputation rates, the suppression list); everything
+    about the team's product (what it sends, how addresses are collected, how feedback is handled) is a
+    ``<<CONFIRM: ...>>`` or ``<<FILL: ...>>`` placeholder, so the text cannot be sent unedited by mistake.
+    """
+    r = results or {}
+    at = params.as_of_datetime().strftime("%Y-%m-%d %H:%M")
+    out: list[tuple[str, str | None]] = [
+        (f"<<CONFIRM: what {params.domain} is and which mail it sends from {params.sender} "
+         "(for example sign-up confirmations, notifications the user asked for, password resets)>>", None)]
+    quota = _measured(r, "quota.headroom")
+    if quota:
+        out.append((f"In the 24 hours to {at} UTC the account sent {float(quota.get('SentLast24Hours') or 0):,.0f} messages "
+                    f"(its 24-hour quota is {float(quota.get('Max24HourSend') or 0):,.0f}).", "quota.headroom"))
+    else:
+        out.append(("<<FILL: messages sent a day (not measured in this run: ses-runbook check --only quota.headroom)>>", None))
+    out.append(("<<FILL: the daily volume expected after production access>>", None))
+    for check_id, label in (("reputation.bounce_rate", "bounce"), ("reputation.complaint_rate", "complaint")):
+        rate = _measured(r, check_id)
+        if rate and "latest" in rate:
+            out.append((f"The {label} rate CloudWatch reports (Reputation.{label.capitalize()}Rate) was "
+                        f"{float(rate['latest']):.2%} for {rate.get('period', 'the latest period')}.", check_id))
+        else:
+            out.append((f"<<FILL: the {label} rate (not measured in this run: ses-runbook check --only {check_id})>>", None))
+    listed = _measured(r, "suppression.list")
+    if listed:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in (listed.get("by_reason") or {}).items()) or "none"
+        total = int(listed.get("total", 0))
+        out.append((f"The account-level suppression list holds {total} address{'' if total == 1 else 'es'} ({reasons}), "
+                    f"{listed.get('added_last_7_days', 0)} added in the last 7 days.", "suppression.list"))
+    else:
+        out.append(("<<FILL: the suppression list (not read in this run: ses-runbook check --only suppression.list)>>", None))
+    out += [("<<CONFIRM: how bounce and complaint notifications reach the application (SNS topic or event destination) "
+             "and what it does with them; this run did not read the notification set-up>>", None),
+            ("<<CONFIRM: how recipient addresses are collected and confirmed>>", None),
+            ("<<CONFIRM: how recipients stop mail they no longer want>>", None)]
+    return out
+
+
+def _measured(results: dict[str, CheckResult], check_id: str) -> dict[str, Any]:
+    """The details of a check that gave an answer (not error, skip or missing); empty otherwise."""
+    r = results.get(check_id)
+    return r.details if r is not None and r.status not in (Status.ERROR, Status.SKIP) else {}
 
 
 def use_case_text(params: "Params", results: dict[str, CheckResult] | None = None) -> str:
-    """The prepared text for a production-access request or a review reply."""
-    return USE_CASE.format(daily="12,000", website=f"https://{params.domain}")
+    """The prepared text for a production-access request or a review reply: measured sentences and placeholders."""
+    return " ".join(sentence for sentence, _ in use_case_sentences(params, results))
+
+
+def production_access_command(params: "Params", results: dict[str, CheckResult] | None = None) -> str:
+    """``aws sesv2 put-account-details``: the request to leave the SES sandbox, with the prepared text
+    (its placeholders left in: a person fills them before running it)."""
+    text = use_case_text(params, results).replace('"', "'")
+    return aws_command(params, "sesv2", "put-account-details", "--production-access-enabled", "--mail-type TRANSACTIONAL",
+                       f"--website-url https://{params.domain}", "--contact-language EN", f'--use-case-description "{text}"')
 
 
 def _console(params: "Params", where: str) -> str:
@@ -242,13 +289,12 @@ def _get_account(p: "Params", query: str) -> str:
 
 
 def _steps_sandbox(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
-    text = use_case_text(p, r).replace('"', "'")
     review = _details(r, "account.production_access").get("ReviewStatus")
     steps = [
         Step("Request production access (only a person can; AWS reviews it, usually within 24 hours). "
-             "Console: Account dashboard -> 'Request production access', or the command:",
-             aws_command(p, "sesv2", "put-account-details", "--production-access-enabled", "--mail-type TRANSACTIONAL",
-                         f"--website-url https://{p.domain}", "--contact-language EN", f'--use-case-description "{text}"'),
+             "Console: Account dashboard -> 'Request production access', or the command below. Its text states only what "
+             "this run measured: replace every <<CONFIRM: ...>> and <<FILL: ...>> with what your team knows before sending",
+             production_access_command(p, r),
              kind="request", expect="Details.ReviewDetails.Status becomes PENDING; AWS answers in a Support case",
              verify=_get_account(p, "{Prod:ProductionAccessEnabled,Review:Details.ReviewDetails.Status}")
              + "   # expect Prod true"),
@@ -288,7 +334,8 @@ def _steps_paused(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
                          "--statistics Average", "--period 3600", '--start-time "$(date -u -d \'7 days ago\' +%Y-%m-%dT%H:%M:%SZ)"',
                          '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"')),
         Step("Ask AWS to review the account again (only a person can): reply in the case with what changed. Prepared text:",
-             "We have found and stopped the cause: " + use_case_text(p, r), kind="request",
+             "<<CONFIRM: what caused the bounces or complaints and what was changed to stop it>> " + use_case_text(p, r),
+             kind="request",
              expect="AWS lifts the pause or the probation after review",
              verify=_get_account(p, "EnforcementStatus") + '   # expect "HEALTHY"'),
         Step("Or in the console", _console(p, "Reputation metrics / Account dashboard -> the review notice"), kind="console"),
@@ -507,40 +554,41 @@ CAUSES: dict[str, Cause] = {c.id: c for c in [
           "Every new SES account starts in a 'sandbox': it may send only to addresses verified in SES, at most 200 "
           "messages a day. Mail to anyone else is rejected ('Email address is not verified'). AWS lifts this when a "
           "person asks for production access and AWS approves the use case.",
-          ("account.production_access",), _steps_sandbox, request=True),
+          ("account.production_access",), _steps_sandbox, request=True, severity=STOPS),
     Cause("sending-disabled", "account-level sending is disabled",
           "SES has one switch for the whole account. When it is off (set by a person, by automation, or by AWS), every "
           "send fails with 'Sending paused for this account'; nothing is queued.",
-          ("account.sending_enabled",), _steps_sending_disabled, fix="reenable-sending"),
+          ("account.sending_enabled",), _steps_sending_disabled, fix="reenable-sending", severity=STOPS),
     Cause("account-paused-by-aws", "AWS has paused the account",
           "AWS watches bounce and complaint rates. Above its levels it first puts the account under review "
           "(PROBATION), then pauses sending (SHUTDOWN). Only AWS can lift a pause, after someone explains the fix.",
-          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.FAIL), request=True),
+          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.FAIL), request=True, severity=STOPS),
     Cause("account-under-review", "account under review by AWS (probation)",
           "A review is AWS's warning: the bounce or complaint rate went above its review level. Sending still works; "
           "if the rates do not come down, AWS pauses the account.",
-          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.WARN), request=True),
+          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.WARN), request=True, severity=RISKS),
     Cause("domain-not-verified", "sending domain (or sender) not verified",
           "SES sends only From identities it has verified. A domain is verified by a TXT (or the DKIM CNAME) records "
           "in its DNS; when a record is removed, SES marks the identity Failed and rejects mail from it.",
-          ("identity.verification",), _steps_domain, verdict=_only_fail("identity.verification", "other identities only")),
+          ("identity.verification",), _steps_domain, verdict=_only_fail("identity.verification", "other identities only"),
+          severity=STOPS),
     Cause("quota-exhausted", "24-hour sending quota used up",
           "Each account may send a fixed number of messages in any rolling 24 hours (Max24HourSend). Above it SES "
           "refuses with 'Daily message quota exceeded' until older sends leave the window.",
-          ("quota.headroom",), _steps_quota, request=True),
+          ("quota.headroom",), _steps_quota, request=True, severity=STOPS),
     Cause("bounce-spike", "bounce rate above AWS's levels",
           "A hard bounce means the address does not exist. Sending to old or imported lists raises the bounce rate; "
           "AWS reviews the account at 5 % and may pause it at 10 %.",
-          ("reputation.bounce_rate",), _steps_rate("bounce")),
+          ("reputation.bounce_rate",), _steps_rate("bounce"), severity=RISKS),
     Cause("complaint-spike", "complaint rate above AWS's levels",
           "A complaint is a recipient pressing 'this is spam'. Mail people did not expect (marketing to old users, "
           "no unsubscribe link) raises it; AWS reviews at 0.1 % and may pause at 0.5 %, and mailbox providers start "
           "filtering the domain as spam.",
-          ("reputation.complaint_rate",), _steps_rate("complaint")),
+          ("reputation.complaint_rate",), _steps_rate("complaint"), severity=RISKS),
     Cause("recipients-suppressed", "many recipients on the suppression list",
           "After a hard bounce or a complaint SES puts the address on the account's suppression list and silently drops "
           "later mail to it: the application sees 'sent', the user gets nothing.",
-          ("suppression.list",), _steps_suppressed, fix="unsuppress"),
+          ("suppression.list",), _steps_suppressed, fix="unsuppress", severity=RISKS),
     Cause("dkim-cname-missing", "DKIM CNAME records missing or wrong in DNS",
           "DKIM proves the mail comes from the domain. SES signs with keys it publishes at TOKEN.dkim.amazonses.com; "
           "the domain must point three CNAMEs (TOKEN._domainkey) there. A deleted or mistyped record makes "
@@ -574,15 +622,15 @@ CAUSES: dict[str, Cause] = {c.id: c for c in [
           "The SES SMTP username is an IAM access key id and the password is DERIVED from that key's secret for one "
           "region. A rotated or deleted key, a password derived for another region, or the raw IAM secret pasted as "
           "the password all give '535 Authentication Credentials Invalid'.",
-          ("smtp.auth",), _steps_smtp_rotate, verdict=_smtp_credentials, fix="new-smtp-credential"),
+          ("smtp.auth",), _steps_smtp_rotate, verdict=_smtp_credentials, fix="new-smtp-credential", severity=STOPS),
     Cause("smtp-key-inactive", "SMTP user's access key inactive (or the user may not send)",
           "An access key can be set Inactive in IAM (e.g. by a key-rotation policy). The SMTP password derived from "
           "it stops working at once, and a user without ses:SendRawEmail cannot send either.",
-          ("iam.smtp_users", "smtp.auth"), _steps_smtp_key, verdict=_smtp_key, fix="new-smtp-credential"),
+          ("iam.smtp_users", "smtp.auth"), _steps_smtp_key, verdict=_smtp_key, fix="new-smtp-credential", severity=STOPS),
     Cause("smtp-connection-problem", "SMTP endpoint unreachable or TLS not verified",
           "Before credentials matter, the service must reach the SES SMTP endpoint (port 587, STARTTLS) and trust its "
           "certificate; a firewall, a wrong host or a TLS interception proxy stops it there.",
-          ("smtp.auth",), _steps_smtp_connection, verdict=_smtp_connection),
+          ("smtp.auth",), _steps_smtp_connection, verdict=_smtp_connection, severity=STOPS),
 ]}
 
 SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
@@ -655,488 +703,3 @@ def checks_for(symptom: str) -> list[str]:
                     ids.append(check_id)
     return ids
 
-
-# -- diagnosis -----------------------------------------------------------------------------
-@dataclass
-class Finding:
-    cause: Cause
-    verdict: str
-    note: str
-    evidence: list[CheckResult]
-    steps: list[Step]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"cause": self.cause.id, "title": self.cause.title, "verdict": self.verdict, "note": self.note,
-                "why": self.cause.why, "fix": self.cause.fix, "request": self.cause.request,
-                "evidence": [{"id": r.id, "status": r.status.value, "summary": r.summary} for r in self.evidence],
-                "steps": [s.to_dict() for s in self.steps]}
-
-
-@dataclass
-class SymptomFindings:
-    symptom: Symptom
-    findings: list[Finding]
-
-    @property
-    def confirmed(self) -> list[Finding]:
-        return [f for f in self.findings if f.verdict == CONFIRMED]
-
-
-@dataclass
-class FixResult:
-    """One guarded fix: planned (read-only run) or made, and its re-check."""
-
-    id: str
-    title: str
-    cause: str
-    commands: list[str]
-    applied: bool = False
-    ok: bool | None = None  # re-check passed (None: not made)
-    message: str = ""
-    recheck: CheckResult | None = None
-    before: CheckResult | None = None
-    rows: list[dict[str, Any]] = field(default_factory=list)  # e.g. the suppression list
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "cause": self.cause, "commands": self.commands, "applied": self.applied,
-                "ok": self.ok, "message": self.message, "recheck": self.recheck.to_dict() if self.recheck else None,
-                "rows": self.rows}
-
-
-@dataclass
-class Diagnosis:
-    requested: str
-    params: "Params"
-    symptoms: list[SymptomFindings]
-    results: list[CheckResult]
-    aws: "Aws"
-    fixes: list[FixResult] = field(default_factory=list)
-    walked: list[SymptomFindings] = field(default_factory=list)  # every symptom walked (auto keeps only those confirmed)
-
-    def unique_findings(self) -> list[Finding]:
-        """Every cause walked, once, in verdict order: what a run with nothing confirmed shows."""
-        seen: dict[str, Finding] = {}
-        for s in self.walked or self.symptoms:
-            for f in s.findings:
-                seen.setdefault(f.cause.id, f)
-        return sorted(seen.values(), key=lambda f: _ORDER[f.verdict])
-
-    @property
-    def confirmed(self) -> list[Finding]:
-        """Confirmed causes, each once, most likely first."""
-        seen: dict[str, Finding] = {}
-        for s in self.symptoms:
-            for f in s.confirmed:
-                seen.setdefault(f.cause.id, f)
-        return list(seen.values())
-
-    def by_cause(self) -> dict[str, str]:
-        """Cause id -> verdict over every symptom walked."""
-        out: dict[str, str] = {}
-        for s in self.symptoms:
-            for f in s.findings:
-                out[f.cause.id] = f.verdict
-        return out
-
-    @property
-    def exit_code(self) -> int:
-        if self.confirmed:
-            return 1
-        return 2 if any(r.status == Status.ERROR for r in self.results) else 0
-
-    def final_results(self) -> list[CheckResult]:
-        """The checks as they stand now: a re-check after a fix replaces the result it re-checked."""
-        latest = {f.recheck.id: f.recheck for f in self.fixes if f.recheck is not None}
-        return [latest.get(r.id, r) for r in self.results]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"symptom": self.requested,
-                "run": {"as_of": self.params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.params.region,
-                        "endpoint_url": self.params.endpoint_url or f"AWS ({self.params.region})",
-                        "allow_writes": self.params.allow_writes, "aws_calls": self.aws.stats()},
-                "confirmed": [f.cause.id for f in self.confirmed],
-                "symptoms": [{"id": s.symptom.id, "title": s.symptom.title, "findings": [f.to_dict() for f in s.findings]}
-                             for s in self.symptoms],
-                "fixes": [f.to_dict() for f in self.fixes],
-                "checks": [r.to_dict() for r in self.final_results()],
-                "exit_code": self.exit_code}
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, default=str)
-
-
-def _walk(symptom: Symptom, params: "Params", results: dict[str, CheckResult]) -> SymptomFindings:
-    findings = []
-    for cid in symptom.causes:
-        cause = CAUSES[cid]
-        verdict, note = cause.judge(results)
-        evidence = [results[i] for i in cause.checks if i in results]
-        steps = cause.steps(params, results) if verdict != RULED_OUT else []
-        findings.append(Finding(cause, verdict, note, evidence, steps))
-    findings.sort(key=lambda f: _ORDER[f.verdict])  # stable: most likely first within each verdict
-    return SymptomFindings(symptom, findings)
-
-
-def diagnose(params: "Params", symptom: str = "auto", aws: "Aws | None" = None, fix: bool | None = None) -> Diagnosis:
-    """Run only the checks ``symptom``'s causes need and judge each cause.
-
-    ``auto`` walks every symptom and keeps those with a confirmed cause. ``fix`` (default: the
-    ``allow_writes`` parameter) also applies the guarded fixes of the confirmed causes.
-    """
-    from .aws import Aws
-    from .checks import Context, run_one, select
-
-    sids = symptom_ids(symptom)
-    aws = aws or Aws(params)
-    ctx = Context(params=params, aws=aws)
-    wanted = checks_for(symptom)
-    order = {cid: i for i, cid in enumerate(wanted)}
-    specs = sorted(select(wanted), key=lambda s: order[s.id])  # most likely cause's checks first
-    results = [run_one(spec, ctx) for spec in specs]
-    by_id = {r.id: r for r in results}
-    walked = [_walk(SYMPTOMS[sid], params, by_id) for sid in sids]
-    everything = walked
-    if symptom == "auto":
-        walked = [w for w in walked if w.confirmed]
-    diagnosis = Diagnosis(symptom, params, walked, results, aws, walked=everything)
-    if params.allow_writes if fix is None else fix:
-        apply_fixes(diagnosis)
-    else:
-        diagnosis.fixes = plan_fixes(diagnosis)
-    return diagnosis
-
-
-# -- guarded fixes -------------------------------------------------------------------------
-def _write(aws: "Aws", service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
-    """A write through the guarded client; it also drops the run's memo, so re-checks ask AWS again."""
-    return aws.call(service, operation, **kwargs)
-
-
-def _recheck(diagnosis: Diagnosis, check_id: str, fix_id: str) -> CheckResult:
-    """Run one check again after a fix (the write emptied the memo; a fresh check cache)."""
-    from .checks import Context, run_one, select
-
-    result = run_one(select([check_id])[0], Context(params=diagnosis.params, aws=diagnosis.aws))
-    before = next((r for r in diagnosis.results if r.id == check_id), None)
-    result.summary = f"re-check after fix {fix_id}: {result.summary}"
-    result.details = {**result.details, "fix": fix_id,
-                      "before": {"status": before.status.value, "summary": before.summary} if before else None}
-    return result
-
-
-def _fix_sending(d: Diagnosis, fix: FixResult) -> None:
-    _write(d.aws, "sesv2", "PutAccountSendingAttributes", SendingEnabled=True)
-    fix.applied = True
-    fix.recheck = _recheck(d, "account.sending_enabled", fix.id)
-    fix.ok = fix.recheck.status == Status.OK
-    fix.message = "sending re-enabled" if fix.ok else "sending still disabled after the write"
-
-
-def _fix_dkim(d: Diagnosis, fix: FixResult) -> None:
-    _write(d.aws, "sesv2", "PutEmailIdentityDkimAttributes", EmailIdentity=d.params.domain, SigningEnabled=True)
-    fix.applied = True
-    fix.recheck = _recheck(d, "identity.dkim", fix.id)
-    fix.ok = fix.recheck.status == Status.OK
-    fix.message = f"DKIM signing enabled for {d.params.domain}" if fix.ok else "DKIM still not ok after the write"
-
-
-def _suppressed_rows(d: Diagnosis) -> list[dict[str, Any]]:
-    from . import ses
-
-    rows = []
-    for item in ses.suppressed_destinations(d.aws):
-        when = ses.when(item.get("LastUpdateTime"))
-        rows.append({"email": item.get("EmailAddress"), "reason": item.get("Reason"),
-                     "last_update": when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None})
-    return sorted(rows, key=lambda r: r["last_update"] or "", reverse=True)
-
-
-def _fix_unsuppress(d: Diagnosis, fix: FixResult) -> None:
-    listed = {r["email"].lower() for r in fix.rows}
-    wanted = list(d.params.unsuppress)
-    absent = [a for a in wanted if a.lower() not in listed]
-    removed = []
-    for address in wanted:
-        if address.lower() in listed:
-            _write(d.aws, "sesv2", "DeleteSuppressedDestination", EmailAddress=address)
-            removed.append(address)
-    fix.applied = bool(removed)
-    fix.recheck = _recheck(d, "suppression.list", fix.id)
-    still = {r["email"].lower() for r in _suppressed_rows(d)} & {a.lower() for a in removed}
-    fix.ok = not still
-    fix.message = (f"removed {len(removed)} address(es) from the suppression list" + (f"; still listed: {', '.join(sorted(still))}" if still else "")
-                   + (f"; not on the list: {', '.join(absent)}" if absent else ""))
-
-
-def _fix_credential(d: Diagnosis, fix: FixResult) -> None:
-    from .smtpcred import derive_smtp_password
-
-    p = d.params
-    results = {r.id: r for r in d.results}
-    user = _smtp_user(p, results)
-    if user is None:
-        fix.message = "no SMTP user known: set the smtp_users parameter to the IAM user the services send with"
-        return
-    if not p.smtp_credentials_file:
-        fix.message = ("not made: set smtp_credentials_file to a path; the new password is written there (mode 600), "
-                       "never shown in the notebook")
-        return
-    path = os.path.expanduser(p.smtp_credentials_file)
-    if os.path.exists(path):
-        fix.message = f"not made: {path} exists; name a new file (it is never overwritten)"
-        return
-    created = _write(d.aws, "iam", "CreateAccessKey", UserName=user)["AccessKey"]
-    key_id, secret = created["AccessKeyId"], created["SecretAccessKey"]
-    password = derive_smtp_password(secret, p.region)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"# SES SMTP credential for IAM user {user}, region {p.region}; move it into the services' secret store, "
-                     "then delete this file\n")
-        handle.write(f"{p.smtp_username_env}={key_id}\n{p.smtp_password_env}={password}\n")
-    del secret, password
-    fix.applied = True
-    fix.recheck = _recheck(d, "iam.smtp_users", fix.id)
-    from . import ses
-
-    active = any(k.get("AccessKeyId") == key_id and k.get("Status") == "Active" for k in ses.access_keys(d.aws, user))
-    fix.ok = active and fix.recheck.status != Status.FAIL
-    fix.message = (f"new access key {mask_key_id(key_id)} for {user} is {'Active' if active else 'NOT active'}; username and "
-                   f"derived password written to {path} (mode 600). Next: put them in {p.smtp_username_env} / "
-                   f"{p.smtp_password_env} of NEST, the API and webmail, restart them, run 'ses-runbook check --only smtp.auth', "
-                   "then deactivate the old key")
-
-
-FIXES: dict[str, tuple[str, Callable[[Diagnosis, FixResult], None]]] = {
-    "reenable-sending": ("Re-enable account sending", _fix_sending),
-    "enable-dkim-signing": ("Enable DKIM signing for the domain", _fix_dkim),
-    "unsuppress": ("Remove named addresses from the suppression list", _fix_unsuppress),
-    "new-smtp-credential": ("Create a new SMTP credential", _fix_credential),
-}
-
-
-def _fix_commands(fix_id: str, d: Diagnosis) -> list[str]:
-    p = d.params
-    if fix_id == "reenable-sending":
-        return [aws_command(p, "sesv2", "put-account-sending-attributes", "--sending-enabled")]
-    if fix_id == "enable-dkim-signing":
-        return [aws_command(p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled")]
-    if fix_id == "unsuppress":
-        return [aws_command(p, "sesv2", "delete-suppressed-destination", f"--email-address {a}") for a in p.unsuppress] or [
-            "(name the addresses with -p unsuppress ADDR,ADDR)"]
-    user = _smtp_user(p, {r.id: r for r in d.results}) or "SMTP_USER"
-    return [aws_command(p, "iam", "create-access-key", f"--user-name {user}", regional=False)]
-
-
-def plan_fixes(diagnosis: Diagnosis) -> list[FixResult]:
-    """The guarded fixes for the confirmed causes (and ``unsuppress`` when addresses are named); nothing is called."""
-    planned: dict[str, FixResult] = {}
-    for finding in diagnosis.confirmed:
-        fid = finding.cause.fix
-        if fid and fid not in planned:
-            planned[fid] = FixResult(fid, FIXES[fid][0], finding.cause.id, _fix_commands(fid, diagnosis))
-    if diagnosis.params.unsuppress and "unsuppress" not in planned:
-        planned["unsuppress"] = FixResult("unsuppress", FIXES["unsuppress"][0], "recipients-suppressed",
-                                          _fix_commands("unsuppress", diagnosis))
-    fixes = list(planned.values())
-    for fix in fixes:
-        fix.before = next((r for f in diagnosis.confirmed if f.cause.id == fix.cause for r in f.evidence), None)
-        if fix.id == "unsuppress":
-            try:
-                fix.rows = _suppressed_rows(diagnosis)
-            except Exception as exc:  # noqa: BLE001 - the table is a help, the fix says why it cannot run
-                from .aws import describe_error
-
-                fix.message = describe_error(exc, diagnosis.params)
-        if not diagnosis.params.allow_writes:
-            fix.message = fix.message or "read-only run: set allow_writes=true to make this fix (nothing was changed)"
-    return fixes
-
-
-def apply_fixes(diagnosis: Diagnosis, session: Any = None) -> list[FixResult]:
-    """Make the planned fixes when ``allow_writes`` is true, each followed by its re-check.
-
-    Read-only: returns the plan and calls nothing that writes. ``session`` (a notebook ``Runbook``)
-    gets its recorded results replaced by the re-checks, so ``summary.json`` shows the state after the fix.
-    """
-    from .aws import describe_error
-
-    fixes = plan_fixes(diagnosis)
-    diagnosis.fixes = fixes
-    if diagnosis.params.allow_writes:
-        for fix in fixes:
-            try:
-                FIXES[fix.id][1](diagnosis, fix)
-            except Exception as exc:  # noqa: BLE001 - one failed fix never hides the others
-                fix.ok = False
-                fix.message = f"fix failed: {mask_key_ids(describe_error(exc, diagnosis.params))}"
-    if session is not None:
-        latest = {f.recheck.id: f.recheck for f in fixes if f.recheck is not None}
-        session.results[:] = [latest.get(r.id, r) for r in session.results]
-    return fixes
-
-
-# -- rendering (terminal and notebook); the catalogue above prints nothing -------------------------
-VERDICT_STYLE = {CONFIRMED: "bold red", UNKNOWN: "magenta", RULED_OUT: "green"}
-VERDICT_COLOUR = {CONFIRMED: "#cf222e", UNKNOWN: "#8250df", RULED_OUT: "#1a7f37"}
-
-
-def walkthrough_text(d: Diagnosis) -> str:
-    """Plain text of the walk-through: stable between runs (what nbval compares)."""
-    if not d.symptoms:
-        lines = [f"symptom {d.requested}: no cause confirmed"]
-        for f in d.unique_findings():
-            lines.append(f"  {f.verdict:14} {f.cause.id:26} {f.note}")
-        return "\n".join(lines)
-    lines = []
-    for s in d.symptoms:
-        lines.append(f"{s.symptom.title} ({s.symptom.id})")
-        for f in s.findings:
-            lines.append(f"  {f.verdict:14} {f.cause.id:26} {f.cause.title}")
-            for r in f.evidence:
-                lines.append(f"  {'':14} {r.status.value:5} {r.id}: {r.summary}")
-    return "\n".join(lines)
-
-
-def steps_text(d: Diagnosis) -> str:
-    out = []
-    for f in d.confirmed:
-        out.append(f"{f.cause.title} ({f.cause.id})\n  why: {f.cause.why}")
-        for i, s in enumerate(f.steps, 1):
-            out.append(f"  {i}. {s.action}")
-            for label, value in (("", s.command), ("expect: ", s.expect), ("verify: ", s.verify)):
-                if value:
-                    out.append(f"     {label}{value}")
-    return "\n".join(out) or "nothing confirmed: no steps"
-
-
-def fixes_text(fixes: list[FixResult]) -> str:
-    if not fixes:
-        return "no guarded fix applies"
-    out = []
-    for f in fixes:
-        state = ("made, re-check ok" if f.ok else "made, re-check NOT ok") if f.applied else "not made"
-        out.append(f"{f.title} ({f.id}, for {f.cause}): {state}")
-        out.extend(f"  {c}" for c in f.commands)
-        if f.message:
-            out.append(f"  {f.message}")
-        if f.recheck is not None:
-            out.append(f"  {f.recheck.status.value:5} {f.recheck.id}: {f.recheck.summary}")
-    return "\n".join(out)
-
-
-def _badge(verdict: str) -> str:
-    return (f'<span style="color:white;background:{VERDICT_COLOUR[verdict]};padding:1px 6px;border-radius:3px;'
-            f'font-weight:bold">{html.escape(verdict)}</span>')
-
-
-def walkthrough_html(d: Diagnosis) -> str:
-    from .notebook import status_badge
-
-    if not d.symptoms:
-        return f"<pre>{html.escape(walkthrough_text(d))}</pre>"
-    parts = []
-    for s in d.symptoms:
-        rows = "".join(
-            f"<tr><td>{_badge(f.verdict)}</td><td><b>{html.escape(f.cause.title)}</b><br><code>{html.escape(f.cause.id)}</code></td>"
-            f"<td style='text-align:left'>" + "<br>".join(f"{status_badge(r.status)} <code>{html.escape(r.id)}</code> "
-                                                           f"{html.escape(r.summary)}" for r in f.evidence)
-            + f"<br><small>{html.escape(f.note)}</small></td></tr>" for f in s.findings)
-        parts.append(f"<h4>{html.escape(s.symptom.title)} <code>{html.escape(s.symptom.id)}</code></h4>"
-                     f"<table><thead><tr><th>verdict</th><th>cause</th><th style='text-align:left'>evidence</th></tr></thead>"
-                     f"<tbody>{rows}</tbody></table>")
-    return "".join(parts)
-
-
-def steps_html(d: Diagnosis) -> str:
-    if not d.confirmed:
-        return "<p>nothing confirmed: no steps</p>"
-    parts = []
-    for f in d.confirmed:
-        items = []
-        for s in f.steps:
-            bits = [html.escape(s.action)]
-            if s.command:
-                bits.append(f"<pre><code>{html.escape(s.command)}</code></pre>")
-            if s.expect:
-                bits.append(f"<small>expect: {html.escape(s.expect)}</small>")
-            if s.verify:
-                bits.append(f"<br><small>verify: <code>{html.escape(s.verify)}</code></small>")
-            items.append(f"<li>{''.join(bits)}</li>")
-        parts.append(f"<h4>{html.escape(f.cause.title)} <code>{html.escape(f.cause.id)}</code></h4>"
-                     f"<p><i>Why this happens:</i> {html.escape(f.cause.why)}</p><ol>{''.join(items)}</ol>")
-    return "".join(parts)
-
-
-def fixes_html(fixes: list[FixResult]) -> str:
-    return f"<pre>{html.escape(fixes_text(fixes))}</pre>"
-
-
-def _show(html_text: str, plain: str) -> None:
-    from .notebook import _display
-
-    _display(html_text, plain)
-
-
-def show_failure_modes() -> None:
-    """The page's table, as the notebook's first output."""
-    from .notebook import table_html, table_text
-
-    rows = failure_modes()
-    _show(table_html(rows), table_text(rows))
-
-
-def show_walkthrough(d: Diagnosis) -> None:
-    _show(walkthrough_html(d), walkthrough_text(d))
-
-
-def show_steps(d: Diagnosis) -> None:
-    _show(steps_html(d), steps_text(d))
-
-
-def show_suppression(d: Diagnosis) -> None:
-    """The suppression list as a table (newest first), when the unsuppress fix is in play."""
-    from .notebook import table_html, table_text
-
-    fix = next((f for f in d.fixes if f.id == "unsuppress"), None)
-    rows = fix.rows if fix else []
-    if fix is None:
-        _show("<p>suppression list: not shown (no suppression cause confirmed, no address named in unsuppress)</p>",
-              "suppression list: not shown (no suppression cause confirmed, no address named in unsuppress)")
-        return
-    _show(table_html(rows), table_text(rows))
-
-
-def show_fixes(d: Diagnosis) -> None:
-    _show(fixes_html(d.fixes), fixes_text(d.fixes))
-
-
-def walk(session: Any, symptom: str) -> Diagnosis:
-    """Notebook entry: diagnose with the session's clients and keep the checks for ``record``."""
-    d = diagnose(session.params, symptom, aws=session.aws, fix=False)
-    session.results.extend(d.results)
-    return d
-
-
-def print_diagnosis(d: Diagnosis) -> None:
-    """Terminal output (rich): the walk-through, the steps for the confirmed causes, the fixes."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(highlight=False, soft_wrap=True)
-    if not d.symptoms:
-        console.print(walkthrough_text(d))
-    for s in d.symptoms:
-        table = Table(title=f"{s.symptom.title} ({s.symptom.id})", title_justify="left", show_lines=False)
-        table.add_column("verdict")
-        table.add_column("cause")
-        table.add_column("evidence")
-        for f in s.findings:
-            evidence = "\n".join(f"{r.status.value} {r.id}: {r.summary}" for r in f.evidence) or f.note
-            table.add_row(f"[{VERDICT_STYLE[f.verdict]}]{f.verdict}[/]", f"{f.cause.title}\n[dim]{f.cause.id}[/]", evidence)
-        console.print(table)
-    if d.confirmed:
-        console.print("\n[bold]What to do[/]")
-        console.print(steps_text(d), markup=False)
-    if d.fixes:
-        console.print("\n[bold]Guarded fixes[/]")
-        console.print(fixes_text(d.fixes), markup=False)
