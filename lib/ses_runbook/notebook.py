@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from . import __version__, params as params_mod
 from .aws import Aws
-from .checks import Context, all_checks, run_one
+from .checks import Context, all_checks, run
 from .results import MIME_TYPE, CheckResult, Report, Status
 
 if TYPE_CHECKING:
@@ -105,8 +105,7 @@ class Runbook:
 
     def check(self, *ids: str) -> list[CheckResult]:
         """Run the named checks (default: all), keep them for ``record``, return them worst first."""
-        specs = [s for s in all_checks() if not ids or s.id in ids]
-        found = [run_one(s, self.ctx) for s in specs]
+        found = run(self.ctx, ids=[s.id for s in all_checks() if not ids or s.id in ids])  # sections side by side
         self.results.extend(found)
         return Report(run={}, checks=found).sorted()
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from .results import Status, exit_code, read_recorded
 if TYPE_CHECKING:
     from .params import Params
 
-LIBRARIES = ("boto3", "botocore", "papermill", "nbconvert", "pandas", "matplotlib", "moto", "checkdmarc", "dnspython")
+LIBRARIES = ("boto3", "botocore", "papermill", "nbconvert", "pandas", "matplotlib", "moto", "dnspython")
 
 
 def notebook_dir() -> Path:
@@ -214,12 +215,22 @@ def _execute(path: Path, out_dir: Path, parameters: dict[str, Any], kernels: Ker
     return result
 
 
+_EXPORTERS = threading.local()
+
+
+def _exporter() -> Any:
+    """This thread's HTML exporter: made once per job slot (its templates and filters load once), not per notebook."""
+    if getattr(_EXPORTERS, "html", None) is None:
+        from nbconvert import HTMLExporter
+
+        _EXPORTERS.html = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                                       embed_images=True)
+    return _EXPORTERS.html
+
+
 def _render_html(nb: Any, target: Path, banner: str, result: NotebookResult) -> str:
     """Self-contained HTML without code cells, the run's context on the first screen."""
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = _exporter().from_notebook_node(nb)
     status = result.worst.value
     error = f"<p><b>notebook failed</b>: {html.escape(result.error)}</p>" if result.error else ""
     head = (f'<div style="font-family:sans-serif;border:2px solid #444;padding:8px;margin:8px">'
