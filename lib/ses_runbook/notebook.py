@@ -138,12 +138,18 @@ class Runbook:
         _display(frame.to_html(border=0), frame.to_string())
 
     def figure(self, fig: Any) -> None:
-        """A matplotlib Figure as PNG, with a fixed plain face (nbval compares that, not the image)."""
+        """A matplotlib Figure as PNG, with a fixed plain face (nbval compares that, not the image).
+
+        Figures shown before are reference cycles nothing uses any more: they are collected
+        first, so a kernel renders each figure in the memory of the last, not beside it.
+        """
         import base64
+        import gc
         import io
 
         from IPython.display import display
 
+        gc.collect()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", metadata={"Software": None})
         display({"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": "[figure: see the image]"}, raw=True)

@@ -13,21 +13,7 @@ import re
 import socket
 import sys
 from dataclasses import dataclass, field
-from typing import Any
-
-import dns._features
-
-# The runbook asks plain DNS over UDP/TCP. With DNS-over-HTTPS available dnspython imports httpx2,
-# httpcore2, h2 and anyio as it loads (a third of a check's start-up); ``force`` is dnspython's own
-# switch for an optional feature. Only before dnspython's query module loads, so a process that
-# already uses DoH keeps it.
-if "dns.query" not in sys.modules:
-    dns._features.force("doh", False)
-
-import dns.exception  # noqa: E402
-import dns.name  # noqa: E402
-import dns.nameserver  # noqa: E402
-import dns.resolver  # noqa: E402
+from typing import TYPE_CHECKING, Any
 
 from .. import ses, spfdmarc
 from ..commands import aws_command
@@ -35,12 +21,36 @@ from ..exceptions import RunbookError
 from ..results import Status
 from . import Context, Outcome, check
 
+if TYPE_CHECKING:
+    import dns.resolver
+
 TTL = 300  # what Cloudflare's "Auto" TTL means
 DEFAULT_SIGNING_ZONE = "dkim.amazonses.com"
 SPF_VALUE = "v=spf1 include:amazonses.com ~all"
 SPF_LOOKUP_LIMIT = spfdmarc.LOOKUP_LIMIT
 SPF_VOID_LIMIT = spfdmarc.VOID_LIMIT
 _SES_INCLUDE = re.compile(r"^[+]?include:amazonses\.com\.?$", re.IGNORECASE)
+
+
+def _dnspython() -> Any:
+    """dnspython, imported when a DNS check first asks (7 MiB and a tenth of a second that a
+    notebook without DNS checks never needs; in ``check`` it loads in the DNS section's thread).
+
+    The runbook asks plain DNS over UDP/TCP. With DNS-over-HTTPS available dnspython imports
+    httpx2, httpcore2, h2 and anyio as it loads; ``force`` is dnspython's own switch for an
+    optional feature, used only before dnspython's query module loads, so a process that already
+    uses DoH keeps it.
+    """
+    if "dns.query" not in sys.modules:
+        import dns._features
+
+        dns._features.force("doh", False)
+    import dns.exception
+    import dns.name
+    import dns.nameserver
+    import dns.resolver
+
+    return dns
 
 
 class DnsError(RunbookError):
@@ -73,13 +83,14 @@ def _address(host: str) -> str:
         raise DnsError(f"DNS server '{host}' (dns_nameservers) cannot be resolved: {exc.strerror or exc}") from None
 
 
-def make_resolver(params: Any) -> tuple[dns.resolver.Resolver, str]:
+def make_resolver(params: Any) -> tuple["dns.resolver.Resolver", str]:
     """A dnspython resolver for the parameters, and how to name it in messages.
 
     No cache (the runbook asks what is there now), absolute names only (no search list), and a
     lifetime of ``dns_timeout_s`` per query with retries inside it, so a dead server costs that
     long and no more.
     """
+    dns = _dnspython()
     timeout = float(params.dns_timeout_s)
     if params.dns_nameservers:
         resolver = dns.resolver.Resolver(configure=False)
@@ -132,6 +143,7 @@ class Lookup:
         if self._dead is not None:
             raise self._dead
         answer = Answer(key[0], key[1])
+        dns = _dnspython()
         try:
             result = self.resolver.resolve(dns.name.from_text(key[0]), key[1], raise_on_no_answer=False,
                                            lifetime=self.resolver.lifetime)
