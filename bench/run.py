@@ -161,7 +161,10 @@ def main() -> int:
 
 
 def kernel_peak() -> int:
-    """Peak resident memory (KiB) of the kernel that runs the heaviest notebook (07: pandas, matplotlib)."""
+    """Peak resident memory (KiB) of the kernel that runs the heaviest notebook (07: pandas, matplotlib).
+
+    Only this run's own kernels count (children of the ``run`` process): other kernels on the machine are not ours.
+    """
     proc = subprocess.Popen([PY, "-m", "ses_runbook.cli", "run", "07", "--sandbox", "--jobs", "1", "--out",
                              tempfile.mkdtemp(prefix="bench-kernel-")], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = 0
@@ -170,7 +173,7 @@ def kernel_peak() -> int:
         for status in Path("/proc").glob("[0-9]*/status"):
             try:
                 text = status.read_text()
-                if "ipykernel" not in (status.parent / "cmdline").read_text():
+                if f"\nPPid:\t{proc.pid}\n" not in text or "kernel" not in (status.parent / "cmdline").read_text():
                     continue
             except OSError:
                 continue

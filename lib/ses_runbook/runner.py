@@ -293,7 +293,10 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
     slots = max(1, min(jobs, len(notebooks) or 1))
     kernels = KernelPool(slots, kernel, notebooks[0].parent if notebooks else Path.cwd())
     pool = ThreadPoolExecutor(max_workers=slots)
-    futures = {pool.submit(_execute, nb, out_dir, parameters, kernels, timeout, banner): nb for nb in notebooks}
+    # Longest first, so the slots finish together instead of one waiting on a long notebook that
+    # started last; a notebook's committed size (its figures and tables) is a fair guess at its cost.
+    longest_first = sorted(notebooks, key=lambda nb: nb.stat().st_size if nb.exists() else 0, reverse=True)
+    futures = {pool.submit(_execute, nb, out_dir, parameters, kernels, timeout, banner): nb for nb in longest_first}
     interrupted = False
     try:
         for future in as_completed(futures):
