@@ -132,7 +132,8 @@ def run(ctx: Context, ids: Iterable[str] | None = None,
             futures[spec.id].set_result(run_one(spec, ctx))
 
     results = []
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(sections))), thread_name_prefix="check") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(sections))), thread_name_prefix="check")
+    try:
         for group in sections.values():
             pool.submit(section, group)
         for spec in specs:
@@ -140,4 +141,6 @@ def run(ctx: Context, ids: Iterable[str] | None = None,
             results.append(result)
             if progress:
                 progress(result)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: do not wait for sections still on the network
     return results
