@@ -151,7 +151,7 @@ class KernelPool:
         for _ in range(size):
             km = KernelManager(kernel_name=kernel_name)
             if Path(km.kernel_spec.argv[0]).resolve() == Path(sys.executable).resolve():
-                km.kernel_spec.argv = [sys.executable, "-m", "ses_runbook.kernel", "-f", "{connection_file}"]  # no debugger
+                km.kernel_spec.argv = [sys.executable, "-m", "ses_runbook.ipykernel_launcher", "-f", "{connection_file}"]  # no debugger
             # quiet about "TCP without encryption" on loopback; history in memory, as nbclient does for its kernels
             km.start_kernel(cwd=str(cwd), extra_arguments=["--log-level=ERROR", "--HistoryManager.hist_file=:memory:"])
             self._all.append(km)

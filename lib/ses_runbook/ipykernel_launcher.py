@@ -4,7 +4,7 @@ A headless run never attaches a debugger, and ipykernel loads debugpy (with pyde
 kernel it starts when it can import it: about 8 MiB per kernel. An unimportable debugpy is how
 ipykernel itself learns there is no debugger; JupyterLab's kernels are not started this way.
 
-    python -m ses_runbook.kernel -f CONNECTION_FILE
+    python -m ses_runbook.ipykernel_launcher -f CONNECTION_FILE   (what ipykernel_launcher does, minus debugpy)
 """
 from __future__ import annotations
 
