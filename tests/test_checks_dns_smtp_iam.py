@@ -123,8 +123,11 @@ def test_healthy_details(boxes: Boxes) -> None:
 def test_iam_asks_once_per_user_key_and_policy(boxes: Boxes) -> None:
     calls = boxes.report("healthy")[0].run["aws_calls"]["by_operation"]
     iam = {op: n for op, n in calls.items() if op.startswith("iam.")}
-    # users and their policies in one paged call; then 3 SMTP users with one key each
-    assert iam == {"iam.GetAccountAuthorizationDetails": 1, "iam.ListAccessKeys": 3, "iam.GetAccessKeyLastUsed": 3}
+    # users and their policies in one paged call; every user's keys from the credential report;
+    # the services' key looked up by id for its owner
+    assert iam == {"iam.GetAccountAuthorizationDetails": 1, "iam.GenerateCredentialReport": 1,
+                   "iam.GetCredentialReport": 1, "iam.GetAccessKeyLastUsed": 1}
+    assert "sts.GetCallerIdentity" not in calls  # the credential report names the account
     assert calls["sesv2.GetEmailIdentity"] == 1  # shared by identity.mail_from and the three DNS checks
 
 
@@ -133,8 +136,10 @@ def test_iam_rows_are_masked_and_serialisable(boxes: Boxes) -> None:
     rows = result.details["users"]
     assert [r["user"] for r in rows] == ["ses-smtp-nest", "ses-smtp-webmail", "api-mailer"]  # ci-deploy cannot send
     assert {r["age_days"] for r in rows} == {41, 12, 63}
+    assert [r["key"] for r in rows] == [result.details["service_key"]["key"], "key 1", "key 1"]  # the report has no ids
+    assert rows[0]["key"].startswith("****") and len(rows[0]["key"]) == 8
+    assert result.details["credential_report_generated"].endswith("Z") and "up to 4 h old" in result.summary
     for row in rows:
-        assert row["key"].startswith("****") and len(row["key"]) == 8
         assert row["created"].endswith("Z") and row["last_used_service"] == "ses" and row["status"] == "Active"
     json.dumps(result.details)  # strings and numbers only
     assert result.details["service_key"]["user"] == "ses-smtp-nest"

@@ -34,7 +34,7 @@ def test_readme_policy_is_enough_for_a_full_default_run(sandbox, tmp_path) -> No
 @pytest.mark.parametrize("missing,check_ids", [
     ("cloudwatch:GetMetricData", {"reputation.bounce_rate", "reputation.complaint_rate"}),
     ("ses:GetAccount", {"account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom"}),
-    ("iam:ListAccessKeys", {"iam.smtp_users"}),
+    ("iam:GetCredentialReport", {"iam.smtp_users"}),
 ])
 def test_a_missing_action_errors_only_its_checks_and_is_named(sandbox, missing: str, check_ids: set[str]) -> None:
     statement = dict(POLICY["Statement"][0], Action=[a for a in POLICY["Statement"][0]["Action"] if a != missing])

@@ -1,4 +1,4 @@
-"""boto3 clients built from the parameters, with the guards a runbook needs.
+"""AWS clients built from the parameters, with the guards a runbook needs.
 
 - adaptive retries and connect/read timeouts, so a throttled or slow API slows the run
   down instead of failing it, and an unreachable one fails within a known time;
@@ -6,16 +6,22 @@
 - a memo so no call is repeated within one run, whichever checks ask for it;
 - the read-only guard: an operation that is not a read raises *before* anything is sent,
   unless the parameters allow writes.
+
+Clients come from botocore directly (boto3's import also loads s3transfer, which no check
+uses), and every session of the process shares one data loader, so a service model or the
+endpoint data is read from disk once. The counters and the memo are safe to use from several
+threads: two checks asking the same question at once make one call (the second waits for it).
 """
 from __future__ import annotations
 
+import functools
 import threading
 from urllib.parse import urlsplit
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable
 
-import boto3
 import botocore.exceptions
+import botocore.session
 from botocore.config import Config
 
 from .exceptions import CredentialsError, ReadOnlyError
@@ -41,9 +47,13 @@ WRITE_OPERATIONS: dict[str, str] = {
 _IAM_PREFIX = {"sesv2": "ses", "ses": "ses", "cloudwatch": "cloudwatch", "iam": "iam", "sts": "sts"}
 
 
+# Reads whose names do not say so: IAM builds a report of what it already holds, nothing changes.
+READ_OPERATIONS = frozenset({"iam.GenerateCredentialReport"})
+
+
 def is_read(service: str, operation: str) -> bool:
     """Whether an operation only reads: the allow-list the guard enforces."""
-    return operation.startswith(_READ_PREFIXES)
+    return operation.startswith(_READ_PREFIXES) or f"{service}.{operation}" in READ_OPERATIONS
 
 
 def iam_action(service: str, operation: str) -> str:
@@ -51,23 +61,43 @@ def iam_action(service: str, operation: str) -> str:
     return f"{_IAM_PREFIX.get(service, service)}:{operation}"
 
 
+@functools.lru_cache(maxsize=1)
+def _loader() -> Any:
+    """One botocore data loader for the process: models and endpoint data are read once."""
+    return botocore.session.get_session().get_component("data_loader")
+
+
+def botocore_session(profile: str | None = None) -> botocore.session.Session:
+    """A botocore session (the named profile, else the default chain) sharing the process's loader.
+
+    Raises ``ProfileNotFound`` at once for an unknown profile (botocore would wait for first use).
+    """
+    session = botocore.session.Session(profile=profile)
+    session.register_component("data_loader", _loader())
+    if profile:
+        session.get_scoped_config()
+    return session
+
+
 class Aws:
     """Clients for one run: shared counters, one memo, one guard.
 
-    Accepts an existing ``boto3.Session`` (as aws-sdk-pandas functions do) so callers that
-    already hold one, or tests, can pass it in.
+    Accepts an existing session, ``boto3.Session`` (as aws-sdk-pandas functions do) or botocore's,
+    so callers that already hold one, or tests, can pass it in.
     """
 
-    def __init__(self, params: "Params", session: boto3.Session | None = None) -> None:
+    def __init__(self, params: "Params", session: Any | None = None) -> None:
         self.params = params
         self.calls: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
         self.writes: Counter[str] = Counter()
         self._clients: dict[str, Any] = {}
         self._memo: dict[tuple, Any] = {}
+        self._gates: dict[tuple, threading.Lock] = {}
         self._lock = threading.RLock()
+        self._client_lock = threading.Lock()  # botocore sessions are not thread-safe: one client built at a time
         try:
-            self.session = session or boto3.Session(profile_name=params.aws_profile, region_name=params.region)
+            self.session = session or botocore_session(params.aws_profile)
         except botocore.exceptions.ProfileNotFound:
             raise CredentialsError(f"AWS profile '{params.aws_profile}' not found in ~/.aws/config or ~/.aws/credentials") from None
         self._config = Config(
@@ -95,9 +125,13 @@ class Aws:
     # -- clients ------------------------------------------------------------------------
     def client(self, service: str) -> Any:
         """One client per service, instrumented with the counter and the guard."""
-        with self._lock:
+        with self._client_lock:
             if service not in self._clients:
-                client = self.session.client(service, endpoint_url=self.params.endpoint_url, config=self._config)
+                if hasattr(self.session, "create_client"):  # botocore
+                    client = self.session.create_client(service, region_name=self.params.region,
+                                                        endpoint_url=self.params.endpoint_url, config=self._config)
+                else:  # boto3
+                    client = self.session.client(service, endpoint_url=self.params.endpoint_url, config=self._config)
                 events = client.meta.events
                 events.register("before-call.*.*", self._before_call)
                 events.register("before-send.*.*", self._before_send)
@@ -123,32 +157,46 @@ class Aws:
             self.attempts[operation] += 1
 
     # -- calls --------------------------------------------------------------------------
-    def call(self, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """Call ``service.operation`` once per run: later asks get the first answer (writes always go out)."""
-        key = (service, operation, _freeze(kwargs))
-        read = is_read(service, operation)
+    def _once(self, key: tuple, fetch: Callable[[], Any]) -> Any:
+        """The memoized answer for ``key``, fetched once even when several threads ask at the
+        same time (the others wait for the first). Failures are not kept: a later ask tries again."""
         with self._lock:
-            if read and key in self._memo:
+            if key in self._memo:
                 return self._memo[key]
-        method: Callable[..., dict[str, Any]] = getattr(self.client(service), _snake(operation))
-        try:
-            result = method(**kwargs)
-        except Exception as exc:
-            exc.ses_runbook_call = (service, operation)  # type: ignore[attr-defined]
-            raise
-        result.pop("ResponseMetadata", None)
-        if read:
+            gate = self._gates.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key]
+            result = fetch()
             with self._lock:
                 self._memo[key] = result
-        return result
+            return result
+
+    def call(self, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """Call ``service.operation`` once per run: later asks get the first answer (writes always go out)."""
+
+        def fetch() -> dict[str, Any]:
+            method: Callable[..., dict[str, Any]] = getattr(self.client(service), _snake(operation))
+            try:
+                result = method(**kwargs)
+            except Exception as exc:
+                exc.ses_runbook_call = (service, operation)  # type: ignore[attr-defined]
+                raise
+            result.pop("ResponseMetadata", None)
+            return result
+
+        if not is_read(service, operation):
+            return fetch()
+        return self._once((service, operation, _freeze(kwargs)), fetch)
 
     def paginate(self, service: str, operation: str, result_key: str | tuple[str, ...], **kwargs: Any) -> Any:
         """All pages of a listing, once per run (memoized like ``call``): a list, or for a tuple of
         result keys a dict of lists."""
-        key = (service, operation + "#all", _freeze(kwargs))
-        with self._lock:
-            if key in self._memo:
-                return self._memo[key]
+        return self._once((service, operation + "#all", _freeze(kwargs)),
+                          lambda: self._all_pages(service, operation, result_key, kwargs))
+
+    def _all_pages(self, service: str, operation: str, result_key: str | tuple[str, ...], kwargs: dict[str, Any]) -> Any:
         paginator = self.client(service).get_paginator(_snake(operation))
         keys = (result_key,) if isinstance(result_key, str) else result_key
         collected: dict[str, list[Any]] = {k: [] for k in keys}
@@ -159,14 +207,19 @@ class Aws:
         except Exception as exc:
             exc.ses_runbook_call = (service, operation)  # type: ignore[attr-defined]
             raise
-        items = collected[result_key] if isinstance(result_key, str) else collected
-        with self._lock:
-            self._memo[key] = items
-        return items
+        return collected[result_key] if isinstance(result_key, str) else collected
+
+    def learn_account(self, account_id: str | None) -> None:
+        """Keep the account id an answer of this run named (an IAM ARN): ``account_id`` then needs no call."""
+        if account_id:
+            with self._lock:
+                self._memo.setdefault(("account",), account_id)
 
     def account_id(self) -> str:
-        """The account the credentials belong to (STS GetCallerIdentity)."""
-        return self.call("sts", "GetCallerIdentity")["Account"]
+        """The account the credentials belong to: as an earlier answer named it, else STS GetCallerIdentity."""
+        with self._lock:
+            known = self._memo.get(("account",))
+        return known or self.call("sts", "GetCallerIdentity")["Account"]
 
     def account_label(self) -> str:
         """The account id, or why it is unknown: a report without it is still a report."""
@@ -177,10 +230,11 @@ class Aws:
 
     def stats(self) -> dict[str, Any]:
         """Calls per operation, total, retries and writes: what reports show."""
-        total = sum(self.calls.values())
-        sent = sum(self.attempts.values())
-        return {"total": total, "retries": max(0, sent - total), "writes": sum(self.writes.values()),
-                "by_operation": dict(sorted(self.calls.items()))}
+        with self._lock:
+            total = sum(self.calls.values())
+            sent = sum(self.attempts.values())
+            return {"total": total, "retries": max(0, sent - total), "writes": sum(self.writes.values()),
+                    "by_operation": dict(sorted(self.calls.items()))}
 
 
 def _snake(operation: str) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from . import __version__, params as params_mod
 from .aws import Aws
-from .checks import Context, all_checks, run_one
+from .checks import Context, all_checks, run
 from .results import MIME_TYPE, CheckResult, Report, Status
 
 if TYPE_CHECKING:
@@ -105,8 +105,7 @@ class Runbook:
 
     def check(self, *ids: str) -> list[CheckResult]:
         """Run the named checks (default: all), keep them for ``record``, return them worst first."""
-        specs = [s for s in all_checks() if not ids or s.id in ids]
-        found = [run_one(s, self.ctx) for s in specs]
+        found = run(self.ctx, ids=[s.id for s in all_checks() if not ids or s.id in ids])  # sections side by side
         self.results.extend(found)
         return Report(run={}, checks=found).sorted()
 
@@ -139,12 +138,18 @@ class Runbook:
         _display(frame.to_html(border=0), frame.to_string())
 
     def figure(self, fig: Any) -> None:
-        """A matplotlib Figure as PNG, with a fixed plain face (nbval compares that, not the image)."""
+        """A matplotlib Figure as PNG, with a fixed plain face (nbval compares that, not the image).
+
+        Figures shown before are reference cycles nothing uses any more: they are collected
+        first, so a kernel renders each figure in the memory of the last, not beside it.
+        """
         import base64
+        import gc
         import io
 
         from IPython.display import display
 
+        gc.collect()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", metadata={"Software": None})
         display({"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": "[figure: see the image]"}, raw=True)

@@ -28,9 +28,9 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 @functools.lru_cache(maxsize=1)
 def ses_regions() -> frozenset[str]:
     """Regions in which botocore knows an SES endpoint, in every partition."""
-    import boto3
+    from .aws import botocore_session
 
-    session = boto3.session.Session()
+    session = botocore_session()  # shares the data loader with the run's clients: endpoints read once
     regions: set[str] = set()
     for partition in session.get_available_partitions():
         regions.update(session.get_available_regions("ses", partition_name=partition))

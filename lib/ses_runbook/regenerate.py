@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     box = Sandbox("healthy", as_of=args.as_of, ports=dict(DEFAULT_PORTS), state_dir=state_dir)
     try:
         box.start()
-    except SandboxError:
+    except (SandboxError, SystemExit):  # werkzeug exits when its port is taken
+        box.stop()
         box = Sandbox("healthy", as_of=args.as_of).start()  # a sandbox already runs there; nbval sanitizes ports
     previous = box.apply_env()
     os.environ["SES_RUNBOOK_AS_OF"] = args.as_of

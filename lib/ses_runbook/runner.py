@@ -28,7 +28,7 @@ from .results import Status, exit_code, read_recorded
 if TYPE_CHECKING:
     from .params import Params
 
-LIBRARIES = ("boto3", "botocore", "papermill", "nbconvert", "pandas", "matplotlib", "moto", "checkdmarc", "dnspython")
+LIBRARIES = ("boto3", "botocore", "papermill", "nbconvert", "pandas", "matplotlib", "moto", "dnspython")
 
 
 def notebook_dir() -> Path:
@@ -164,6 +164,8 @@ class KernelPool:
         # nbclient gets asynchronous clients from it (its own default): a blocking client would wait
         # forever for the output of a kernel that was killed, an asynchronous one notices within a second.
         km = KernelManager(kernel_name=self._kernel_name, client_class="jupyter_client.asynchronous.AsyncKernelClient")
+        if Path(km.kernel_spec.argv[0]).resolve() == Path(sys.executable).resolve():
+            km.kernel_spec.argv = [sys.executable, "-m", "ses_runbook.ipykernel_launcher", "-f", "{connection_file}"]  # no debugger
         # quiet about "TCP without encryption" on loopback; history in memory, as nbclient does for its kernels
         km.start_kernel(cwd=str(self._cwd), extra_arguments=["--log-level=ERROR", "--HistoryManager.hist_file=:memory:"])
         with self._lock:
@@ -265,12 +267,22 @@ def _execute(path: Path, out_dir: Path, parameters: dict[str, Any], kernels: Ker
     return result
 
 
+_EXPORTERS = threading.local()
+
+
+def _exporter() -> Any:
+    """This thread's HTML exporter: made once per job slot (its templates and filters load once), not per notebook."""
+    if getattr(_EXPORTERS, "html", None) is None:
+        from nbconvert import HTMLExporter
+
+        _EXPORTERS.html = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                                       embed_images=True)
+    return _EXPORTERS.html
+
+
 def _render_html(nb: Any, target: Path, banner: str, result: NotebookResult) -> str:
     """Self-contained HTML without code cells, the run's context on the first screen."""
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True, embed_images=True)
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = _exporter().from_notebook_node(nb)
     status = result.worst.value
     error = f"<p><b>notebook failed</b>: {html.escape(result.error)}</p>" if result.error else ""
     head = (f'<div style="font-family:sans-serif;border:2px solid #444;padding:8px;margin:8px">'
@@ -331,9 +343,12 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
     slots = max(1, min(jobs, len(notebooks) or 1))
     kernels = KernelPool(slots, kernel, notebooks[0].parent if notebooks else Path.cwd())
     pool = ThreadPoolExecutor(max_workers=slots)
+    # Longest first, so the slots finish together instead of one waiting on a long notebook that
+    # started last; a notebook's committed size (its figures and tables) is a fair guess at its cost.
+    longest_first = sorted(notebooks, key=lambda nb: nb.stat().st_size if nb.exists() else 0, reverse=True)
     interrupted = False
     try:
-        pending = {pool.submit(_execute, nb, out_dir, parameters, kernels, timeout, banner) for nb in notebooks}
+        pending = {pool.submit(_execute, nb, out_dir, parameters, kernels, timeout, banner) for nb in longest_first}
         while pending:
             # A timed wait: Ctrl-C may be delivered to any thread, and only a main thread that wakes
             # up now and then runs Python's handler (an untimed wait sleeps until a notebook ends).

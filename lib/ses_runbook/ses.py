@@ -170,3 +170,58 @@ def access_keys(aws: "Aws", user: str) -> list[dict[str, Any]]:
 def access_key_last_used(aws: "Aws", key_id: str) -> dict[str, Any]:
     """IAM ``GetAccessKeyLastUsed``: the key's owner (UserName) and its last use (date, service, region)."""
     return aws.call("iam", "GetAccessKeyLastUsed", AccessKeyId=key_id)
+
+
+CREDENTIAL_REPORT_WAIT_S = 20.0  # IAM builds a report in seconds; give up after this
+
+
+def credential_report(aws: "Aws") -> dict[str, Any]:
+    """IAM ``GenerateCredentialReport`` then ``GetCredentialReport``: every user's access keys
+    (active, created, last used: date, region, service) in two calls, whatever the number of users.
+
+    IAM makes a new report at most every 4 hours (Generate answers COMPLETE while the last one is
+    younger), so the key data may be up to 4 hours old: ``generated`` says when it was made.
+    Returns ``{"generated": datetime, "account": id or None, "users": {name: row}}``; a row is the
+    report's CSV line as a dict (``access_key_1_active``, ``access_key_1_last_rotated``...).
+    """
+    import csv
+    import io
+    import time
+
+    state = aws.call("iam", "GenerateCredentialReport").get("State")
+    deadline = time.monotonic() + CREDENTIAL_REPORT_WAIT_S
+    while True:
+        try:
+            report = aws.call("iam", "GetCredentialReport")
+            break
+        except Exception as exc:  # noqa: BLE001 - only "not ready yet" is waited for
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if state == "COMPLETE" or "ReportInProgress" not in code and "NotReady" not in code or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+    content = report.get("Content") or b""
+    text = content.decode("utf-8") if isinstance(content, bytes) else str(content)
+    users = {row["user"]: row for row in csv.DictReader(io.StringIO(text))}
+    root = users.pop("<root_account>", None)
+    arn = (root or next(iter(users.values()), {})).get("arn", "")
+    account = arn.split(":")[4] if arn.count(":") >= 5 else None
+    aws.learn_account(account)  # the report names the account: the run needs no STS call for it
+    return {"generated": when(report.get("GeneratedTime")), "account": account, "users": users}
+
+
+def report_keys(row: dict[str, str]) -> list[dict[str, Any]]:
+    """The access keys of one credential-report row: slot, status, created, last use (None when never)."""
+    def value(name: str) -> str | None:
+        text = (row.get(name) or "").strip()
+        return None if text in ("", "N/A", "no_information", "not_supported") else text
+
+    keys = []
+    for slot in (1, 2):
+        created = value(f"access_key_{slot}_last_rotated")
+        if created is None:
+            continue
+        keys.append({"slot": slot, "Status": "Active" if row.get(f"access_key_{slot}_active") == "true" else "Inactive",
+                     "CreateDate": when(created), "LastUsedDate": when(value(f"access_key_{slot}_last_used_date")),
+                     "Region": value(f"access_key_{slot}_last_used_region"),
+                     "ServiceName": value(f"access_key_{slot}_last_used_service")})
+    return keys

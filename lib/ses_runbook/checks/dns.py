@@ -11,26 +11,46 @@ from __future__ import annotations
 
 import re
 import socket
+import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dns.exception
-import dns.name
-import dns.nameserver
-import dns.resolver
-
-from .. import ses
+from .. import ses, spfdmarc
 from ..commands import aws_command
 from ..exceptions import RunbookError
 from ..results import Status
 from . import Context, Outcome, check
 
+if TYPE_CHECKING:
+    import dns.resolver
+
 TTL = 300  # what Cloudflare's "Auto" TTL means
 DEFAULT_SIGNING_ZONE = "dkim.amazonses.com"
 SPF_VALUE = "v=spf1 include:amazonses.com ~all"
-SPF_LOOKUP_LIMIT = 10  # RFC 7208 section 4.6.4
-SPF_VOID_LIMIT = 2
+SPF_LOOKUP_LIMIT = spfdmarc.LOOKUP_LIMIT
+SPF_VOID_LIMIT = spfdmarc.VOID_LIMIT
 _SES_INCLUDE = re.compile(r"^[+]?include:amazonses\.com\.?$", re.IGNORECASE)
+
+
+def _dnspython() -> Any:
+    """dnspython, imported when a DNS check first asks (7 MiB and a tenth of a second that a
+    notebook without DNS checks never needs; in ``check`` it loads in the DNS section's thread).
+
+    The runbook asks plain DNS over UDP/TCP. With DNS-over-HTTPS available dnspython imports
+    httpx2, httpcore2, h2 and anyio as it loads; ``force`` is dnspython's own switch for an
+    optional feature, used only before dnspython's query module loads, so a process that already
+    uses DoH keeps it.
+    """
+    if "dns.query" not in sys.modules:
+        import dns._features
+
+        dns._features.force("doh", False)
+    import dns.exception
+    import dns.name
+    import dns.nameserver
+    import dns.resolver
+
+    return dns
 
 
 class DnsError(RunbookError):
@@ -63,13 +83,14 @@ def _address(host: str) -> str:
         raise DnsError(f"DNS server '{host}' (dns_nameservers) cannot be resolved: {exc.strerror or exc}") from None
 
 
-def make_resolver(params: Any) -> tuple[dns.resolver.Resolver, str]:
+def make_resolver(params: Any) -> tuple["dns.resolver.Resolver", str]:
     """A dnspython resolver for the parameters, and how to name it in messages.
 
     No cache (the runbook asks what is there now), absolute names only (no search list), and a
     lifetime of ``dns_timeout_s`` per query with retries inside it, so a dead server costs that
     long and no more.
     """
+    dns = _dnspython()
     timeout = float(params.dns_timeout_s)
     if params.dns_nameservers:
         resolver = dns.resolver.Resolver(configure=False)
@@ -122,6 +143,7 @@ class Lookup:
         if self._dead is not None:
             raise self._dead
         answer = Answer(key[0], key[1])
+        dns = _dnspython()
         try:
             result = self.resolver.resolve(dns.name.from_text(key[0]), key[1], raise_on_no_answer=False,
                                            lifetime=self.resolver.lifetime)
@@ -155,17 +177,7 @@ def _text(rr: Any, rtype: str) -> str:
 
 def lookup(ctx: Context) -> Lookup:
     """The run's ``Lookup``, created on first use and shared by every DNS check."""
-    if "dns" not in ctx.cache:
-        ctx.cache["dns"] = Lookup(ctx.params)
-    return ctx.cache["dns"]
-
-
-def _checkdmarc_fresh() -> None:
-    """checkdmarc keeps a process-wide DNS cache keyed by name only (not by server): a re-check
-    after a fix, or a run against another server, must not read an answer from before."""
-    from checkdmarc import utils
-
-    utils.DNS_CACHE.clear()
+    return ctx.once("dns", lambda: Lookup(ctx.params))
 
 
 # -- records to add ---------------------------------------------------------------------
@@ -218,14 +230,15 @@ def _dig(params: Any, rtype: str, name: str) -> str:
 def identity(ctx: Context) -> dict[str, Any]:
     """SESv2 GetEmailIdentity for the domain (memoized by the client layer); ``{}`` when the
     domain is not an identity at all (NotFoundException), which identity.verification fails."""
-    if "dns.identity" not in ctx.cache:
+    def fetch() -> dict[str, Any]:
         try:
-            ctx.cache["dns.identity"] = ses.email_identity(ctx.aws, ctx.params.domain)
+            return ses.email_identity(ctx.aws, ctx.params.domain)
         except Exception as exc:
             if getattr(exc, "response", {}).get("Error", {}).get("Code") != "NotFoundException":
                 raise
-            ctx.cache["dns.identity"] = {}
-    return ctx.cache["dns.identity"]
+            return {}
+
+    return ctx.once("dns.identity", fetch)
 
 
 def _not_an_identity(ctx: Context) -> Outcome:
@@ -270,7 +283,7 @@ def mail_from(ctx: Context) -> Outcome:
     resolver = lookup(ctx)
     mx = resolver.query(domain, "MX")
     hosts = [v.split(" ", 1)[1] for v in mx.values]
-    spf = [v for v in resolver.query(domain, "TXT").values if _is_spf(v)]
+    spf = [v for v in resolver.query(domain, "TXT").values if spfdmarc.is_spf(v)]
     spf_note = ("SPF includes amazonses.com" if any(_includes_ses(v) for v in spf)
                 else "SPF missing" if not spf else "SPF lacks include:amazonses.com") + " (graded by dns.spf)"
     details: dict[str, Any] = {"identity": p.domain, "MailFromDomain": domain, "MailFromDomainStatus": status,
@@ -353,10 +366,6 @@ def dkim(ctx: Context) -> Outcome:
     return Outcome(Status.OK, f"all {len(tokens)} DKIM CNAMEs of {p.domain} point to TOKEN.{suffix}{note}", details)
 
 
-def _is_spf(value: str) -> bool:
-    return value.lower() == "v=spf1" or value.lower().startswith("v=spf1 ")
-
-
 def _includes_ses(value: str) -> bool:
     return any(_SES_INCLUDE.match(term) for term in value.split())
 
@@ -371,25 +380,21 @@ def _with_ses_include(value: str) -> str:
 
 
 def _spf_evaluate(ctx: Context, name: str, value: str) -> dict[str, Any]:
-    """checkdmarc's parse of one SPF record: syntax, DNS lookups (includes resolved), warnings."""
-    from checkdmarc import spf as cspf
-
+    """One SPF record graded (``spfdmarc``): syntax, DNS lookups with includes followed, void lookups."""
     resolver = lookup(ctx)
-    _checkdmarc_fresh()
     try:
-        parsed = cspf.parse_spf_record(value, name, resolver=resolver.resolver, ignore_too_many_lookups=True,
-                                       timeout=ctx.params.dns_timeout_s, retries=0)
-    except cspf.SPFTooManyDNSLookups as exc:
-        return {"valid": False, "error": str(exc), "dns_lookups": getattr(exc, "dns_lookups", None) or (exc.data or {}).get("dns_lookups")}
-    except cspf.SPFError as exc:
-        if re.search(r"timed out|lifetime expired", str(exc), re.IGNORECASE):
-            raise DnsError(f"DNS: no answer from {resolver.label} within {ctx.params.dns_timeout_s:g} s "
-                           f"(dns_timeout_s) while following the SPF record of {name}") from None
+        graded = spfdmarc.evaluate_spf(value, name, _query(resolver))
+    except spfdmarc.RecordError as exc:
         return {"valid": False, "error": str(exc)}
-    except dns.exception.DNSException as exc:
-        raise DnsError(f"DNS: following the SPF record of {name} via {resolver.label}: {_short(exc)}") from None
-    return {"valid": True, "dns_lookups": parsed.get("dns_lookups"), "void_dns_lookups": parsed.get("void_dns_lookups"),
-            "all": (parsed.get("parsed") or {}).get("all"), "warnings": list(parsed.get("warnings") or [])}
+    return {"valid": True, **graded}
+
+
+def _query(resolver: Lookup) -> spfdmarc.Query:
+    def query(name: str, rtype: str) -> tuple[list[str], bool]:
+        answer = resolver.query(name, rtype)
+        return answer.values, not answer.values
+
+    return query
 
 
 @check("dns.spf", "SPF of the MAIL FROM domain authorises Amazon SES",
@@ -409,7 +414,7 @@ def spf(ctx: Context) -> Outcome:
     role = "MAIL FROM domain" if custom else "domain (no custom MAIL FROM)"
     resolver = lookup(ctx)
     answer = resolver.query(name, "TXT")
-    records = [v for v in answer.values if _is_spf(v)]
+    records = [v for v in answer.values if spfdmarc.is_spf(v)]
     details: dict[str, Any] = {"name": name, "role": role, "spf_records": records, "resolver": resolver.label}
     if not records:
         add = [record(name, "TXT", SPF_VALUE)]
@@ -474,13 +479,11 @@ def _alignment(ctx: Context, adkim: str, aspf: str) -> dict[str, Any]:
 @check("dns.dmarc", "DMARC record is published with an enforcing policy",
        lambda p: _dig(p, "TXT", f"_dmarc.{p.domain}"), remediation="emails-going-to-spam")
 def dmarc(ctx: Context) -> Outcome:
-    from checkdmarc import dmarc as cdmarc
-
     p = ctx.params
     name = f"_dmarc.{p.domain}"
     resolver = lookup(ctx)
     answer = resolver.query(name, "TXT")
-    records = [v for v in answer.values if re.match(r"^v\s*=\s*DMARC1\s*(;|$)", v, re.IGNORECASE)]
+    records = [v for v in answer.values if spfdmarc.is_dmarc(v)]
     details: dict[str, Any] = {"name": name, "dmarc_records": records, "resolver": resolver.label}
     suggested = f"v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:dmarc-reports@{p.domain}"
     if not records:
@@ -492,13 +495,12 @@ def dmarc(ctx: Context) -> Outcome:
     if len(records) > 1:
         return Outcome(Status.FAIL, f"{name} has {len(records)} DMARC records: receivers ignore them all; keep one", details)
     value = records[0]
-    _checkdmarc_fresh()
     try:
-        parsed = cdmarc.parse_dmarc_record(value, p.domain, resolver=resolver.resolver, timeout=p.dns_timeout_s, retries=0)
-    except cdmarc.DMARCError as exc:
+        parsed = spfdmarc.parse_dmarc(value)
+    except spfdmarc.RecordError as exc:
         details["error"] = str(exc)
         return Outcome(Status.WARN, f"the DMARC record at {name} does not parse: {exc} ({value})", details)
-    tags = {k: v.get("value") for k, v in (parsed.get("tags") or {}).items()}
+    tags = parsed["tags"]
     policy, adkim, aspf = tags.get("p", "none"), tags.get("adkim", "r"), tags.get("aspf", "r")
     align = _alignment(ctx, adkim, aspf)
     details.update(policy=policy, subdomain_policy=tags.get("sp"), adkim=adkim, aspf=aspf, pct=tags.get("pct", "100"),

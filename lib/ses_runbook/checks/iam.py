@@ -2,8 +2,13 @@
 
 SES SMTP credentials are IAM users' access keys with ``ses:SendRawEmail``. The page lists users
 with ``ses`` in the name; this check also finds users whose inline or attached managed policies
-allow sending, and reports every key of those users: masked id, status, age, last use. Group
-policies, permission boundaries and SCPs are not evaluated.
+allow sending, and reports every key of those users: status, age, last use. Group policies,
+permission boundaries and SCPs are not evaluated.
+
+Key data comes from IAM's credential report (two calls for every user of the account, instead
+of two per user): IAM refreshes it at most every 4 hours, so the summary says when it was made.
+The report has no key ids; the services' own key (the SMTP username) is looked up by id with
+``GetAccessKeyLastUsed``, which names its owner, and its row is marked with the masked id.
 """
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ def _days(as_of: datetime, value: Any) -> int | None:
     return max(0, (as_of - when).days)
 
 
-def service_key_owner(ctx: Context, known: dict[str, str]) -> dict[str, Any] | None:
+def service_key_owner(ctx: Context, known: dict[str, str] | None = None) -> dict[str, Any] | None:
     """The IAM user owning the access key id in the SMTP username variable, if it is set.
 
     ``known`` maps key ids already listed to their users; otherwise IAM ``GetAccessKeyLastUsed``
@@ -51,7 +56,7 @@ def service_key_owner(ctx: Context, known: dict[str, str]) -> dict[str, Any] | N
     key_id = os.environ.get(ctx.params.smtp_username_env, "").strip()
     if not key_id:
         return None
-    info: dict[str, Any] = {"key": mask_key_id(key_id), "env": ctx.params.smtp_username_env, "user": known.get(key_id)}
+    info: dict[str, Any] = {"key": mask_key_id(key_id), "env": ctx.params.smtp_username_env, "user": (known or {}).get(key_id)}
     if not _KEY_ID.match(key_id):
         info["note"] = "not an access key id"
         return info
@@ -61,15 +66,15 @@ def service_key_owner(ctx: Context, known: dict[str, str]) -> dict[str, Any] | N
             info["note"] = f"not found in this account ({owner['error']})"
         else:
             info["user"] = owner.get("user")
+            info["last_used"] = _iso((owner.get("last_used") or {}).get("LastUsedDate"))
     return info
 
 
-def _key_row(ctx: Context, user: dict[str, Any], key: dict[str, Any]) -> dict[str, Any]:
+def _key_row(ctx: Context, user: dict[str, Any], key: dict[str, Any], label: str) -> dict[str, Any]:
     p = ctx.params
     as_of = p.as_of_datetime()
-    last = ses.access_key_last_used(ctx.aws, key["AccessKeyId"]).get("AccessKeyLastUsed") or {}
     age = _days(as_of, key.get("CreateDate"))
-    last_used = last.get("LastUsedDate")
+    last_used = key.get("LastUsedDate")
     unused = _days(as_of, last_used) if last_used else age
     findings = []
     if key.get("Status") == "Active":
@@ -77,9 +82,21 @@ def _key_row(ctx: Context, user: dict[str, Any], key: dict[str, Any]) -> dict[st
             findings.append(f"older than {p.key_max_age_days} days")
         if unused is not None and unused > p.key_unused_days:
             findings.append(f"unused for {unused} days" if last_used else f"never used in {unused} days")
-    return {**user, "key": mask_key_id(key["AccessKeyId"]), "status": key.get("Status"), "created": _iso(key.get("CreateDate")),
-            "age_days": age, "last_used": _iso(last_used), "last_used_service": last.get("ServiceName"),
-            "last_used_region": last.get("Region"), "days_unused": unused, "finding": "; ".join(findings)}
+    return {**user, "key": label, "status": key.get("Status"), "created": _iso(key.get("CreateDate")),
+            "age_days": age, "last_used": _iso(last_used), "last_used_service": key.get("ServiceName"),
+            "last_used_region": key.get("Region"), "days_unused": unused, "finding": "; ".join(findings)}
+
+
+def _service_slot(keys: list[dict[str, Any]], owner: dict[str, Any] | None, user: str) -> int | None:
+    """Which of ``user``'s report keys is the services' key: the one whose last use matches what
+    ``GetAccessKeyLastUsed`` said about that key id (or the only key)."""
+    if not owner or owner.get("user") != user or not keys:
+        return None
+    if len(keys) == 1:
+        return keys[0]["slot"]
+    used = ses.when((owner.get("last_used") or {}).get("LastUsedDate"))
+    match = [k["slot"] for k in keys if used is not None and k.get("LastUsedDate") == used]
+    return match[0] if len(match) == 1 else None
 
 
 @check("iam.smtp_users", "SMTP IAM users have active, recently used, not too old keys",
@@ -93,8 +110,9 @@ def smtp_users(ctx: Context) -> Outcome:
         senders = sorted(n for n, doc in policies.items() if allows(doc))
         if "ses" in name.lower() or senders:
             candidates[name] = {"user": name, "can_send": bool(senders), "send_policies": ", ".join(senders)}
-    keys = {name: ses.access_keys(ctx.aws, name) for name in candidates}
-    owner = service_key_owner(ctx, {k["AccessKeyId"]: n for n, ks in keys.items() for k in ks})
+    report = ses.credential_report(ctx.aws)
+    keys = {name: ses.report_keys(report["users"].get(name, {})) for name in users}
+    owner = service_key_owner(ctx)
     depended = {u: "smtp_users" for u in p.smtp_users}
     if owner and owner.get("user"):
         depended.setdefault(owner["user"], p.smtp_username_env)
@@ -105,10 +123,11 @@ def smtp_users(ctx: Context) -> Outcome:
             problems.append(f"IAM user {name} ({why}) does not exist")
         elif name not in candidates:
             candidates[name] = {"user": name, "can_send": False, "send_policies": ""}
-            keys[name] = ses.access_keys(ctx.aws, name)
     for name, user in candidates.items():
         user = {**user, "depended_on": depended.get(name, "")}
-        user_rows = [_key_row(ctx, user, k) for k in keys[name]]
+        service_slot = _service_slot(keys[name], owner, name)
+        user_rows = [_key_row(ctx, user, k, owner["key"] if k["slot"] == service_slot else f"key {k['slot']}")
+                     for k in keys[name]]
         rows.extend(user_rows or [{**user, "key": "", "status": "no key", "created": None, "age_days": None,
                                    "last_used": None, "last_used_service": None, "last_used_region": None,
                                    "days_unused": None, "finding": ""}])
@@ -120,12 +139,16 @@ def smtp_users(ctx: Context) -> Outcome:
                                 "by its own policies (group policies not evaluated)")
     warnings = [f"{r['user']} {r['key']}: {r['finding']}" for r in rows if r["finding"]]
     active = [r for r in rows if r["status"] == "Active"]
+    generated = report["generated"]
     details = {"users": rows, "service_key": owner, "depended_on": depended, "key_max_age_days": p.key_max_age_days,
-               "key_unused_days": p.key_unused_days, "as_of": p.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ")}
+               "key_unused_days": p.key_unused_days, "as_of": p.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "credential_report_generated": _iso(generated)}
     service = ""
     if owner:
         service = (f"; the services' key {owner['key']} belongs to {owner['user']}" if owner.get("user")
                    else f"; the services' key {owner['key']} is {owner.get('note', 'unknown')}")
+    service += (f" (key data from IAM's credential report of {generated:%Y-%m-%d %H:%M} UTC, up to 4 h old)"
+                if generated else " (key data from IAM's credential report, up to 4 h old)")
     if problems:
         return Outcome(Status.FAIL, "; ".join(problems) + service, details)
     if warnings:

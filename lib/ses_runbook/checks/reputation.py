@@ -8,9 +8,7 @@ from . import Context, Outcome, check
 
 
 def _series(ctx: Context) -> dict:
-    if "metrics" not in ctx.cache:
-        ctx.cache["metrics"] = metrics.metric_series(ctx.aws, ctx.params)
-    return ctx.cache["metrics"]
+    return ctx.once("metrics", lambda: metrics.metric_series(ctx.aws, ctx.params))
 
 
 def _rate_check(ctx: Context, qid: str, label: str, warn: float, fail: float) -> Outcome:

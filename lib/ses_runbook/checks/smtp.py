@@ -137,14 +137,14 @@ def password_shape(password: str) -> str:
 def key_owner(ctx: Context, key_id: str) -> dict[str, Any]:
     """IAM ``GetAccessKeyLastUsed`` for one key, asked once per run even when it fails:
     ``{"user", "last_used"}``, or ``{"error": code}`` (NoSuchEntity: the key was deleted)."""
-    owners = ctx.cache.setdefault("iam.key_owner", {})
-    if key_id not in owners:
+    def fetch() -> dict[str, Any]:
         try:
             answer = ses.access_key_last_used(ctx.aws, key_id)
-            owners[key_id] = {"user": answer.get("UserName"), "last_used": answer.get("AccessKeyLastUsed") or {}}
+            return {"user": answer.get("UserName"), "last_used": answer.get("AccessKeyLastUsed") or {}}
         except Exception as exc:  # noqa: BLE001 - the caller reports the code
-            owners[key_id] = {"error": getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)}
-    return owners[key_id]
+            return {"error": getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)}
+
+    return ctx.once(f"iam.key_owner.{key_id}", fetch)
 
 
 def diagnose_535(ctx: Context, username: str, password: str) -> list[str]:

@@ -156,15 +156,14 @@ def diagnose(params: "Params", symptom: str = "auto", aws: "Aws | None" = None, 
     ``allow_writes`` parameter) also applies the guarded fixes of the confirmed causes.
     """
     from ..aws import Aws
-    from ..checks import Context, run_one, select
+    from ..checks import Context, run
 
     sids = symptom_ids(symptom)
     aws = aws or Aws(params)
     ctx = Context(params=params, aws=aws)
     wanted = checks_for(symptom)
     order = {cid: i for i, cid in enumerate(wanted)}
-    specs = sorted(select(wanted), key=lambda s: order[s.id])  # most likely cause's checks first
-    results = [run_one(spec, ctx) for spec in specs]
+    results = sorted(run(ctx, ids=wanted), key=lambda r: order[r.id])  # most likely cause's checks first
     by_id = {r.id: r for r in results}
     walked = [_walk(SYMPTOMS[sid], params, by_id) for sid in sids]
     everything = walked

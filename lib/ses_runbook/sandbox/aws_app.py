@@ -22,7 +22,16 @@ from urllib.parse import parse_qs, unquote
 from .world import World
 
 XMLNS = "http://ses.amazonaws.com/doc/2010-12-01/"
+IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
+ACCOUNT = "123456789012"  # moto's default account: the sandbox's
 _READ = ("Get", "List", "Describe")
+_READ_OPERATIONS = {"iam.GenerateCredentialReport"}  # builds a report of what IAM holds; changes nothing
+_REPORT_COLUMNS = ("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
+                   "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
+                   "access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,"
+                   "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,"
+                   "access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,"
+                   "cert_2_active,cert_2_last_rotated")
 StartResponse = Callable[..., Any]
 
 
@@ -106,7 +115,7 @@ class SesLayer:
     def writes(self) -> dict[str, int]:
         """Calls that changed something, by operation: the server's own count."""
         with self._lock:
-            return {k: v for k, v in self.calls.items() if not k.split(".", 1)[1].startswith(_READ)}
+            return {k: v for k, v in self.calls.items() if not k.split(".", 1)[1].startswith(_READ) and k not in _READ_OPERATIONS}
 
     def reset_calls(self) -> None:
         with self._lock:
@@ -146,6 +155,8 @@ class SesLayer:
                 answer = self.get_metric_data(json.loads(body or b"{}"))
                 if answer is not None:
                     return self._json(start_response, 200, answer, "application/x-amz-json-1.0")
+            elif service == "iam" and operation in ("GenerateCredentialReport", "GetCredentialReport"):
+                return self._xml(start_response, operation, self.iam_credential_report(operation), IAM_XMLNS)
             elif service == "ses":
                 form = {k: v for k, v in parse_qs(body.decode("utf-8")).items()}
                 handler = self._v1.get(operation)
@@ -179,6 +190,39 @@ class SesLayer:
             return self._json(start_response, 200, {})
         return self._json(start_response, 404, {"message": "unknown sandbox control path"})
 
+    # -- IAM credential report ---------------------------------------------------------
+    def iam_credential_report(self, operation: str) -> str:
+        """IAM's credential report, built from moto's users and keys in AWS's own CSV: moto's has a
+        fixed 2015 date, no root row and no last-use region or service. The first Generate answers
+        STARTED (the report is ready at once), later ones COMPLETE; made at the scenario's as_of."""
+        import base64
+
+        if operation == "GenerateCredentialReport":
+            with self._lock:
+                first, self.report_generated = not getattr(self, "report_generated", False), True
+            return _xml("State", "STARTED" if first else "COMPLETE")
+        if not getattr(self, "report_generated", False):
+            raise SesError("ReportNotPresent", "Credential report not present; call GenerateCredentialReport", 410)
+        from moto.iam.models import iam_backends
+
+        stamp = "%Y-%m-%dT%H:%M:%S+00:00"
+        when = lambda t: t.strftime(stamp) if t else "N/A"  # noqa: E731
+        generated = self.world.as_of
+        lines = [_REPORT_COLUMNS, f"<root_account>,arn:aws:iam::{ACCOUNT}:root,{when(generated)},not_supported,"
+                 "no_information,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A"]
+        for user in list(iam_backends[ACCOUNT]["aws"].users.values()):
+            fields = [user.name, user.arn, when(user.create_date), "false", "N/A", "N/A", "N/A", "false"]
+            keys = list(user.access_keys)[:2]
+            for key in keys + [None] * (2 - len(keys)):
+                used = getattr(key, "last_used", None)
+                fields += (["false", "N/A", "N/A", "N/A", "N/A"] if key is None else
+                           ["true" if key.status == "Active" else "false", when(key.create_date),
+                            when(getattr(used, "timestamp", None)), getattr(used, "region", None) or "N/A",
+                            getattr(used, "service", None) or "N/A"])
+            lines.append(",".join(fields + ["false", "N/A", "false", "N/A"]))
+        content = base64.b64encode(("\n".join(lines) + "\n").encode()).decode()
+        return _xml("Content", content) + _xml("ReportFormat", "text/csv") + _xml("GeneratedTime", generated)
+
     # -- responses ---------------------------------------------------------------------
     def _json(self, start_response: StartResponse, status: int, payload: dict[str, Any],
               content_type: str = "application/json") -> list[bytes]:
@@ -188,9 +232,9 @@ class SesLayer:
                         ("x-amzn-RequestId", str(uuid.uuid4()))])
         return [data]
 
-    def _xml(self, start_response: StartResponse, operation: str, inner: str) -> list[bytes]:
+    def _xml(self, start_response: StartResponse, operation: str, inner: str, xmlns: str = XMLNS) -> list[bytes]:
         request_id = uuid.uuid4()
-        data = (f'<{operation}Response xmlns="{XMLNS}"><{operation}Result>{inner}</{operation}Result>'
+        data = (f'<{operation}Response xmlns="{xmlns}"><{operation}Result>{inner}</{operation}Result>'
                 f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{operation}Response>").encode()
         start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(data)))])
         return [data]

@@ -1,7 +1,7 @@
 """The sandbox's DNS server: a real, authoritative DNS server on loopback.
 
 The DNS checks resolve DKIM CNAMEs, SPF, DMARC and MX records with an ordinary resolver
-(dnspython, checkdmarc). Pointing that resolver at a real server that speaks the wire
+(dnspython). Pointing that resolver at a real server that speaks the wire
 protocol over UDP and TCP exercises exactly the code paths production uses, including
 NXDOMAIN vs NODATA and TXT strings split into 255-byte chunks.
 """
