@@ -35,7 +35,8 @@ class Running:
         extra: list[str] = []
         for name, value in self.overrides().items():
             extra += ["-p", name, ",".join(value) if isinstance(value, list) else str(value)]
-        return subprocess.run([*CLI, *args, *extra], capture_output=True, text=True, timeout=timeout, env=self.env, cwd=ROOT)
+        return subprocess.run([*CLI, *args, *extra], capture_output=True, text=True, encoding="utf-8", timeout=timeout,
+                              env=terminal_neutral(self.env), cwd=ROOT)
 
 
 @pytest.fixture
@@ -67,5 +68,13 @@ def nbval_sandbox() -> Iterator[Sandbox]:
         box.stop()
 
 
+def terminal_neutral(env: dict) -> dict:
+    """The environment without what changes how the CLI's tables look (a width from the caller's terminal,
+    forced colours), and with a fixed width: the output a test reads is the same however pytest was started."""
+    dropped = {"COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE"}
+    return {**{k: v for k, v in env.items() if k not in dropped}, "COLUMNS": "200", "LINES": "50", "PYTHONIOENCODING": "utf-8"}
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env or dict(os.environ), cwd=ROOT)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, encoding="utf-8", timeout=timeout,
+                          env=terminal_neutral(env or dict(os.environ)), cwd=ROOT)

@@ -176,4 +176,4 @@ def test_executed_notebook_has_pngs_and_the_report_folder_too(sandbox, tmp_path)
     assert [f.name for f in files] == [f"07_cloudwatch_metrics-{n}.png" for n in (1, 2, 3)]
     assert all(f.read_bytes().startswith(b"\x89PNG") for f in files)
     assert suite.summary["run"]["aws_calls"]["by_operation"]["cloudwatch.GetMetricData"] == 1
-    assert "data:image/png" in (tmp_path / "07_cloudwatch_metrics.html").read_text()
+    assert "data:image/png" in (tmp_path / "07_cloudwatch_metrics.html").read_text(encoding="utf-8")

@@ -154,7 +154,7 @@ def test_new_smtp_credential_goes_to_a_file_only(sandbox, tmp_path) -> None:
     assert fix.id == "new-smtp-credential" and fix.applied and fix.ok, fix.message
     assert _writes(sandbox.box) == {"iam.CreateAccessKey": 1}
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    values = dict(line.split("=", 1) for line in target.read_text().splitlines() if not line.startswith("#"))
+    values = dict(line.split("=", 1) for line in target.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
     key_id, password = values["SES_SMTP_USERNAME"], values["SES_SMTP_PASSWORD"]
     assert len(password) == 44 and key_id.startswith("AKIA")
     out = fixed.to_json() + remediation.fixes_text(fixed.fixes)
@@ -190,7 +190,7 @@ def test_run_08_fixes_sending_and_rechecks(tmp_path) -> None:
     out = tmp_path / "report"
     proc = run_cli("run", "08_remediation", "-p", "symptom", "auto", "-p", "allow_writes", "true",
                    "--sandbox=sending-disabled", "--out", str(out), timeout=300)
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     checks = {c["id"]: c for c in summary["checks"]}
     sending = checks["account.sending_enabled"]
     assert sending["status"] == "ok" and sending["details"]["fix"] == "reenable-sending", sending
@@ -213,5 +213,5 @@ def test_run_08_auto_on_two_causes_records_them(tmp_path) -> None:
     assert "Request production access" in text and "not made" not in text.split("Guarded")[0]
     recorded = [o["data"][MIME_TYPE] for c in nb.cells for o in c.get("outputs", []) if MIME_TYPE in o.get("data", {})]
     assert recorded and recorded[0]["aws_calls"]["writes"] == 0
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert {c["id"] for c in summary["checks"] if c["status"] == "fail"} == {"account.production_access", "reputation.bounce_rate"}
