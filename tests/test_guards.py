@@ -347,3 +347,41 @@ def test_smtp_certificate_for_another_name_fails(tmp_path, monkeypatch, names, v
         assert result.status is Status.FAIL, result.summary
         assert "could not be verified" in result.summary and "mismatch" in result.summary.lower()
         assert result.details["code"] is None  # no AUTH was attempted over an unverified channel
+
+
+# -- parameter validation, in this process (the CLI tests see the same through a subprocess) ---------
+REFUSED = [("region", "us-east-9"), ("region", "12"), ("sender", "not-an-address"), ("test_recipient", "x@"),
+           ("lookback_days", "lots"), ("lookback_days", "0"), ("lookback_days", "456"), ("metrics_period_s", "59"),
+           ("bounce_rate_warn", "2"), ("bounce_rate_warn", "0.11"), ("complaint_rate_warn", "0.006"), ("quota_warn", "1.01"),
+           ("dns_nameservers", "127.0.0.1:99999"), ("dns_nameservers", "127.0.0.1:0"), ("dns_nameservers", "127.0.0.1:x"),
+           ("smtp_port", "0"), ("smtp_port", "65536"), ("as_of", "yesterday"), ("send_test_email", "maybe"),
+           ("endpoint_url", "not a url"), ("endpoint_url", "ftp://127.0.0.1"), ("smtp_password_env", "hunter2 secret"),
+           ("domain", ""), ("domain", "no_dots"), ("smtp_tls_ca_file", "/nonexistent/ca.pem"), ("unsuppress", "a@b.co,nope"),
+           ("no_such_parameter", "1")]
+ACCEPTED = [("lookback_days", "1", 1), ("lookback_days", "455", 455), ("metrics_period_s", "60", 60),
+            ("bounce_rate_warn", "0.10", 0.10), ("complaint_rate_warn", "0.005", 0.005), ("quota_warn", "1.0", 1.0),
+            ("dns_nameservers", "127.0.0.1:65535, 10.0.0.2", ["127.0.0.1:65535", "10.0.0.2"]), ("smtp_port", "65535", 65535),
+            ("as_of", "2026-11-01T02:00:00+02:00", "2026-11-01T00:00:00Z"), ("as_of", "2026-11-01T00:00:00", "2026-11-01T00:00:00Z"),
+            ("endpoint_url", "http://127.0.0.1:5050", "http://127.0.0.1:5050"), ("endpoint_url", "", None),
+            ("domain", "Mail.Example.ORG.", "mail.example.org"), ("sender", " a@thephenom.app ", "a@thephenom.app"),
+            ("send_test_email", "true", True), ("smtp_password_env", "MY_SMTP_PASSWORD_2", "MY_SMTP_PASSWORD_2"),
+            ("unsuppress", "a@b.co, c@d.org", ["a@b.co", "c@d.org"]), ("region", "eu-west-1", "eu-west-1")]
+
+
+@pytest.mark.parametrize("name,value", REFUSED, ids=[f"{n}={v}" for n, v in REFUSED])
+def test_bad_parameter_is_refused_naming_it(name: str, value: str) -> None:
+    with pytest.raises(params_mod.ParameterError) as refused:
+        params_mod.load(raw_overrides=[(name, value)], environ={})
+    assert name in str(refused.value)
+
+
+@pytest.mark.parametrize("name,value,expected", ACCEPTED, ids=[f"{n}={v}" for n, v, _ in ACCEPTED])
+def test_parameter_edges_are_accepted(name: str, value: str, expected: Any) -> None:
+    assert getattr(params_mod.load(raw_overrides=[(name, value)], environ={}), name) == expected
+
+
+def test_environment_fills_only_unset_parameters() -> None:
+    environ = {"SES_RUNBOOK_ENDPOINT_URL": "http://127.0.0.1:5050", "SES_RUNBOOK_REGION": "eu-west-1"}
+    p = params_mod.load(environ=environ)
+    assert p.endpoint_url == "http://127.0.0.1:5050" and p.region == "us-east-1"  # region has a default: not taken
+    assert params_mod.load(overrides={"endpoint_url": "http://127.0.0.1:6000"}, environ=environ).endpoint_url == "http://127.0.0.1:6000"
