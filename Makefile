@@ -25,8 +25,9 @@ install: $(KERNEL)
 demo: install
 	$(BIN)/ses-runbook run --sandbox --label demo
 
+# Independent tests in parallel, one worker per core (pytest-xdist); each worker runs its own sandboxes.
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 lab: install
 	$(BIN)/python -m ses_runbook.lab

@@ -18,26 +18,34 @@ FIXED_AS_OF = "2026-11-01T00:00:00Z"
 
 
 class Running:
-    """A started sandbox plus the parameters and environment that point at it."""
+    """A started sandbox plus the parameters and environment that point at it, at the world's fixed as_of."""
 
     def __init__(self, box: Sandbox) -> None:
         self.box = box
-        self.params = params_mod.load(overrides=box.params())
-        self.env = {**os.environ, **box.env()}
+        self.as_of = box.scenario.as_of
+        self.params = params_mod.load(overrides=self.overrides())
+        self.env = {**os.environ, **box.env(), "SES_RUNBOOK_AS_OF": self.as_of}
+
+    def overrides(self) -> dict:
+        """The sandbox's endpoints and the world's "now": a test's result never depends on the hour it runs."""
+        return {**self.box.params(), "as_of": self.as_of}
 
     def cli(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
         """Run the CLI as a subprocess pointed at this sandbox through -p overrides."""
         extra: list[str] = []
-        for name, value in self.box.params().items():
+        for name, value in self.overrides().items():
             extra += ["-p", name, ",".join(value) if isinstance(value, list) else str(value)]
-        return subprocess.run([*CLI, *args, *extra], capture_output=True, text=True, timeout=timeout, env=self.env, cwd=ROOT)
+        return subprocess.run([*CLI, *args, *extra], capture_output=True, text=True, encoding="utf-8", timeout=timeout,
+                              env=terminal_neutral(self.env), cwd=ROOT)
 
 
 @pytest.fixture
 def sandbox(request: pytest.FixtureRequest) -> Iterator[Running]:
-    """``@pytest.mark.parametrize("sandbox", ["healthy"], indirect=True)``, or healthy by default."""
-    scenario = getattr(request, "param", "healthy")
-    box = Sandbox(scenario).start()
+    """``@pytest.mark.parametrize("sandbox", ["healthy"], indirect=True)``, or healthy by default; a
+    ``(scenario, as_of)`` pair sets the world's "now" (FIXED_AS_OF unless given)."""
+    param = getattr(request, "param", "healthy")
+    scenario, as_of = param if isinstance(param, tuple) else (param, FIXED_AS_OF)
+    box = Sandbox(scenario, as_of=as_of).start()
     previous = box.apply_env()
     try:
         yield Running(box)
@@ -60,5 +68,13 @@ def nbval_sandbox() -> Iterator[Sandbox]:
         box.stop()
 
 
+def terminal_neutral(env: dict) -> dict:
+    """The environment without what changes how the CLI's tables look (a width from the caller's terminal,
+    forced colours), and with a fixed width: the output a test reads is the same however pytest was started."""
+    dropped = {"COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE"}
+    return {**{k: v for k, v in env.items() if k not in dropped}, "COLUMNS": "200", "LINES": "50", "PYTHONIOENCODING": "utf-8"}
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env or dict(os.environ), cwd=ROOT)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, encoding="utf-8", timeout=timeout,
+                          env=terminal_neutral(env or dict(os.environ)), cwd=ROOT)

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,7 @@ from ses_runbook.sandbox.server import Sandbox, restore_env
 from ses_runbook.smtpcred import derive_smtp_password
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = ROOT / ".venv" / "bin" / "ses-runbook"
+CLI = [sys.executable, "-m", "ses_runbook.cli"]  # the interpreter running the tests, wherever its environment lives
 AS_OF = "2026-03-02T12:00:00Z"
 DOMAIN = "thephenom.app"
 DNS_IDS = ["identity.mail_from", "dns.dkim", "dns.spf", "dns.dmarc"]
@@ -141,7 +142,7 @@ def test_iam_rows_are_masked_and_serialisable(boxes: Boxes) -> None:
     assert result.details["credential_report_generated"].endswith("Z") and "up to 4 h old" in result.summary
     for row in rows:
         assert row["created"].endswith("Z") and row["last_used_service"] == "ses" and row["status"] == "Active"
-    json.dumps(result.details)  # strings and numbers only
+    assert json.loads(json.dumps(result.details)) == result.details  # strings and numbers only: JSON keeps them as they are
     assert result.details["service_key"]["user"] == "ses-smtp-nest"
 
 
@@ -384,7 +385,7 @@ def test_zone_lines_and_dkim_targets() -> None:
 # --------------------------------------------------------------------------- CLI end to end
 
 def _cli(scenario: str) -> tuple[int, dict[str, Any]]:
-    proc = subprocess.run([str(CLI), "check", f"--sandbox={scenario}", "--json"], capture_output=True, text=True,
+    proc = subprocess.run([*CLI, "check", f"--sandbox={scenario}", "--json"], capture_output=True, text=True,
                           timeout=180, cwd=ROOT, env={k: v for k, v in os.environ.items() if not k.startswith("SES_")})
     return proc.returncode, json.loads(proc.stdout)
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
 
 CHECK_KEYS = {"id", "title", "status", "summary", "details", "remediation", "cli"}
 
@@ -107,7 +107,7 @@ def test_no_credentials_is_one_line(tmp_path) -> None:
 def test_phenom_parameters_file_loads() -> None:
     from ses_runbook import params
 
-    p = params.load(["parameters/phenom.yaml"])
+    p = params.load([ROOT / "parameters" / "phenom.yaml"])  # not relative: pytest may start in any folder
     assert (p.aws_profile, p.region, p.domain, p.sender) == ("phenom", "us-east-1", "thephenom.app", "no-reply@thephenom.app")
 
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 from ses_runbook import health, remediation, runner
 
-POLICY = json.loads(re.findall(r"```json\n(.*?)```", (ROOT / "README.md").read_text(), re.S)[0])
+POLICY = json.loads(re.findall(r"```json\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)[0])
 
 
 def _as_user(sandbox, policy: dict) -> None:
@@ -28,7 +28,7 @@ def test_readme_policy_is_enough_for_a_full_default_run(sandbox, tmp_path) -> No
     suite = runner.run_suite(sandbox.params, runner.available(), out=tmp_path / "r", jobs=2, quiet=True)
     bad = {c["id"]: c["summary"] for c in suite.summary["checks"] if c["status"] not in ("ok", "skip")}
     assert bad == {} and all(n["error"] is None for n in suite.summary["notebooks"]), (bad, suite.summary["notebooks"])
-    assert "AccessDenied" not in "".join(p.read_text() for p in (tmp_path / "r").glob("*.ipynb"))
+    assert "AccessDenied" not in "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "r").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("missing,check_ids", [

@@ -100,7 +100,7 @@ def test_ctrl_c_during_run(tmp_path, moment: str) -> None:
         time.sleep(0.1)
     assert _alive(everything) == [], [psutil.Process(p).cmdline() for p in _alive(everything)]
     assert (out / "INCOMPLETE").exists()
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["run"]["complete"] is False
     assert [n["name"] for n in summary["notebooks"]] == [p.stem for p in books]
     assert all(n["error"] for n in summary["notebooks"])  # none of them finished

@@ -12,11 +12,15 @@ from ses_runbook import metrics, plots
 from ses_runbook.aws import Aws
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
+# The world's "now" is fixed, so no result depends on the hour the suite runs. At 10:00 UTC the
+# bounce-spike scenario's spike starts at 14:00 UTC, in busy hours, where its rise is the day's largest.
+SPIKE = ("bounce-spike", "2026-11-01T10:00:00Z")
 
 
 def _params(sandbox, **update):
-    """The sandbox's parameters at the world's own 'now', so the 14-day view covers its traffic exactly."""
-    return sandbox.params.model_copy(update={"as_of": sandbox.box.world.as_of.strftime("%Y-%m-%dT%H:%M:%SZ"), **update})
+    """The sandbox's parameters (at the world's own fixed "now", so the 14-day view covers its traffic exactly)."""
+    assert sandbox.params.as_of_datetime() == sandbox.box.world.as_of
+    return sandbox.params.model_copy(update=update)
 
 
 # -- effective_period: pure arithmetic ---------------------------------------------------------
@@ -43,7 +47,8 @@ def test_effective_period_respects_datapoints_per_call() -> None:
 
 
 # -- against the sandbox ----------------------------------------------------------------------
-@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+@pytest.mark.parametrize("sandbox", [SPIKE, ("bounce-spike", "2026-11-01T10:02:00Z"), ("bounce-spike", "2026-11-01T10:59:59Z")],
+                         indirect=True, ids=["on-the-hour", "just-after", "just-before-the-next"])
 def test_frames_sum_to_the_scenario_traffic_with_one_metric_call(sandbox) -> None:
     params = _params(sandbox, lookback_days=14)
     as_of = sandbox.box.world.as_of
@@ -72,7 +77,7 @@ def test_frames_sum_to_the_scenario_traffic_with_one_metric_call(sandbox) -> Non
     assert frame["Reputation.BounceRate"].iloc[-1] >= params.bounce_rate_fail
 
 
-@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+@pytest.mark.parametrize("sandbox", [SPIKE], indirect=True)
 def test_send_statistics_and_quota_frames(sandbox) -> None:
     params = _params(sandbox)
     aws = Aws(params)
@@ -85,7 +90,7 @@ def test_send_statistics_and_quota_frames(sandbox) -> None:
     assert quota["SentLast24Hours"].iloc[-1] == pytest.approx(sum(p.sends for p in world[-96:]))
 
 
-@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+@pytest.mark.parametrize("sandbox", [SPIKE], indirect=True)
 def test_455_days_raise_the_period_with_a_note(sandbox) -> None:
     params = _params(sandbox, lookback_days=455, metrics_period_s=60)
     plan = metrics.metric_plan(Aws(params), params)
@@ -94,7 +99,7 @@ def test_455_days_raise_the_period_with_a_note(sandbox) -> None:
     assert (plan["end"] - plan["start"]).total_seconds() / plan["period"] * len(metrics.METRICS) <= metrics.MAX_DATAPOINTS
 
 
-@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+@pytest.mark.parametrize("sandbox", [SPIKE], indirect=True)
 def test_configuration_sets_in_the_same_call(sandbox) -> None:
     box = sandbox.box
     box.client("sesv2").create_configuration_set(ConfigurationSetName="transactional")
@@ -128,7 +133,7 @@ def test_check_path_imports_neither_pandas_nor_matplotlib() -> None:
 
 
 # -- plots ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+@pytest.mark.parametrize("sandbox", [SPIKE], indirect=True)
 def test_rate_figure_shades_the_spike(sandbox, tmp_path) -> None:
     params = _params(sandbox)
     frame = metrics.ses_metrics_frame(Aws(params), params)
@@ -137,7 +142,25 @@ def test_rate_figure_shades_the_spike(sandbox, tmp_path) -> None:
     assert "UTC" in plots.title(fig) and "%" in bounce_ax.get_ylabel()
     assert len(bounce_ax.patches) >= 2  # warn and fail spans shaded
     assert {round(line.get_ydata()[0], 4) for line in bounce_ax.lines[1:]} == {0.05, 0.10}
-    assert plots.save(fig, tmp_path / "rates.png").stat().st_size > 10_000
+    # the saved PNG shows it: 10 x 6 inches at 100 dpi, the spike's periods shaded in the bounce panel
+    # (warn colour alone, then fail over warn), nothing shaded in the complaint panel
+    import numpy as np
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imread
+
+    image = imread(plots.save(fig, tmp_path / "rates.png"))
+    assert image.shape[:2] == (600, 1000)
+    pixels = np.rint(image[..., :3] * 255)
+    alpha = bounce_ax.patches[0].get_alpha()
+    warned = 255 * (1 - alpha) + np.array(to_rgb(plots.WARN_COLOUR)) * 255 * alpha
+    failed = warned * (1 - alpha) + np.array(to_rgb(plots.FAIL_COLOUR)) * 255 * alpha
+
+    def count(region, colour) -> int:
+        return int((np.abs(region - colour).max(axis=-1) <= 2).sum())
+
+    top, bottom = pixels[:300], pixels[300:]
+    assert count(top, warned) > 500 and count(top, failed) > 2000, (count(top, warned), count(top, failed))
+    assert count(bottom, warned) == count(bottom, failed) == 0
 
 
 def test_executed_notebook_has_pngs_and_the_report_folder_too(sandbox, tmp_path) -> None:
@@ -155,7 +178,7 @@ def test_executed_notebook_has_pngs_and_the_report_folder_too(sandbox, tmp_path)
     assert [f.name for f in files] == [f"07_cloudwatch_metrics-{n}.png" for n in (1, 2, 3)]
     assert all(f.read_bytes().startswith(b"\x89PNG") for f in files)
     assert suite.summary["run"]["aws_calls"]["by_operation"]["cloudwatch.GetMetricData"] == 1
-    assert "data:image/png" in (tmp_path / "07_cloudwatch_metrics.html").read_text()
+    assert "data:image/png" in (tmp_path / "07_cloudwatch_metrics.html").read_text(encoding="utf-8")
 
 
 # -- the period still running at as_of (issue 16) ------------------------------------------------

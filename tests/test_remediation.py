@@ -44,8 +44,8 @@ def _writes(box) -> dict[str, int]:
     return {k: v for k, v in box.layer.writes().items() if " " not in k}
 
 
-def _params(box, **extra):
-    return params_mod.load(overrides={**box.params(), **extra})
+def _params(sandbox, **extra):
+    return params_mod.load(overrides={**sandbox.overrides(), **extra})
 
 
 # -- the catalogue itself ---------------------------------------------------------------------
@@ -113,7 +113,7 @@ def test_reenable_sending_only_with_allow_writes(sandbox) -> None:
     assert "put-account-sending-attributes --sending-enabled" in read_only.fixes[0].commands[0]
     assert _writes(sandbox.box) == {}
 
-    fixed = diagnose(_params(sandbox.box, allow_writes=True), "sending-paused")
+    fixed = diagnose(_params(sandbox, allow_writes=True), "sending-paused")
     fix = fixed.fixes[0]
     assert fix.applied and fix.ok and fix.recheck.status.value == "ok"
     assert _writes(sandbox.box) == {"sesv2.PutAccountSendingAttributes": 1}
@@ -123,7 +123,7 @@ def test_reenable_sending_only_with_allow_writes(sandbox) -> None:
 
 @pytest.mark.parametrize("sandbox", ["dkim-signing-disabled"], indirect=True)
 def test_enable_dkim_signing(sandbox) -> None:
-    fixed = diagnose(_params(sandbox.box, allow_writes=True), "emails-going-to-spam")
+    fixed = diagnose(_params(sandbox, allow_writes=True), "emails-going-to-spam")
     fix = next(f for f in fixed.fixes if f.id == "enable-dkim-signing")
     assert fix.ok and fix.recheck.id == "identity.dkim" and fix.recheck.status.value == "ok"
     assert _writes(sandbox.box) == {"sesv2.PutEmailIdentityDkimAttributes": 1}
@@ -132,11 +132,11 @@ def test_enable_dkim_signing(sandbox) -> None:
 @pytest.mark.parametrize("sandbox", ["suppression-growth"], indirect=True)
 def test_unsuppress_named_addresses(sandbox) -> None:
     names = ["imported-00@example.net", "imported-01@example.net", "nobody@example.org"]
-    planned = diagnose(_params(sandbox.box, unsuppress=names), "suppression-list-growth")
+    planned = diagnose(_params(sandbox, unsuppress=names), "suppression-list-growth")
     fix = next(f for f in planned.fixes if f.id == "unsuppress")
     assert not fix.applied and len(fix.rows) == 41 and _writes(sandbox.box) == {}
 
-    fixed = diagnose(_params(sandbox.box, unsuppress=names, allow_writes=True), "suppression-list-growth")
+    fixed = diagnose(_params(sandbox, unsuppress=names, allow_writes=True), "suppression-list-growth")
     fix = next(f for f in fixed.fixes if f.id == "unsuppress")
     assert fix.applied and fix.ok and "not on the list: nobody@example.org" in fix.message
     assert _writes(sandbox.box) == {"sesv2.DeleteSuppressedDestination": 2}
@@ -146,15 +146,15 @@ def test_unsuppress_named_addresses(sandbox) -> None:
 @pytest.mark.parametrize("sandbox", ["smtp-key-inactive"], indirect=True)
 def test_new_smtp_credential_goes_to_a_file_only(sandbox, tmp_path) -> None:
     target = tmp_path / "smtp.env"
-    no_file = diagnose(_params(sandbox.box, allow_writes=True), "smtp-auth-failure")
+    no_file = diagnose(_params(sandbox, allow_writes=True), "smtp-auth-failure")
     assert "smtp_credentials_file" in no_file.fixes[0].message and _writes(sandbox.box) == {}
 
-    fixed = diagnose(_params(sandbox.box, allow_writes=True, smtp_credentials_file=str(target)), "smtp-auth-failure")
+    fixed = diagnose(_params(sandbox, allow_writes=True, smtp_credentials_file=str(target)), "smtp-auth-failure")
     fix = fixed.fixes[0]
     assert fix.id == "new-smtp-credential" and fix.applied and fix.ok, fix.message
     assert _writes(sandbox.box) == {"iam.CreateAccessKey": 1}
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    values = dict(line.split("=", 1) for line in target.read_text().splitlines() if not line.startswith("#"))
+    values = dict(line.split("=", 1) for line in target.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
     key_id, password = values["SES_SMTP_USERNAME"], values["SES_SMTP_PASSWORD"]
     assert len(password) == 44 and key_id.startswith("AKIA")
     out = fixed.to_json() + remediation.fixes_text(fixed.fixes)
@@ -190,7 +190,7 @@ def test_run_08_fixes_sending_and_rechecks(tmp_path) -> None:
     out = tmp_path / "report"
     proc = run_cli("run", "08_remediation", "-p", "symptom", "auto", "-p", "allow_writes", "true",
                    "--sandbox=sending-disabled", "--out", str(out), timeout=300)
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     checks = {c["id"]: c for c in summary["checks"]}
     sending = checks["account.sending_enabled"]
     assert sending["status"] == "ok" and sending["details"]["fix"] == "reenable-sending", sending
@@ -213,7 +213,7 @@ def test_run_08_auto_on_two_causes_records_them(tmp_path) -> None:
     assert "Request production access" in text and "not made" not in text.split("Guarded")[0]
     recorded = [o["data"][MIME_TYPE] for c in nb.cells for o in c.get("outputs", []) if MIME_TYPE in o.get("data", {})]
     assert recorded and recorded[0]["aws_calls"]["writes"] == 0
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert {c["id"] for c in summary["checks"] if c["status"] == "fail"} == {"account.production_access", "reputation.bounce_rate"}
 
 

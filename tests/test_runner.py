@@ -26,16 +26,16 @@ def test_bundle_contents_and_links(sandbox, tmp_path) -> None:
     suite = runner.run_suite(sandbox.params, books, out=tmp_path / "r", jobs=1, label="INC-1234", quiet=True)
     out = tmp_path / "r"
     assert suite.exit_code == 0 and not (out / "INCOMPLETE").exists()
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert [n["name"] for n in summary["notebooks"]] == ["00_health_check", "05_account_sending"]
     assert {c["notebook"] for c in summary["checks"]} == {"00_health_check", "05_account_sending"}
     run = summary["run"]
     assert run["label"] == "INC-1234" and run["account"] == "123456789012" and run["complete"] is True
     assert run["versions"]["papermill"] and run["aws_calls"]["total"] > 0 and run["parameters"]["region"] == "us-east-1"
-    index = (out / "index.html").read_text()
+    index = (out / "index.html").read_text(encoding="utf-8")
     links = re.findall(r"href='([^']+)'", index)
     assert links and all((out / link).is_file() for link in links)
-    page = (out / "00_health_check.html").read_text()
+    page = (out / "00_health_check.html").read_text(encoding="utf-8")
     first_screen = page[page.index("<body"):][:3000]
     assert "INC-1234" in first_screen and "123456789012" in first_screen and "us-east-1" in first_screen
     assert "rb.check(" not in page  # no code cells in the rendering

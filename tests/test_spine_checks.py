@@ -1,6 +1,8 @@
 """Every account/identity check against every spine scenario: exactly the staged check is not ok."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from ses_runbook import health
@@ -45,8 +47,16 @@ def test_scenario_statuses(sandbox) -> None:
 @pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
 def test_bounce_summary_names_the_rate_and_level(sandbox) -> None:
     result = health.check_all(sandbox.params, ids=["reputation.bounce_rate"]).checks[0]
+    # the rate is the scenario's: the average of what was published in the last period (CloudWatch's Average)
+    at = datetime.fromisoformat(result.details["latest_at"])
+    period = timedelta(seconds=result.details["period_s"])
+    published = [p.bounce_rate for p in sandbox.box.world.points if at <= p.timestamp < at + period]
+    assert published and at + period >= sandbox.box.world.as_of
+    rate = sum(published) / len(published)
+    assert result.details["latest"] == pytest.approx(rate, abs=1e-6) and rate >= 0.10
+    assert f"bounce rate {rate:.2%} at {at:%Y-%m-%d %H:%M} UTC" in result.summary
     assert "10.00%" in result.summary and "pause" in result.summary
-    assert result.details["latest"] >= 0.10
+    assert result.status.value == "fail"
     assert result.cli.startswith("aws cloudwatch get-metric-statistics --namespace AWS/SES --metric-name Reputation.BounceRate")
 
 

@@ -7,6 +7,7 @@ import math
 import nbformat
 import pytest
 
+from conftest import FIXED_AS_OF
 from ses_runbook.results import read_recorded
 from ses_runbook.runner import resolve_notebooks, run_suite
 from ses_runbook.sandbox.server import Sandbox, restore_env
@@ -62,10 +63,10 @@ def test_rejected_test_email_is_a_fail_not_a_traceback(sandbox, tmp_path) -> Non
 def test_identities_of_a_scale_scenario_are_all_listed_in_batches(tmp_path) -> None:
     scenario = tmp_path / "scale.yaml"
     scenario.write_text("extends: healthy\nextra_identities: 250\n")
-    box = Sandbox(str(scenario)).start()
+    box = Sandbox(str(scenario), as_of=FIXED_AS_OF).start()
     previous = box.apply_env()
     try:
-        params = params_mod.load(overrides=box.params())
+        params = params_mod.load(overrides={**box.params(), "as_of": FIXED_AS_OF})
         _, nb = _run(params, "03_domain_verification", tmp_path / "scale")
         calls = dict(box.layer.calls)
     finally:

@@ -1,0 +1,387 @@
+"""What the runbook's guards promise, each at its edges: the reputation levels exactly on and just
+under each line, the read-only guard over every operation of every service the runbook uses,
+every page of a paged answer, certificate host names, and access key ids masked in error messages.
+
+No sandbox here: AWS answers come from botocore's Stubber, the SMTP server is the sandbox's own
+class on a free port, and nothing is sent anywhere.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import botocore.exceptions
+import pytest
+from botocore.stub import ANY, Stubber
+
+from ses_runbook import metrics, ses
+from ses_runbook import params as params_mod
+from ses_runbook.aws import WRITE_OPERATIONS, Aws, describe_error, is_read
+from ses_runbook.checks import Context, run
+from ses_runbook.exceptions import ReadOnlyError
+from ses_runbook.redact import mask_key_id, mask_key_ids
+from ses_runbook.results import Status
+
+SERVICES = ("ses", "sesv2", "cloudwatch", "iam", "sts")  # every service the runbook makes a client for
+AS_OF = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+
+
+def _params(**overrides: Any) -> params_mod.Params:
+    # an endpoint where nothing listens: a request that got past a guard could not reach AWS either
+    return params_mod.load(overrides={"endpoint_url": "http://127.0.0.1:9", "as_of": "2026-11-01T00:00:00Z",
+                                      "max_attempts": 1, **overrides}, environ={})
+
+
+def _aws(**overrides: Any) -> Aws:
+    session = boto3.Session(aws_access_key_id="AKIATESTKEYNOTREAL00", aws_secret_access_key="not-a-secret",
+                            region_name="us-east-1")
+    return Aws(_params(**overrides), session=session)
+
+
+# -- reputation: on each level and just under it, for both checks -----------------------------------
+RATES = {"reputation.bounce_rate": ("bounce_rate", "bounce_rate_warn", "bounce_rate_fail"),
+         "reputation.complaint_rate": ("complaint_rate", "complaint_rate_warn", "complaint_rate_fail")}
+
+
+def _rate_status(monkeypatch, check_id: str, value: float, **levels: float) -> Status:
+    qid = RATES[check_id][0]
+    series = {q: [] for q in metrics.METRICS}
+    series[qid] = [(AS_OF - dt.timedelta(hours=2), 0.0), (AS_OF - dt.timedelta(hours=1), value)]
+    answer = {"period": 3600, "start": AS_OF - dt.timedelta(days=14), "end": AS_OF, "notes": [], "series": series,
+              "configuration_sets": {}}
+    monkeypatch.setattr(metrics, "metric_series", lambda aws, params: answer)
+    params = _params(**levels)
+    [result] = run(Context(params, Aws(params)), ids=[check_id])
+    assert result.details["latest"] == pytest.approx(value, abs=1e-6)
+    return result.status
+
+
+@pytest.mark.parametrize("check_id", list(RATES))
+@pytest.mark.parametrize("levels", [{}, {"warn": 0.02, "fail": 0.04}], ids=["aws-levels", "own-levels"])
+def test_reputation_status_on_and_just_under_each_level(monkeypatch, check_id: str, levels: dict) -> None:
+    _, warn_name, fail_name = RATES[check_id]
+    field = params_mod.Params.model_fields
+    warn = levels.get("warn", field[warn_name].default)
+    fail = levels.get("fail", field[fail_name].default)
+    chosen = {warn_name: warn, fail_name: fail}
+    under = 1e-5  # a rate 0.001 percentage points below a level is still below it
+    expected = [(0.0, Status.OK), (warn - under, Status.OK), (warn, Status.WARN), ((warn + fail) / 2, Status.WARN),
+                (fail - under, Status.WARN), (fail, Status.FAIL), (min(1.0, fail * 3), Status.FAIL)]
+    got = [(value, _rate_status(monkeypatch, check_id, value, **chosen)) for value, _ in expected]
+    assert got == expected
+
+
+def test_reputation_summary_states_rate_and_level(monkeypatch) -> None:
+    monkeypatch.setattr(metrics, "metric_series", lambda aws, params: {
+        "period": 3600, "notes": [], "configuration_sets": {},
+        "series": {**{q: [] for q in metrics.METRICS}, "bounce_rate": [(AS_OF, 0.0731)]}})
+    params = _params()
+    [result] = run(Context(params, Aws(params)), ids=["reputation.bounce_rate"])
+    assert result.status is Status.WARN
+    assert "bounce rate 7.31%" in result.summary and "at or above 5.00%" in result.summary
+
+
+# -- the read-only guard, over botocore's own list of operations --------------------------------------
+def _sample(shape: Any) -> Any:
+    """The smallest valid value of a botocore shape: required members only, min lengths and ranges kept,
+    one member of a tagged union; so parameter validation passes and the guard is what answers."""
+    meta = shape.metadata
+    kind = shape.type_name
+    if kind == "structure":
+        if getattr(shape, "is_tagged_union", False):
+            name = next(iter(shape.members))
+            return {name: _sample(shape.members[name])}
+        return {name: _sample(shape.members[name]) for name in shape.required_members}
+    if kind == "list":
+        return [_sample(shape.member) for _ in range(max(1, meta.get("min", 1)))]
+    if kind == "map":
+        return {"k" * max(1, shape.key.metadata.get("min", 1)): _sample(shape.value)}
+    if kind == "string":
+        return shape.enum[0] if shape.enum else "a" * max(1, int(meta.get("min", 1)))
+    if kind in ("integer", "long"):
+        return max(1, int(meta.get("min", 1)))
+    if kind in ("float", "double"):
+        return float(max(1, meta.get("min", 1)))
+    if kind == "boolean":
+        return False
+    if kind == "timestamp":
+        return AS_OF
+    if kind == "blob":
+        return b"a" * max(1, int(meta.get("min", 1)))
+    raise TypeError(f"no sample for a {kind} shape")
+
+
+def _operations() -> list[tuple[str, str]]:
+    session = boto3.Session(region_name="us-east-1")
+    return [(service, op) for service in SERVICES for op in session._session.get_service_model(service).operation_names]
+
+
+class Sent(Exception):
+    """Raised where the request would go on the wire: the guard let it through."""
+
+
+@pytest.fixture(scope="module")
+def wired() -> Iterator[dict[str, Aws]]:
+    """Clients whose requests stop just before the wire, for each combination of the two switches."""
+    out = {}
+    for name, switches in {"read-only": {}, "allow_writes": {"allow_writes": True},
+                           "send_test_email": {"send_test_email": True}}.items():
+        aws = _aws(**switches)
+        for service in SERVICES:
+            aws.client(service).meta.events.register("before-send.*.*", _refuse_to_send)
+        out[name] = aws
+    yield out
+
+
+def _refuse_to_send(request: Any, **_: Any) -> None:
+    raise Sent(request.context.get("operation_name", "?"))
+
+
+def _attempt(aws: Aws, service: str, operation: str) -> str:
+    """'refused' (ReadOnlyError before sending) or 'sent' (reached the wire)."""
+    client = aws.client(service)
+    method = {api: py for py, api in client.meta.method_to_api_mapping.items()}[operation]
+    model = client.meta.service_model.operation_model(operation)
+    try:
+        getattr(client, method)(**(_sample(model.input_shape) if model.input_shape else {}))
+    except ReadOnlyError:
+        return "refused"
+    except Sent:
+        return "sent"
+    raise AssertionError(f"{service}.{operation} neither refused nor sent")
+
+
+OPERATIONS = _operations()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_guard_refuses_every_non_read_operation_before_sending(wired: dict[str, Aws], service: str) -> None:
+    ops = [op for s, op in OPERATIONS if s == service]
+    assert len(ops) > 10  # botocore's model, not a hand-made list
+    aws = wired["read-only"]
+    outcome = {op: _attempt(aws, service, op) for op in ops}
+    wrong = {op: got for op, got in outcome.items() if got != ("sent" if op.startswith(("Get", "List", "Describe")) else "refused")}
+    assert wrong == {}, wrong
+    assert sum(aws.writes.values()) == 0
+
+
+@pytest.mark.parametrize("switch", ["allow_writes", "send_test_email"])
+def test_each_switch_lets_through_only_its_own_writes(wired: dict[str, Aws], switch: str) -> None:
+    aws = wired[switch]
+    for key, needed in WRITE_OPERATIONS.items():
+        service, operation = key.split(".")
+        assert _attempt(aws, service, operation) == ("sent" if needed == switch else "refused"), key
+    # an operation the runbook never makes needs allow_writes, and send_test_email alone does not open it
+    assert _attempt(aws, "iam", "DeleteUser") == ("sent" if switch == "allow_writes" else "refused")
+    assert _attempt(aws, "sesv2", "DeleteEmailIdentity") == ("sent" if switch == "allow_writes" else "refused")
+
+
+def test_named_writes_and_the_read_rule() -> None:
+    assert {"iam.CreateAccessKey", "sesv2.DeleteSuppressedDestination", "sesv2.PutAccountSendingAttributes",
+            "ses.SendEmail"} <= set(WRITE_OPERATIONS)
+    assert not any(is_read(*key.split(".")) for key in WRITE_OPERATIONS)
+    assert is_read("cloudwatch", "GetMetricData") and is_read("ses", "ListIdentities") and is_read("cloudwatch", "DescribeAlarms")
+    assert not is_read("iam", "CreateAccessKey") and not is_read("ses", "VerifyDomainIdentity")
+
+
+def test_refused_message_names_the_switch() -> None:
+    aws = _aws()
+    with pytest.raises(ReadOnlyError, match=r"iam\.CreateAccessKey is a write .* set allow_writes=true"):
+        aws.call("iam", "CreateAccessKey", UserName="ses-smtp-nest")
+    with pytest.raises(ReadOnlyError, match=r"sesv2\.SendEmail .* set send_test_email=true"):
+        aws.call("sesv2", "SendEmail", FromEmailAddress="a@thephenom.app", Destination={"ToAddresses": ["b@example.com"]},
+                 Content={"Simple": {"Subject": {"Data": "x"}, "Body": {"Text": {"Data": "x"}}}})
+    assert aws.stats()["writes"] == 0
+
+
+# -- every page of a paged answer -------------------------------------------------------------------
+@pytest.fixture
+def stubbed() -> Iterator[tuple[Aws, dict[str, Stubber]]]:
+    aws = _aws()
+    stubs = {service: Stubber(aws.client(service)) for service in SERVICES}
+    for stub in stubs.values():
+        stub.activate()
+    yield aws, stubs
+    for stub in stubs.values():
+        stub.assert_no_pending_responses()
+        stub.deactivate()
+
+
+def test_get_metric_data_and_configuration_sets_follow_next_token(stubbed) -> None:
+    aws, stubs = stubbed
+    params = aws.params
+    stubs["sesv2"].add_response("list_configuration_sets", {"ConfigurationSets": ["alpha"], "NextToken": "sets-2"},
+                                {"PageSize": ANY})
+    stubs["sesv2"].add_response("list_configuration_sets", {"ConfigurationSets": ["beta"]}, {"PageSize": ANY, "NextToken": "sets-2"})
+    hours = [AS_OF - dt.timedelta(hours=h) for h in (3, 2, 1)]
+    stubs["cloudwatch"].add_response("get_metric_data", {"MetricDataResults": [
+        {"Id": "bounce_rate", "Timestamps": hours[:2], "Values": [0.01, 0.02], "StatusCode": "PartialData"},
+        {"Id": "send", "Timestamps": hours[:2], "Values": [100.0, 110.0], "StatusCode": "PartialData"}],
+        "NextToken": "metrics-2"}, {"MetricDataQueries": ANY, "StartTime": ANY, "EndTime": ANY, "ScanBy": ANY})
+    stubs["cloudwatch"].add_response("get_metric_data", {"MetricDataResults": [
+        {"Id": "bounce_rate", "Timestamps": hours[2:], "Values": [0.12], "StatusCode": "Complete"},
+        {"Id": "send", "Timestamps": hours[2:], "Values": [120.0], "StatusCode": "Complete"},
+        {"Id": "cs1_send", "Timestamps": hours[2:], "Values": [7.0], "StatusCode": "Complete"}]},
+        {"MetricDataQueries": ANY, "StartTime": ANY, "EndTime": ANY, "ScanBy": ANY, "NextToken": "metrics-2"})
+    data = metrics.metric_series(aws, params)
+    assert list(data["configuration_sets"]) == ["alpha", "beta"]
+    assert data["series"]["bounce_rate"] == list(zip(hours, [0.01, 0.02, 0.12]))
+    assert [v for _, v in data["series"]["send"]] == [100.0, 110.0, 120.0]
+    assert data["configuration_sets"]["beta"]["send"] == [(hours[2], 7.0)]
+    assert aws.stats()["by_operation"] == {"cloudwatch.GetMetricData": 2, "sesv2.ListConfigurationSets": 2}
+    # the check judges the last point, which only the second page holds
+    [result] = run(Context(params, aws), ids=["reputation.bounce_rate"])
+    assert result.status is Status.FAIL and result.details["latest"] == 0.12
+
+
+def test_identity_listings_follow_next_token(stubbed) -> None:
+    aws, stubs = stubbed
+    stubs["ses"].add_response("list_identities", {"Identities": ["a.example", "b.example"], "NextToken": "ids-2"}, {"MaxItems": ANY})
+    stubs["ses"].add_response("list_identities", {"Identities": ["c@example.org"]}, {"MaxItems": ANY, "NextToken": "ids-2"})
+    assert ses.identities(aws) == ["a.example", "b.example", "c@example.org"]
+    stubs["sesv2"].add_response("list_email_identities", {"EmailIdentities": [
+        {"IdentityName": "a.example", "IdentityType": "DOMAIN", "VerificationStatus": "SUCCESS", "SendingEnabled": True}],
+        "NextToken": "v2-2"}, {"PageSize": ANY})
+    stubs["sesv2"].add_response("list_email_identities", {"EmailIdentities": [
+        {"IdentityName": "b.example", "IdentityType": "DOMAIN", "VerificationStatus": "FAILED", "SendingEnabled": False}]},
+        {"PageSize": ANY, "NextToken": "v2-2"})
+    found = ses.email_identities(aws)
+    assert {k: v["verification"] for k, v in found.items()} == {"a.example": "Success", "b.example": "Failed"}
+
+
+def test_suppression_list_follows_next_token(stubbed) -> None:
+    aws, stubs = stubbed
+    first = [{"EmailAddress": f"a{i}@example.net", "Reason": "BOUNCE", "LastUpdateTime": AS_OF} for i in range(3)]
+    stubs["sesv2"].add_response("list_suppressed_destinations", {"SuppressedDestinationSummaries": first, "NextToken": "s-2"},
+                                {"PageSize": ANY})
+    stubs["sesv2"].add_response("list_suppressed_destinations", {"SuppressedDestinationSummaries": [
+        {"EmailAddress": "z@example.net", "Reason": "COMPLAINT", "LastUpdateTime": AS_OF}]}, {"PageSize": ANY, "NextToken": "s-2"})
+    assert [s["EmailAddress"] for s in ses.suppressed_destinations(aws)] == ["a0@example.net", "a1@example.net",
+                                                                           "a2@example.net", "z@example.net"]
+
+
+def test_iam_authorization_details_follow_the_marker(stubbed) -> None:
+    aws, stubs = stubbed
+    allow = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ses:SendRawEmail", "Resource": "*"}]}'
+    user = lambda name: {"UserName": name, "UserId": "AIDA" + name.upper().ljust(17, "X"), "Arn": f"arn:aws:iam::123456789012:user/{name}",  # noqa: E731
+                         "Path": "/", "CreateDate": AS_OF, "UserPolicyList": [{"PolicyName": "send", "PolicyDocument": allow}]}
+    stubs["iam"].add_response("get_account_authorization_details", {"UserDetailList": [user("one")], "Policies": [],
+                                                                 "IsTruncated": True, "Marker": "m-2"}, {"Filter": ANY})
+    stubs["iam"].add_response("get_account_authorization_details", {"UserDetailList": [user("two")], "Policies": [],
+                                                                 "IsTruncated": False}, {"Filter": ANY, "Marker": "m-2"})
+    found = ses.user_policies(aws)
+    assert sorted(found) == ["one", "two"] and found["two"]["send"]["Statement"][0]["Action"] == "ses:SendRawEmail"
+
+
+# -- access key ids never leave in an error message ----------------------------------------------------
+def test_mask_key_ids_in_free_text() -> None:
+    text = f"The Access Key ID {KEY_ID} does not exist; temporary ASIAABCDEFGHIJKLMNOP too; AIDAABCDEFGHIJKLMNOPQ user"
+    masked = mask_key_ids(text)
+    assert masked == "The Access Key ID ****MPLE does not exist; temporary ****MNOP too; ****NOPQ user"
+    assert mask_key_ids("no key here: AKIA1 is too short") == "no key here: AKIA1 is too short"
+    assert mask_key_id(KEY_ID) == "****MPLE" and mask_key_id(None) == ""
+
+
+def test_error_messages_mask_key_ids() -> None:
+    error = botocore.exceptions.ClientError(
+        {"Error": {"Code": "InvalidClientTokenId", "Message": f"The security token {KEY_ID} is invalid."},
+         "ResponseMetadata": {"HTTPStatusCode": 403}}, "GetAccount")
+    error.ses_runbook_call = ("sesv2", "GetAccount")
+    said = describe_error(error, _params())
+    assert KEY_ID not in said and "****MPLE" in said and "InvalidClientTokenId" in said
+    other = describe_error(RuntimeError(f"signing failed for {KEY_ID}"), _params())
+    assert KEY_ID not in other and other == "RuntimeError: signing failed for ****MPLE"
+
+
+def test_a_check_error_quoting_a_key_id_is_masked(stubbed) -> None:
+    aws, stubs = stubbed
+    stubs["sesv2"].add_client_error("get_account", "UnrecognizedClientException",
+                                    f"The security token included in the request is invalid: {KEY_ID}", 403)
+    [result] = run(Context(aws.params, aws), ids=["account.sending_enabled"])
+    assert result.status is Status.ERROR
+    assert KEY_ID not in result.summary and "****MPLE" in result.summary
+
+
+# -- SMTP: the certificate must be valid for the host connected to ------------------------------------
+class _OtherNameServer:
+    """The sandbox's SMTP server with a certificate from the trusted CA, issued for some other host name."""
+
+    @staticmethod
+    def start(tmp_path: Path, names: tuple[str, ...]):
+        import ssl
+
+        import trustme
+
+        from ses_runbook.sandbox.smtp import SmtpServer
+
+        class Server(SmtpServer):
+            def _tls_context(self) -> ssl.SSLContext:
+                ca = trustme.CA(organization_name="elsewhere")
+                context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+                ca.issue_cert(*names).configure_cert(context)
+                self.cert_dir.mkdir(parents=True, exist_ok=True)
+                ca.cert_pem.write_to_path(str(self.ca_file))
+                return context
+
+        return Server({KEY_ID: "password"}, tmp_path / names[0]).start()
+
+
+@pytest.mark.parametrize("names,verified", [(("smtp.elsewhere.example",), False), (("127.0.0.1",), True)],
+                         ids=["other-name", "right-name"])
+def test_smtp_certificate_for_another_name_fails(tmp_path, monkeypatch, names, verified) -> None:
+    server = _OtherNameServer.start(tmp_path, names)
+    try:
+        monkeypatch.setenv("GUARD_SMTP_USER", KEY_ID)
+        monkeypatch.setenv("GUARD_SMTP_PASSWORD", "password")
+        params = _params(smtp_host="127.0.0.1", smtp_port=server.port, smtp_tls_ca_file=str(server.ca_file),
+                         smtp_username_env="GUARD_SMTP_USER", smtp_password_env="GUARD_SMTP_PASSWORD")
+        [result] = run(Context(params, Aws(params)), ids=["smtp.auth"])
+    finally:
+        server.stop()
+    if verified:  # same CA, the right name: the login goes through, so only the name made the difference
+        assert result.status is Status.OK and result.details["code"] == 235, result.summary
+    else:
+        assert result.status is Status.FAIL, result.summary
+        assert "could not be verified" in result.summary and "mismatch" in result.summary.lower()
+        assert result.details["code"] is None  # no AUTH was attempted over an unverified channel
+
+
+# -- parameter validation, in this process (the CLI tests see the same through a subprocess) ---------
+REFUSED = [("region", "us-east-9"), ("region", "12"), ("sender", "not-an-address"), ("test_recipient", "x@"),
+           ("lookback_days", "lots"), ("lookback_days", "0"), ("lookback_days", "456"), ("metrics_period_s", "59"),
+           ("bounce_rate_warn", "2"), ("bounce_rate_warn", "0.11"), ("complaint_rate_warn", "0.006"), ("quota_warn", "1.01"),
+           ("dns_nameservers", "127.0.0.1:99999"), ("dns_nameservers", "127.0.0.1:0"), ("dns_nameservers", "127.0.0.1:x"),
+           ("smtp_port", "0"), ("smtp_port", "65536"), ("as_of", "yesterday"), ("send_test_email", "maybe"),
+           ("endpoint_url", "not a url"), ("endpoint_url", "ftp://127.0.0.1"), ("smtp_password_env", "hunter2 secret"),
+           ("domain", ""), ("domain", "no_dots"), ("smtp_tls_ca_file", "/nonexistent/ca.pem"), ("unsuppress", "a@b.co,nope"),
+           ("no_such_parameter", "1")]
+ACCEPTED = [("lookback_days", "1", 1), ("lookback_days", "455", 455), ("metrics_period_s", "60", 60),
+            ("bounce_rate_warn", "0.10", 0.10), ("complaint_rate_warn", "0.005", 0.005), ("quota_warn", "1.0", 1.0),
+            ("dns_nameservers", "127.0.0.1:65535, 10.0.0.2", ["127.0.0.1:65535", "10.0.0.2"]), ("smtp_port", "65535", 65535),
+            ("as_of", "2026-11-01T02:00:00+02:00", "2026-11-01T00:00:00Z"), ("as_of", "2026-11-01T00:00:00", "2026-11-01T00:00:00Z"),
+            ("endpoint_url", "http://127.0.0.1:5050", "http://127.0.0.1:5050"), ("endpoint_url", "", None),
+            ("domain", "Mail.Example.ORG.", "mail.example.org"), ("sender", " a@thephenom.app ", "a@thephenom.app"),
+            ("send_test_email", "true", True), ("smtp_password_env", "MY_SMTP_PASSWORD_2", "MY_SMTP_PASSWORD_2"),
+            ("unsuppress", "a@b.co, c@d.org", ["a@b.co", "c@d.org"]), ("region", "eu-west-1", "eu-west-1")]
+
+
+@pytest.mark.parametrize("name,value", REFUSED, ids=[f"{n}={v}" for n, v in REFUSED])
+def test_bad_parameter_is_refused_naming_it(name: str, value: str) -> None:
+    with pytest.raises(params_mod.ParameterError) as refused:
+        params_mod.load(raw_overrides=[(name, value)], environ={})
+    assert name in str(refused.value)
+
+
+@pytest.mark.parametrize("name,value,expected", ACCEPTED, ids=[f"{n}={v}" for n, v, _ in ACCEPTED])
+def test_parameter_edges_are_accepted(name: str, value: str, expected: Any) -> None:
+    assert getattr(params_mod.load(raw_overrides=[(name, value)], environ={}), name) == expected
+
+
+def test_environment_fills_only_unset_parameters() -> None:
+    environ = {"SES_RUNBOOK_ENDPOINT_URL": "http://127.0.0.1:5050", "SES_RUNBOOK_REGION": "eu-west-1"}
+    p = params_mod.load(environ=environ)
+    assert p.endpoint_url == "http://127.0.0.1:5050" and p.region == "us-east-1"  # region has a default: not taken
+    assert params_mod.load(overrides={"endpoint_url": "http://127.0.0.1:6000"}, environ=environ).endpoint_url == "http://127.0.0.1:6000"
