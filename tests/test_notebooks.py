@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -29,5 +30,13 @@ def test_nbval_matches_committed_outputs(path, nbval_sandbox) -> None:
 def test_parameters_cell_is_the_model(path) -> None:
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(cells) == 1 and cells[0].source == parameters_source()
+    assert len(cells) == 1 and cells[0].source == parameters_source(path.stem)
     assert nb.cells.index(cells[0]) == 1  # right after the title: the first code cell
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_parameters_cell_fits_on_a_screen(path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    [cell] = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    lines = [line for line in cell.source.splitlines() if re.match(r"^[a-z_]+: ", line)]
+    assert 4 <= len(lines) <= 15, lines
