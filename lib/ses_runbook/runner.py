@@ -306,8 +306,6 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
               label: str | None = None, timeout: int = 600, scenario: str | None = None,
               quiet: bool = False) -> SuiteResult:
     """Execute ``notebooks`` with ``params`` into a report folder; returns what ``summary.json`` holds."""
-    import warnings
-
     out_dir = Path(out) if out else _default_out(label, "reports")
     out_dir.mkdir(parents=True, exist_ok=True)
     marker = out_dir / "INCOMPLETE"
@@ -318,7 +316,7 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
     banner = banner_html(context)
     # Each notebook gets the values that differ from the model's defaults; a notebook whose cell does
     # not list one still takes it (papermill injects it, notebook.start validates it): no warning needed.
-    warnings.filterwarnings("ignore", message="Passed unknown parameter", module="papermill")
+    _quiet_unknown_parameters()
     parameters = params_mod.changed(params)
     parameters["as_of"] = params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ")  # every notebook judges the same moment
     kernel = _kernel_name()
@@ -366,6 +364,20 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
     if not quiet:
         _print_summary(summary, out_dir)
     return SuiteResult(out_dir=out_dir, notebooks=results, summary=summary)
+
+
+def _unlisted(record: Any) -> bool:
+    return not str(record.msg).startswith("Passed unknown parameter")
+
+
+def _quiet_unknown_parameters() -> None:
+    """papermill logs a warning for each value a notebook's cell does not list; the runner passes
+    such values on purpose (every notebook accepts every parameter), so they are not news."""
+    import logging
+
+    log = logging.getLogger("papermill")
+    if _unlisted not in log.filters:
+        log.addFilter(_unlisted)
 
 
 def _stop_kernels() -> None:
