@@ -28,6 +28,13 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# The browser test alone, after making sure a Chromium is there: the system's, else Playwright's
+# download, else (as root on Debian) apt's.
+test-browser: install
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || $(BIN)/python -m playwright install chromium \
+	  || { test "$$(id -u)" = 0 && apt-get install -y chromium; }
+	$(BIN)/python -m pytest tests/test_browser.py -v -rs
+
 # JupyterLab on a new investigation folder (investigations/<UTC time>[-label]/), the sandbox running;
 # e.g. make lab LAB_ARGS="-f parameters/phenom.yaml --label INC-1234" for production.
 LAB_ARGS ?= --sandbox

@@ -46,6 +46,7 @@ def test_investigation_is_a_parameterised_copy(sandbox, tmp_path) -> None:
     injected = nb.cells[tags.index(["parameters"]) + 1].source
     assert "symptom = \"emails-not-delivered\"" in injected and sandbox.box.endpoint_url in injected
     assert nb.metadata.kernelspec.display_name == "Python (ses-runbook)"
+    assert not any(c.get("outputs") for c in nb.cells)  # no stale findings from the templates' baseline run
     context = json.loads((folder / "investigation.json").read_text())
     assert context["label"] == "INC-7" and context["account"] == "123456789012"
     assert context["parameters"]["symptom"] == "emails-not-delivered"

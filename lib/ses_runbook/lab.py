@@ -42,8 +42,9 @@ def create_investigation(params: "Params", label: str | None = None, out: str | 
                          scenario: str | None = None, notebooks: Sequence[Path] | None = None) -> Path:
     """Copy the notebooks into a new investigation folder with ``params`` injected; returns the folder.
 
-    The injected values are those that differ from the model's defaults (what papermill would be
-    given); STS GetCallerIdentity names the account for the banner.
+    The copies start without outputs (the templates' are the sandbox's regression baseline, which an
+    on-call reader must not take for findings). The injected values are those that differ from the
+    model's defaults (what papermill would be given); STS GetCallerIdentity names the account.
     """
     import nbformat
     from papermill.iorw import load_notebook_node
@@ -59,6 +60,9 @@ def create_investigation(params: "Params", label: str | None = None, out: str | 
     values = params_mod.changed(params)
     for path in notebooks if notebooks is not None else available():
         nb = load_notebook_node(str(path))  # as papermill reads an input: every cell has its tags list
+        for cell in nb.cells:  # the committed outputs are the sandbox's regression baseline, not findings
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
         if values:
             nb = parameterize_notebook(nb, values, kernel_name=KERNEL_NAME, language="python")
         nb.metadata["kernelspec"] = dict(KERNELSPEC)
