@@ -122,10 +122,12 @@ def stop(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
-    left = [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    for p in left:
+    left = []
+    for p in tree:
         try:
-            p.terminate()
+            if p.status() != psutil.STATUS_ZOMBIE:
+                p.terminate()
+                left.append(p)
         except psutil.NoSuchProcess:
             pass
     _, alive = psutil.wait_procs(left, timeout=5)
