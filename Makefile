@@ -1,4 +1,4 @@
-# make demo | make test | make lab | make notebooks | make bench
+# make demo | make test | make lab | make notebooks | make bench | make test-browser
 # Each target creates .venv when it is missing and installs the project into it.
 PYTHON ?= python3
 VENV   := .venv
@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 KERNEL := $(VENV)/share/jupyter/kernels/ses-runbook/kernel.json
 AS_OF  := 2026-11-01T00:00:00Z
 
-.PHONY: install demo test lab notebooks bench clean
+.PHONY: install demo test test-browser lab notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,18 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -n auto --dist worksteal
 
+# The browser test alone, after making sure a Chromium is there: the system's, else Playwright's
+# download, else (as root on Debian) apt's.
+test-browser: install
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || $(BIN)/python -m playwright install chromium \
+	  || { test "$$(id -u)" = 0 && apt-get install -y chromium; }
+	$(BIN)/python -m pytest tests/test_browser.py -v -rs
+
+# JupyterLab on a new investigation folder (investigations/<UTC time>[-label]/), the sandbox running;
+# e.g. make lab LAB_ARGS="-f parameters/phenom.yaml --label INC-1234" for production.
+LAB_ARGS ?= --sandbox
 lab: install
-	$(BIN)/python -m ses_runbook.lab
+	$(BIN)/ses-runbook lab $(LAB_ARGS)
 
 # Re-execute every notebook in place against the sandbox at a fixed as_of (committed outputs).
 notebooks: install
@@ -40,4 +50,4 @@ bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) reports build lib/*.egg-info
+	rm -rf $(VENV) reports build dist lib/*.egg-info

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
+from ses_runbook import params as params_mod
 from ses_runbook.notebook import parameters_source
 from ses_runbook.runner import available
 
@@ -29,5 +31,37 @@ def test_nbval_matches_committed_outputs(path, nbval_sandbox) -> None:
 def test_parameters_cell_is_the_model(path) -> None:
     nb = nbformat.read(path, as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(cells) == 1 and cells[0].source == parameters_source()
+    assert len(cells) == 1 and cells[0].source == parameters_source(path.stem)
     assert nb.cells.index(cells[0]) == 1  # right after the title: the first code cell
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_parameters_cell_fits_on_a_screen(path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    [cell] = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    lines = [line for line in cell.source.splitlines() if re.match(r"^[a-z_]+: ", line)]
+    assert 4 <= len(lines) <= 15, lines
+
+
+def test_every_notebook_accepts_the_production_parameter_file(nbval_sandbox, tmp_path, caplog, monkeypatch) -> None:
+    """`papermill -f parameters/phenom.yaml` on each notebook (pointed at the sandbox): parameters a
+    notebook's cell does not list are injected with papermill's warning, and the notebook runs."""
+    import logging
+
+    import papermill
+    import yaml
+
+    from ses_runbook.results import read_recorded
+
+    monkeypatch.setattr(logging.getLogger("papermill"), "filters", [])  # the runner quiets these; plain papermill does not
+    values = {**yaml.safe_load((ROOT / "parameters" / "phenom.yaml").read_text()), **nbval_sandbox.params(),
+              "aws_profile": None}
+    for path in NOTEBOOKS:
+        caplog.clear()
+        papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters=values, kernel_name="python3",
+                                   progress_bar=False, cwd=str(path.parent))
+        unknown = {r.getMessage().split(": ", 1)[1] for r in caplog.records if "Passed unknown parameter" in r.getMessage()}
+        listed = set(params_mod.notebook_parameters(path.stem))
+        assert unknown == set(values) - listed, path.stem
+        recorded = read_recorded(nbformat.read(tmp_path / path.name, as_version=4))
+        assert recorded["checks"] or path.stem == "02_send_test_email", path.stem

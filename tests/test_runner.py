@@ -13,7 +13,7 @@ from ses_runbook.notebook import parameters_source
 
 
 def _notebook(path, *sources: str) -> None:
-    cells = [nbformat.v4.new_code_cell(parameters_source())]
+    cells = [nbformat.v4.new_code_cell(parameters_source("00_health_check"))]
     cells[0].metadata["tags"] = ["parameters"]
     cells += [nbformat.v4.new_code_cell(s) for s in sources]
     nb = nbformat.v4.new_notebook(cells=cells)

@@ -56,6 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list the notebooks with their parameters")
 
+    lab = sub.add_parser("lab", help="JupyterLab on a new investigation folder (copies of the notebooks, parameters applied)")
+    _common(lab)
+    lab.add_argument("--label", help="incident or ticket label, e.g. INC-1234 (names the folder)")
+    lab.add_argument("--out", help="investigation folder (default: investigations/<UTC time>[-LABEL]/)")
+    lab.add_argument("--port", type=int, help="JupyterLab's port on 127.0.0.1 (default: 8888 or the next free one)")
+    lab.add_argument("--token", help="JupyterLab's access token (default: a random one, printed by JupyterLab)")
+    lab.add_argument("jupyter_args", nargs="*", metavar="-- JUPYTER_ARG", help="passed to JupyterLab after --, e.g. -- --no-browser")
+
+    export = sub.add_parser("export", help="render an investigation folder as a report: HTML per notebook, index.html, summary.json")
+    export.add_argument("folder", metavar="DIR", help="investigation folder (investigations/...)")
+    export.add_argument("--out", help="where the HTML goes (default: DIR itself)")
+
+    notebooks = sub.add_parser("notebooks", help="the notebook templates shipped with the package")
+    notebooks_sub = notebooks.add_subparsers(dest="notebooks_command", required=True, parser_class=_Parser)
+    copy = notebooks_sub.add_parser("copy", help="write the notebook templates and parameter files into DIR")
+    copy.add_argument("folder", metavar="DIR")
+
     diagnose = sub.add_parser("diagnose", help="walk a failure mode from symptom to cause and steps")
     _common(diagnose)
     diagnose.add_argument("symptom", nargs="?", default="auto", help="failure mode id, or auto")
@@ -70,16 +87,18 @@ def _user_values(args: argparse.Namespace) -> tuple[list[str], list[tuple[str, s
 
 
 @contextlib.contextmanager
-def _maybe_sandbox(scenario: str | None) -> Iterator[dict[str, Any]]:
+def _maybe_sandbox(scenario: str | None, announce: bool = False) -> Iterator[dict[str, Any]]:
     """Start the sandbox for the duration of a command; yield the parameter overrides."""
     if scenario is None:
         yield {}
         return
-    from .sandbox.server import Sandbox, restore_env
+    from .sandbox.server import Sandbox, describe, restore_env
 
     box = Sandbox(scenario)
     box.start()
     previous = box.apply_env()
+    if announce:
+        print(describe(box), flush=True)
     try:
         yield box.params()
     finally:
@@ -174,6 +193,50 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{entry['name']}: {entry['title']}")
         for p in entry["parameters"]:
             print(f"    {p['name']:22} {p['inferred_type_name']:16} {p['default']:40} {p['help']}")
+    print("Each notebook lists the parameters it reads; every notebook accepts every parameter (-f/-p).")
+    return 0
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from . import lab
+
+    _validate(args)
+    if args.port is not None and not 0 < args.port < 65536:
+        raise RunbookError(f"--port {args.port} is not a port; allowed: 1-65535")
+    with _maybe_sandbox(args.sandbox, announce=True) as overrides:
+        folder = lab.create_investigation(_load(args, overrides), label=args.label, out=args.out, scenario=args.sandbox)
+        print(f"ses-runbook lab: investigation {folder}; JupyterLab on 127.0.0.1 (Ctrl-C stops JupyterLab, its kernels"
+              f"{' and the sandbox' if args.sandbox else ''}); templates stay untouched", flush=True)
+        code = lab.serve(folder, port=args.port, token=args.token, extra=args.jupyter_args)
+    print(f"ses-runbook lab: stopped; `ses-runbook export {folder}` renders it as a report", file=sys.stderr)
+    return code
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import lab
+
+    summary = lab.export(args.folder, args.out)
+    out = args.out or args.folder
+    print(f"exported {len(summary['notebooks'])} notebook(s), worst: {summary['worst']} · report: {os.path.join(out, 'index.html')}")
+    return 0
+
+
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from .runner import available, parameters_dir
+
+    target = Path(args.folder)
+    sources = [(p, target / p.name) for p in available()]
+    sources += [(p, target / "parameters" / p.name) for p in sorted(parameters_dir().glob("*.yaml"))]
+    existing = [str(dest) for _, dest in sources if dest.exists()]
+    if existing:
+        raise RunbookError(f"'{existing[0]}' already exists; nothing was written (choose an empty folder)")
+    for source, dest in sources:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)
+    print(f"wrote {len(sources)} files to {target}")
     return 0
 
 
@@ -192,7 +255,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return diagnosis.exit_code
 
 
-COMMANDS = {"check": cmd_check, "run": cmd_run, "sandbox": cmd_sandbox, "list": cmd_list, "diagnose": cmd_diagnose}
+COMMANDS = {"check": cmd_check, "run": cmd_run, "sandbox": cmd_sandbox, "list": cmd_list, "diagnose": cmd_diagnose,
+            "lab": cmd_lab, "export": cmd_export, "notebooks": cmd_notebooks}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

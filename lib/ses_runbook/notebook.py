@@ -21,10 +21,11 @@ if TYPE_CHECKING:
 STATUS_COLOUR = {"ok": "#1a7f37", "skip": "#6e7781", "warn": "#9a6700", "fail": "#cf222e", "error": "#8250df"}
 
 
-def parameters_source() -> str:
-    """The ``parameters`` cell every notebook starts with, rendered from the one model."""
+def parameters_source(notebook: str) -> str:
+    """The ``parameters`` cell a notebook starts with, rendered from the one model: the connection
+    parameters and the ones that notebook reads (``params.NOTEBOOK_PARAMETERS``)."""
     lines = ["from typing import List, Optional  # noqa: F401 (the annotations below)", ""]
-    for name, annotation, default, help_text in params_mod.describe():
+    for name, annotation, default, help_text in params_mod.describe(params_mod.notebook_parameters(notebook)):
         lines.append(f"{name}: {annotation} = {default!r}  # {help_text}")
     return "\n".join(lines)
 

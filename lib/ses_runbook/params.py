@@ -198,10 +198,48 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def describe() -> list[tuple[str, str, Any, str]]:
-    """(name, type, default, help) of every parameter, in declaration order."""
+#: First in every notebook's parameters cell: which account, through which endpoint, judged when.
+CONNECTION = ("aws_profile", "region", "endpoint_url", "as_of")
+
+#: What each notebook's parameters cell lists after ``CONNECTION``: the parameters that notebook
+#: reads and a reader of it may want to change. Every notebook still accepts every parameter of
+#: the model (papermill injects any name it is given, warning when the cell does not list it, and
+#: ``notebook.start`` validates all it finds), so one YAML file serves the whole suite. The health
+#: check runs every check but leaves the thresholds to the section notebook that explains them.
+NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "00_health_check": ("domain", "sender", "lookback_days", "dns_nameservers", "smtp_host", "smtp_port",
+                        "smtp_tls_ca_file", "smtp_username_env", "smtp_password_env", "smtp_users"),
+    "01_quota_and_statistics": ("quota_warn", "quota_fail"),
+    "02_send_test_email": ("domain", "sender", "test_recipient", "send_test_email"),
+    "03_domain_verification": ("domain",),
+    "04_dkim": ("domain", "sender", "dns_nameservers", "dns_timeout_s"),
+    "05_account_sending": ("domain",),
+    "06_smtp_credentials": ("smtp_users", "key_max_age_days", "key_unused_days", "smtp_host", "smtp_port",
+                            "smtp_tls_ca_file", "smtp_username_env", "smtp_password_env"),
+    "07_cloudwatch_metrics": ("lookback_days", "metrics_period_s", "bounce_rate_warn", "bounce_rate_fail",
+                              "complaint_rate_warn", "complaint_rate_fail", "quota_warn", "quota_fail"),
+    "08_remediation": ("symptom", "allow_writes", "unsuppress", "smtp_credentials_file", "domain", "sender",
+                       "smtp_users", "dns_nameservers", "smtp_host", "smtp_port", "smtp_tls_ca_file"),
+}
+
+
+def notebook_parameters(notebook: str) -> list[str]:
+    """The names a notebook's parameters cell lists, in the model's order (``NOTEBOOK_PARAMETERS``)."""
+    try:
+        own = NOTEBOOK_PARAMETERS[notebook]
+    except KeyError:
+        raise ParameterError("", f"notebook '{notebook}' has no entry in params.NOTEBOOK_PARAMETERS") from None
+    wanted = set(CONNECTION) | set(own)
+    return [name for name in Params.model_fields if name in wanted]
+
+
+def describe(names: Iterable[str] | None = None) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, help) of every parameter (or of ``names``), in declaration order."""
     rows = []
+    wanted = None if names is None else set(names)
     for name, field in Params.model_fields.items():
+        if wanted is not None and name not in wanted:
+            continue
         annotation = _type_name(field.annotation)
         default = field.default_factory() if field.default_factory else field.default
         rows.append((name, annotation, default, field.description or ""))
@@ -280,6 +318,12 @@ def load(files: Iterable[str | Path] = (), overrides: Mapping[str, Any] | None =
     for name, text in raw_overrides:
         values[name] = _parse_value(text)
     return validate(values, environ)
+
+
+def changed(params: Params) -> dict[str, Any]:
+    """The values (JSON form) that differ from the model's defaults: what a notebook must be given."""
+    defaults = Params.model_construct().model_dump(mode="json")
+    return {k: v for k, v in params.public().items() if v != defaults.get(k)}
 
 
 def from_namespace(namespace: Mapping[str, Any]) -> Params:

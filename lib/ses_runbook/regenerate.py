@@ -18,11 +18,11 @@ from .runner import available, resolve_notebooks
 FIXED_AS_OF = "2026-11-01T00:00:00Z"
 
 
-def refresh_parameters(nb) -> bool:
-    """Replace the ``parameters`` cell's source by the model's rendering; True if it changed."""
+def refresh_parameters(nb, notebook: str) -> bool:
+    """Replace the ``parameters`` cell's source by the model's rendering for ``notebook``; True if it changed."""
     for cell in nb.cells:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
-            new = parameters_source()
+            new = parameters_source(notebook)
             changed = cell.source != new
             cell.source = new
             return changed
@@ -34,7 +34,7 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    refresh_parameters(nb)
+    refresh_parameters(nb, path.stem)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)  # run times: noise in every diff
         if cell.cell_type == "code":

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, plots
+from . import __version__, params as params_mod, plots
 from .exceptions import NotebookError
 from .results import Status, exit_code, read_recorded
 
@@ -31,15 +31,29 @@ if TYPE_CHECKING:
 LIBRARIES = ("boto3", "botocore", "papermill", "nbconvert", "pandas", "matplotlib", "moto", "dnspython")
 
 
+#: Where an installed package keeps its copies of the checkout's top-level folders (pyproject's
+#: ``package-dir`` maps ``notebooks/`` and ``parameters/`` there when the wheel is built).
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+
 def notebook_dir() -> Path:
-    """Where the notebooks live: ``SES_RUNBOOK_NOTEBOOKS``, else the checkout's ``notebooks/``."""
+    """Where the notebooks live: ``SES_RUNBOOK_NOTEBOOKS``, else the checkout's ``notebooks/``,
+    else the copies inside the installed package (a wheel installed anywhere)."""
     env = os.environ.get("SES_RUNBOOK_NOTEBOOKS")
     candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[2] / "notebooks", Path.cwd() / "notebooks"]
+    candidates += [Path(__file__).resolve().parents[2] / "notebooks", PACKAGE_DATA / "notebooks"]
     for candidate in candidates:
-        if candidate.is_dir():
+        if candidate.is_dir() and any(candidate.glob("[0-9][0-9]_*.ipynb")):
             return candidate
     raise NotebookError("no notebooks folder found; set SES_RUNBOOK_NOTEBOOKS to the folder holding the .ipynb files")
+
+
+def parameters_dir() -> Path:
+    """The parameter templates (``sandbox.yaml``, ``phenom.yaml``): the checkout's, else the package's."""
+    for candidate in (Path(__file__).resolve().parents[2] / "parameters", PACKAGE_DATA / "parameters"):
+        if candidate.is_dir() and any(candidate.glob("*.yaml")):
+            return candidate
+    raise NotebookError("no parameters folder found in the checkout or the installed package")
 
 
 def available() -> list[Path]:
@@ -105,10 +119,41 @@ class SuiteResult:
         return exit_code(Status(self.summary["worst"]))
 
 
-def _default_out(label: str | None) -> Path:
+def _default_out(label: str | None, root: str | Path) -> Path:
+    """``ROOT/<UTC time>[-label]``: report folders and investigation folders are named alike."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     suffix = f"-{re.sub(r'[^A-Za-z0-9._-]+', '-', label)}" if label else ""
-    return Path("reports") / f"{stamp}{suffix}"
+    return Path(root) / f"{stamp}{suffix}"
+
+
+#: Parameters whose values are recipients' addresses: named in a banner, never shown.
+_ADDRESS_PARAMETERS = ("test_recipient", "unsuppress")
+
+
+def run_context(params: "Params", label: str | None, scenario: str | None) -> dict[str, Any]:
+    """Who, when, which account (STS GetCallerIdentity), which parameters: the banner's facts."""
+    import getpass
+    import platform
+
+    from .aws import Aws
+
+    return {"label": label, "account": Aws(params).account_label(), "region": params.region,
+            "as_of": params.as_of_datetime().strftime("%Y-%m-%d %H:%M:%S"),
+            "operator": f"{getpass.getuser()}@{platform.node()}",
+            "started": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "scenario": scenario, "version": __version__, "parameters": params_mod.changed(params)}
+
+
+def banner_html(context: dict[str, Any]) -> str:
+    """The first screen of every HTML page of a bundle: who ran what, when, against which account."""
+    shown = {k: ("(set)" if k in _ADDRESS_PARAMETERS else v) for k, v in context.get("parameters", {}).items()}
+    parameters = " ".join(f"{html.escape(k)}={html.escape(json.dumps(v))}" for k, v in sorted(shown.items()))
+    scenario = context.get("scenario")
+    return (f"label <b>{html.escape(context.get('label') or '-')}</b> · account {html.escape(context['account'])} · "
+            f"region {html.escape(context['region'])} · as of {context['as_of']} UTC · "
+            f"run by {html.escape(context['operator'])} at {context['started']} · ses-runbook {context['version']}"
+            + (f" · sandbox scenario {html.escape(scenario)}" if scenario else "")
+            + (f"<br><small>parameters (other than the defaults): {parameters}</small>" if parameters else ""))
 
 
 def _kernel_name() -> str:
@@ -258,12 +303,7 @@ def _execute(path: Path, out_dir: Path, parameters: dict[str, Any], kernels: Ker
         kernels.release(km, healthy)
     result.duration_s = round(time.monotonic() - started, 2)
     if output.exists():
-        nb = nbformat.read(output, as_version=4)
-        recorded = read_recorded(nb)
-        result.checks = [{**c, "notebook": path.stem} for c in recorded.get("checks", [])]
-        result.aws_calls = recorded.get("aws_calls", {})
-        result.html = _render_html(nb, out_dir / f"{path.stem}.html", banner, result)
-        plots.extract_pngs(nb, out_dir, path.stem)  # each figure also as out_dir/STEM-N.png
+        render(nbformat.read(output, as_version=4), out_dir, banner, result)
     return result
 
 
@@ -278,6 +318,16 @@ def _exporter() -> Any:
         _EXPORTERS.html = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
                                        embed_images=True)
     return _EXPORTERS.html
+
+
+def render(nb: Any, out_dir: Path, banner: str, result: NotebookResult) -> None:
+    """An executed notebook into the bundle: its recorded checks and calls into ``result``, its HTML
+    page, each figure as a PNG. The runner and ``export`` (an investigation folder) share it."""
+    recorded = read_recorded(nb)
+    result.checks = [{**c, "notebook": result.name} for c in recorded.get("checks", [])]
+    result.aws_calls = recorded.get("aws_calls", {})
+    result.html = _render_html(nb, out_dir / f"{result.name}.html", banner, result)
+    plots.extract_pngs(nb, out_dir, result.name)  # each figure also as out_dir/STEM-N.png
 
 
 def _render_html(nb: Any, target: Path, banner: str, result: NotebookResult) -> str:
@@ -319,23 +369,18 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
               label: str | None = None, timeout: int = 600, scenario: str | None = None,
               quiet: bool = False) -> SuiteResult:
     """Execute ``notebooks`` with ``params`` into a report folder; returns what ``summary.json`` holds."""
-    import getpass
-    import platform
-
-    from .aws import Aws
-
-    out_dir = Path(out) if out else _default_out(label)
+    out_dir = Path(out) if out else _default_out(label, "reports")
     out_dir.mkdir(parents=True, exist_ok=True)
     marker = out_dir / "INCOMPLETE"
     marker.write_text("this report folder is being written, or its run was interrupted\n")
     started = time.monotonic()
-    started_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    account = Aws(params).account_label()
-    operator = f"{getpass.getuser()}@{platform.node()}"
-    banner = (f"label <b>{html.escape(label or '-')}</b> · account {html.escape(account)} · region {params.region} · "
-              f"as of {params.as_of_datetime():%Y-%m-%d %H:%M:%S} UTC · run by {html.escape(operator)} at {started_at} · "
-              f"ses-runbook {__version__}" + (f" · sandbox scenario {html.escape(scenario)}" if scenario else ""))
-    parameters = params.public()
+    context = run_context(params, label, scenario)
+    started_at, account, operator = context["started"], context["account"], context["operator"]
+    banner = banner_html(context)
+    # Each notebook gets the values that differ from the model's defaults; a notebook whose cell does
+    # not list one still takes it (papermill injects it, notebook.start validates it): no warning needed.
+    _quiet_unknown_parameters()
+    parameters = params_mod.changed(params)
     parameters["as_of"] = params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ")  # every notebook judges the same moment
     kernel = _kernel_name()
     results: list[NotebookResult] = []
@@ -389,6 +434,20 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
     if not quiet:
         _print_summary(summary, out_dir)
     return SuiteResult(out_dir=out_dir, notebooks=results, summary=summary)
+
+
+def _unlisted(record: Any) -> bool:
+    return not str(record.msg).startswith("Passed unknown parameter")
+
+
+def _quiet_unknown_parameters() -> None:
+    """papermill logs a warning for each value a notebook's cell does not list; the runner passes
+    such values on purpose (every notebook accepts every parameter), so they are not news."""
+    import logging
+
+    log = logging.getLogger("papermill")
+    if _unlisted not in log.filters:
+        log.addFilter(_unlisted)
 
 
 def _progress(total: int, quiet: bool):

@@ -5,6 +5,8 @@ The catalogue, the diagnosis and the fixes print nothing; everything shown goes 
 from __future__ import annotations
 
 import html
+import os
+from typing import Any
 
 from .catalogue import CONFIRMED, PLACEHOLDER, RULED_OUT, SEVERITY, UNKNOWN, failure_modes
 from .diagnosis import Diagnosis
@@ -168,8 +170,47 @@ def show_causes(d: Diagnosis) -> None:
     _show(causes_html(d), causes_text(d))
 
 
-def show_walkthrough(d: Diagnosis) -> None:
-    _show(walkthrough_html(d), walkthrough_text(d))
+def show_walkthrough(d: Diagnosis, session: Any = None) -> None:
+    """The walk-through; in a live JupyterLab (given the notebook's session) a symptom picker above it
+    re-walks on change. Headless (papermill, nbval, HTML) the output is the walk-through alone."""
+    picker = symptom_picker(session, d) if session is not None and live_frontend() else None
+    if picker is None:
+        _show(walkthrough_html(d), walkthrough_text(d))
+        return
+    from IPython.display import display
+
+    from .diagnosis import diagnose
+
+    display(picker)
+    handle = display({"text/html": walkthrough_html(d), "text/plain": walkthrough_text(d)}, raw=True, display_id=True)
+
+    def rewalk(change: dict[str, Any]) -> None:
+        # Explores only: the recorded results stay those of the `symptom` parameter.
+        again = diagnose(session.params, change["new"], aws=session.aws, fix=False)
+        handle.update({"text/html": walkthrough_html(again), "text/plain": walkthrough_text(again)}, raw=True)
+
+    picker.observe(rewalk, names="value")
+
+
+def live_frontend() -> bool:
+    """True in a kernel a Jupyter server started for a notebook a person has open (the server sets
+    ``JPY_SESSION_NAME``) and where ipywidgets is installed; papermill, nbval and nbconvert start
+    their kernels without it, so their outputs stay the static ones."""
+    import importlib.util
+
+    return bool(os.environ.get("JPY_SESSION_NAME")) and importlib.util.find_spec("ipywidgets") is not None
+
+
+def symptom_picker(session: Any, d: Diagnosis) -> Any:
+    """An ipywidgets Dropdown of the failure modes (and ``auto``), set to the diagnosis' symptom."""
+    import ipywidgets
+
+    from .catalogue import SYMPTOMS
+
+    options = [("auto: every failure mode that shows", "auto")] + [(f"{s.title} ({s.id})", s.id) for s in SYMPTOMS.values()]
+    value = d.requested if d.requested in {v for _, v in options} else "auto"
+    return ipywidgets.Dropdown(options=options, value=value, description="symptom",
+                               layout=ipywidgets.Layout(width="32em"), style={"description_width": "initial"})
 
 
 def show_steps(d: Diagnosis) -> None:
