@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..aws import Aws
     from ..params import Params
 
-SECTIONS = ("account", "quota", "reputation", "identity", "dns", "smtp", "iam", "suppression")
+SECTIONS = ("account", "quota", "reputation", "identity", "dns", "smtp", "iam", "suppression", "feedback")
 
 
 class Outcome(NamedTuple):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import re
 import threading
 import uuid
@@ -19,6 +20,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
+from ..aws import READ_PATH_OPERATIONS
+from . import notifications
 from .world import World
 
 XMLNS = "http://ses.amazonaws.com/doc/2010-12-01/"
@@ -85,6 +88,7 @@ class SesLayer:
             "ListSuppressedDestinations": self.v2_list_suppressed,
             "GetSuppressedDestination": self.v2_get_suppressed,
             "DeleteSuppressedDestination": self.v2_delete_suppressed,
+            "PutSuppressedDestination": self.v2_put_suppressed,
         }
         self._v1 = {
             "GetAccountSendingEnabled": self.v1_get_sending_enabled,
@@ -96,6 +100,12 @@ class SesLayer:
             "GetIdentityDkimAttributes": self.v1_dkim,
             "GetIdentityMailFromDomainAttributes": self.v1_mail_from,
             "SetIdentityDkimEnabled": self.v1_set_dkim,
+            # moto keeps identity notification topics too, but publishes fixed sample messages without
+            # the sent message's id and nothing for suppressionlist@: the layer keeps them and publishes
+            # what SES would (see _publish_simulator_feedback).
+            "GetIdentityNotificationAttributes": self.v1_notification_attributes,
+            "SetIdentityNotificationTopic": self.v1_set_notification_topic,
+            "SetIdentityFeedbackForwardingEnabled": self.v1_set_forwarding,
         }
 
     # -- counting ----------------------------------------------------------------------
@@ -106,7 +116,8 @@ class SesLayer:
     def writes(self) -> dict[str, int]:
         """Calls that changed something, by operation: the server's own count."""
         with self._lock:
-            return {k: v for k, v in self.calls.items() if not k.split(".", 1)[1].startswith(_READ)}
+            return {k: v for k, v in self.calls.items()
+                    if not k.split(".", 1)[1].startswith(_READ) and k not in READ_PATH_OPERATIONS}
 
     def reset_calls(self) -> None:
         with self._lock:
@@ -168,7 +179,104 @@ class SesLayer:
         if operation == "SendEmail" and status_holder and status_holder[0].startswith("200"):
             with self.world.lock:
                 self.world.sent.append({"service": service, "time": datetime.utcnow().isoformat()})
+            if service == "ses":
+                result = list(result)
+                self._publish_simulator_feedback(environ, b"".join(result))
         return result
+
+    # -- feedback ------------------------------------------------------------------------
+    def _publish_simulator_feedback(self, environ: dict[str, Any], answer: bytes) -> None:
+        """After a send to mailbox simulator addresses, publish SES's notification for each to the
+        sending identity's notification topic, after the scenario's delay (as SES does, later)."""
+        body = environ["wsgi.input"].getvalue()
+        form = parse_qs(body.decode("utf-8"))
+        match = re.search(rb"<MessageId>([^<]+)</MessageId>", answer)
+        if not match:
+            return
+        mid = match.group(1).decode()
+        source = form.get("Source", [""])[0]
+        recipients = [v[0] for k, v in form.items() if k.startswith("Destination.") and ".member." in k]
+        caller = "sandbox-runbook"
+        tags = {form[k][0]: form.get(k[:-4] + "Value", [""])[0] for k in form if k.startswith("Tags.member.") and k.endswith(".Name")}
+        now = datetime.now(timezone.utc)
+        mail_obj = notifications.mail(now, mid, source, caller, recipients, tags, self.region)
+        rng = random.Random(mid)
+        delays = self.world.scenario.feedback.simulator_delay_s
+        for address in recipients:
+            message = notifications.simulator_outcome(address, mail_obj, now, rng)
+            if message is None:
+                continue
+            kind = message["notificationType"]
+            topic = self._topic_for(source, kind)
+            if topic is None:
+                continue
+            delay = delays.get(address.split("@")[0].lower(), 0.5)
+            timer = threading.Timer(delay, self._publish, args=(topic, message))
+            timer.daemon = True
+            timer.start()
+
+    def _topic_for(self, source: str, kind: str) -> str | None:
+        """The identity's topic for this notification type: the address's own, else its domain's (SES's order)."""
+        with self.world.lock:
+            for identity in (source, source.rpartition("@")[2]):
+                for name, topics in self.world.notification_topics.items():
+                    if name.lower() == identity.lower() and topics.get(kind):
+                        return topics[kind]
+        return None
+
+    def _publish(self, topic: str, message: dict[str, Any]) -> None:
+        from moto.sns.models import sns_backends
+
+        stamped = dict(message)
+        kind = message["notificationType"].lower()
+        if kind in stamped:  # the event's own time is when it happened: now
+            stamped[kind] = {**stamped[kind], "timestamp": notifications._ts(datetime.now(timezone.utc))}
+        try:
+            sns_backends[notifications.ACCOUNT][self.region].publish(json.dumps(stamped), arn=topic)
+        except Exception:  # noqa: BLE001 - a deleted topic: SES drops the notification too
+            pass
+
+    def v1_notification_attributes(self, form: dict) -> str:
+        out = {}
+        with self.world.lock:
+            for name in self._batch(form):
+                if self.world.identity_view(name) is None:
+                    continue
+                topics = self.world.notification_topics.get(name, {})
+                attrs: dict[str, Any] = {"BounceTopic": topics.get("Bounce"), "ComplaintTopic": topics.get("Complaint"),
+                                         "DeliveryTopic": topics.get("Delivery"),
+                                         "ForwardingEnabled": self.world.forwarding.get(name, True),
+                                         "HeadersInBounceNotificationsEnabled": False,
+                                         "HeadersInComplaintNotificationsEnabled": False,
+                                         "HeadersInDeliveryNotificationsEnabled": False}
+                out[name] = attrs
+        return _xml_map("NotificationAttributes", out)
+
+    def v1_set_notification_topic(self, form: dict) -> str:
+        name = form.get("Identity", [""])[0]
+        kind = form.get("NotificationType", [""])[0]
+        if self.world.identity_view(name) is None:
+            raise SesError("InvalidParameterValue", f"Identity {name} does not exist")
+        if kind not in ("Bounce", "Complaint", "Delivery"):
+            raise SesError("InvalidParameterValue", f"NotificationType {kind} is not Bounce, Complaint or Delivery")
+        topic = form.get("SnsTopic", [""])[0]
+        with self.world.lock:
+            topics = self.world.notification_topics.setdefault(name, {})
+            if topic:
+                topics[kind] = topic
+            else:
+                topics.pop(kind, None)
+        return ""
+
+    def v1_set_forwarding(self, form: dict) -> str:
+        name = form.get("Identity", [""])[0]
+        enabled = form.get("ForwardingEnabled", ["true"])[0].lower() == "true"
+        with self.world.lock:
+            topics = self.world.notification_topics.get(name, {})
+            if not enabled and not (topics.get("Bounce") and topics.get("Complaint")):
+                raise SesError("InvalidParameterValue", "Feedback forwarding cannot be disabled without Bounce and Complaint topics")
+            self.world.forwarding[name] = enabled
+        return ""
 
     def _control(self, path: str, method: str, start_response: StartResponse) -> Iterable[bytes]:
         if path == "/_sandbox/calls" and method == "GET":
@@ -444,6 +552,14 @@ class SesLayer:
         if item is None:
             raise SesError("NotFoundException", f"Email address {email} does not exist on your suppression list.", 404)
         return {"SuppressedDestination": {**item, "Attributes": {"MessageId": "sandbox", "FeedbackId": "sandbox"}}}
+
+    def v2_put_suppressed(self, args: dict[str, Any]) -> dict[str, Any]:
+        email, reason = args.get("EmailAddress", ""), args.get("Reason", "")
+        if reason not in ("BOUNCE", "COMPLAINT") or "@" not in email:
+            raise SesError("BadRequestException", "EmailAddress and Reason (BOUNCE or COMPLAINT) are required")
+        with self.world.lock:
+            self.world.suppressed[email] = {"EmailAddress": email, "Reason": reason, "LastUpdateTime": datetime.now(timezone.utc)}
+        return {}
 
     def v2_delete_suppressed(self, args: dict[str, Any]) -> dict[str, Any]:
         email = args["EmailAddress"]
