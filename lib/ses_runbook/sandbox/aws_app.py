@@ -90,6 +90,16 @@ class SesLayer:
             "DeleteSuppressedDestination": self.v2_delete_suppressed,
             "PutSuppressedDestination": self.v2_put_suppressed,
         }
+        # SQS reads that moto answers too slowly or wrongly for a queue of thousands: its ReceiveMessage
+        # recounts the whole queue once per message returned (seconds per call), and its
+        # ChangeMessageVisibility measures AWS's 12-hour limit from when a message was *sent*, so a
+        # message older than 12 hours can never be made visible again. Answered here on moto's own
+        # queue objects; everything else about SQS (queues, SendMessage, DeleteMessage, SNS delivery) is moto's.
+        self._sqs: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+            "ReceiveMessage": self.sqs_receive,
+            "ChangeMessageVisibility": self.sqs_change_visibility,
+            "ChangeMessageVisibilityBatch": self.sqs_change_visibility_batch,
+        }
         self._v1 = {
             "GetAccountSendingEnabled": self.v1_get_sending_enabled,
             "UpdateAccountSendingEnabled": self.v1_update_sending_enabled,
@@ -153,6 +163,10 @@ class SesLayer:
                     return self._json(start_response, 200, self._v2[operation](_v2_args(environ, body, path_args)))
                 if operation == "SendEmail":
                     self._v2_send_precheck(json.loads(body or b"{}"))
+            elif service == "sqs" and operation in self._sqs:
+                answer = self._sqs[operation](json.loads(body or b"{}"))
+                if answer is not None:
+                    return self._json(start_response, 200, answer, "application/x-amz-json-1.0")
             elif service == "cloudwatch" and operation == "GetMetricData":
                 answer = self.get_metric_data(json.loads(body or b"{}"))
                 if answer is not None:
@@ -304,7 +318,10 @@ class SesLayer:
         return [data]
 
     def _error(self, start_response: StartResponse, service: str, exc: SesError) -> list[bytes]:
-        if service == "sesv2":
+        if service == "sqs":
+            data = json.dumps({"__type": f"com.amazonaws.sqs#{exc.code}", "message": exc.message}).encode()
+            headers = [("Content-Type", "application/x-amz-json-1.0")]
+        elif service == "sesv2":
             data = json.dumps({"message": exc.message}).encode()
             headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", exc.code)]
         else:
@@ -319,7 +336,7 @@ class SesLayer:
         if service == "sesv2":
             body = json.dumps({"message": message}).encode()
             headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")]
-        elif service == "cloudwatch":
+        elif service in ("cloudwatch", "sqs"):  # JSON protocols
             body = json.dumps({"__type": "AccessDenied", "message": message}).encode()
             headers = [("Content-Type", "application/x-amz-json-1.0")]
         else:
@@ -328,6 +345,90 @@ class SesLayer:
             headers = [("Content-Type", "text/xml")]
         start_response("403 Forbidden", headers + [("Content-Length", str(len(body)))])
         return [body]
+
+    # -- SQS ---------------------------------------------------------------------------
+    def _queue(self, url: str) -> Any:
+        from moto.sqs.models import sqs_backends
+
+        try:
+            return sqs_backends[notifications.ACCOUNT][self.region].get_queue(url.rstrip("/").rsplit("/", 1)[-1])
+        except Exception:  # noqa: BLE001 - moto answers the error (QueueDoesNotExist) in its own format
+            return None
+
+    def sqs_receive(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        import hashlib
+        import time
+
+        queue = self._queue(request.get("QueueUrl", ""))
+        if queue is None or queue.fifo_queue:
+            return None
+        count = max(1, min(int(request.get("MaxNumberOfMessages") or 1), 10))
+        visibility = request.get("VisibilityTimeout")
+        visibility = int(queue.visibility_timeout if visibility is None else visibility)
+        deadline = time.time() + min(int(request.get("WaitTimeSeconds") or 0), 20)
+        redrive = queue.redrive_policy if queue.dead_letter_queue is not None else None
+        while True:
+            now_ms = time.time() * 1000
+            picked, to_dlq = [], []
+            with queue._messages_lock:
+                for message in queue._messages:
+                    if message.visible_at > now_ms or message.delayed_until > now_ms:
+                        continue
+                    if redrive and message.approximate_receive_count >= redrive["maxReceiveCount"]:
+                        to_dlq.append(message)
+                        continue
+                    message.mark_received(visibility_timeout=visibility)
+                    picked.append(message)
+                    if len(picked) >= count:
+                        break
+                for message in to_dlq:
+                    queue._messages.remove(message)
+            for message in to_dlq:
+                queue.dead_letter_queue.add_message(message)
+            if picked or time.time() >= deadline:
+                break
+            time.sleep(0.05)
+        out = []
+        for m in picked:
+            out.append({"MessageId": m.id, "ReceiptHandle": m.receipt_handle, "MD5OfBody": hashlib.md5(m.body.encode()).hexdigest(),
+                        "Body": m.body, "Attributes": {"SentTimestamp": str(m.sent_timestamp), "SenderId": m.sender_id,
+                                                       "ApproximateReceiveCount": str(m.approximate_receive_count),
+                                                       "ApproximateFirstReceiveTimestamp": str(m.approximate_first_receive_timestamp)}})
+        return {"Messages": out} if out else {}
+
+    def _change_visibility(self, queue: Any, handle: str, timeout: int) -> str | None:
+        import time
+
+        if not 0 <= timeout <= 43200:
+            return "InvalidParameterValue"
+        for message in queue._messages:
+            if message.receipt_handle == handle or message.had_receipt_handle(handle):
+                message.visible_at = time.time() * 1000 + timeout * 1000
+                queue.pending_messages.discard(message)
+                return None
+        return "ReceiptHandleIsInvalid"
+
+    def sqs_change_visibility(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        queue = self._queue(request.get("QueueUrl", ""))
+        if queue is None:
+            return None
+        error = self._change_visibility(queue, request.get("ReceiptHandle", ""), int(request.get("VisibilityTimeout", 0)))
+        if error:
+            raise SesError(error, f"{error}: the receipt handle or visibility timeout is not valid")
+        return {}
+
+    def sqs_change_visibility_batch(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        queue = self._queue(request.get("QueueUrl", ""))
+        if queue is None:
+            return None
+        ok, failed = [], []
+        for entry in request.get("Entries", []):
+            error = self._change_visibility(queue, entry.get("ReceiptHandle", ""), int(entry.get("VisibilityTimeout", 0)))
+            if error:
+                failed.append({"Id": entry.get("Id"), "SenderFault": True, "Code": error, "Message": error})
+            else:
+                ok.append({"Id": entry.get("Id")})
+        return {"Successful": ok, "Failed": failed}
 
     # -- CloudWatch ----------------------------------------------------------------------
     def get_metric_data(self, request: dict[str, Any]) -> dict[str, Any] | None:
