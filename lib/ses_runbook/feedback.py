@@ -274,8 +274,18 @@ def load(aws: "Aws", params: "Params", read: QueueRead | None = None) -> Feedbac
     return Feedback(df[inside].reset_index(drop=True), notes)
 
 
+def review(aws: "Aws", params: "Params") -> Feedback:
+    """``load`` for a notebook: never raises; a queue that cannot be read gives an empty frame and a note saying why."""
+    try:
+        return load(aws, params)
+    except FeedbackError as exc:
+        return Feedback(frame([]), {"error": str(exc), "lookback_days": params.lookback_days})
+
+
 def notes_text(notes: dict[str, Any]) -> str:
     """What the pass read, in one paragraph: how many, whether to the end, what was skipped, that nothing was deleted."""
+    if notes.get("error"):
+        return f"The feedback queue was not read: {notes['error']}."
     end = "to its end" if notes.get("read_to_end") else (
         f"NOT to its end (stopped at feedback_max_messages={notes.get('limit')})" if notes.get("messages_read", 0) >= notes.get("limit", 0)
         else "not to its end (messages came back before the queue was empty)")
@@ -480,16 +490,45 @@ def spike_cause(df: "pd.DataFrame", since: datetime | None = None, until: dateti
     return out
 
 
+RESPONSIBLE_SHARE = 0.5  # a value holding at least this share of the window's permanent bounces is named as the cause
+CAUSE_HOURS = 24  # the window: the trailing day, the span over which AWS's reputation rates are computed
+
+
+def cause(fb: Feedback, params: "Params", hours: int = CAUSE_HOURS) -> dict[str, Any] | None:
+    """``spike_cause`` over the last ``hours`` before ``as_of``."""
+    as_of = params.as_of_datetime()
+    return spike_cause(fb.frame, as_of - timedelta(hours=hours), as_of)
+
+
+def responsible(cause: dict[str, Any] | None) -> dict[str, str]:
+    """The values that hold at least half of the window: what to name as the cause (may be empty)."""
+    if not cause:
+        return {}
+    return {column: cause[column]["value"] for column in ("recipient_domain", "source", "caller", "tags")
+            if column in cause and cause[column]["share"] >= RESPONSIBLE_SHARE}
+
+
 def cause_text(cause: dict[str, Any] | None) -> str:
-    """One sentence naming the responsible recipient domain and source."""
+    """One sentence naming the responsible recipient domain and source, or saying that none stands out."""
     if not cause:
         return "No permanent bounces or complaints in the window: no cause to name."
-    bits = []
-    for column, label in (("recipient_domain", "recipient domain"), ("source", "From"), ("caller", "sent by"), ("tags", "tags")):
-        item = cause.get(column)
-        if item and item["share"] >= 0.2:
-            bits.append(f"{label} {item['value']} ({item['share']:.0%})")
+    labels = {"recipient_domain": "recipient domain", "source": "From", "caller": "sent by (IAM)", "tags": "message tags"}
+    named = [f"{labels[c]} {cause[c]['value']} ({cause[c]['share']:.0%})" for c in ("recipient_domain", "source", "caller", "tags")
+             if c in cause and cause[c]["share"] >= RESPONSIBLE_SHARE]
     detail = cause.get("bounce_subtype") or cause.get("complaint_type")
     why = f"; most are {detail['value']} ({detail['share']:.0%})" if detail else ""
-    return (f"{cause['count']} {cause['kind']} between {cause['since']} and {cause['until']} UTC; the biggest shares: "
-            + ", ".join(bits) + why + ".")
+    head = f"{cause['count']} {cause['kind']} between {cause['since']} and {cause['until']} UTC"
+    top = cause.get("recipient_domain")
+    if not top or top["share"] < RESPONSIBLE_SHARE:
+        spread = f"no recipient domain holds half of them (the largest: {top['value']}, {top['share']:.0%})" if top else "no recipient domain given"
+        return f"{head}: {spread}" + ("; responsible: " + ", ".join(named) if named else "; no single source stands out either") + why + "."
+    return f"{head}; responsible: " + ", ".join(named) + why + "."
+
+
+def receive_command(params: "Params") -> str:
+    """The by-hand peek at the queue: one receive that hides the batch for a minute (never delete-message)."""
+    from .commands import aws_command
+
+    url = params.feedback_queue_url or "QUEUE_URL"
+    return aws_command(params, "sqs", "receive-message", "--queue-url", url, "--max-number-of-messages 10",
+                       f"--visibility-timeout {VISIBILITY_S}", "--message-system-attribute-names SentTimestamp")
