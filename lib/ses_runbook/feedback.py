@@ -389,7 +389,7 @@ def top_diagnostics(df: "pd.DataFrame", top: int = 10) -> "pd.DataFrame":
     import re
 
     b = df[df["type"] == "Bounce"]
-    codes = b["diagnostic_code"].fillna("(none)").map(lambda t: re.sub(r"<[^>]*@[^>]*>", "<address>", t))
+    codes = b["diagnostic_code"].fillna("(none)").map(lambda t: re.sub(r"<?[^\s<>;:]+@[^\s<>;:]+>?", "<address>", t))
     return codes.value_counts().head(top).rename_axis("diagnostic_code").rename("bounces").reset_index()
 
 
