@@ -58,9 +58,14 @@ def is_read_path(service: str, operation: str) -> bool:
     return is_read(service, operation) or f"{service}.{operation}" in READ_PATH_OPERATIONS
 
 
+# API operations authorised by another operation's IAM action (SQS batches need the single action)
+_ACTION_OF = {"sqs.ChangeMessageVisibilityBatch": "ChangeMessageVisibility", "sqs.DeleteMessageBatch": "DeleteMessage",
+              "sqs.SendMessageBatch": "SendMessage"}
+
+
 def iam_action(service: str, operation: str) -> str:
-    """The IAM action an API operation needs, e.g. ``cloudwatch:GetMetricData``."""
-    return f"{_IAM_PREFIX.get(service, service)}:{operation}"
+    """The IAM action an API operation needs, e.g. ``cloudwatch:GetMetricData``, ``sqs:ChangeMessageVisibility``."""
+    return f"{_IAM_PREFIX.get(service, service)}:{_ACTION_OF.get(f'{service}.{operation}', operation)}"
 
 
 class Aws:

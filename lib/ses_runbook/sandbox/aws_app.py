@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
-from ..aws import READ_PATH_OPERATIONS
+from ..aws import READ_PATH_OPERATIONS, iam_action
 from . import notifications
 from .world import World
 
@@ -153,7 +153,7 @@ class SesLayer:
             if faulty is not None:
                 return faulty(environ, start_response)
         if self.authorize is not None and service != "sts":  # GetCallerIdentity needs no permission in AWS
-            action = f"{'ses' if service == 'sesv2' else service}:{operation}"
+            action = iam_action(service, operation)
             denied = self.authorize(_access_key(environ), action)
             if denied:
                 return self._denied(start_response, service, f"User: {denied} is not authorized to perform: {action}")
