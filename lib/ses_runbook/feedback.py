@@ -532,3 +532,71 @@ def receive_command(params: "Params") -> str:
     url = params.feedback_queue_url or "QUEUE_URL"
     return aws_command(params, "sqs", "receive-message", "--queue-url", url, "--max-number-of-messages 10",
                        f"--visibility-timeout {VISIBILITY_S}", "--message-system-attribute-names SentTimestamp")
+
+
+# -- acting on it: what the remediation steps and fixes use -----------------------------------------
+_CAUSES: dict[tuple, dict[str, Any] | None] = {}
+
+
+def cause_for(params: "Params") -> dict[str, Any] | None:
+    """The spike's cause read from the queue, once per queue and as_of (the remediation steps ask for it
+    while rendering); None when there is no queue or it cannot be read."""
+    from .aws import Aws
+
+    if not params.feedback_queue_url:
+        return None
+    key = (params.feedback_queue_url, params.as_of, params.lookback_days, params.endpoint_url)
+    if key not in _CAUSES:
+        fb = review(Aws(params), params)
+        _CAUSES[key] = None if fb.notes.get("error") else cause(fb, params)
+    return _CAUSES[key]
+
+
+def suppress_commands(params: "Params") -> list[str]:
+    """The by-hand way to put the exported addresses on the account's suppression list."""
+    from .commands import aws_command
+
+    path = params.feedback_export_file or "REMOVALS.csv"
+    one = aws_command(params, "sesv2", "put-suppressed-destination", '--email-address "$address"', '--reason "$reason"')
+    return [f'tail -n +2 {path} | while IFS=, read -r address reason rest; do {one}; done']
+
+
+def pipeline_commands(params: "Params", account: str = "ACCOUNT") -> list[str]:
+    """The by-hand feedback pipeline: SNS topic, SQS queue with its policy, subscription, identity topics."""
+    from .commands import aws_command
+
+    topic = f"arn:aws:sns:{params.region}:{account}:ses-feedback"
+    queue_arn = f"arn:aws:sqs:{params.region}:{account}:ses-feedback"
+    return [
+        aws_command(params, "sns", "create-topic", "--name ses-feedback"),
+        aws_command(params, "sqs", "create-queue", "--queue-name ses-feedback",
+                    "--attributes", "'" + json.dumps({"MessageRetentionPeriod": "1209600", "Policy": json.dumps(queue_policy(queue_arn, topic))}) + "'"),
+        aws_command(params, "sns", "subscribe", f"--topic-arn {topic}", "--protocol sqs", f"--notification-endpoint {queue_arn}"),
+        *[aws_command(params, "ses", "set-identity-notification-topic", f"--identity {params.domain}", f"--notification-type {kind}",
+                      f"--sns-topic {topic}") for kind in ("Bounce", "Complaint")],
+    ]
+
+
+def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    """The queue policy that lets exactly the feedback topic deliver to the queue."""
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}}}]}
+
+
+ALARMS = (("ses-bounce-rate", "Reputation.BounceRate", "bounce_rate_warn"), ("ses-complaint-rate", "Reputation.ComplaintRate", "complaint_rate_warn"))
+
+
+def alarm_commands(params: "Params", account: str = "ACCOUNT") -> list[str]:
+    """The by-hand reputation alarms at the warn levels, notifying ``alarm_topic_arn`` (or a new ses-alarms topic)."""
+    from .commands import aws_command
+
+    topic = params.alarm_topic_arn or f"arn:aws:sns:{params.region}:{account}:ses-alarms"
+    out = [] if params.alarm_topic_arn else [aws_command(params, "sns", "create-topic", "--name ses-alarms"),
+                                             aws_command(params, "sns", "subscribe", f"--topic-arn {topic}", "--protocol email",
+                                                         "--notification-endpoint ONCALL@EXAMPLE.COM")]
+    for name, metric, level in ALARMS:
+        out.append(aws_command(params, "cloudwatch", "put-metric-alarm", f"--alarm-name {name}", "--namespace AWS/SES",
+                               f"--metric-name {metric}", "--statistic Average", "--period 3600", "--evaluation-periods 1",
+                               f"--threshold {getattr(params, level)}", "--comparison-operator GreaterThanOrEqualToThreshold",
+                               "--treat-missing-data notBreaching", f"--alarm-actions {topic}"))
+    return out

@@ -81,6 +81,7 @@ class Params(BaseModel):
     show_addresses: bool = Field(False, description="show recipient addresses unmasked in reports (customer data)")
     feedback_wait_s: int = Field(120, description="seconds the simulator round trip waits for its notifications", ge=1, le=900)
     feedback_max_messages: int = Field(10000, description="most queue messages one run reads", ge=1, le=200000)
+    alarm_topic_arn: str | None = Field(None, description="SNS topic the reputation alarms notify (the on-call's); None: a new topic ses-alarms")
     feedback_low_redrive_ok: bool = Field(False, description="read a queue that dead-letters messages after fewer than 10 receives")
 
     @field_validator("region")
