@@ -210,3 +210,46 @@ def test_a_default_run_masks_addresses_in_every_artifact(sandbox, tmp_path) -> N
     params = params.model_copy(update={"show_addresses": True, "feedback_export_file": None})
     runner.run_suite(params, [p for p in runner.available() if p.stem == "09_feedback"], out=shown, jobs=1, quiet=True)
     assert ADDRESS.search((shown / "09_feedback.html").read_text())
+
+
+# -- acting on it: opt-in fixes, each re-checked ---------------------------------------------------------
+def _diagnose(sandbox, **extra):
+    from ses_runbook.remediation import diagnose
+
+    return diagnose(params_mod.load(overrides={**sandbox.box.params(), **extra}), "bounces-or-complaints-spike")
+
+
+@pytest.mark.parametrize("sandbox", ["feedback-not-configured"], indirect=True)
+def test_feedback_pipeline_fix_is_planned_then_made_and_rechecked(sandbox) -> None:
+    planned = next(f for f in _diagnose(sandbox).fixes if f.id == "feedback-pipeline")
+    assert not planned.applied and any("set-identity-notification-topic" in c for c in planned.commands)
+    assert sandbox.box.layer.writes() == {}
+    made = next(f for f in _diagnose(sandbox, allow_writes=True).fixes if f.id == "feedback-pipeline")
+    assert made.applied and made.ok, made.message
+    assert made.recheck.id == "feedback.notifications" and made.recheck.status.value == "ok"
+
+
+@pytest.mark.parametrize("sandbox", ["no-reputation-alarms"], indirect=True)
+def test_alarm_fix_notifies_the_oncall_topic_and_rechecks(sandbox) -> None:
+    sns = sandbox.box.client("sns")
+    oncall = sns.create_topic(Name="oncall")["TopicArn"]
+    sns.subscribe(TopicArn=oncall, Protocol="email", Endpoint="oncall@thephenom.app")
+    planned = next(f for f in _diagnose(sandbox, alarm_topic_arn=oncall).fixes if f.id == "reputation-alarms")
+    assert not planned.applied and sum("put-metric-alarm" in c for c in planned.commands) == 2
+    made = next(f for f in _diagnose(sandbox, alarm_topic_arn=oncall, allow_writes=True).fixes if f.id == "reputation-alarms")
+    assert made.ok and made.recheck.status.value == "ok", made.message
+    assert sandbox.box.layer.writes() == {"cloudwatch.PutMetricAlarm": 2}
+
+
+@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+def test_exported_addresses_go_on_the_suppression_list(sandbox, tmp_path) -> None:
+    fb = feedback.load(Aws(sandbox.params), sandbox.params)
+    removals = feedback.removals(fb.frame)
+    path = feedback.export(removals.head(25), tmp_path / "remove.csv")
+    planned = next(f for f in _diagnose(sandbox, feedback_export_file=str(path)).fixes if f.id == "suppress-exported")
+    assert not planned.applied and str(path) in planned.commands[0] and sandbox.box.layer.writes() == {}
+    made = next(f for f in _diagnose(sandbox, feedback_export_file=str(path), allow_writes=True).fixes if f.id == "suppress-exported")
+    assert made.applied and made.ok and made.message.startswith("25 of 25"), made.message
+    assert sandbox.box.layer.writes() == {"sesv2.PutSuppressedDestination": 25}
+    listed = {d["EmailAddress"] for d in sandbox.box.client("sesv2").list_suppressed_destinations()["SuppressedDestinationSummaries"]}
+    assert set(removals.head(25)["address"]) <= listed
