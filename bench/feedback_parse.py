@@ -71,11 +71,11 @@ def notebook_calls(scenario: str) -> None:
             box.layer.reset_calls()
             out = Path(tempfile.mkdtemp(prefix="bench-feedback-"))
             started = time.perf_counter()
-            suite = runner.run_suite(params, [p for p in runner.available() if p.stem == "09_feedback"], out=out, jobs=1, quiet=True)
+            runner.run_suite(params, [p for p in runner.available() if p.stem == "09_feedback"], out=out, jobs=1, quiet=True)
             wall = time.perf_counter() - started
             summary = json.loads((out / "summary.json").read_text())
-            calls = summary["notebooks"][0].get("aws_calls") or summary.get("run", {}).get("aws_calls")
-            print(f"09_feedback on scenario {scenario}: {wall:.1f} s wall, status {suite.summary['worst'] if 'worst' in suite.summary else '?'}")
+            calls = summary["run"]["aws_calls"]
+            print(f"09_feedback on scenario {scenario}: {wall:.1f} s wall, worst {summary['worst']}")
             print(f"  client-counted calls: {json.dumps(calls)}")
             print(f"  server-counted calls: {json.dumps(dict(sorted(box.layer.calls.items())))}")
             print(f"  server-counted writes: {box.layer.writes()}")

@@ -234,6 +234,7 @@ def test_alarm_fix_notifies_the_oncall_topic_and_rechecks(sandbox) -> None:
     sns = sandbox.box.client("sns")
     oncall = sns.create_topic(Name="oncall")["TopicArn"]
     sns.subscribe(TopicArn=oncall, Protocol="email", Endpoint="oncall@thephenom.app")
+    sandbox.box.layer.reset_calls()
     planned = next(f for f in _diagnose(sandbox, alarm_topic_arn=oncall).fixes if f.id == "reputation-alarms")
     assert not planned.applied and sum("put-metric-alarm" in c for c in planned.commands) == 2
     made = next(f for f in _diagnose(sandbox, alarm_topic_arn=oncall, allow_writes=True).fixes if f.id == "reputation-alarms")
