@@ -465,7 +465,7 @@ def export_text(rem: "pd.DataFrame", params: "Params") -> str:
 
 # -- the cause of a spike -------------------------------------------------------------------------
 def spike_cause(df: "pd.DataFrame", since: datetime | None = None, until: datetime | None = None) -> dict[str, Any] | None:
-    """What the biggest share of permanent bounces (else complaints) in the window has in common.
+    """What the biggest share of permanent bounces (or of complaints, when those are what rose) in the window has in common.
 
     For each of recipient domain, From, IAM caller and message tags, the value holding the largest
     share; ``None`` when the window holds none.
@@ -475,22 +475,52 @@ def spike_cause(df: "pd.DataFrame", since: datetime | None = None, until: dateti
         window = window[window["time"] >= since]
     if until is not None:
         window = window[window["time"] <= until]
-    hard = window[(window["type"] == "Bounce") & (window["bounce_type"] == "Permanent")]
+    before = df[df["time"] < since] if since is not None else df.iloc[0:0]
+
+    def pick(frame: "pd.DataFrame", kind: str) -> "pd.DataFrame":
+        if kind == "permanent bounces":
+            return frame[(frame["type"] == "Bounce") & (frame["bounce_type"] == "Permanent")]
+        return frame[frame["type"] == "Complaint"]
+
+    def lift(kind: str) -> float:  # how many times its earlier hourly rate this kind arrived at in the window
+        if window.empty or before.empty:
+            return 1.0
+        hours_in = max(1.0, (window["time"].max() - window["time"].min()).total_seconds() / 3600)
+        hours_before = max(1.0, (before["time"].max() - before["time"].min()).total_seconds() / 3600)
+        return (len(pick(window, kind)) / hours_in) / max(len(pick(before, kind)) / hours_before, 1 / hours_before)
+
     kind = "permanent bounces"
+    if lift("complaints") >= 2 and lift("complaints") > lift("permanent bounces"):
+        kind = "complaints"  # the complaints spiked, not the bounces
+    hard = pick(window, kind)
     if hard.empty:
-        hard, kind = window[window["type"] == "Complaint"], "complaints"
+        kind = "complaints" if kind == "permanent bounces" else "permanent bounces"
+        hard = pick(window, kind)
     if hard.empty:
         return None
-    out: dict[str, Any] = {"kind": kind, "count": int(len(hard)),
+    base = pick(before, kind)
+    out: dict[str, Any] = {"kind": kind, "count": int(len(hard)), "before_count": int(len(base)),
                            "since": hard["time"].min().strftime("%Y-%m-%d %H:%M"), "until": hard["time"].max().strftime("%Y-%m-%d %H:%M")}
     for column in ("recipient_domain", "source", "caller", "tags", "bounce_subtype", "complaint_type"):
         counts = hard[column].dropna().value_counts()
         if not counts.empty:
-            out[column] = {"value": counts.index[0], "count": int(counts.iloc[0]), "share": round(float(counts.iloc[0]) / len(hard), 3)}
+            value = counts.index[0]
+            earlier = float((base[column] == value).sum()) / len(base) if len(base) else None
+            out[column] = {"value": value, "count": int(counts.iloc[0]), "share": round(float(counts.iloc[0]) / len(hard), 3),
+                           "share_before": None if earlier is None else round(earlier, 3)}
     return out
 
 
-RESPONSIBLE_SHARE = 0.5  # a value holding at least this share of the window's permanent bounces is named as the cause
+LIFT = 1.5  # a value must hold this many times its earlier share to be the cause (else it is the usual mix)
+
+
+def _stands_out(item: dict[str, Any] | None) -> bool:
+    if not item or item["share"] < RESPONSIBLE_SHARE:
+        return False
+    return item.get("share_before") is None or item["share"] >= LIFT * item["share_before"]
+
+
+RESPONSIBLE_SHARE = 0.5  # a value holding at least this share of the window's permanent bounces (and LIFT times its earlier share) is named
 CAUSE_HOURS = 24  # the window: the trailing day, the span over which AWS's reputation rates are computed
 
 
@@ -505,7 +535,7 @@ def responsible(cause: dict[str, Any] | None) -> dict[str, str]:
     if not cause:
         return {}
     return {column: cause[column]["value"] for column in ("recipient_domain", "source", "caller", "tags")
-            if column in cause and cause[column]["share"] >= RESPONSIBLE_SHARE}
+            if _stands_out(cause.get(column))}
 
 
 def cause_text(cause: dict[str, Any] | None) -> str:
@@ -513,14 +543,19 @@ def cause_text(cause: dict[str, Any] | None) -> str:
     if not cause:
         return "No permanent bounces or complaints in the window: no cause to name."
     labels = {"recipient_domain": "recipient domain", "source": "From", "caller": "sent by (IAM)", "tags": "message tags"}
-    named = [f"{labels[c]} {cause[c]['value']} ({cause[c]['share']:.0%})" for c in ("recipient_domain", "source", "caller", "tags")
-             if c in cause and cause[c]["share"] >= RESPONSIBLE_SHARE]
+    def share(item: dict[str, Any]) -> str:
+        earlier = "" if item.get("share_before") is None else f", {item['share_before']:.0%} before"
+        return f"{item['share']:.0%}{earlier}"
+
+    named = [f"{labels[c]} {cause[c]['value']} ({share(cause[c])})" for c in ("recipient_domain", "source", "caller", "tags")
+             if _stands_out(cause.get(c))]
     detail = cause.get("bounce_subtype") or cause.get("complaint_type")
     why = f"; most are {detail['value']} ({detail['share']:.0%})" if detail else ""
-    head = f"{cause['count']} {cause['kind']} between {cause['since']} and {cause['until']} UTC"
+    head = f"{cause['count']} {cause['kind']} between {cause['since']} and {cause['until']} UTC ({cause['before_count']} in the days before on the queue)"
     top = cause.get("recipient_domain")
-    if not top or top["share"] < RESPONSIBLE_SHARE:
-        spread = f"no recipient domain holds half of them (the largest: {top['value']}, {top['share']:.0%})" if top else "no recipient domain given"
+    if not _stands_out(top):
+        spread = (f"no recipient domain stands out (the largest: {top['value']}, {share(top)}: the usual mix)" if top
+                  else "no recipient domain given")
         return f"{head}: {spread}" + ("; responsible: " + ", ".join(named) if named else "; no single source stands out either") + why + "."
     return f"{head}; responsible: " + ", ".join(named) + why + "."
 
@@ -599,4 +634,17 @@ def alarm_commands(params: "Params", account: str = "ACCOUNT") -> list[str]:
                                f"--metric-name {metric}", "--statistic Average", "--period 3600", "--evaluation-periods 1",
                                f"--threshold {getattr(params, level)}", "--comparison-operator GreaterThanOrEqualToThreshold",
                                "--treat-missing-data notBreaching", f"--alarm-actions {topic}"))
+    return out
+
+
+def fix_commands(params: "Params", results: Iterable[Any]) -> list[str]:
+    """The by-hand commands for what this run found: the suppression of the exported addresses, and the
+    pipeline and alarms when their checks are not ok (``diagnose`` makes them with ``allow_writes``)."""
+    statuses = {r.id: r.status.value for r in results}
+    out = []
+    if statuses.get("feedback.notifications", "ok") != "ok":
+        out += pipeline_commands(params)
+    out += suppress_commands(params)
+    if statuses.get("feedback.alarms", "ok") != "ok":
+        out += alarm_commands(params)
     return out

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .scenario import Scenario
+from .world import _rate
 
 ACCOUNT = "123456789012"
 SIMULATOR = "simulator.amazonses.com"
@@ -108,8 +109,10 @@ def queue_notifications(scenario: Scenario, points: list[Any], end: datetime) ->
     for point in points:
         if not (start <= point.timestamp < end) or point.sends == 0:
             continue
-        rate_b, rate_c = point.bounces / point.sends, point.complaints / point.sends
-        for kind, n, rate, base in (("Bounce", point.bounces, rate_b, base_b), ("Complaint", point.complaints, rate_c, base_c)):
+        hours_ago = (end - point.timestamp).total_seconds() / 3600
+        spikes = scenario.traffic.spikes
+        for kind, n, metric, base in (("Bounce", point.bounces, "bounce_rate", base_b), ("Complaint", point.complaints, "complaint_rate", base_c)):
+            rate = _rate(base, spikes, metric, hours_ago)  # the scenario's rate here: above the base only in a spike
             extra_share = max(0.0, 1 - base / rate) if rate > 0 and cause else 0.0
             for _ in range(n):
                 if fb.queue_sample < 1 and rng.random() >= fb.queue_sample:
