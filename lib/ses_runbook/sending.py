@@ -145,7 +145,9 @@ def simulator_round_trip(aws: "Aws", params: "Params") -> CheckResult:
 
 def round_trip_rows(result: CheckResult) -> list[dict]:
     """The round trip's table: each simulator address, what was expected, what arrived and after how long."""
-    return [{k: r.get(k) for k in ("recipient", "expected", "arrived", "delay_s", "message_id")} for r in result.details.get("round_trip", [])]
+    return [{"recipient": r.get("recipient"), "expected": r.get("expected"), "arrived": r.get("arrived") or f"nothing ({r.get('error') or 'not within the wait'})",
+             "delay": f"{r['delay_s']:.1f} s" if r.get("delay_s") is not None else "", "message_id": r.get("message_id")}
+            for r in result.details.get("round_trip", [])]
 
 
 def send_one(aws: "Aws", params: "Params") -> CheckResult:
