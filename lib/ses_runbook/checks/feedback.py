@@ -10,6 +10,7 @@ from typing import Any
 
 import botocore.exceptions
 
+from .. import ses
 from ..commands import aws_command
 from ..results import Status
 from . import Context, Outcome, check
@@ -55,8 +56,12 @@ def identities(ctx: Context) -> list[str]:
 
 
 def configuration_set(ctx: Context) -> str | None:
-    """The default configuration set of the sender's identity (SESv2 ``GetEmailIdentity``; the address's, else the domain's)."""
+    """The default configuration set of the sender's identity (SESv2 ``GetEmailIdentity``; the address's, else the
+    domain's), asking only for identities ``ListEmailIdentities`` (shared with the identity checks) knows."""
+    known = {name.lower() for name in ses.email_identities(ctx.aws)}
     for name in (ctx.params.sender, ctx.params.domain):
+        if name.lower() not in known:
+            continue
         try:
             answer = ctx.aws.call("sesv2", "GetEmailIdentity", EmailIdentity=name)
         except botocore.exceptions.ClientError as exc:
