@@ -166,7 +166,7 @@ def queue_attributes(aws: "Aws", url: str) -> dict[str, str]:
         raise _queue_error(exc, url) from None
 
 
-def _refuse_low_redrive(attributes: dict[str, str], params: "Params", url: str) -> int | None:
+def refuse_low_redrive(attributes: dict[str, str], params: "Params", url: str) -> int | None:
     policy = attributes.get("RedrivePolicy")
     if not policy:
         return None
@@ -213,7 +213,7 @@ def read_queue(aws: "Aws", params: "Params", url: str | None = None) -> QueueRea
     if not url:
         raise FeedbackError("no feedback_queue_url: set it to the SQS queue subscribed to the feedback topic")
     attributes = queue_attributes(aws, url)
-    redrive = _refuse_low_redrive(attributes, params, url)
+    redrive = refuse_low_redrive(attributes, params, url)
     out = QueueRead()
     seen: set[str] = set()
     handles: list[str] = []

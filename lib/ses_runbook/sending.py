@@ -84,6 +84,11 @@ def simulator_round_trip(aws: "Aws", params: "Params") -> CheckResult:
     result = CheckResult(id=CHECK_ID, title="The mailbox simulator's four outcomes arrive as notifications", status=Status.OK,
                          summary="", details={"round_trip": rows, "queue": params.feedback_queue_url, "wait_s": params.feedback_wait_s},
                          cli=command(params))
+    try:  # before sending: a queue that cannot be read, or must not be (low redrive), sends nothing
+        feedback.refuse_low_redrive(feedback.queue_attributes(aws, params.feedback_queue_url), params, params.feedback_queue_url)
+    except feedback.FeedbackError as exc:
+        result.status, result.summary = Status.ERROR, f"nothing sent: {exc}"
+        return result
     for address, expected in SIMULATOR:
         started = time.time()
         try:
