@@ -35,6 +35,9 @@ def test_readme_policy_is_enough_for_a_full_default_run(sandbox, tmp_path) -> No
     ("cloudwatch:GetMetricData", {"reputation.bounce_rate", "reputation.complaint_rate"}),
     ("ses:GetAccount", {"account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom"}),
     ("iam:GetCredentialReport", {"iam.smtp_users"}),
+    ("ses:GetIdentityNotificationAttributes", {"feedback.notifications"}),
+    ("sns:ListSubscriptionsByTopic", {"feedback.notifications", "feedback.alarms"}),
+    ("cloudwatch:DescribeAlarmsForMetric", {"feedback.alarms"}),
 ])
 def test_a_missing_action_errors_only_its_checks_and_is_named(sandbox, missing: str, check_ids: set[str]) -> None:
     statement = dict(POLICY["Statement"][0], Action=[a for a in POLICY["Statement"][0]["Action"] if a != missing])
@@ -65,3 +68,20 @@ def test_iam_finds_senders_through_managed_policies(sandbox) -> None:
     assert users["notifier"]["can_send"] and users["notifier"]["send_policies"] == "AmazonSESFullAccess"
     assert aws.calls["iam.GetAccountAuthorizationDetails"] == 1
     assert aws.calls["iam.GetPolicy"] == 1  # only the AWS-managed policy is read on its own
+
+
+@pytest.mark.parametrize("missing", ["sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"])
+def test_a_missing_queue_action_is_named_and_nothing_is_lost(sandbox, missing: str) -> None:
+    """Without an SQS action the queue read says which one, in one line; every message stays on the queue."""
+    from ses_runbook import feedback
+    from ses_runbook.aws import Aws
+
+    statement = dict(POLICY["Statement"][0], Action=[a for a in POLICY["Statement"][0]["Action"] if a != missing])
+    _as_user(sandbox, {"Version": "2012-10-17", "Statement": [statement]})
+    fb = feedback.review(Aws(sandbox.params), sandbox.params)
+    text = feedback.notes_text(fb.notes)
+    if missing == "sqs:ChangeMessageVisibility":  # read, but the messages reappear only after their short timeout
+        assert fb.notes["made_visible_again"] == 0 and fb.notes["messages_read"] > 0
+    else:
+        assert missing in text and "not read" in text, text
+    assert sandbox.box.layer.writes() == {}

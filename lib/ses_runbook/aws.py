@@ -43,6 +43,12 @@ WRITE_OPERATIONS: dict[str, str] = {
     "iam.CreateAccessKey": "allow_writes",
     "iam.UpdateAccessKey": "allow_writes",
 }
+# Calls on the read path that the prefix rule would call writes. Reading a queue without consuming
+# it takes a ReceiveMessage (which hides the messages it returns for the visibility timeout) and a
+# ChangeMessageVisibility back to 0 right after, so the messages stay for their other readers as if
+# never read. Neither deletes nor changes a message; both are needed to read a queue at all, so
+# they are allowed in a read-only run. DeleteMessage is not here: it needs allow_writes.
+READ_PATH_OPERATIONS = frozenset({"sqs.ReceiveMessage", "sqs.ChangeMessageVisibility", "sqs.ChangeMessageVisibilityBatch"})
 # The IAM action prefix of each service, for naming what AccessDenied is missing.
 _IAM_PREFIX = {"sesv2": "ses", "ses": "ses", "cloudwatch": "cloudwatch", "iam": "iam", "sts": "sts"}
 
@@ -56,9 +62,20 @@ def is_read(service: str, operation: str) -> bool:
     return operation.startswith(_READ_PREFIXES) or f"{service}.{operation}" in READ_OPERATIONS
 
 
+def is_read_path(service: str, operation: str) -> bool:
+    """Whether the guard lets an operation through in a read-only run (reads and READ_PATH_OPERATIONS).
+    Read-path calls are not memoized: each receive answers differently."""
+    return is_read(service, operation) or f"{service}.{operation}" in READ_PATH_OPERATIONS
+
+
+# API operations authorised by another operation's IAM action (SQS batches need the single action)
+_ACTION_OF = {"sqs.ChangeMessageVisibilityBatch": "ChangeMessageVisibility", "sqs.DeleteMessageBatch": "DeleteMessage",
+              "sqs.SendMessageBatch": "SendMessage"}
+
+
 def iam_action(service: str, operation: str) -> str:
-    """The IAM action an API operation needs, e.g. ``cloudwatch:GetMetricData``."""
-    return f"{_IAM_PREFIX.get(service, service)}:{operation}"
+    """The IAM action an API operation needs, e.g. ``cloudwatch:GetMetricData``, ``sqs:ChangeMessageVisibility``."""
+    return f"{_IAM_PREFIX.get(service, service)}:{_ACTION_OF.get(f'{service}.{operation}', operation)}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -141,7 +158,7 @@ class Aws:
     def _before_call(self, model: Any, **_: Any) -> None:
         service = model.service_model.service_name
         key = f"{service}.{model.name}"
-        if not is_read(service, model.name):
+        if not is_read_path(service, model.name):
             needed = WRITE_OPERATIONS.get(key, "allow_writes")
             if not getattr(self.params, needed, False):
                 raise ReadOnlyError(f"{key} is a write and the run is read-only; set {needed}=true to allow it")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import __version__
 from .aws import Aws
-from .checks import Context, run
+from .checks import ON_REQUEST, Context, run
 from .results import CheckResult, Report
 
 if TYPE_CHECKING:
@@ -49,5 +49,14 @@ def check_all(params: "Params", ids: Iterable[str] | None = None, label: str | N
     started, clock = time.time(), time.monotonic()
     aws = aws or Aws(params)
     aws.check_credentials()
-    results = run(Context(params=params, aws=aws), ids=ids, progress=progress)
+    wanted = None if ids is None else list(ids)
+    requested = [i for i in (wanted or []) if i in ON_REQUEST]
+    regular = None if wanted is None else [i for i in wanted if i not in ON_REQUEST]
+    results = run(Context(params=params, aws=aws), ids=regular, progress=progress) if regular != [] else []
+    if "send.test_email" in requested:  # a write: only when named (and send_test_email is true)
+        from .sending import send_test_email
+
+        results.append(send_test_email(aws, params))
+        if progress:
+            progress(results[-1])
     return Report(run=run_block(params, aws, started, time.monotonic() - clock, label), checks=results)

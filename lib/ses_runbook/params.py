@@ -76,6 +76,13 @@ class Params(BaseModel):
     symptom: str = Field("auto", description="failure mode to diagnose (08_remediation); auto: all that show")
     unsuppress: list[str] = Field(default_factory=list, description="addresses to remove from the suppression list (08_remediation; a write)")
     smtp_credentials_file: str | None = Field(None, description="file a new SMTP credential is written to (mode 600; 08_remediation; a write)")
+    feedback_queue_url: str | None = Field(None, description="SQS queue subscribed to the feedback topic, read without consuming; None: not read")
+    feedback_export_file: str | None = Field(None, description="CSV the addresses to remove are written to (mode 600; 09_feedback); None: not written")
+    show_addresses: bool = Field(False, description="show recipient addresses unmasked in reports (customer data)")
+    feedback_wait_s: int = Field(120, description="seconds the simulator round trip waits for its notifications", ge=1, le=900)
+    feedback_max_messages: int = Field(10000, description="most queue messages one run reads", ge=1, le=200000)
+    alarm_topic_arn: str | None = Field(None, description="SNS topic the reputation alarms notify (the on-call's); None: a new topic ses-alarms")
+    feedback_low_redrive_ok: bool = Field(False, description="read a queue that dead-letters messages after fewer than 10 receives")
 
     @field_validator("region")
     @classmethod

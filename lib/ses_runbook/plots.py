@@ -193,3 +193,35 @@ def extract_pngs(notebook_node: Any, out_dir: str | Path, stem: str) -> list[Pat
             target.write_bytes(base64.b64decode("".join(data) if isinstance(data, list) else data))
             written.append(target)
     return written
+
+
+def feedback_figure(timeline: "pd.DataFrame", rates: "pd.DataFrame", since: Any = None) -> "Figure":
+    """Notifications per hour by kind (top; from the feedback queue) above the CloudWatch bounce and
+    complaint rates (bottom) over the same span: which addresses' feedback made the rate move."""
+    from matplotlib.ticker import PercentFormatter
+
+    fig, (top, bottom) = _figure(6, rows=2)
+    colours = {"Bounce Permanent": "#cf222e", "Bounce Transient": "#bf8700", "Complaint": "#8250df", "Delivery": "#1a7f37"}
+    if not timeline.empty:
+        for column in timeline.columns:
+            top.plot(timeline.index.to_pydatetime(), timeline[column], label=f"{column} ({int(timeline[column].sum()):,})",
+                     color=colours.get(column), linewidth=1.2)
+        top.legend(loc="upper left", fontsize="small")
+    top.set_ylabel("notifications per hour")
+    top.set_ylim(bottom=0)
+    top.set_title("Notifications on the feedback queue, by kind")
+    _time_axis(top)
+    if since is None and not timeline.empty:
+        since = timeline.index.min()
+    window = rates if since is None or rates.empty else rates[rates.index >= since]
+    x = _x(window)
+    bottom.plot(x, window["Reputation.BounceRate"], color=COLOURS["Bounce"], linewidth=1.4, label="bounce rate")
+    bottom.plot(x, window["Reputation.ComplaintRate"] * 10, color=COLOURS["Complaint"], linewidth=1.4, label="complaint rate x 10")
+    bottom.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    bottom.set_ylabel("rate (% of sends)")
+    bottom.set_ylim(bottom=0)
+    bottom.set_title("CloudWatch Reputation.BounceRate and ComplaintRate (complaints scaled x 10)")
+    bottom.legend(loc="upper left", fontsize="small")
+    _time_axis(bottom)
+    fig.suptitle("Bounce and complaint notifications beside the reputation rates (UTC)")
+    return fig

@@ -387,24 +387,43 @@ def _steps_rate(kind: str) -> Steps:
     level = "5 %" if kind == "bounce" else "0.1 %"
 
     def steps(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+        from .. import feedback
+
+        found = feedback.cause_for(p)
+        named = feedback.responsible(found)
+        culprit = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in named.items()) or "the list import or job that started it"
         return [
-            Step(f"Stop the job that is sending to bad addresses (a list import, a re-send to old users): the {kind} rate "
+            Step("Read the notifications: what the bounces and complaints of the last day have in common (09_feedback)",
+                 feedback.receive_command(p), kind="command",
+                 expect=feedback.cause_text(found) if found else "set feedback_queue_url to read them here (09_feedback)"),
+            Step(f"Stop the job that is sending to bad addresses ({culprit}): the {kind} rate "
                  "follows it within hours", None, kind="console"),
-            Step(f"See which addresses {kind}d recently", aws_command(p, "sesv2", "list-suppressed-destinations",
-                 f"--reasons {reason}", '--start-date "$(date -u -d \'2 days ago\' +%Y-%m-%dT%H:%M:%SZ)"'),
-                 expect="the recipients SES suppressed; their domains point at the source list"),
-            Step(f"Get every {kind} as an event (SNS) so the application can clean its list",
-                 aws_command(p, "ses", "set-identity-notification-topic", f"--identity {p.domain}",
-                             f"--notification-type {'Bounce' if kind == 'bounce' else 'Complaint'}",
-                             "--sns-topic arn:aws:sns:REGION:ACCOUNT:ses-feedback"),
-                 expect="notifications arrive on the topic", verify=aws_command(p, "ses", "get-identity-notification-attributes",
-                                                                                f"--identities {p.domain}")),
-            Step("Clean the mailing list: remove hard bounces and complainers, send only to confirmed (double opt-in) addresses"
+            Step("Clean the list: 09_feedback writes every permanent bounce and complaint to feedback_export_file (CSV, "
+                 "mode 0600); remove them from the list they came from", None, kind="console",
+                 expect="the export's addresses gone from our lists"),
+            Step("Add them to the account's suppression list (fix suppress-exported, with allow_writes)",
+                 feedback.suppress_commands(p)[0],
+                 verify=aws_command(p, "sesv2", "list-suppressed-destinations", f"--reasons {reason}")),
+            Step("From now on send only to confirmed (double opt-in) addresses"
                  + ("; add an unsubscribe link and a List-Unsubscribe header" if kind == "complaint" else ""), None, kind="console"),
             Step(f"Verify the rate falls under {level} (it is computed over a window of recent sends, so it falls slowly)",
                  _cw(p, metric), kind="wait", expect=f"Average under {level}"),
         ]
     return steps
+
+
+def _steps_feedback(p: "Params", which: str) -> list[Step]:
+    from .. import feedback
+
+    if which == "feedback-pipeline":
+        commands = feedback.pipeline_commands(p)
+        steps = [Step("Create the pipeline: SNS topic, SQS queue (policy for the topic), subscription, identity topics", c) for c in commands]
+        steps.append(Step("Prove it end to end with the mailbox simulator", "ses-runbook check --only send.test_email -p send_test_email true "
+                          "-p feedback_queue_url QUEUE_URL", expect="all four simulator outcomes arrive"))
+        return steps
+    return [Step("Create the alarms at the warn levels, notifying the on-call", c,
+                 verify=aws_command(p, "cloudwatch", "describe-alarms-for-metric", "--namespace AWS/SES", "--metric-name Reputation.BounceRate"))
+            for c in feedback.alarm_commands(p)]
 
 
 def _steps_suppressed(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
@@ -579,12 +598,20 @@ CAUSES: dict[str, Cause] = {c.id: c for c in [
     Cause("bounce-spike", "bounce rate above AWS's levels",
           "A hard bounce means the address does not exist. Sending to old or imported lists raises the bounce rate; "
           "AWS reviews the account at 5 % and may pause it at 10 %.",
-          ("reputation.bounce_rate",), _steps_rate("bounce"), severity=RISKS),
+          ("reputation.bounce_rate",), _steps_rate("bounce"), severity=RISKS, fix="suppress-exported"),
     Cause("complaint-spike", "complaint rate above AWS's levels",
           "A complaint is a recipient pressing 'this is spam'. Mail people did not expect (marketing to old users, "
           "no unsubscribe link) raises it; AWS reviews at 0.1 % and may pause at 0.5 %, and mailbox providers start "
           "filtering the domain as spam.",
-          ("reputation.complaint_rate",), _steps_rate("complaint"), severity=RISKS),
+          ("reputation.complaint_rate",), _steps_rate("complaint"), severity=RISKS, fix="suppress-exported"),
+    Cause("feedback-not-flowing", "bounce and complaint notifications go nowhere a machine reads",
+          "Without an SNS topic (with a confirmed subscriber) or an event destination, SES's feedback reaches at most the "
+          "Return-Path mailbox: nobody learns which addresses bounce, so the list is never cleaned and the rate climbs again.",
+          ("feedback.notifications",), lambda p, r: _steps_feedback(p, "feedback-pipeline"), fix="feedback-pipeline"),
+    Cause("no-reputation-alarms", "no alarm on the bounce and complaint rates",
+          "AWS recommends CloudWatch alarms on Reputation.BounceRate and ComplaintRate at the review levels: without "
+          "them nobody hears of a spike until AWS's review or pause notice.",
+          ("feedback.alarms",), lambda p, r: _steps_feedback(p, "reputation-alarms"), fix="reputation-alarms"),
     Cause("recipients-suppressed", "many recipients on the suppression list",
           "After a hard bounce or a complaint SES puts the address on the account's suppression list and silently drops "
           "later mail to it: the application sees 'sent', the user gets nothing.",
@@ -640,7 +667,8 @@ SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
             "Mail the application sends never arrives.",
             ("SES account still in sandbox", "Request production access in SES console")),
     Symptom("bounces-or-complaints-spike", "Bounces or complaints spike",
-            ("bounce-spike", "complaint-spike", "account-under-review", "account-paused-by-aws"),
+            ("bounce-spike", "complaint-spike", "account-under-review", "account-paused-by-aws", "feedback-not-flowing",
+             "no-reputation-alarms"),
             "The bounce or complaint rate jumped, or AWS wrote about the account's reputation.",
             ("Sending to invalid or unsubscribed addresses", "Review bounce/complaint notifications in SES; clean mailing list")),
     Symptom("dkim-verification-failed", "DKIM verification failed",

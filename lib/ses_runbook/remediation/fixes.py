@@ -142,7 +142,70 @@ def _fix_credential(d: Diagnosis, fix: FixResult) -> None:
                    "then deactivate the old key")
 
 
+def _fix_suppress_export(d: Diagnosis, fix: FixResult) -> None:
+    """SESv2 ``PutSuppressedDestination`` for every address of ``feedback_export_file``; then every one is looked for."""
+    from .. import feedback, ses
+
+    if not d.params.feedback_export_file:
+        fix.message = "not made: set feedback_export_file to the CSV 09_feedback wrote (the addresses to remove)"
+        return
+    rows = feedback.read_export(d.params.feedback_export_file)
+    for row in rows:
+        _write(d.aws, "sesv2", "PutSuppressedDestination", EmailAddress=row["address"], Reason=row["reason"] or "BOUNCE")
+    fix.applied = bool(rows)
+    fix.recheck = _recheck(d, "suppression.list", fix.id)
+    listed = {item.get("EmailAddress", "").lower() for item in ses.suppressed_destinations(d.aws)}
+    missing = [r["address"] for r in rows if r["address"].lower() not in listed]
+    fix.ok = not missing
+    fix.message = (f"{len(rows) - len(missing)} of {len(rows)} exported address(es) are on the account's suppression list"
+                   + (f"; {len(missing)} are not (see the export file)" if missing else ""))
+
+
+def _fix_feedback_pipeline(d: Diagnosis, fix: FixResult) -> None:
+    """SNS ``CreateTopic``, SQS ``CreateQueue`` (policy for the topic), SNS ``Subscribe``, SES
+    ``SetIdentityNotificationTopic`` for Bounce and Complaint; then feedback.notifications again."""
+    import json
+
+    from .. import feedback
+
+    p = d.params
+    topic = _write(d.aws, "sns", "CreateTopic", Name="ses-feedback")["TopicArn"]
+    queue_arn = f"arn:aws:sqs:{p.region}:{d.aws.account_id()}:ses-feedback"
+    url = _write(d.aws, "sqs", "CreateQueue", QueueName="ses-feedback", Attributes={
+        "MessageRetentionPeriod": "1209600", "Policy": json.dumps(feedback.queue_policy(queue_arn, topic))})["QueueUrl"]
+    _write(d.aws, "sns", "Subscribe", TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    for kind in ("Bounce", "Complaint"):
+        _write(d.aws, "ses", "SetIdentityNotificationTopic", Identity=p.domain, NotificationType=kind, SnsTopic=topic)
+    fix.applied = True
+    fix.recheck = _recheck(d, "feedback.notifications", fix.id)
+    fix.ok = fix.recheck.status == Status.OK
+    fix.message = (f"bounces and complaints of {p.domain} now go to SNS ses-feedback and the SQS queue {url}; "
+                   f"set feedback_queue_url to it so 09_feedback reads it" if fix.ok else "feedback still not flowing after the writes")
+
+
+def _fix_alarms(d: Diagnosis, fix: FixResult) -> None:
+    """CloudWatch ``PutMetricAlarm`` on both reputation rates at the warn levels (SNS ``CreateTopic`` ses-alarms
+    when no ``alarm_topic_arn`` is given); then feedback.alarms again."""
+    from .. import feedback
+
+    p = d.params
+    topic = p.alarm_topic_arn or _write(d.aws, "sns", "CreateTopic", Name="ses-alarms")["TopicArn"]
+    for name, metric, level in feedback.ALARMS:
+        _write(d.aws, "cloudwatch", "PutMetricAlarm", AlarmName=name, Namespace="AWS/SES", MetricName=metric, Statistic="Average",
+               Period=3600, EvaluationPeriods=1, Threshold=getattr(p, level), ComparisonOperator="GreaterThanOrEqualToThreshold",
+               TreatMissingData="notBreaching", ActionsEnabled=True, AlarmActions=[topic])
+    fix.applied = True
+    fix.recheck = _recheck(d, "feedback.alarms", fix.id)
+    fix.ok = fix.recheck.status == Status.OK
+    fix.message = ("alarms ses-bounce-rate and ses-complaint-rate notify " + topic.rsplit(":", 1)[-1] if fix.ok else
+                   f"alarms created; nobody subscribes to {topic.rsplit(':', 1)[-1]} yet: subscribe the on-call "
+                   "(aws sns subscribe --protocol email), or set alarm_topic_arn to the on-call's topic")
+
+
 FIXES: dict[str, tuple[str, Callable[[Diagnosis, FixResult], None]]] = {
+    "suppress-exported": ("Add the exported addresses to the suppression list", _fix_suppress_export),
+    "feedback-pipeline": ("Create the bounce and complaint pipeline (SNS topic, SQS queue, identity topics)", _fix_feedback_pipeline),
+    "reputation-alarms": ("Create the bounce and complaint rate alarms", _fix_alarms),
     "reenable-sending": ("Re-enable account sending", _fix_sending),
     "enable-dkim-signing": ("Enable DKIM signing for the domain", _fix_dkim),
     "unsuppress": ("Remove named addresses from the suppression list", _fix_unsuppress),
@@ -156,6 +219,11 @@ def _fix_commands(fix_id: str, d: Diagnosis) -> list[str]:
         return [aws_command(p, "sesv2", "put-account-sending-attributes", "--sending-enabled")]
     if fix_id == "enable-dkim-signing":
         return [aws_command(p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled")]
+    if fix_id in ("suppress-exported", "feedback-pipeline", "reputation-alarms"):
+        from .. import feedback
+
+        return {"suppress-exported": feedback.suppress_commands, "feedback-pipeline": feedback.pipeline_commands,
+                "reputation-alarms": feedback.alarm_commands}[fix_id](p)
     if fix_id == "unsuppress":
         return [aws_command(p, "sesv2", "delete-suppressed-destination", f"--email-address {a}") for a in p.unsuppress] or [
             "(name the addresses with -p unsuppress ADDR,ADDR)"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import re
 import threading
 import uuid
@@ -19,13 +20,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, unquote
 
+from ..aws import READ_OPERATIONS, READ_PATH_OPERATIONS, iam_action
+from . import notifications
 from .world import World
 
 XMLNS = "http://ses.amazonaws.com/doc/2010-12-01/"
 IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
 ACCOUNT = "123456789012"  # moto's default account: the sandbox's
 _READ = ("Get", "List", "Describe")
-_READ_OPERATIONS = {"iam.GenerateCredentialReport"}  # builds a report of what IAM holds; changes nothing
 _REPORT_COLUMNS = ("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
                    "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
                    "access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,"
@@ -94,6 +96,17 @@ class SesLayer:
             "ListSuppressedDestinations": self.v2_list_suppressed,
             "GetSuppressedDestination": self.v2_get_suppressed,
             "DeleteSuppressedDestination": self.v2_delete_suppressed,
+            "PutSuppressedDestination": self.v2_put_suppressed,
+        }
+        # SQS reads that moto answers too slowly or wrongly for a queue of thousands: its ReceiveMessage
+        # recounts the whole queue once per message returned (seconds per call), and its
+        # ChangeMessageVisibility measures AWS's 12-hour limit from when a message was *sent*, so a
+        # message older than 12 hours can never be made visible again. Answered here on moto's own
+        # queue objects; everything else about SQS (queues, SendMessage, DeleteMessage, SNS delivery) is moto's.
+        self._sqs: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+            "ReceiveMessage": self.sqs_receive,
+            "ChangeMessageVisibility": self.sqs_change_visibility,
+            "ChangeMessageVisibilityBatch": self.sqs_change_visibility_batch,
         }
         self._v1 = {
             "GetAccountSendingEnabled": self.v1_get_sending_enabled,
@@ -105,6 +118,12 @@ class SesLayer:
             "GetIdentityDkimAttributes": self.v1_dkim,
             "GetIdentityMailFromDomainAttributes": self.v1_mail_from,
             "SetIdentityDkimEnabled": self.v1_set_dkim,
+            # moto keeps identity notification topics too, but publishes fixed sample messages without
+            # the sent message's id and nothing for suppressionlist@: the layer keeps them and publishes
+            # what SES would (see _publish_simulator_feedback).
+            "GetIdentityNotificationAttributes": self.v1_notification_attributes,
+            "SetIdentityNotificationTopic": self.v1_set_notification_topic,
+            "SetIdentityFeedbackForwardingEnabled": self.v1_set_forwarding,
         }
 
     # -- counting ----------------------------------------------------------------------
@@ -115,7 +134,9 @@ class SesLayer:
     def writes(self) -> dict[str, int]:
         """Calls that changed something, by operation: the server's own count."""
         with self._lock:
-            return {k: v for k, v in self.calls.items() if not k.split(".", 1)[1].startswith(_READ) and k not in _READ_OPERATIONS}
+            return {k: v for k, v in self.calls.items()
+                    if not k.split(".", 1)[1].startswith(_READ) and k not in READ_PATH_OPERATIONS
+                    and k not in READ_OPERATIONS}
 
     def reset_calls(self) -> None:
         with self._lock:
@@ -141,7 +162,7 @@ class SesLayer:
             if faulty is not None:
                 return faulty(environ, start_response)
         if self.authorize is not None and service != "sts":  # GetCallerIdentity needs no permission in AWS
-            action = f"{'ses' if service == 'sesv2' else service}:{operation}"
+            action = iam_action(service, operation)
             denied = self.authorize(_access_key(environ), action)
             if denied:
                 return self._denied(start_response, service, f"User: {denied} is not authorized to perform: {action}")
@@ -151,6 +172,10 @@ class SesLayer:
                     return self._json(start_response, 200, self._v2[operation](_v2_args(environ, body, path_args)))
                 if operation == "SendEmail":
                     self._v2_send_precheck(json.loads(body or b"{}"))
+            elif service == "sqs" and operation in self._sqs:
+                answer = self._sqs[operation](json.loads(body or b"{}"))
+                if answer is not None:
+                    return self._json(start_response, 200, answer, "application/x-amz-json-1.0")
             elif service == "cloudwatch" and operation == "GetMetricData":
                 answer = self.get_metric_data(json.loads(body or b"{}"))
                 if answer is not None:
@@ -179,7 +204,104 @@ class SesLayer:
         if operation == "SendEmail" and status_holder and status_holder[0].startswith("200"):
             with self.world.lock:
                 self.world.sent.append({"service": service, "time": datetime.utcnow().isoformat()})
+            if service == "ses":
+                result = list(result)
+                self._publish_simulator_feedback(environ, b"".join(result))
         return result
+
+    # -- feedback ------------------------------------------------------------------------
+    def _publish_simulator_feedback(self, environ: dict[str, Any], answer: bytes) -> None:
+        """After a send to mailbox simulator addresses, publish SES's notification for each to the
+        sending identity's notification topic, after the scenario's delay (as SES does, later)."""
+        body = environ["wsgi.input"].getvalue()
+        form = parse_qs(body.decode("utf-8"))
+        match = re.search(rb"<MessageId>([^<]+)</MessageId>", answer)
+        if not match:
+            return
+        mid = match.group(1).decode()
+        source = form.get("Source", [""])[0]
+        recipients = [v[0] for k, v in form.items() if k.startswith("Destination.") and ".member." in k]
+        caller = "sandbox-runbook"
+        tags = {form[k][0]: form.get(k[:-4] + "Value", [""])[0] for k in form if k.startswith("Tags.member.") and k.endswith(".Name")}
+        now = datetime.now(timezone.utc)
+        mail_obj = notifications.mail(now, mid, source, caller, recipients, tags, self.region)
+        rng = random.Random(mid)
+        delays = self.world.scenario.feedback.simulator_delay_s
+        for address in recipients:
+            message = notifications.simulator_outcome(address, mail_obj, now, rng)
+            if message is None:
+                continue
+            kind = message["notificationType"]
+            topic = self._topic_for(source, kind)
+            if topic is None:
+                continue
+            delay = delays.get(address.split("@")[0].lower(), 0.5)
+            timer = threading.Timer(delay, self._publish, args=(topic, message))
+            timer.daemon = True
+            timer.start()
+
+    def _topic_for(self, source: str, kind: str) -> str | None:
+        """The identity's topic for this notification type: the address's own, else its domain's (SES's order)."""
+        with self.world.lock:
+            for identity in (source, source.rpartition("@")[2]):
+                for name, topics in self.world.notification_topics.items():
+                    if name.lower() == identity.lower() and topics.get(kind):
+                        return topics[kind]
+        return None
+
+    def _publish(self, topic: str, message: dict[str, Any]) -> None:
+        from moto.sns.models import sns_backends
+
+        stamped = dict(message)
+        kind = message["notificationType"].lower()
+        if kind in stamped:  # the event's own time is when it happened: now
+            stamped[kind] = {**stamped[kind], "timestamp": notifications._ts(datetime.now(timezone.utc))}
+        try:
+            sns_backends[notifications.ACCOUNT][self.region].publish(json.dumps(stamped), arn=topic)
+        except Exception:  # noqa: BLE001 - a deleted topic: SES drops the notification too
+            pass
+
+    def v1_notification_attributes(self, form: dict) -> str:
+        out = {}
+        with self.world.lock:
+            for name in self._batch(form):
+                if self.world.identity_view(name) is None:
+                    continue
+                topics = self.world.notification_topics.get(name, {})
+                attrs: dict[str, Any] = {"BounceTopic": topics.get("Bounce"), "ComplaintTopic": topics.get("Complaint"),
+                                         "DeliveryTopic": topics.get("Delivery"),
+                                         "ForwardingEnabled": self.world.forwarding.get(name, True),
+                                         "HeadersInBounceNotificationsEnabled": False,
+                                         "HeadersInComplaintNotificationsEnabled": False,
+                                         "HeadersInDeliveryNotificationsEnabled": False}
+                out[name] = attrs
+        return _xml_map("NotificationAttributes", out)
+
+    def v1_set_notification_topic(self, form: dict) -> str:
+        name = form.get("Identity", [""])[0]
+        kind = form.get("NotificationType", [""])[0]
+        if self.world.identity_view(name) is None:
+            raise SesError("InvalidParameterValue", f"Identity {name} does not exist")
+        if kind not in ("Bounce", "Complaint", "Delivery"):
+            raise SesError("InvalidParameterValue", f"NotificationType {kind} is not Bounce, Complaint or Delivery")
+        topic = form.get("SnsTopic", [""])[0]
+        with self.world.lock:
+            topics = self.world.notification_topics.setdefault(name, {})
+            if topic:
+                topics[kind] = topic
+            else:
+                topics.pop(kind, None)
+        return ""
+
+    def v1_set_forwarding(self, form: dict) -> str:
+        name = form.get("Identity", [""])[0]
+        enabled = form.get("ForwardingEnabled", ["true"])[0].lower() == "true"
+        with self.world.lock:
+            topics = self.world.notification_topics.get(name, {})
+            if not enabled and not (topics.get("Bounce") and topics.get("Complaint")):
+                raise SesError("InvalidParameterValue", "Feedback forwarding cannot be disabled without Bounce and Complaint topics")
+            self.world.forwarding[name] = enabled
+        return ""
 
     def _control(self, path: str, method: str, start_response: StartResponse) -> Iterable[bytes]:
         if path == "/_sandbox/calls" and method == "GET":
@@ -240,7 +362,10 @@ class SesLayer:
         return [data]
 
     def _error(self, start_response: StartResponse, service: str, exc: SesError) -> list[bytes]:
-        if service == "sesv2":
+        if service == "sqs":
+            data = json.dumps({"__type": f"com.amazonaws.sqs#{exc.code}", "message": exc.message}).encode()
+            headers = [("Content-Type", "application/x-amz-json-1.0")]
+        elif service == "sesv2":
             data = json.dumps({"message": exc.message}).encode()
             headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", exc.code)]
         else:
@@ -255,7 +380,7 @@ class SesLayer:
         if service == "sesv2":
             body = json.dumps({"message": message}).encode()
             headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")]
-        elif service == "cloudwatch":
+        elif service in ("cloudwatch", "sqs"):  # JSON protocols
             body = json.dumps({"__type": "AccessDenied", "message": message}).encode()
             headers = [("Content-Type", "application/x-amz-json-1.0")]
         else:
@@ -264,6 +389,90 @@ class SesLayer:
             headers = [("Content-Type", "text/xml")]
         start_response("403 Forbidden", headers + [("Content-Length", str(len(body)))])
         return [body]
+
+    # -- SQS ---------------------------------------------------------------------------
+    def _queue(self, url: str) -> Any:
+        from moto.sqs.models import sqs_backends
+
+        try:
+            return sqs_backends[notifications.ACCOUNT][self.region].get_queue(url.rstrip("/").rsplit("/", 1)[-1])
+        except Exception:  # noqa: BLE001 - moto answers the error (QueueDoesNotExist) in its own format
+            return None
+
+    def sqs_receive(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        import hashlib
+        import time
+
+        queue = self._queue(request.get("QueueUrl", ""))
+        if queue is None or queue.fifo_queue:
+            return None
+        count = max(1, min(int(request.get("MaxNumberOfMessages") or 1), 10))
+        visibility = request.get("VisibilityTimeout")
+        visibility = int(queue.visibility_timeout if visibility is None else visibility)
+        deadline = time.time() + min(int(request.get("WaitTimeSeconds") or 0), 20)
+        redrive = queue.redrive_policy if queue.dead_letter_queue is not None else None
+        while True:
+            now_ms = time.time() * 1000
+            picked, to_dlq = [], []
+            with queue._messages_lock:
+                for message in queue._messages:
+                    if message.visible_at > now_ms or message.delayed_until > now_ms:
+                        continue
+                    if redrive and message.approximate_receive_count >= redrive["maxReceiveCount"]:
+                        to_dlq.append(message)
+                        continue
+                    message.mark_received(visibility_timeout=visibility)
+                    picked.append(message)
+                    if len(picked) >= count:
+                        break
+                for message in to_dlq:
+                    queue._messages.remove(message)
+            for message in to_dlq:
+                queue.dead_letter_queue.add_message(message)
+            if picked or time.time() >= deadline:
+                break
+            time.sleep(0.05)
+        out = []
+        for m in picked:
+            out.append({"MessageId": m.id, "ReceiptHandle": m.receipt_handle, "MD5OfBody": hashlib.md5(m.body.encode()).hexdigest(),
+                        "Body": m.body, "Attributes": {"SentTimestamp": str(m.sent_timestamp), "SenderId": m.sender_id,
+                                                       "ApproximateReceiveCount": str(m.approximate_receive_count),
+                                                       "ApproximateFirstReceiveTimestamp": str(m.approximate_first_receive_timestamp)}})
+        return {"Messages": out} if out else {}
+
+    def _change_visibility(self, queue: Any, handle: str, timeout: int) -> str | None:
+        import time
+
+        if not 0 <= timeout <= 43200:
+            return "InvalidParameterValue"
+        for message in queue._messages:
+            if message.receipt_handle == handle or message.had_receipt_handle(handle):
+                message.visible_at = time.time() * 1000 + timeout * 1000
+                queue.pending_messages.discard(message)
+                return None
+        return "ReceiptHandleIsInvalid"
+
+    def sqs_change_visibility(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        queue = self._queue(request.get("QueueUrl", ""))
+        if queue is None:
+            return None
+        error = self._change_visibility(queue, request.get("ReceiptHandle", ""), int(request.get("VisibilityTimeout", 0)))
+        if error:
+            raise SesError(error, f"{error}: the receipt handle or visibility timeout is not valid")
+        return {}
+
+    def sqs_change_visibility_batch(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        queue = self._queue(request.get("QueueUrl", ""))
+        if queue is None:
+            return None
+        ok, failed = [], []
+        for entry in request.get("Entries", []):
+            error = self._change_visibility(queue, entry.get("ReceiptHandle", ""), int(entry.get("VisibilityTimeout", 0)))
+            if error:
+                failed.append({"Id": entry.get("Id"), "SenderFault": True, "Code": error, "Message": error})
+            else:
+                ok.append({"Id": entry.get("Id")})
+        return {"Successful": ok, "Failed": failed}
 
     # -- CloudWatch ----------------------------------------------------------------------
     def get_metric_data(self, request: dict[str, Any]) -> dict[str, Any] | None:
@@ -488,6 +697,14 @@ class SesLayer:
         if item is None:
             raise SesError("NotFoundException", f"Email address {email} does not exist on your suppression list.", 404)
         return {"SuppressedDestination": {**item, "Attributes": {"MessageId": "sandbox", "FeedbackId": "sandbox"}}}
+
+    def v2_put_suppressed(self, args: dict[str, Any]) -> dict[str, Any]:
+        email, reason = args.get("EmailAddress", ""), args.get("Reason", "")
+        if reason not in ("BOUNCE", "COMPLAINT") or "@" not in email:
+            raise SesError("BadRequestException", "EmailAddress and Reason (BOUNCE or COMPLAINT) are required")
+        with self.world.lock:
+            self.world.suppressed[email] = {"EmailAddress": email, "Reason": reason, "LastUpdateTime": datetime.now(timezone.utc)}
+        return {}
 
     def v2_delete_suppressed(self, args: dict[str, Any]) -> dict[str, Any]:
         email = args["EmailAddress"]

@@ -97,6 +97,33 @@ class Suppressed(_Strict):
     days_ago: float = 1
 
 
+class FeedbackCause(_Strict):
+    """Where a spike's extra bounces or complaints come from: what the notifications should let a reader find."""
+
+    recipient_domain: str | None = None  # None: spread over the usual mailbox providers
+    source: str = "no-reply@thephenom.app"
+    caller: str = "api-mailer"  # the IAM identity that sent (mail.callerIdentity)
+    tags: dict[str, str] = Field(default_factory=dict)  # message tags (mail.tags), e.g. the list import
+    bounce_subtype: Literal["General", "NoEmail", "Suppressed"] = "NoEmail"
+    complaint_type: str = "abuse"
+
+
+class Feedback(_Strict):
+    """The bounce and complaint pipeline: SNS topic, SQS queue, identity notification topics, alarms."""
+
+    topic: bool = True  # the SNS topic ses-feedback exists
+    subscription: Literal["sqs", "email", "none"] = "sqs"  # what is subscribed to it (sqs: the queue ses-feedback)
+    identity_topics: bool = True  # the domain's Bounce and Complaint notifications go to the topic
+    alarms: bool = True  # CloudWatch alarms on Reputation.BounceRate and ComplaintRate, to ses-alarms
+    queue_days: float = 3  # days of notifications waiting on the queue
+    # share of the bounces and complaints put on the queue: a spike's thousands are thinned, because
+    # moto's SQS scans the whole queue on every receive (AWS does not); shares between kinds stay true
+    queue_sample: float = Field(1.0, gt=0, le=1)
+    cause: FeedbackCause | None = None
+    simulator_delay_s: dict[str, float] = Field(default_factory=lambda: {
+        "success": 0.4, "bounce": 0.7, "complaint": 1.1, "suppressionlist": 0.2})
+
+
 class Scenario(_Strict):
     name: str
     description: str = ""
@@ -111,6 +138,7 @@ class Scenario(_Strict):
     users: list[User] = Field(default_factory=list)
     smtp: Smtp = Field(default_factory=Smtp)
     suppressed: list[Suppressed] = Field(default_factory=list)
+    feedback: Feedback = Field(default_factory=Feedback)
 
     def dkim_tokens(self, domain: str) -> list[str]:
         """Three stable tokens per domain, as SES Easy DKIM hands out."""

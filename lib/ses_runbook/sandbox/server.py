@@ -7,6 +7,7 @@ import shlex
 import socket
 import tempfile
 import threading
+import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,7 @@ class Sandbox:
                 ses.verify_email_identity(EmailAddress=identity.name)
         self._seed_iam()
         self._seed_metrics()
+        self._seed_feedback()
         self.layer.reset_calls()
 
     def _seed_iam(self) -> None:
@@ -200,6 +202,59 @@ class Sandbox:
                 data.append({"MetricName": name, "Timestamp": point.timestamp, "Value": float(getattr(point, attr)), "Unit": unit})
         for i in range(0, len(data), 1000):
             cloudwatch.put_metric_data(Namespace="AWS/SES", MetricData=data[i:i + 1000])
+
+    def _seed_feedback(self) -> None:
+        """The scenario's feedback pipeline: SNS topic, SQS queue and subscription, identity notification
+        topics, reputation alarms, and the notifications waiting on the queue."""
+        import json
+
+        from moto.sqs.models import sqs_backends
+
+        from . import notifications
+
+        fb = self.scenario.feedback
+        region = self.scenario.region
+        sns, sqs = self.client("sns"), self.client("sqs")
+        self.feedback_queue_url = None
+        topic = sns.create_topic(Name="ses-feedback")["TopicArn"] if fb.topic else None
+        if topic and fb.subscription == "sqs":
+            self.feedback_queue_url = sqs.create_queue(QueueName="ses-feedback", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+            queue_arn = f"arn:aws:sqs:{region}:{notifications.ACCOUNT}:ses-feedback"
+            policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+                      "Action": "sqs:SendMessage", "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]}
+            sqs.set_queue_attributes(QueueUrl=self.feedback_queue_url, Attributes={"Policy": json.dumps(policy)})
+            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        elif topic and fb.subscription == "email":
+            sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="postmaster@thephenom.app")
+        if topic and fb.identity_topics:
+            ses = self.client("ses")
+            for identity in self.scenario.identities:
+                if identity.is_domain:
+                    for kind in ("Bounce", "Complaint", "Delivery"):
+                        ses.set_identity_notification_topic(Identity=identity.name, NotificationType=kind, SnsTopic=topic)
+        if fb.alarms:
+            alarm_topic = sns.create_topic(Name="ses-alarms")["TopicArn"]
+            sns.subscribe(TopicArn=alarm_topic, Protocol="email", Endpoint="oncall@thephenom.app")
+            cloudwatch = self.client("cloudwatch")
+            for name, metric, threshold in (("ses-bounce-rate", "Reputation.BounceRate", 0.05),
+                                            ("ses-complaint-rate", "Reputation.ComplaintRate", 0.001)):
+                cloudwatch.put_metric_alarm(AlarmName=name, Namespace="AWS/SES", MetricName=metric, Statistic="Average",
+                                            Period=3600, EvaluationPeriods=1, Threshold=threshold,
+                                            ComparisonOperator="GreaterThanOrEqualToThreshold", ActionsEnabled=True,
+                                            AlarmActions=[alarm_topic], TreatMissingData="notBreaching")
+        if self.feedback_queue_url and topic:
+            import random
+
+            rng = random.Random(self.scenario.traffic.seed + 13)
+            # Straight into moto's queue, stamped with when SNS delivered them: moto's SendMessage recounts
+            # the whole queue on every call (minutes for a spike's thousands).
+            from moto.sqs.models import Message
+
+            queue = sqs_backends[notifications.ACCOUNT][region].get_queue("ses-feedback")
+            for when, message in notifications.queue_notifications(self.scenario, self.world.points, self.world.as_of):
+                item = Message(str(uuid.UUID(int=rng.getrandbits(128))), notifications.envelope(message, topic, when, rng))
+                item.sent_timestamp = int((when + timedelta(milliseconds=180)).timestamp() * 1000)
+                queue._messages.append(item)
 
     # -- IAM enforcement ---------------------------------------------------------------
     def create_role_user(self, name: str, policy_document: str | dict) -> tuple[str, str]:
@@ -292,9 +347,12 @@ class Sandbox:
     # -- pointing the runbook at it ----------------------------------------------------
     def params(self) -> dict[str, Any]:
         """Parameter values that point the runbook at this sandbox."""
-        return {"endpoint_url": self.endpoint_url, "region": self.scenario.region,
-                "dns_nameservers": [f"{HOST}:{self.ports['dns']}"], "smtp_host": HOST,
-                "smtp_port": self.ports["smtp"], "smtp_tls_ca_file": str(self.smtp.ca_file)}
+        values = {"endpoint_url": self.endpoint_url, "region": self.scenario.region,
+                  "dns_nameservers": [f"{HOST}:{self.ports['dns']}"], "smtp_host": HOST,
+                  "smtp_port": self.ports["smtp"], "smtp_tls_ca_file": str(self.smtp.ca_file)}
+        if getattr(self, "feedback_queue_url", None):
+            values["feedback_queue_url"] = self.feedback_queue_url
+        return values
 
     def env(self, smtp_username_env: str = "SES_SMTP_USERNAME", smtp_password_env: str = "SES_SMTP_PASSWORD") -> dict[str, str]:
         """Environment for processes (kernels) that use the sandbox: fake AWS keys, the services' SMTP login,
@@ -343,7 +401,7 @@ def describe(box: Sandbox) -> str:
     env_file = write_env_file(box)
     return "\n".join([
         f"ses-runbook sandbox: scenario '{box.scenario.name}' ({box.scenario.description}); Ctrl-C stops it",
-        f"  AWS   {box.endpoint_url}   (SES, SESv2, CloudWatch, IAM, STS; account 123456789012)",
+        f"  AWS   {box.endpoint_url}   (SES, SESv2, CloudWatch, IAM, STS, SNS, SQS; account 123456789012)",
         f"  DNS   {HOST}:{box.ports['dns']}   (udp+tcp)",
         f"  SMTP  {HOST}:{box.ports['smtp']}   (STARTTLS; CA {box.smtp.ca_file})",
         "",

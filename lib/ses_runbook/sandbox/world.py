@@ -105,6 +105,8 @@ class World:
     sent: list[dict] = field(default_factory=list)
     keys: dict[str, dict] = field(default_factory=dict)  # access key id -> user, secret, status
     service_credentials: tuple[str, str] | None = None  # (username, password) the services hold
+    notification_topics: dict[str, dict[str, str]] = field(default_factory=dict)  # identity -> {Bounce: topic arn, ...}
+    forwarding: dict[str, bool] = field(default_factory=dict)  # identity -> email feedback forwarding
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
