@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(diagnose)
     diagnose.add_argument("symptom", nargs="?", default="auto", help="failure mode id, or auto")
     diagnose.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+
+    mail_test = sub.add_parser("mail-test", help="judge one message: DKIM, SPF, DMARC, one-click unsubscribe")
+    _common(mail_test)
+    mail_test.add_argument("message", nargs="?", metavar="MESSAGE.eml",
+                           help="saved message to judge (DNS only, no AWS); without it: send a probe (send_test_email)")
+    mail_test.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -180,7 +186,23 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return diagnosis.exit_code
 
 
-COMMANDS = {"check": cmd_check, "run": cmd_run, "sandbox": cmd_sandbox, "list": cmd_list, "diagnose": cmd_diagnose}
+def cmd_mail_test(args: argparse.Namespace) -> int:
+    from . import probe, report_text
+
+    _validate(args)
+    if args.message and args.sandbox is None:
+        report = probe.mail_test(_load(args, {}), message_file=args.message).report()
+    else:
+        with _maybe_sandbox(args.sandbox) as overrides:
+            report = probe.mail_test(_load(args, overrides), message_file=args.message).report()
+    if args.json:
+        print(report.to_json())
+    else:
+        report_text.print_report(report)
+    return report.exit_code
+
+
+COMMANDS = {"mail-test": cmd_mail_test, "check": cmd_check, "run": cmd_run, "sandbox": cmd_sandbox, "list": cmd_list, "diagnose": cmd_diagnose}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -81,7 +81,7 @@ class Params(BaseModel):
     contact_list: str | None = Field(None, description="SES contact list subscribed mail is sent with (SES adds one-click unsubscribe)")
     inbound_address: str | None = Field(None, description="address of the team's domain SES receiving stores in S3 (the probe's recipient)")
     inbound_bucket: str | None = Field(None, description="S3 bucket of the SES receipt rule for inbound_address")
-    inbound_prefix: str = Field("", description="S3 key prefix of the receipt rule's S3 action")
+    inbound_prefix: str | None = Field(None, description="S3 key prefix of the receipt rule's S3 action; None: no prefix")
     inbound_timeout_s: float = Field(60.0, description="seconds to wait for the probe to arrive", gt=0, le=900)
     imap_host: str | None = Field(None, description="IMAP server of a test mailbox (inbox placement); None: not used")
     imap_port: int = Field(993, description="IMAP port (993: TLS)", ge=1, le=65535)

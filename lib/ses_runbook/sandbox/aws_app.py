@@ -10,6 +10,7 @@ counted here, on the server side, so tests can prove how many calls (and writes)
 from __future__ import annotations
 
 import io
+import logging
 import json
 import re
 import threading
@@ -142,6 +143,11 @@ class SesLayer:
                     return self._json(start_response, 200, self._v2[operation](_v2_args(environ, body, path_args)))
                 if operation == "SendEmail":
                     self._v2_send_precheck(json.loads(body or b"{}"))
+                    from .inbound import contact_list_error, request_of
+
+                    missing = contact_list_error(self.world, request_of(service, operation, body) or {})
+                    if missing:
+                        raise SesError("NotFoundException", missing, 404)
             elif service == "cloudwatch" and operation == "GetMetricData":
                 answer = self.get_metric_data(json.loads(body or b"{}"))
                 if answer is not None:
@@ -155,9 +161,10 @@ class SesLayer:
                     self._v1_send_precheck(form)
         except SesError as exc:
             return self._error(start_response, service, exc)
-        return self._to_moto(environ, start_response, service, operation)
+        return self._to_moto(environ, start_response, service, operation, body)
 
-    def _to_moto(self, environ: dict[str, Any], start_response: StartResponse, service: str, operation: str) -> Iterable[bytes]:
+    def _to_moto(self, environ: dict[str, Any], start_response: StartResponse, service: str, operation: str,
+                 body: bytes = b"") -> Iterable[bytes]:
         status_holder: list[str] = []
 
         def capture(status: str, headers: list, exc_info: Any = None) -> Any:
@@ -166,9 +173,23 @@ class SesLayer:
 
         result = self.moto_app(environ, capture)
         if operation == "SendEmail" and status_holder and status_holder[0].startswith("200"):
+            result = self._deliver(service, operation, body, b"".join(result))
             with self.world.lock:
                 self.world.sent.append({"service": service, "time": datetime.utcnow().isoformat()})
         return result
+
+    def _deliver(self, service: str, operation: str, body: bytes, answer: bytes) -> list[bytes]:
+        """After SES accepted a send: mail for the inbound address goes where a receipt rule puts it."""
+        from . import inbound
+
+        try:
+            request = inbound.request_of(service, operation, body)
+            match = re.search(rb'"MessageId"\s*:\s*"([^"]+)"|<MessageId>([^<]+)</MessageId>', answer)
+            if request is not None and match:
+                inbound.deliver(self.world, request, (match.group(1) or match.group(2)).decode())
+        except Exception:  # noqa: BLE001 - SES accepted the send; a delivery bug must not turn it into a 500
+            logging.getLogger(__name__).debug("inbound delivery failed", exc_info=True)
+        return [answer]
 
     def _control(self, path: str, method: str, start_response: StartResponse) -> Iterable[bytes]:
         if path == "/_sandbox/calls" and method == "GET":

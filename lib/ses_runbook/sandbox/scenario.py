@@ -97,6 +97,18 @@ class Suppressed(_Strict):
     days_ago: float = 1
 
 
+class Mail(_Strict):
+    """The mail path after SES: the receipt rule's bucket, the test mailbox, how SES signs."""
+
+    inbound_address: str = "mail-test@thephenom.app"
+    inbound_bucket: str = "thephenom-inbound-mail"
+    inbound_prefix: str = "mail-test/"
+    signing_key: Literal["published", "other"] = "published"  # other: DNS publishes a key SES no longer signs with
+    contact_list: str | None = "thephenom-subscribers"  # SES subscription management adds one-click unsubscribe
+    placement: Literal["INBOX", "Spam"] = "INBOX"  # where the provider files the probe
+    deliver: bool = True  # False: the receipt rule stores nothing
+
+
 class Scenario(_Strict):
     name: str
     description: str = ""
@@ -111,6 +123,7 @@ class Scenario(_Strict):
     users: list[User] = Field(default_factory=list)
     smtp: Smtp = Field(default_factory=Smtp)
     suppressed: list[Suppressed] = Field(default_factory=list)
+    mail: Mail = Field(default_factory=Mail)
 
     def dkim_tokens(self, domain: str) -> list[str]:
         """Three stable tokens per domain, as SES Easy DKIM hands out."""

@@ -154,6 +154,9 @@ class Sandbox:
                 ses.verify_email_identity(EmailAddress=identity.name)
         self._seed_iam()
         self._seed_metrics()
+        from .inbound import create_bucket
+
+        create_bucket(self.world, self.client("s3"))
         self.layer.reset_calls()
 
     def _seed_iam(self) -> None:
@@ -260,10 +263,16 @@ class Sandbox:
                     records.append({"name": identity.mail_from_domain, "type": "MX", "value": dns.mail_from_mx.format(region=region)})
                 if dns.spf:
                     records.append({"name": identity.mail_from_domain, "type": "TXT", "value": dns.spf})
+            # The public keys behind the Easy DKIM CNAMEs (and amazonses.com's own), so signatures verify.
+            from .mail import keypair
+            from .mail import records as dkim_key_records
+
+            records.extend(dkim_key_records(name, self.scenario.dkim_tokens(name), keypair("sandbox")[1]))
         # AWS's own published SPF, so an include:amazonses.com resolves (and counts) as in production.
         records.append({"name": "amazonses.com", "type": "TXT", "value": AMAZONSES_SPF})
         records.extend(dns.extra)
-        return [{"ttl": 300, **r} for r in records]
+        unique = {(r["name"], r["type"], str(r["value"])): r for r in records}
+        return [{"ttl": 300, **r} for r in unique.values()]
 
     def _start_dns(self) -> None:
         from .dns import DnsServer
@@ -292,9 +301,13 @@ class Sandbox:
     # -- pointing the runbook at it ----------------------------------------------------
     def params(self) -> dict[str, Any]:
         """Parameter values that point the runbook at this sandbox."""
-        return {"endpoint_url": self.endpoint_url, "region": self.scenario.region,
-                "dns_nameservers": [f"{HOST}:{self.ports['dns']}"], "smtp_host": HOST,
-                "smtp_port": self.ports["smtp"], "smtp_tls_ca_file": str(self.smtp.ca_file)}
+        mail = self.scenario.mail
+        values = {"endpoint_url": self.endpoint_url, "region": self.scenario.region,
+                  "dns_nameservers": [f"{HOST}:{self.ports['dns']}"], "smtp_host": HOST,
+                  "smtp_port": self.ports["smtp"], "smtp_tls_ca_file": str(self.smtp.ca_file),
+                  "inbound_address": mail.inbound_address, "inbound_bucket": mail.inbound_bucket,
+                  "inbound_prefix": mail.inbound_prefix, "contact_list": mail.contact_list}
+        return {k: v for k, v in values.items() if v is not None}
 
     def env(self, smtp_username_env: str = "SES_SMTP_USERNAME", smtp_password_env: str = "SES_SMTP_PASSWORD") -> dict[str, str]:
         """Environment for processes (kernels) that use the sandbox: fake AWS keys, the services' SMTP login,

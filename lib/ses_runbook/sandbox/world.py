@@ -103,6 +103,7 @@ class World:
     dkim_enabled: dict[str, bool] = field(default_factory=dict)
     suppressed: dict[str, dict] = field(default_factory=dict)
     sent: list[dict] = field(default_factory=list)
+    inbox: list[dict] = field(default_factory=list)  # messages delivered to the inbound address
     keys: dict[str, dict] = field(default_factory=dict)  # access key id -> user, secret, status
     service_credentials: tuple[str, str] | None = None  # (username, password) the services hold
     lock: threading.RLock = field(default_factory=threading.RLock)

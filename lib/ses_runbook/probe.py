@@ -1,0 +1,221 @@
+"""Where the message ``mail-test`` judges comes from: a saved file, or a probe read back from S3 or IMAP.
+
+The probe is one SESv2 ``SendEmail`` from ``sender`` to ``inbound_address`` (a write: only with
+``send_test_email``). SES receiving stores what arrives at that address in S3 through a receipt
+rule (``inbound_bucket``/``inbound_prefix``); the object key is SES receiving's own id, so the
+probe is found by its Message-ID header among the objects that arrived since it was sent
+(``ListObjectsV2`` + ``GetObject``: reads), within ``inbound_timeout_s``. With ``imap_host`` the
+probe is also looked up in every folder of a mailbox at a provider (``mailbox.py``): the folder
+it landed in is the inbox placement.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Callable
+
+import botocore.exceptions
+
+from .aws import describe_error
+from .commands import aws_command
+from .exceptions import MessageError, RunbookError
+from .message import Message, parse
+from .results import CheckResult, Status
+
+if TYPE_CHECKING:
+    from .aws import Aws
+    from .params import Params
+
+CHECK_ID = "message.probe"
+TITLE = "A probe sent through SES arrives at the inbound address"
+
+
+@dataclass
+class Found:
+    """The message to judge (None when there is none) and how it was obtained."""
+
+    message: Message | None
+    result: CheckResult
+    placement: dict[str, Any] = field(default_factory=dict)
+
+
+def _result(status: Status, summary: str, details: dict[str, Any], cli: str, remediation: str | None = None) -> CheckResult:
+    return CheckResult(id=CHECK_ID, title=TITLE, status=status, summary=summary, details=details, cli=cli,
+                       remediation=remediation if status in (Status.WARN, Status.FAIL) else None)
+
+
+def subject(params: "Params") -> str:
+    return f"SES mail test - {params.as_of_datetime():%Y-%m-%d %H:%M:%S} UTC"
+
+
+def send_command(params: "Params") -> str:
+    extra = f" --list-management-options ContactListName={params.contact_list}" if _uses_list(params) else ""
+    return aws_command(params, "sesv2", "send-email", f"--from-email-address {params.sender}",
+                       f"--destination ToAddresses={params.inbound_address or 'INBOUND_ADDRESS'}",
+                       f"--content 'Simple={{Subject={{Data=\"{subject(params)}\"}},Body={{Text={{Data=mail-test}}}}}}'" + extra)
+
+
+def _uses_list(params: "Params") -> bool:
+    return params.message_kind == "subscribed" and bool(params.contact_list)
+
+
+def _location(params: "Params") -> str:
+    return f"s3://{params.inbound_bucket}/{params.inbound_prefix or ''}"
+
+
+def send_probe(aws: "Aws", params: "Params") -> tuple[str | None, CheckResult]:
+    """Send the probe (SESv2 SendEmail); returns its SES message id, or None and a fail/error result."""
+    cli = send_command(params)
+    details: dict[str, Any] = {"from": params.sender, "to": params.inbound_address, "subject": subject(params),
+                               "message_kind": params.message_kind, "contact_list": params.contact_list if _uses_list(params) else None}
+    request: dict[str, Any] = {"FromEmailAddress": params.sender, "Destination": {"ToAddresses": [params.inbound_address]},
+                               "Content": {"Simple": {"Subject": {"Data": subject(params), "Charset": "UTF-8"},
+                                                      "Body": {"Text": {"Data": f"mail-test probe for {params.domain}",
+                                                                        "Charset": "UTF-8"}}}}}
+    if _uses_list(params):
+        request["ListManagementOptions"] = {"ContactListName": params.contact_list}
+    try:
+        answer = aws.call("sesv2", "SendEmail", **request)
+    except botocore.exceptions.ClientError as exc:
+        return None, _result(Status.FAIL, f"SES refused the probe from {params.sender} to {params.inbound_address}: "
+                             f"{describe_error(exc, params)}", details, cli, "test-email-rejected")
+    except RunbookError as exc:
+        return None, _result(Status.ERROR, str(exc), details, cli)
+    except Exception as exc:  # noqa: BLE001 - a send that could not be tried is an error result
+        return None, _result(Status.ERROR, describe_error(exc, params), details, cli)
+    return answer.get("MessageId"), _result(Status.OK, "", details, cli)
+
+
+def read_back(aws: "Aws", params: "Params", message_id: str, since: datetime,
+              sleep: Callable[[float], None] = time.sleep) -> tuple[Message | None, dict[str, Any]]:
+    """Find the probe in the receipt rule's bucket by its Message-ID, waiting at most ``inbound_timeout_s``.
+
+    Lists the prefix (ListObjectsV2) and reads each object that arrived since the send (GetObject)
+    once; a bucket that never holds it ends with the bucket and prefix named.
+    """
+    s3 = aws.client("s3")
+    deadline = time.monotonic() + params.inbound_timeout_s
+    seen: set[str] = set()
+    delay = 0.2
+    wanted = message_id.split("@")[0].strip("<>")
+    while True:
+        kwargs: dict[str, Any] = {"Bucket": params.inbound_bucket}
+        if params.inbound_prefix:
+            kwargs["Prefix"] = params.inbound_prefix
+        for page in s3.get_paginator("list_objects_v2").paginate(**kwargs):
+            for obj in page.get("Contents", []):
+                if obj["Key"] in seen or obj["LastModified"] < since - timedelta(minutes=5):
+                    continue
+                seen.add(obj["Key"])
+                raw = s3.get_object(Bucket=params.inbound_bucket, Key=obj["Key"])["Body"].read()
+                try:
+                    msg = parse(raw, f"s3://{params.inbound_bucket}/{obj['Key']}")
+                except MessageError:
+                    continue
+                if wanted in (msg.message_id or ""):
+                    return msg, {"key": obj["Key"], "looked_at": len(seen)}
+        if time.monotonic() >= deadline:
+            return None, {"looked_at": len(seen)}
+        sleep(min(delay, max(0.0, deadline - time.monotonic())))
+        delay = min(delay * 2, 5.0)
+
+
+def from_inbound(aws: "Aws", params: "Params", sleep: Callable[[float], None] = time.sleep) -> Found:
+    """Send the probe and read it back from S3 (and IMAP when configured); never raises for AWS trouble."""
+    if not params.inbound_address or not params.inbound_bucket:
+        return Found(None, _result(Status.SKIP, "no message to judge: give a saved message (ses-runbook mail-test MESSAGE.eml, "
+                                   "or message_file), or set inbound_address and inbound_bucket to send a probe",
+                                   {}, "ses-runbook mail-test MESSAGE.eml"))
+    if not params.send_test_email:
+        return Found(None, _result(Status.SKIP, f"no probe sent (read-only run): to send one from {params.sender} to "
+                                   f"{params.inbound_address} and read it back from {_location(params)}, set "
+                                   "send_test_email to true (-p send_test_email true)", {}, send_command(params)))
+    since = datetime.now(timezone.utc)
+    message_id, result = send_probe(aws, params)
+    if message_id is None:
+        return Found(None, result)
+    result.details["MessageId"] = message_id
+    get_cli = aws_command(params, "s3api", "list-objects-v2", f"--bucket {params.inbound_bucket}",
+                          f"--prefix '{params.inbound_prefix or ''}'", regional=False)
+    result.cli = send_command(params) + " ; " + get_cli
+    try:
+        msg, info = read_back(aws, params, message_id, since, sleep)
+    except botocore.exceptions.ClientError as exc:
+        exc.ses_runbook_call = ("s3", "ListObjectsV2")  # type: ignore[attr-defined]
+        code = exc.response.get("Error", {}).get("Code", "")
+        result.status = Status.ERROR if code not in ("NoSuchBucket",) else Status.FAIL
+        result.summary = (f"probe {message_id} sent; reading {_location(params)} failed: {describe_error(exc, params)}")
+        return Found(None, result)
+    except Exception as exc:  # noqa: BLE001
+        result.status, result.summary = Status.ERROR, f"probe {message_id} sent; reading {_location(params)}: {describe_error(exc, params)}"
+        return Found(None, result)
+    result.details.update(info)
+    if msg is None:
+        result.status = Status.FAIL
+        result.remediation = "emails-not-delivered"
+        result.summary = (f"probe {message_id} was accepted by SES but did not arrive in {_location(params)} within "
+                          f"{params.inbound_timeout_s:g} s (inbound_timeout_s; {info['looked_at']} new object(s) read, none "
+                          f"with Message-ID <{message_id}@email.amazonses.com>): check the receipt rule of {params.inbound_address} "
+                          f"(active rule set, S3 action to bucket {params.inbound_bucket}, prefix '{params.inbound_prefix or ''}')")
+        return Found(None, result)
+    result.summary = (f"probe {message_id} sent from {params.sender} to {params.inbound_address} and read back from "
+                      f"s3://{params.inbound_bucket}/{info['key']}")
+    spam = (msg.header("X-SES-Spam-Verdict") or "").upper()
+    if spam and spam != "PASS":
+        result.status, result.remediation = Status.FAIL, "emails-going-to-spam"
+        result.summary += f"; SES receiving judged it spam (X-SES-Spam-Verdict: {spam}): providers will file it in Spam"
+    return Found(msg, result)
+
+
+@dataclass
+class MailTest:
+    """One mail test: the message judged (if any), every result, and the run block of its report."""
+
+    judgement: Any  # message.Judgement | None
+    results: list[CheckResult]
+    run: dict[str, Any]
+    aws: "Aws | None" = None
+
+    def report(self) -> Any:
+        from .results import Report
+
+        return Report(run=self.run, checks=self.results)
+
+
+def mail_test(params: "Params", message_file: str | None = None, aws: "Aws | None" = None,
+              sleep: Callable[[float], None] = time.sleep) -> MailTest:
+    """Judge a saved message (DNS only, no AWS call at all), or send a probe and judge what arrived.
+
+    ``MessageError`` (exit 2) for a file that is not a message; everything else is a result.
+    """
+    from . import __version__
+    from .message import judge, read_file
+
+    started, clock = time.time(), time.monotonic()
+    path = message_file or params.message_file
+    results: list[CheckResult] = []
+    if path:
+        msg = read_file(path)
+    else:
+        from .aws import Aws
+
+        aws = aws or Aws(params)
+        aws.check_credentials()
+        found = from_inbound(aws, params, sleep)
+        msg = found.message
+        results.append(found.result)
+    judgement = judge(msg, params) if msg is not None else None
+    if judgement is not None:
+        results.extend(judgement.results)
+    if aws is not None:
+        from .health import run_block
+
+        run = run_block(params, aws, started, time.monotonic() - clock)
+    else:
+        run = {"as_of": params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"), "account": "not used (saved message: DNS only)",
+               "region": params.region, "version": __version__, "duration_s": round(time.monotonic() - clock, 3),
+               "aws_calls": {"total": 0, "retries": 0, "writes": 0, "by_operation": {}}, "parameters": params.public()}
+    run["message"] = None if msg is None else {"source": msg.source, "message_id": msg.message_id,
+                                               "from": msg.from_address, "folder": msg.folder}
+    return MailTest(judgement=judgement, results=results, run=run, aws=aws)
