@@ -238,9 +238,26 @@ def _dkim_reason(exc: Exception) -> str:
         return "body hash mismatch: the body changed after signing (truncated, re-encoded 8-bit, or rewritten by a proxy)"
     if "missing public key" in text or "no key" in text.lower():
         return "no public key in DNS at the selector (key missing or selector wrong)"
+    if "DnsTimeoutError" in text:
+        return "DNS did not answer for the key in time"
     if "public key too small" in text:
         return text
     return text or type(exc).__name__
+
+
+class _Said:
+    """A logger for dkimpy that keeps what it reports as errors (a missing key is logged, not raised)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def error(self, text: str, *args: Any) -> None:
+        self.errors.append(str(text) % args if args else str(text))
+
+    def debug(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    info = warning = debug
 
 
 def verify_dkim(msg: Message, lookup: "Lookup") -> list[dict[str, Any]]:
@@ -255,21 +272,26 @@ def verify_dkim(msg: Message, lookup: "Lookup") -> list[dict[str, Any]]:
                                "c": tags.get("c", "simple/simple"), "l": tags.get("l"), "key_bits": None,
                                "body_hash": "?", "result": "fail", "reason": ""}
         row["selector_name"] = f"{row['s']}._domainkey.{row['d']}"
+        said = _Said()
         try:
-            signer = dkim.DKIM(msg.raw, minkey=1024, timeout=lookup.params.dns_timeout_s)
+            signer = dkim.DKIM(msg.raw, logger=said, minkey=1024, timeout=lookup.params.dns_timeout_s)
             ok = signer.verify(idx=idx, dnsfunc=get_txt)
             row["key_bits"] = signer.keysize or None
-            row["body_hash"] = "ok"
             row["result"] = "pass" if ok else "fail"
-            if not ok:
+            if not ok and said.errors:  # dkimpy logs key trouble and returns False
+                row["reason"] = _dkim_reason(Exception(said.errors[-1]))
+                row["result"] = "permerror" if "missing public key" in said.errors[-1] else "fail"
+            elif not ok:
+                row["body_hash"] = "ok"
                 row["reason"] = ("the signature does not verify with the key published at "
                                  f"{row['selector_name']}: the key in DNS is not the one that signed, or a signed header changed")
+            else:
+                row["body_hash"] = "ok"
         except dkim.DKIMException as exc:
             row["reason"] = _dkim_reason(exc)
             row["body_hash"] = "mismatch" if "body hash" in str(exc) else "?"
-            row["key_bits"] = getattr(locals().get("signer"), "keysize", None) or None
-            if "missing public key" in str(exc) or "key" in str(exc).lower() and "body" not in str(exc):
-                row["result"] = "permerror" if "missing" in str(exc) else "fail"
+            if "missing public key" in str(exc):
+                row["result"] = "permerror"
         rows.append(row)
     return rows
 
