@@ -80,7 +80,7 @@ def build(world: World, request: dict[str, Any], message_id: str) -> bytes:
     mail_from = None
     if identity is not None and identity.mail_from_domain and identity.mail_from_status == "Success" and scenario.dns.mail_from_mx:
         mail_from = identity.mail_from_domain
-    return_path = f"{message_id}@{mail_from or f'{scenario.region}.amazonses.com'}"
+    return_path = f"{message_id}@{mail_from or 'amazonses.com'}"
     return mail.ses_deliver(raw, signing=signing, return_path=return_path,
                             received_by=f"inbound-smtp.{scenario.region}.amazonaws.com", when=when,
                             spam_verdict="FAIL" if box.placement == "Spam" else "PASS")
