@@ -26,10 +26,13 @@ def test_healthy_round_trip_all_ok_and_only_the_send_is_a_write(sandbox: Running
     assert "s3://thephenom-inbound-mail/mail-test/" in report["checks"][0]["summary"]
 
 
-def test_without_send_test_email_nothing_is_sent(sandbox: Running) -> None:
+def test_without_send_test_email_nothing_is_sent_and_the_newest_stored_message_is_judged(sandbox: Running) -> None:
     proc = sandbox.cli("mail-test", "--json")
     report = json.loads(proc.stdout)
-    assert proc.returncode == 0 and _statuses(report) == {"message.probe": "skip"}
+    assert proc.returncode == 0, proc.stderr
+    assert _statuses(report) == {"message.probe": "skip", "message.dkim": "ok", "message.spf": "ok", "message.dmarc": "ok",
+                                 "message.unsubscribe": "ok"}
+    assert "no probe sent (read-only run): judged the newest message stored at s3://" in report["checks"][0]["summary"]
     assert report["run"]["aws_calls"]["writes"] == 0
     assert sandbox.box.layer.writes() == {}
 

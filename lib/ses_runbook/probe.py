@@ -121,6 +121,34 @@ def read_back(aws: "Aws", params: "Params", message_id: str, since: datetime,
         delay = min(delay * 2, 5.0)
 
 
+def newest(aws: "Aws", params: "Params") -> Found:
+    """Read-only: the newest message the receipt rule stored (ListObjectsV2 + one GetObject), judged without sending."""
+    hint = (f"to send a probe from {params.sender} to {params.inbound_address} and read it back, set send_test_email "
+            "to true (-p send_test_email true)")
+    cli = aws_command(params, "s3api", "list-objects-v2", f"--bucket {params.inbound_bucket}",
+                      f"--prefix '{params.inbound_prefix or ''}'", regional=False)
+    details: dict[str, Any] = {"bucket": params.inbound_bucket, "prefix": params.inbound_prefix or ""}
+    try:
+        kwargs: dict[str, Any] = {"Bucket": params.inbound_bucket}
+        if params.inbound_prefix:
+            kwargs["Prefix"] = params.inbound_prefix
+        objects = aws.paginate("s3", "ListObjectsV2", "Contents", **kwargs)
+        if not objects:
+            return Found(None, _result(Status.SKIP, f"no probe sent (read-only run) and {_location(params)} holds no message "
+                                       f"yet: {hint}", details, cli))
+        latest = max(objects, key=lambda o: (o["LastModified"], o["Key"]))
+        raw = aws.call("s3", "GetObject", Bucket=params.inbound_bucket, Key=latest["Key"])["Body"].read()
+    except Exception as exc:  # noqa: BLE001
+        return Found(None, _result(Status.ERROR, f"reading {_location(params)}: {describe_error(exc, params)}", details, cli))
+    details.update(key=latest["Key"], stored=latest["LastModified"].strftime("%Y-%m-%d %H:%M:%S UTC"))
+    try:
+        msg = parse(raw, f"s3://{params.inbound_bucket}/{latest['Key']}")
+    except MessageError as exc:
+        return Found(None, _result(Status.ERROR, str(exc), details, cli))
+    return Found(msg, _result(Status.SKIP, f"no probe sent (read-only run): judged the newest message stored at "
+                              f"s3://{params.inbound_bucket}/{latest['Key']}; {hint}", details, cli))
+
+
 def from_inbound(aws: "Aws", params: "Params", sleep: Callable[[float], None] = time.sleep) -> Found:
     """Send the probe and read it back from S3 (and IMAP when configured); never raises for AWS trouble."""
     if not params.inbound_address or not params.inbound_bucket:
@@ -128,9 +156,7 @@ def from_inbound(aws: "Aws", params: "Params", sleep: Callable[[float], None] = 
                                    "or message_file), or set inbound_address and inbound_bucket to send a probe",
                                    {}, "ses-runbook mail-test MESSAGE.eml"))
     if not params.send_test_email:
-        return Found(None, _result(Status.SKIP, f"no probe sent (read-only run): to send one from {params.sender} to "
-                                   f"{params.inbound_address} and read it back from {_location(params)}, set "
-                                   "send_test_email to true (-p send_test_email true)", {}, send_command(params)))
+        return newest(aws, params)
     since = datetime.now(timezone.utc)
     message_id, result = send_probe(aws, params)
     if message_id is None:

@@ -170,3 +170,20 @@ def access_keys(aws: "Aws", user: str) -> list[dict[str, Any]]:
 def access_key_last_used(aws: "Aws", key_id: str) -> dict[str, Any]:
     """IAM ``GetAccessKeyLastUsed``: the key's owner (UserName) and its last use (date, service, region)."""
     return aws.call("iam", "GetAccessKeyLastUsed", AccessKeyId=key_id)
+
+
+def vdm(aws: "Aws") -> dict[str, Any]:
+    """Virtual Deliverability Manager: whether it is on (SESv2 ``GetAccount`` ``VdmAttributes``) and,
+    when it is, its open recommendations (SESv2 ``ListRecommendations``). Turning it on is a paid write
+    (``PutAccountVdmAttributes``), never made here."""
+    attributes = account(aws).get("VdmAttributes") or {}
+    enabled = attributes.get("VdmEnabled") == "ENABLED"
+    recommendations: list[dict[str, Any]] = []
+    token = None
+    while enabled:
+        page = aws.call("sesv2", "ListRecommendations", **({"NextToken": token} if token else {}))
+        recommendations += page.get("Recommendations", [])
+        token = page.get("NextToken")
+        if not token:
+            break
+    return {"enabled": enabled, "attributes": attributes, "recommendations": recommendations}

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote
 from .world import World
 
 XMLNS = "http://ses.amazonaws.com/doc/2010-12-01/"
-_READ = ("Get", "List", "Describe")
+_READ = ("Get", "List", "Describe", "GET ", "HEAD ")  # REST calls (S3) are named by method and path
 StartResponse = Callable[..., Any]
 
 

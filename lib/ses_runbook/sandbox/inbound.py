@@ -98,3 +98,12 @@ def deliver(world: World, request: dict[str, Any], message_id: str) -> str | Non
     if box.deliver:
         _s3_backend().put_object(box.inbound_bucket, key, raw)
     return key
+
+
+def seed(world: World) -> None:
+    """One message already stored when the sandbox starts: the platform's last notification to the
+    inbound address, built as SES built it, so a read-only mail test has something to judge."""
+    box = world.scenario.mail
+    request = {"from": "no-reply@thephenom.app", "to": [box.inbound_address], "subject": "Your weekly summary",
+               "text": "Three new notifications are waiting for you on thephenom.app.", "list": box.contact_list}
+    deliver(world, request, "0100019a3c2f0000-seeded-notification-000000")

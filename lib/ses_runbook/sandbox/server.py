@@ -154,9 +154,10 @@ class Sandbox:
                 ses.verify_email_identity(EmailAddress=identity.name)
         self._seed_iam()
         self._seed_metrics()
-        from .inbound import create_bucket
+        from .inbound import create_bucket, seed
 
         create_bucket(self.world, self.client("s3"))
+        seed(self.world)
         self.layer.reset_calls()
 
     def _seed_iam(self) -> None:
