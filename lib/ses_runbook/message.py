@@ -537,7 +537,7 @@ def check_spf(msg: Message, params: "Params", verdicts: list[dict[str, Any]]) ->
     details.update(_beside(evaluation["result"], _theirs(verdicts, "spf")))
     result = evaluation["result"]
     head = (f"SPF {result} for {domain} (Return-Path) from {hop['ip']} ({hop.get('from') or '?'}); "
-            f"{evaluation['dns_lookups']} DNS lookups")
+            f"{evaluation['dns_lookups']} DNS lookup(s)")
     if evaluation["explanation"] and result != "pass":
         head += f": {evaluation['explanation']}"
     if result == "pass":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import botocore.exceptions
 
@@ -207,6 +207,36 @@ class MailTest:
         from .results import Report
 
         return Report(run=self.run, checks=self.results)
+
+    # -- what the notebook and the terminal show (empty when there was no message) ----------------
+    def headers(self) -> list[dict[str, Any]]:
+        """From, Return-Path, Message-ID and the Received hops with TLS or not."""
+        from .message import header_rows
+
+        return header_rows(self.judgement.message) if self.judgement else []
+
+    def signatures(self) -> list[dict[str, Any]]:
+        """Each DKIM-Signature: domain, selector, algorithm, key length, body hash, result, alignment."""
+        dkim = self.judgement.by_id().get("message.dkim") if self.judgement else None
+        columns = ("d", "s", "a", "key_bits", "body_hash", "l", "result", "aligned", "reason")
+        return [{c: row.get(c) for c in columns} for row in (dkim.details.get("signatures", []) if dkim else [])]
+
+    def verdicts(self) -> list[dict[str, Any]]:
+        """Our verdicts beside the receiver's (Authentication-Results, ARC, SES receiving)."""
+        from .message import verdict_rows
+
+        return verdict_rows(self.judgement) if self.judgement else []
+
+    def requirements(self, complaint: "Iterable[CheckResult]" = ()) -> list[dict[str, str]]:
+        """The Gmail/Yahoo checklist; the complaint rate comes from ``reputation.complaint_rate`` when given."""
+        from .message import requirements
+
+        rate = next((r.details.get("latest") for r in complaint if r.id == "reputation.complaint_rate"), None)
+        return requirements(self.judgement, complaint_rate=rate)
+
+    def commands(self) -> list[str]:
+        """The same look-ups by hand."""
+        return [r.cli for r in self.results if r.cli]
 
 
 def mail_test(params: "Params", message_file: str | None = None, aws: "Aws | None" = None,
