@@ -1,0 +1,156 @@
+"""The diagnosis: run only the checks a symptom's causes need and judge each cause.
+
+``diagnose(params, symptom)`` runs the checks in-process with one ``Aws`` and returns a
+``Diagnosis`` (per symptom, every cause walked with its verdict, evidence and steps); ``walk`` is
+the notebook's entry. The catalogue it judges against lives in ``catalogue``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..results import CheckResult, Status
+from .catalogue import _ORDER, CAUSES, CONFIRMED, RULED_OUT, SYMPTOMS, Cause, Step, Symptom, checks_for, symptom_ids
+from .fixes import FixResult, apply_fixes, plan_fixes
+
+if TYPE_CHECKING:
+    from ..aws import Aws
+    from ..params import Params
+
+
+@dataclass
+class Finding:
+    cause: Cause
+    verdict: str
+    note: str
+    evidence: list[CheckResult]
+    steps: list[Step]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cause": self.cause.id, "title": self.cause.title, "verdict": self.verdict, "note": self.note,
+                "why": self.cause.why, "fix": self.cause.fix, "request": self.cause.request,
+                "evidence": [{"id": r.id, "status": r.status.value, "summary": r.summary} for r in self.evidence],
+                "steps": [s.to_dict() for s in self.steps]}
+
+
+@dataclass
+class SymptomFindings:
+    symptom: Symptom
+    findings: list[Finding]
+
+    @property
+    def confirmed(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == CONFIRMED]
+
+
+@dataclass
+class Diagnosis:
+    requested: str
+    params: "Params"
+    symptoms: list[SymptomFindings]
+    results: list[CheckResult]
+    aws: "Aws"
+    fixes: list[FixResult] = field(default_factory=list)
+    walked: list[SymptomFindings] = field(default_factory=list)  # every symptom walked (auto keeps only those confirmed)
+
+    def unique_findings(self) -> list[Finding]:
+        """Every cause walked, once, in verdict order: what a run with nothing confirmed shows."""
+        seen: dict[str, Finding] = {}
+        for s in self.walked or self.symptoms:
+            for f in s.findings:
+                seen.setdefault(f.cause.id, f)
+        return sorted(seen.values(), key=lambda f: _ORDER[f.verdict])
+
+    @property
+    def confirmed(self) -> list[Finding]:
+        """Confirmed causes, each once, most likely first."""
+        seen: dict[str, Finding] = {}
+        for s in self.symptoms:
+            for f in s.confirmed:
+                seen.setdefault(f.cause.id, f)
+        return list(seen.values())
+
+    def by_cause(self) -> dict[str, str]:
+        """Cause id -> verdict over every symptom walked."""
+        out: dict[str, str] = {}
+        for s in self.symptoms:
+            for f in s.findings:
+                out[f.cause.id] = f.verdict
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        if self.confirmed:
+            return 1
+        return 2 if any(r.status == Status.ERROR for r in self.results) else 0
+
+    def final_results(self) -> list[CheckResult]:
+        """The checks as they stand now: a re-check after a fix replaces the result it re-checked."""
+        latest = {f.recheck.id: f.recheck for f in self.fixes if f.recheck is not None}
+        return [latest.get(r.id, r) for r in self.results]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"symptom": self.requested,
+                "run": {"as_of": self.params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.params.region,
+                        "endpoint_url": self.params.endpoint_url or f"AWS ({self.params.region})",
+                        "allow_writes": self.params.allow_writes, "aws_calls": self.aws.stats()},
+                "confirmed": [f.cause.id for f in self.confirmed],
+                "symptoms": [{"id": s.symptom.id, "title": s.symptom.title, "findings": [f.to_dict() for f in s.findings]}
+                             for s in self.symptoms],
+                "fixes": [f.to_dict() for f in self.fixes],
+                "checks": [r.to_dict() for r in self.final_results()],
+                "exit_code": self.exit_code}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, default=str)
+
+
+def _walk(symptom: Symptom, params: "Params", results: dict[str, CheckResult]) -> SymptomFindings:
+    findings = []
+    for cid in symptom.causes:
+        cause = CAUSES[cid]
+        verdict, note = cause.judge(results)
+        evidence = [results[i] for i in cause.checks if i in results]
+        steps = cause.steps(params, results) if verdict != RULED_OUT else []
+        findings.append(Finding(cause, verdict, note, evidence, steps))
+    findings.sort(key=lambda f: _ORDER[f.verdict])  # stable: most likely first within each verdict
+    return SymptomFindings(symptom, findings)
+
+
+def diagnose(params: "Params", symptom: str = "auto", aws: "Aws | None" = None, fix: bool | None = None) -> Diagnosis:
+    """Run only the checks ``symptom``'s causes need and judge each cause.
+
+    ``auto`` walks every symptom and keeps those with a confirmed cause. ``fix`` (default: the
+    ``allow_writes`` parameter) also applies the guarded fixes of the confirmed causes.
+    """
+    from ..aws import Aws
+    from ..checks import Context, run_one, select
+
+    sids = symptom_ids(symptom)
+    aws = aws or Aws(params)
+    ctx = Context(params=params, aws=aws)
+    wanted = checks_for(symptom)
+    order = {cid: i for i, cid in enumerate(wanted)}
+    specs = sorted(select(wanted), key=lambda s: order[s.id])  # most likely cause's checks first
+    results = [run_one(spec, ctx) for spec in specs]
+    by_id = {r.id: r for r in results}
+    walked = [_walk(SYMPTOMS[sid], params, by_id) for sid in sids]
+    everything = walked
+    if symptom == "auto":
+        walked = [w for w in walked if w.confirmed]
+    diagnosis = Diagnosis(symptom, params, walked, results, aws, walked=everything)
+    if params.allow_writes if fix is None else fix:
+        apply_fixes(diagnosis)
+    else:
+        diagnosis.fixes = plan_fixes(diagnosis)
+    return diagnosis
+
+
+
+def walk(session: Any, symptom: str) -> Diagnosis:
+    """Notebook entry: diagnose with the session's clients and keep the checks for ``record``."""
+    d = diagnose(session.params, symptom, aws=session.aws, fix=False)
+    session.results.extend(d.results)
+    return d
+

@@ -1,0 +1,212 @@
+"""The guarded fixes: the few the runbook may make itself, each followed by a re-check.
+
+``apply_fixes`` re-enables sending, enables DKIM signing, removes named addresses from the
+suppression list or creates a new SMTP credential, only with ``allow_writes``, each followed by a
+re-check that really asks AWS again (a write empties the run's memo). Without ``allow_writes`` it
+says what it would do and calls nothing that writes.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..commands import aws_command
+from ..redact import mask_key_id, mask_key_ids
+from ..results import CheckResult, Status
+from .catalogue import _smtp_user
+
+if TYPE_CHECKING:
+    from ..aws import Aws
+    from .diagnosis import Diagnosis
+
+
+@dataclass
+class FixResult:
+    """One guarded fix: planned (read-only run) or made, and its re-check."""
+
+    id: str
+    title: str
+    cause: str
+    commands: list[str]
+    applied: bool = False
+    ok: bool | None = None  # re-check passed (None: not made)
+    message: str = ""
+    recheck: CheckResult | None = None
+    before: CheckResult | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)  # e.g. the suppression list
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "cause": self.cause, "commands": self.commands, "applied": self.applied,
+                "ok": self.ok, "message": self.message, "recheck": self.recheck.to_dict() if self.recheck else None,
+                "rows": self.rows}
+
+
+
+def _write(aws: "Aws", service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+    """A write through the guarded client; it also drops the run's memo, so re-checks ask AWS again."""
+    return aws.call(service, operation, **kwargs)
+
+
+def _recheck(diagnosis: Diagnosis, check_id: str, fix_id: str) -> CheckResult:
+    """Run one check again after a fix (the write emptied the memo; a fresh check cache)."""
+    from ..checks import Context, run_one, select
+
+    result = run_one(select([check_id])[0], Context(params=diagnosis.params, aws=diagnosis.aws))
+    before = next((r for r in diagnosis.results if r.id == check_id), None)
+    result.summary = f"re-check after fix {fix_id}: {result.summary}"
+    result.details = {**result.details, "fix": fix_id,
+                      "before": {"status": before.status.value, "summary": before.summary} if before else None}
+    return result
+
+
+def _fix_sending(d: Diagnosis, fix: FixResult) -> None:
+    _write(d.aws, "sesv2", "PutAccountSendingAttributes", SendingEnabled=True)
+    fix.applied = True
+    fix.recheck = _recheck(d, "account.sending_enabled", fix.id)
+    fix.ok = fix.recheck.status == Status.OK
+    fix.message = "sending re-enabled" if fix.ok else "sending still disabled after the write"
+
+
+def _fix_dkim(d: Diagnosis, fix: FixResult) -> None:
+    _write(d.aws, "sesv2", "PutEmailIdentityDkimAttributes", EmailIdentity=d.params.domain, SigningEnabled=True)
+    fix.applied = True
+    fix.recheck = _recheck(d, "identity.dkim", fix.id)
+    fix.ok = fix.recheck.status == Status.OK
+    fix.message = f"DKIM signing enabled for {d.params.domain}" if fix.ok else "DKIM still not ok after the write"
+
+
+def _suppressed_rows(d: Diagnosis) -> list[dict[str, Any]]:
+    from .. import ses
+
+    rows = []
+    for item in ses.suppressed_destinations(d.aws):
+        when = ses.when(item.get("LastUpdateTime"))
+        rows.append({"email": item.get("EmailAddress"), "reason": item.get("Reason"),
+                     "last_update": when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None})
+    return sorted(rows, key=lambda r: r["last_update"] or "", reverse=True)
+
+
+def _fix_unsuppress(d: Diagnosis, fix: FixResult) -> None:
+    listed = {r["email"].lower() for r in fix.rows}
+    wanted = list(d.params.unsuppress)
+    absent = [a for a in wanted if a.lower() not in listed]
+    removed = []
+    for address in wanted:
+        if address.lower() in listed:
+            _write(d.aws, "sesv2", "DeleteSuppressedDestination", EmailAddress=address)
+            removed.append(address)
+    fix.applied = bool(removed)
+    fix.recheck = _recheck(d, "suppression.list", fix.id)
+    still = {r["email"].lower() for r in _suppressed_rows(d)} & {a.lower() for a in removed}
+    fix.ok = not still
+    fix.message = (f"removed {len(removed)} address(es) from the suppression list" + (f"; still listed: {', '.join(sorted(still))}" if still else "")
+                   + (f"; not on the list: {', '.join(absent)}" if absent else ""))
+
+
+def _fix_credential(d: Diagnosis, fix: FixResult) -> None:
+    from ..smtpcred import derive_smtp_password
+
+    p = d.params
+    results = {r.id: r for r in d.results}
+    user = _smtp_user(p, results)
+    if user is None:
+        fix.message = "no SMTP user known: set the smtp_users parameter to the IAM user the services send with"
+        return
+    if not p.smtp_credentials_file:
+        fix.message = ("not made: set smtp_credentials_file to a path; the new password is written there (mode 600), "
+                       "never shown in the notebook")
+        return
+    path = os.path.expanduser(p.smtp_credentials_file)
+    if os.path.exists(path):
+        fix.message = f"not made: {path} exists; name a new file (it is never overwritten)"
+        return
+    created = _write(d.aws, "iam", "CreateAccessKey", UserName=user)["AccessKey"]
+    key_id, secret = created["AccessKeyId"], created["SecretAccessKey"]
+    password = derive_smtp_password(secret, p.region)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"# SES SMTP credential for IAM user {user}, region {p.region}; move it into the services' secret store, "
+                     "then delete this file\n")
+        handle.write(f"{p.smtp_username_env}={key_id}\n{p.smtp_password_env}={password}\n")
+    del secret, password
+    fix.applied = True
+    fix.recheck = _recheck(d, "iam.smtp_users", fix.id)
+    from .. import ses
+
+    active = any(k.get("AccessKeyId") == key_id and k.get("Status") == "Active" for k in ses.access_keys(d.aws, user))
+    fix.ok = active and fix.recheck.status != Status.FAIL
+    fix.message = (f"new access key {mask_key_id(key_id)} for {user} is {'Active' if active else 'NOT active'}; username and "
+                   f"derived password written to {path} (mode 600). Next: put them in {p.smtp_username_env} / "
+                   f"{p.smtp_password_env} of NEST, the API and webmail, restart them, run 'ses-runbook check --only smtp.auth', "
+                   "then deactivate the old key")
+
+
+FIXES: dict[str, tuple[str, Callable[[Diagnosis, FixResult], None]]] = {
+    "reenable-sending": ("Re-enable account sending", _fix_sending),
+    "enable-dkim-signing": ("Enable DKIM signing for the domain", _fix_dkim),
+    "unsuppress": ("Remove named addresses from the suppression list", _fix_unsuppress),
+    "new-smtp-credential": ("Create a new SMTP credential", _fix_credential),
+}
+
+
+def _fix_commands(fix_id: str, d: Diagnosis) -> list[str]:
+    p = d.params
+    if fix_id == "reenable-sending":
+        return [aws_command(p, "sesv2", "put-account-sending-attributes", "--sending-enabled")]
+    if fix_id == "enable-dkim-signing":
+        return [aws_command(p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled")]
+    if fix_id == "unsuppress":
+        return [aws_command(p, "sesv2", "delete-suppressed-destination", f"--email-address {a}") for a in p.unsuppress] or [
+            "(name the addresses with -p unsuppress ADDR,ADDR)"]
+    user = _smtp_user(p, {r.id: r for r in d.results}) or "SMTP_USER"
+    return [aws_command(p, "iam", "create-access-key", f"--user-name {user}", regional=False)]
+
+
+def plan_fixes(diagnosis: Diagnosis) -> list[FixResult]:
+    """The guarded fixes for the confirmed causes (and ``unsuppress`` when addresses are named); nothing is called."""
+    planned: dict[str, FixResult] = {}
+    for finding in diagnosis.confirmed:
+        fid = finding.cause.fix
+        if fid and fid not in planned:
+            planned[fid] = FixResult(fid, FIXES[fid][0], finding.cause.id, _fix_commands(fid, diagnosis))
+    if diagnosis.params.unsuppress and "unsuppress" not in planned:
+        planned["unsuppress"] = FixResult("unsuppress", FIXES["unsuppress"][0], "recipients-suppressed",
+                                          _fix_commands("unsuppress", diagnosis))
+    fixes = list(planned.values())
+    for fix in fixes:
+        fix.before = next((r for f in diagnosis.confirmed if f.cause.id == fix.cause for r in f.evidence), None)
+        if fix.id == "unsuppress":
+            try:
+                fix.rows = _suppressed_rows(diagnosis)
+            except Exception as exc:  # noqa: BLE001 - the table is a help, the fix says why it cannot run
+                from ..aws import describe_error
+
+                fix.message = describe_error(exc, diagnosis.params)
+        if not diagnosis.params.allow_writes:
+            fix.message = fix.message or "read-only run: set allow_writes=true to make this fix (nothing was changed)"
+    return fixes
+
+
+def apply_fixes(diagnosis: Diagnosis, session: Any = None) -> list[FixResult]:
+    """Make the planned fixes when ``allow_writes`` is true, each followed by its re-check.
+
+    Read-only: returns the plan and calls nothing that writes. ``session`` (a notebook ``Runbook``)
+    gets its recorded results replaced by the re-checks, so ``summary.json`` shows the state after the fix.
+    """
+    from ..aws import describe_error
+
+    fixes = plan_fixes(diagnosis)
+    diagnosis.fixes = fixes
+    if diagnosis.params.allow_writes:
+        for fix in fixes:
+            try:
+                FIXES[fix.id][1](diagnosis, fix)
+            except Exception as exc:  # noqa: BLE001 - one failed fix never hides the others
+                fix.ok = False
+                fix.message = f"fix failed: {mask_key_ids(describe_error(exc, diagnosis.params))}"
+    if session is not None:
+        latest = {f.recheck.id: f.recheck for f in fixes if f.recheck is not None}
+        session.results[:] = [latest.get(r.id, r) for r in session.results]
+    return fixes
+
