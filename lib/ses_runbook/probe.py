@@ -145,8 +145,19 @@ def newest(aws: "Aws", params: "Params") -> Found:
         msg = parse(raw, f"s3://{params.inbound_bucket}/{latest['Key']}")
     except MessageError as exc:
         return Found(None, _result(Status.ERROR, str(exc), details, cli))
-    return Found(msg, _result(Status.SKIP, f"no probe sent (read-only run): judged the newest message stored at "
-                              f"s3://{params.inbound_bucket}/{latest['Key']}; {hint}", details, cli))
+    found = Found(msg, _result(Status.SKIP, f"no probe sent (read-only run): judged the newest message stored at "
+                               f"s3://{params.inbound_bucket}/{latest['Key']}; {hint}", details, cli))
+    _spam_verdict(found.result, msg)
+    return found
+
+
+def _spam_verdict(result: CheckResult, msg: Message) -> None:
+    """SES receiving's own spam verdict on the stored message: anything but PASS fails the result."""
+    spam = (msg.header("X-SES-Spam-Verdict") or "").upper()
+    result.details["spam_verdict"] = spam or None
+    if spam and spam != "PASS":
+        result.status, result.remediation = Status.FAIL, "emails-going-to-spam"
+        result.summary += f"; SES receiving judged it spam (X-SES-Spam-Verdict: {spam}): providers will file it in Spam"
 
 
 def from_inbound(aws: "Aws", params: "Params", sleep: Callable[[float], None] = time.sleep) -> Found:
@@ -187,10 +198,7 @@ def from_inbound(aws: "Aws", params: "Params", sleep: Callable[[float], None] = 
         return Found(None, result)
     result.summary = (f"probe {message_id} sent from {params.sender} to {params.inbound_address} and read back from "
                       f"s3://{params.inbound_bucket}/{info['key']}")
-    spam = (msg.header("X-SES-Spam-Verdict") or "").upper()
-    if spam and spam != "PASS":
-        result.status, result.remediation = Status.FAIL, "emails-going-to-spam"
-        result.summary += f"; SES receiving judged it spam (X-SES-Spam-Verdict: {spam}): providers will file it in Spam"
+    _spam_verdict(result, msg)
     return Found(msg, result)
 
 
