@@ -65,3 +65,24 @@ def test_probe_that_never_arrives_is_a_bounded_fail_naming_bucket_and_prefix(san
     assert result.status is Status.FAIL and len(test.results) == 1
     assert "did not arrive in s3://thephenom-inbound-mail/mail-test/ within 1 s" in result.summary
     assert "receipt rule" in result.summary
+
+
+@pytest.mark.parametrize("sandbox, folder, status", [("healthy", "INBOX", Status.OK), ("message-in-spam", "Spam", Status.FAIL)],
+                         indirect=["sandbox"])
+def test_imap_placement_inbox_vs_spam(sandbox: Running, folder: str, status: Status) -> None:
+    params = sandbox.params.model_copy(update={"send_test_email": True})
+    test = probe.mail_test(params)
+    result = test.results[0]
+    assert result.status is status and result.details["placement"]["folder"] == folder, result.summary
+    assert f"landed in {folder} of imap://mail-test@thephenom.app@127.0.0.1:" in result.summary
+    assert {r["mechanism"]: r["receiver"] for r in test.verdicts()}["placement"] == folder
+
+
+def test_imap_login_refused_is_one_line_without_the_password(sandbox: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAIL_TEST_IMAP_PASSWORD", "wrong-password-canary")
+    test = probe.mail_test(sandbox.params)
+    result = test.results[0]
+    assert result.status is Status.ERROR
+    assert "IMAP login to 127.0.0.1:" in result.summary and "as mail-test@thephenom.app refused" in result.summary
+    assert "wrong-password-canary" not in json.dumps(test.report().to_dict(), default=str)
+    assert "\n" not in result.summary

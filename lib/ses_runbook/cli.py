@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = sub.add_parser("sandbox", help="run the embedded sandbox in the foreground")
     sandbox.add_argument("--scenario", default="healthy", help="scenario name or YAML file (default: healthy)")
-    sandbox.add_argument("--free-ports", action="store_true", help="pick free ports instead of 5050/5053/5587")
+    sandbox.add_argument("--free-ports", action="store_true", help="pick free ports instead of 5050/5053/5587/5143")
     sandbox.add_argument("--list", action="store_true", help="list the scenarios and exit")
 
     sub.add_parser("list", help="list the notebooks with their parameters")

@@ -84,7 +84,7 @@ class Params(BaseModel):
     inbound_prefix: str | None = Field(None, description="S3 key prefix of the receipt rule's S3 action; None: no prefix")
     inbound_timeout_s: float = Field(60.0, description="seconds to wait for the probe to arrive", gt=0, le=900)
     imap_host: str | None = Field(None, description="IMAP server of a test mailbox (inbox placement); None: not used")
-    imap_port: int = Field(993, description="IMAP port (993: TLS)", ge=1, le=65535)
+    imap_port: int | None = Field(None, description="IMAP port; None: 993 (TLS); another port uses STARTTLS (plain only on loopback)", ge=1, le=65535)
     imap_tls_ca_file: str | None = Field(None, description="CA bundle for the IMAP certificate; None: system CAs")
     imap_username_env: str = Field("MAIL_TEST_IMAP_USERNAME", description="environment variable holding the IMAP username")
     imap_password_env: str = Field("MAIL_TEST_IMAP_PASSWORD", description="environment variable holding the IMAP password")

@@ -148,6 +148,7 @@ def newest(aws: "Aws", params: "Params") -> Found:
     found = Found(msg, _result(Status.SKIP, f"no probe sent (read-only run): judged the newest message stored at "
                                f"s3://{params.inbound_bucket}/{latest['Key']}; {hint}", details, cli))
     _spam_verdict(found.result, msg)
+    add_placement(found.result, msg, params)
     return found
 
 
@@ -199,6 +200,7 @@ def from_inbound(aws: "Aws", params: "Params", sleep: Callable[[float], None] = 
     result.summary = (f"probe {message_id} sent from {params.sender} to {params.inbound_address} and read back from "
                       f"s3://{params.inbound_bucket}/{info['key']}")
     _spam_verdict(result, msg)
+    add_placement(result, msg, params, sleep)
     return Found(msg, result)
 
 
@@ -283,3 +285,108 @@ def mail_test(params: "Params", message_file: str | None = None, aws: "Aws | Non
     run["message"] = None if msg is None else {"source": msg.source, "message_id": msg.message_id,
                                                "from": msg.from_address, "folder": msg.folder}
     return MailTest(judgement=judgement, results=results, run=run, aws=aws)
+
+
+# -- inbox placement over IMAP -----------------------------------------------------------------------
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _imap_connect(params: "Params") -> Any:
+    """An IMAP connection: TLS on 993, STARTTLS elsewhere (plain text only to a loopback server)."""
+    import imaplib
+    import ssl
+
+    host, port = params.imap_host, params.imap_port or 993
+    context = ssl.create_default_context(cafile=params.imap_tls_ca_file)
+    timeout = params.connect_timeout_s
+    if port == 993:
+        return imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
+    client = imaplib.IMAP4(host, port, timeout=timeout)
+    if "STARTTLS" in client.capabilities:
+        client.starttls(ssl_context=context)
+    elif host not in _LOOPBACK:
+        client.shutdown()
+        raise RunbookError(f"IMAP {host}:{port} offers no STARTTLS: refusing to send the password in plain text "
+                           "(use port 993)")
+    return client
+
+
+def placement(params: "Params", message_id: str, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+    """Find a message by Message-ID in every folder of the test mailbox (IMAP LIST, SELECT read-only, SEARCH):
+    the folder it landed in is its inbox placement. Waits at most ``inbound_timeout_s``; read-only."""
+    import imaplib
+    import os
+
+    user = os.environ.get(params.imap_username_env, "")
+    password = os.environ.get(params.imap_password_env, "")
+    where = f"{params.imap_host}:{params.imap_port or 993}"
+    if not user or not password:
+        raise RunbookError(f"IMAP credentials missing: set the environment variables {params.imap_username_env} and "
+                           f"{params.imap_password_env} (imap_username_env, imap_password_env)")
+    try:
+        client = _imap_connect(params)
+    except (OSError, imaplib.IMAP4.error) as exc:
+        raise RunbookError(f"IMAP {where}: cannot connect ({type(exc).__name__}: {exc})") from None
+    try:
+        try:
+            client.login(user, password)
+        except imaplib.IMAP4.error as exc:
+            reason = str(exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc)
+            raise RunbookError(f"IMAP login to {where} as {user} refused: {reason.replace(password, '***')}") from None
+        deadline = time.monotonic() + params.inbound_timeout_s
+        delay = 0.2
+        while True:
+            _, listing = client.list()
+            folders = [_folder_name(line) for line in listing or [] if line]
+            for folder in folders:
+                typ, _ = client.select(_quote(folder), readonly=True)
+                if typ != "OK":
+                    continue
+                typ, data = client.search(None, "HEADER", "Message-ID", message_id)
+                if typ == "OK" and data and data[0].split():
+                    return {"folder": folder, "folders": folders, "mailbox": f"imap://{user}@{where}"}
+            if time.monotonic() >= deadline:
+                return {"folder": None, "folders": folders, "mailbox": f"imap://{user}@{where}"}
+            sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 5.0)
+    finally:
+        try:
+            client.logout()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _folder_name(line: bytes) -> str:
+    text = line.decode("utf-7", "replace") if isinstance(line, bytes) else str(line)
+    name = text.rsplit(' "/" ', 1)[-1] if ' "/" ' in text else text.rsplit(" ", 1)[-1]
+    return name.strip().strip('"')
+
+
+def _quote(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+SPAM_FOLDERS = ("spam", "junk", "bulk", "[gmail]/spam", "junk e-mail", "junk email")
+
+
+def add_placement(result: CheckResult, msg: Message, params: "Params", sleep: Callable[[float], None] = time.sleep) -> None:
+    """With ``imap_host``: where the message landed; a spam folder fails the result, a login refused is an error."""
+    if not params.imap_host or not msg.message_id:
+        return
+    try:
+        found = placement(params, msg.message_id, sleep)
+    except RunbookError as exc:
+        result.status = Status.ERROR
+        result.summary += f"; inbox placement unknown: {exc}"
+        return
+    result.details["placement"] = found
+    if found["folder"] is None:
+        if result.status in (Status.OK, Status.SKIP):
+            result.status = Status.WARN
+        result.summary += (f"; not found in any folder of {found['mailbox']} within {params.inbound_timeout_s:g} s "
+                           f"(looked in {', '.join(found['folders']) or 'no folder'})")
+        return
+    msg.folder = found["folder"]
+    result.summary += f"; landed in {found['folder']} of {found['mailbox']}"
+    if found["folder"].lower() in SPAM_FOLDERS:
+        result.status, result.remediation = Status.FAIL, "emails-going-to-spam"

@@ -95,8 +95,11 @@ def deliver(world: World, request: dict[str, Any], message_id: str) -> str | Non
     key = box.inbound_prefix + hashlib.sha256(b"receipt|" + message_id.encode()).hexdigest()[:32]
     with world.lock:
         world.inbox.append({"key": key, "raw": raw, "folder": box.placement})
+        mailbox = world.mailbox
     if box.deliver:
         _s3_backend().put_object(box.inbound_bucket, key, raw)
+        if mailbox is not None:
+            mailbox.deliver(raw, box.placement)
     return key
 
 

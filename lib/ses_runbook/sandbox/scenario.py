@@ -107,6 +107,7 @@ class Mail(_Strict):
     contact_list: str | None = "thephenom-subscribers"  # SES subscription management adds one-click unsubscribe
     placement: Literal["INBOX", "Spam"] = "INBOX"  # where the provider files the probe
     deliver: bool = True  # False: the receipt rule stores nothing
+    imap_username: str = "mail-test@thephenom.app"  # the test mailbox at a provider (loopback IMAP)
 
 
 class Scenario(_Strict):
