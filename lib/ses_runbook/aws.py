@@ -46,9 +46,12 @@ def is_read(service: str, operation: str) -> bool:
     return operation.startswith(_READ_PREFIXES)
 
 
+_IAM_ACTIONS = {"s3.ListObjectsV2": "s3:ListBucket"}  # operations whose IAM action has another name
+
+
 def iam_action(service: str, operation: str) -> str:
     """The IAM action an API operation needs, e.g. ``cloudwatch:GetMetricData``."""
-    return f"{_IAM_PREFIX.get(service, service)}:{operation}"
+    return _IAM_ACTIONS.get(f"{service}.{operation}") or f"{_IAM_PREFIX.get(service, service)}:{operation}"
 
 
 class Aws:

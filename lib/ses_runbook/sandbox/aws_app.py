@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, unquote
 from .world import World
 
 XMLNS = "http://ses.amazonaws.com/doc/2010-12-01/"
-_READ = ("Get", "List", "Describe", "GET ", "HEAD ")  # REST calls (S3) are named by method and path
+_READ = ("Get", "List", "Describe", "Head", "GET ", "HEAD ")  # S3 REST calls the layer cannot name: method and path
 StartResponse = Callable[..., Any]
 
 
@@ -124,6 +124,8 @@ class SesLayer:
         service = _signing_service(environ)
         operation = _operation(environ, body, path)
         path_args: dict[str, str] = {}
+        if service == "s3":
+            operation = _s3_operation(method, path, environ.get("QUERY_STRING", ""))
         if service == "ses" and path.startswith("/v2/"):
             service = "sesv2"
             operation, path_args = sesv2_operation(method, path)
@@ -133,7 +135,7 @@ class SesLayer:
             if faulty is not None:
                 return faulty(environ, start_response)
         if self.authorize is not None and service != "sts":  # GetCallerIdentity needs no permission in AWS
-            action = f"{'ses' if service == 'sesv2' else service}:{operation}"
+            action = f"{'ses' if service == 'sesv2' else service}:{_S3_ACTIONS.get(operation, operation) if service == 's3' else operation}"
             denied = self.authorize(_access_key(environ), action)
             if denied:
                 return self._denied(start_response, service, f"User: {denied} is not authorized to perform: {action}")
@@ -523,6 +525,21 @@ def _v2_args(environ: dict[str, Any], body: bytes, path_args: dict[str, str]) ->
 
 def _listify(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+_S3_ACTIONS = {"ListObjectsV2": "ListBucket", "ListObjects": "ListBucket"}  # the IAM action an S3 operation needs
+
+
+def _s3_operation(method: str, path: str, query: str) -> str:
+    """Name an S3 REST request (path style) the way botocore's model does: what the mail test reads."""
+    parts = [p for p in path.split("/") if p]
+    if method == "GET" and len(parts) == 1:
+        return "ListObjectsV2" if "list-type=2" in query else "ListObjects"
+    if method in ("GET", "HEAD") and len(parts) > 1:
+        return "GetObject" if method == "GET" else "HeadObject"
+    if method == "PUT":
+        return "CreateBucket" if len(parts) == 1 else "PutObject"
+    return f"{method} {path}"
 
 
 def _signing_service(environ: dict[str, Any]) -> str:
