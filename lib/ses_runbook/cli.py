@@ -191,13 +191,15 @@ def cmd_mail_test(args: argparse.Namespace) -> int:
 
     _validate(args)
     if args.message and args.sandbox is None:
-        report = probe.mail_test(_load(args, {}), message_file=args.message).report()
+        test = probe.mail_test(_load(args, {}), message_file=args.message)
     else:
         with _maybe_sandbox(args.sandbox) as overrides:
-            report = probe.mail_test(_load(args, overrides), message_file=args.message).report()
+            test = probe.mail_test(_load(args, overrides), message_file=args.message)
+    report = test.report()
     if args.json:
         print(report.to_json())
     else:
+        print(test.text() + "\n" if test.judgement else "", end="")
         report_text.print_report(report)
     return report.exit_code
 

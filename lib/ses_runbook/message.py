@@ -485,7 +485,7 @@ def check_dkim(msg: Message, lookup: "Lookup", verdicts: list[dict[str, Any]]) -
     cli = _dig(lookup.params, "TXT", first)
     passing = [r for r in rows if r["result"] == "pass"]
     good = [r for r in passing if r["aligned"]]
-    ours = "pass" if good else ("none" if not rows else "fail")
+    ours = "pass" if passing else ("none" if not rows else "fail")  # as a receiver reports dkim=: any valid signature
     details.update(_beside(ours, _theirs(verdicts, "dkim")))
     describe = lambda r: (f"d={r['d']} s={r['s']} a={r['a']} {r['key_bits'] or '?'}-bit: {r['result']}"  # noqa: E731
                           + (f" ({r['reason']})" if r["reason"] else ""))
@@ -673,9 +673,10 @@ def verdict_rows(judgement: Judgement) -> list[dict[str, Any]]:
     rows = []
     for r in judgement.results[:3]:
         method = r.id.split(".")[1]
-        ours = {"message.dkim": "pass" if r.status in (Status.OK, Status.WARN) and any(
-                    s.get("aligned") and s["result"] == "pass" for s in r.details.get("signatures", [])) else
-                    ("none" if not r.details.get("signatures") else "fail"),
+        signatures = r.details.get("signatures", [])
+        ours = {"message.dkim": ("none" if not signatures else "pass" if any(s["result"] == "pass" for s in signatures)
+                                 else "fail") + (" (aligned)" if any(s.get("aligned") and s["result"] == "pass" for s in signatures)
+                                                 else " (not aligned)" if any(s["result"] == "pass" for s in signatures) else ""),
                 "message.spf": r.details.get("result", "not evaluated"),
                 "message.dmarc": "pass" if r.status == Status.OK else ("fail" if r.status == Status.FAIL else "not evaluated")}[r.id]
         rows.append({"mechanism": method, "ours": ours, "status": r.status.value, "receiver": r.details.get("receiver") or "(none in message)",

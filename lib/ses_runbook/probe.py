@@ -248,6 +248,17 @@ class MailTest:
         """The same look-ups by hand."""
         return [r.cli for r in self.results if r.cli]
 
+    def text(self) -> str:
+        """The terminal's view beside the results table: headers, signatures, verdicts, the providers' checklist."""
+        from .notebook import table_text
+
+        if self.judgement is None:
+            return ""
+        parts = [("Headers", self.headers()), ("DKIM signatures", self.signatures()),
+                 ("Our verdicts beside the receiver's", self.verdicts()),
+                 ("Gmail/Yahoo sender requirements", self.requirements())]
+        return "\n\n".join(f"{title}\n{table_text(rows)}" for title, rows in parts if rows)
+
 
 def mail_test(params: "Params", message_file: str | None = None, aws: "Aws | None" = None,
               sleep: Callable[[float], None] = time.sleep) -> MailTest:
@@ -263,6 +274,11 @@ def mail_test(params: "Params", message_file: str | None = None, aws: "Aws | Non
     results: list[CheckResult] = []
     if path:
         msg = read_file(path)
+    elif not (params.inbound_address and params.inbound_bucket) and aws is None:
+        msg = None  # nothing to read: say what to give, without asking AWS anything
+        results.append(_result(Status.SKIP, "no message to judge: give a saved message (ses-runbook mail-test MESSAGE.eml, "
+                               "or message_file), or set inbound_address and inbound_bucket to read what SES receiving "
+                               "stored (and send_test_email to send a probe)", {}, "ses-runbook mail-test MESSAGE.eml"))
     else:
         from .aws import Aws
 
@@ -279,7 +295,8 @@ def mail_test(params: "Params", message_file: str | None = None, aws: "Aws | Non
 
         run = run_block(params, aws, started, time.monotonic() - clock)
     else:
-        run = {"as_of": params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"), "account": "not used (saved message: DNS only)",
+        run = {"as_of": params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"), "account": "not used (DNS only)",
+               "endpoint_url": "no AWS call",
                "region": params.region, "version": __version__, "duration_s": round(time.monotonic() - clock, 3),
                "aws_calls": {"total": 0, "retries": 0, "writes": 0, "by_operation": {}}, "parameters": params.public()}
     run["message"] = None if msg is None else {"source": msg.source, "message_id": msg.message_id,
