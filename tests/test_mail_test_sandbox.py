@@ -86,3 +86,16 @@ def test_imap_login_refused_is_one_line_without_the_password(sandbox: Running, m
     assert "IMAP login to 127.0.0.1:" in result.summary and "as mail-test@thephenom.app refused" in result.summary
     assert "wrong-password-canary" not in json.dumps(test.report().to_dict(), default=str)
     assert "\n" not in result.summary
+
+
+@pytest.mark.parametrize("sandbox", ["message-missing-unsubscribe"], indirect=True)
+def test_diagnosis_names_the_missing_one_click_unsubscribe_on_subscribed_mail(sandbox: Running) -> None:
+    from ses_runbook.remediation import CONFIRMED, diagnose
+
+    params = sandbox.params.model_copy(update={"message_kind": "subscribed"})
+    diagnosis = diagnose(params, "emails-going-to-spam")
+    verdicts = {f.cause.id: f for f in diagnosis.symptoms[0].findings}
+    finding = verdicts["message-missing-unsubscribe"]
+    assert finding.verdict == CONFIRMED and {c.id for c in diagnosis.confirmed} == {"message-missing-unsubscribe"}
+    assert any("List-Unsubscribe-Post: List-Unsubscribe=One-Click" in (s.command or "") for s in finding.steps)
+    assert sandbox.box.layer.writes() == {}  # the diagnosis read the stored message; it sent nothing
