@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
+import random
+import tempfile
+from pathlib import Path
 from email.message import EmailMessage
 from email.utils import format_datetime
 from datetime import datetime
@@ -23,18 +27,66 @@ SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"mime-ver
                   b"list-unsubscribe", b"list-unsubscribe-post"]
 
 
+_SMALL_PRIMES = [n for n in range(3, 2000, 2) if all(n % d for d in range(3, int(n ** 0.5) + 1, 2))]
+
+
+def _probable_prime(n: int, rng: random.Random) -> bool:
+    """Miller-Rabin with 40 rounds after trial division: error below 2**-80."""
+    for p in _SMALL_PRIMES:
+        if n % p == 0:
+            return n == p
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d, s = d // 2, s + 1
+    for _ in range(40):
+        x = pow(rng.randrange(2, n - 2), d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def _prime(bits: int, rng: random.Random) -> int:
+    while True:
+        n = rng.getrandbits(bits) | (3 << (bits - 2)) | 1
+        if (n - 1) % 65537 and _probable_prime(n, rng):
+            return n
+
+
 @functools.lru_cache(maxsize=8)
 def keypair(label: str = "default", bits: int = 2048) -> tuple[bytes, str]:
     """An RSA key: the private key in PEM (what signs) and the DKIM TXT value (what DNS publishes).
 
-    Cached per label for the process: generating 2048-bit keys costs a noticeable fraction of a second.
+    Derived from ``label`` (a sandbox-only key, never a secret): a message saved from one sandbox run
+    still verifies against the DNS of the next. Cached per process (a second of arithmetic).
     """
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    cache = Path(tempfile.gettempdir()) / f"ses-runbook-sandbox-dkim-{label}-{bits}.pem"  # same bytes every time
+    try:
+        key = serialization.load_pem_private_key(cache.read_bytes(), password=None)
+    except (OSError, ValueError):
+        rng = random.Random(f"ses-runbook sandbox DKIM key|{label}|{bits}")
+        p, q = _prime(bits // 2, rng), _prime(bits // 2, rng)
+        e, phi = 65537, (p - 1) * (q - 1)
+        d = pow(e, -1, phi)
+        key = rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p),
+                                    rsa.RSAPublicNumbers(e, p * q)).private_key()
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                 serialization.NoEncryption())
+    if not cache.exists():
+        try:
+            fd = os.open(cache, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(private)
+        except OSError:
+            pass  # another process wrote it first, or no temp dir: computed again next time
     public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return private, "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode("ascii")
 
