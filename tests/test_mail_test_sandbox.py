@@ -96,6 +96,6 @@ def test_diagnosis_names_the_missing_one_click_unsubscribe_on_subscribed_mail(sa
     diagnosis = diagnose(params, "emails-going-to-spam")
     verdicts = {f.cause.id: f for f in diagnosis.symptoms[0].findings}
     finding = verdicts["message-missing-unsubscribe"]
-    assert finding.verdict == CONFIRMED and {c.id for c in diagnosis.confirmed} == {"message-missing-unsubscribe"}
+    assert finding.verdict == CONFIRMED and {f.cause.id for f in diagnosis.confirmed} == {"message-missing-unsubscribe"}
     assert any("List-Unsubscribe-Post: List-Unsubscribe=One-Click" in (s.command or "") for s in finding.steps)
     assert sandbox.box.layer.writes() == {}  # the diagnosis read the stored message; it sent nothing
