@@ -2,7 +2,7 @@
 
 The runbook's "Emails going to spam" row ends with "run mail tester". DNS records that look
 right do not prove that a delivered message passes, so this module reads the message itself
-(a saved ``.eml``, the probe SES receiving stored in S3, or a mailbox over IMAP: ``mailbox.py``)
+(a saved ``.eml``, or what SES receiving stored in S3 and a test mailbox holds over IMAP: ``probe.py``)
 and verifies it against live DNS, through the resolver the parameters name:
 
 - DKIM and ARC with ``dkimpy`` (the reference implementation, used by the dkimpy-milter and
