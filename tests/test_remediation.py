@@ -12,6 +12,7 @@ from conftest import run_cli
 from ses_runbook import params as params_mod
 from ses_runbook import remediation
 from ses_runbook.checks import all_checks
+from ses_runbook import message
 from ses_runbook.remediation import CAUSES, CONFIRMED, RULED_OUT, SYMPTOMS, diagnose
 from ses_runbook.results import MIME_TYPE
 
@@ -35,6 +36,10 @@ STAGED = {
     "smtp-key-inactive": ("smtp-auth-failure", {"smtp-key-inactive"}),
     "suppression-growth": ("suppression-list-growth", {"recipients-suppressed"}),
     "bounce-spike-in-sandbox": ("emails-not-delivered", {"account-in-sandbox", "bounce-spike"}),
+    "message-dkim-broken": ("emails-going-to-spam", {"message-dkim-broken"}),
+    "message-from-misaligned": ("emails-going-to-spam", {"dkim-signing-disabled", "message-from-misaligned"}),
+    "message-missing-unsubscribe": ("emails-going-to-spam", set()),  # transactional by default: exempt
+    "message-in-spam": ("emails-going-to-spam", {"message-judged-spam"}),
 }
 
 
@@ -54,7 +59,7 @@ def test_catalogue_is_consistent() -> None:
     for symptom in SYMPTOMS.values():
         assert symptom.causes and all(c in CAUSES for c in symptom.causes), symptom.id
     for cause in CAUSES.values():
-        assert cause.why and set(cause.checks) <= check_ids, cause.id
+        assert cause.why and set(cause.checks) <= check_ids | set(message.IDS) | {"message.probe"}, cause.id
         if cause.fix:
             assert cause.fix in remediation.FIXES
     # every failure mode a check points at can be walked

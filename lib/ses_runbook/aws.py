@@ -73,9 +73,13 @@ _ACTION_OF = {"sqs.ChangeMessageVisibilityBatch": "ChangeMessageVisibility", "sq
               "sqs.SendMessageBatch": "SendMessage"}
 
 
+_IAM_ACTIONS = {"s3.ListObjectsV2": "s3:ListBucket", "s3.ListObjects": "s3:ListBucket"}  # operations whose IAM action has another name
+
+
 def iam_action(service: str, operation: str) -> str:
     """The IAM action an API operation needs, e.g. ``cloudwatch:GetMetricData``, ``sqs:ChangeMessageVisibility``."""
-    return f"{_IAM_PREFIX.get(service, service)}:{_ACTION_OF.get(f'{service}.{operation}', operation)}"
+    return _IAM_ACTIONS.get(f"{service}.{operation}") or \
+        f"{_IAM_PREFIX.get(service, service)}:{_ACTION_OF.get(f'{service}.{operation}', operation)}"
 
 
 @functools.lru_cache(maxsize=1)

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = sub.add_parser("sandbox", help="run the embedded sandbox in the foreground")
     sandbox.add_argument("--scenario", default="healthy", help="scenario name or YAML file (default: healthy)")
-    sandbox.add_argument("--free-ports", action="store_true", help="pick free ports instead of 5050/5053/5587")
+    sandbox.add_argument("--free-ports", action="store_true", help="pick free ports instead of 5050/5053/5587/5143")
     sandbox.add_argument("--list", action="store_true", help="list the scenarios and exit")
 
     sub.add_parser("list", help="list the notebooks with their parameters")
@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     diagnose.add_argument("-v", "--verbose", action="store_true",
                           help="also show each symptom's table with the causes ruled out (auto)")
+
+    mail_test = sub.add_parser("mail-test", help="judge one message: DKIM, SPF, DMARC, one-click unsubscribe")
+    _common(mail_test)
+    mail_test.add_argument("message", nargs="?", metavar="MESSAGE.eml",
+                           help="saved message to judge (DNS only, no AWS); without it: send a probe (send_test_email)")
+    mail_test.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
@@ -255,8 +261,26 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return diagnosis.exit_code
 
 
+def cmd_mail_test(args: argparse.Namespace) -> int:
+    from . import probe, report_text
+
+    _validate(args)
+    if args.message and args.sandbox is None:
+        test = probe.mail_test(_load(args, {}), message_file=args.message)
+    else:
+        with _maybe_sandbox(args.sandbox) as overrides:
+            test = probe.mail_test(_load(args, overrides), message_file=args.message)
+    report = test.report()
+    if args.json:
+        print(report.to_json())
+    else:
+        print(test.text() + "\n" if test.judgement else "", end="")
+        report_text.print_report(report)
+    return report.exit_code
+
+
 COMMANDS = {"check": cmd_check, "run": cmd_run, "sandbox": cmd_sandbox, "list": cmd_list, "diagnose": cmd_diagnose,
-            "lab": cmd_lab, "export": cmd_export, "notebooks": cmd_notebooks}
+            "lab": cmd_lab, "export": cmd_export, "notebooks": cmd_notebooks, "mail-test": cmd_mail_test}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

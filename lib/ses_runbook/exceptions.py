@@ -38,3 +38,7 @@ class SandboxError(RunbookError):
 
 class NotebookError(RunbookError):
     """A notebook name or file that the runner does not know."""
+
+
+class MessageError(RunbookError):
+    """A message (file, S3 object, IMAP mailbox) that cannot be read or judged at all."""

@@ -99,10 +99,10 @@ class Runbook:
         self.results: list[CheckResult] = []
 
     # -- running -----------------------------------------------------------------------
-    def add(self, result: CheckResult) -> list[CheckResult]:
-        """Keep a result built outside the check registry (a write such as the test email) for ``record``."""
-        self.results.append(result)
-        return [result]
+    def add(self, *results: CheckResult) -> list[CheckResult]:
+        """Keep results built outside the check registry (a write such as the test email) for ``record``."""
+        self.results.extend(results)
+        return list(results)
 
     def check(self, *ids: str) -> list[CheckResult]:
         """Run the named checks (default: all), keep them for ``record``, return them worst first."""

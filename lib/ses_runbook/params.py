@@ -83,6 +83,18 @@ class Params(BaseModel):
     feedback_max_messages: int = Field(10000, description="most queue messages one run reads", ge=1, le=200000)
     alarm_topic_arn: str | None = Field(None, description="SNS topic the reputation alarms notify (the on-call's); None: a new topic ses-alarms")
     feedback_low_redrive_ok: bool = Field(False, description="read a queue that dead-letters messages after fewer than 10 receives")
+    message_file: str | None = Field(None, description="saved message (.eml, 'show original') to judge (10_mail_tester); None: send a probe")
+    message_kind: str = Field("transactional", description="kind of mail judged: subscribed mail needs one-click unsubscribe (10_mail_tester)")
+    contact_list: str | None = Field(None, description="SES contact list subscribed mail is sent with (SES adds one-click unsubscribe)")
+    inbound_address: str | None = Field(None, description="address of the team's domain SES receiving stores in S3 (the probe's recipient)")
+    inbound_bucket: str | None = Field(None, description="S3 bucket of the SES receipt rule for inbound_address")
+    inbound_prefix: str | None = Field(None, description="S3 key prefix of the receipt rule's S3 action; None: no prefix")
+    inbound_timeout_s: float = Field(60.0, description="seconds to wait for the probe to arrive", gt=0, le=900)
+    imap_host: str | None = Field(None, description="IMAP server of a test mailbox (inbox placement); None: not used")
+    imap_port: int | None = Field(None, description="IMAP port; None: 993 (TLS); another port uses STARTTLS (plain only on loopback)", ge=1, le=65535)
+    imap_tls_ca_file: str | None = Field(None, description="CA bundle for the IMAP certificate; None: system CAs")
+    imap_username_env: str = Field("MAIL_TEST_IMAP_USERNAME", description="environment variable holding the IMAP username")
+    imap_password_env: str = Field("MAIL_TEST_IMAP_PASSWORD", description="environment variable holding the IMAP password")
 
     @field_validator("region")
     @classmethod
@@ -99,9 +111,11 @@ class Params(BaseModel):
             raise ValueError(f"'{value}' is not a domain name; allowed: a name such as thephenom.app")
         return value
 
-    @field_validator("sender", "test_recipient")
+    @field_validator("sender", "test_recipient", "inbound_address")
     @classmethod
-    def _address(cls, value: str) -> str:
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not _ADDRESS.match(value.strip()):
             raise ValueError(f"'{value}' is not an email address; allowed: user@domain")
         return value.strip()
@@ -128,6 +142,13 @@ class Params(BaseModel):
             parsed = parsed.replace(tzinfo=timezone.utc)
         return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
+    @field_validator("message_kind")
+    @classmethod
+    def _message_kind(cls, value: str) -> str:
+        if value not in ("transactional", "subscribed"):
+            raise ValueError(f"'{value}' is not a kind of mail; allowed: transactional, subscribed")
+        return value
+
     @field_validator("dns_nameservers", mode="before")
     @classmethod
     def _nameservers(cls, value: Any) -> Any:
@@ -149,14 +170,14 @@ class Params(BaseModel):
                 raise ValueError(f"'{entry}' is not an email address; allowed: user@domain, comma-separated")
         return value
 
-    @field_validator("smtp_username_env", "smtp_password_env")
+    @field_validator("smtp_username_env", "smtp_password_env", "imap_username_env", "imap_password_env")
     @classmethod
     def _env_name(cls, value: str) -> str:
         if not _ENV_NAME.match(value):
             raise ValueError(f"'{value}' is not an environment variable name; give the NAME of the variable, not its value")
         return value
 
-    @field_validator("smtp_tls_ca_file")
+    @field_validator("smtp_tls_ca_file", "imap_tls_ca_file")
     @classmethod
     def _ca_file(cls, value: str | None) -> str | None:
         if value in (None, ""):

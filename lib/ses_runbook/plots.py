@@ -114,6 +114,11 @@ def rates_figure(frame: "pd.DataFrame", params: Any | None = None) -> "Figure":
         ax.plot(x, values, color=COLOURS["Bounce" if key == "bounce" else "Complaint"], linewidth=1.5, label=f"{key} rate")
         ax.axhline(warn, color=WARN_COLOUR, linestyle="--", linewidth=1.2, label=f"warn {warn:.2%} (AWS review)")
         ax.axhline(fail, color=FAIL_COLOUR, linestyle="--", linewidth=1.2, label=f"fail {fail:.2%} (AWS may pause)")
+        if key == "complaint":  # the mailbox providers' own line (10_mail_tester's checklist)
+            from .message import COMPLAINT_LIMIT
+
+            ax.axhline(COMPLAINT_LIMIT, color="#57606a", linestyle=":", linewidth=1.2,
+                       label=f"Gmail/Yahoo spam rate {COMPLAINT_LIMIT:.1%} (bulk-sender rules)")
         warned = _breaches(ax, x, values, warn, WARN_COLOUR, period)
         failed = _breaches(ax, x, values, fail, FAIL_COLOUR, period)
         peak = float(values.max()) if len(values) else 0.0

@@ -225,3 +225,20 @@ def report_keys(row: dict[str, str]) -> list[dict[str, Any]]:
                      "Region": value(f"access_key_{slot}_last_used_region"),
                      "ServiceName": value(f"access_key_{slot}_last_used_service")})
     return keys
+
+
+def vdm(aws: "Aws") -> dict[str, Any]:
+    """Virtual Deliverability Manager: whether it is on (SESv2 ``GetAccount`` ``VdmAttributes``) and,
+    when it is, its open recommendations (SESv2 ``ListRecommendations``). Turning it on is a paid write
+    (``PutAccountVdmAttributes``), never made here."""
+    attributes = account(aws).get("VdmAttributes") or {}
+    enabled = attributes.get("VdmEnabled") == "ENABLED"
+    recommendations: list[dict[str, Any]] = []
+    token = None
+    while enabled:
+        page = aws.call("sesv2", "ListRecommendations", **({"NextToken": token} if token else {}))
+        recommendations += page.get("Recommendations", [])
+        token = page.get("NextToken")
+        if not token:
+            break
+    return {"enabled": enabled, "attributes": attributes, "recommendations": recommendations}

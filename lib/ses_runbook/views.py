@@ -96,3 +96,22 @@ def smtp_user_rows(result: CheckResult) -> list[dict[str, Any]]:
     """The ``iam.smtp_users`` rows (access key ids already masked by the check)."""
     return list(result.details.get("users", []))
 
+
+
+# -- 10: mail tester -------------------------------------------------------------------------
+VDM_ADDS = ("Virtual Deliverability Manager is not enabled on this account. It adds: open and click tracking per "
+            "mailbox provider, inbox-placement and reputation dashboards, and recommendations (missing DMARC, "
+            "SPF or DKIM problems, bounce and complaint hot spots) listed here once it is on. It is a paid feature: "
+            "turn it on in the SES console (Virtual Deliverability Manager > Get started) or with "
+            "'aws sesv2 put-account-vdm-attributes --vdm-attributes VdmEnabled=ENABLED'; this runbook never does.")
+
+
+def vdm_rows(aws: "Aws") -> tuple[list[dict[str, Any]], str]:
+    """VDM's open recommendations (when it is enabled), or what enabling it would add."""
+    info = ses.vdm(aws)
+    if not info["enabled"]:
+        return [], VDM_ADDS
+    rows = [{"type": r.get("Type"), "impact": r.get("Impact"), "status": r.get("Status"),
+             "resource": str(r.get("ResourceArn", "")).rsplit("/", 1)[-1], "description": r.get("Description")}
+            for r in info["recommendations"]]
+    return rows, f"Virtual Deliverability Manager is enabled: {len(rows)} recommendation(s)."

@@ -423,7 +423,7 @@ def spf(ctx: Context) -> Outcome:
         return Outcome(Status.FAIL, f"no SPF record on {name}, the {role}{note} ({why}): receivers cannot tell "
                        f"SES may send for it{_add_text(add)}", details)
     if len(records) > 1:
-        return Outcome(Status.WARN, f"{name} has {len(records)} SPF records: receivers treat that as a permanent "
+        return Outcome(Status.FAIL, f"{name} has {len(records)} SPF records: receivers treat that as a permanent "
                        f"error (RFC 7208 section 4.5); merge them into one{note}", details)
     value = records[0]
     if not _includes_ses(value):
@@ -434,17 +434,21 @@ def spf(ctx: Context) -> Outcome:
                        f"replace it with: {zone_line(fixed[0])}", details)
     evaluation = _spf_evaluate(ctx, name, value)
     details.update(evaluation)
-    problems = []
+    problems, permerror = [], []
     if not evaluation["valid"]:
-        problems.append(evaluation["error"])
+        permerror.append(evaluation["error"])
     else:
         if (evaluation.get("dns_lookups") or 0) > SPF_LOOKUP_LIMIT:
-            problems.append(f"{evaluation['dns_lookups']} DNS lookups (limit {SPF_LOOKUP_LIMIT})")
+            permerror.append(f"{evaluation['dns_lookups']} DNS lookups (limit {SPF_LOOKUP_LIMIT})")
         if (evaluation.get("void_dns_lookups") or 0) > SPF_VOID_LIMIT:
-            problems.append(f"{evaluation['void_dns_lookups']} void lookups (limit {SPF_VOID_LIMIT})")
+            permerror.append(f"{evaluation['void_dns_lookups']} void lookups (limit {SPF_VOID_LIMIT})")
         if evaluation.get("all") == "pass":
             problems.append("'+all' lets any server pass SPF")
         problems += evaluation.get("warnings", [])
+    if permerror:
+        details["receivers_get"] = "permerror"
+        return Outcome(Status.FAIL, f"SPF of {name} includes amazonses.com but receivers get a permerror (RFC 7208 4.6.4, "
+                       f"treated as a failure): {'; '.join(permerror + problems)}{note}", details)
     if problems:
         return Outcome(Status.WARN, f"SPF of {name} includes amazonses.com but: {'; '.join(problems)}{note}", details)
     return Outcome(Status.OK, f"SPF of {name} ({role}) includes amazonses.com, valid, "

@@ -567,6 +567,117 @@ def _steps_smtp_connection(p: "Params", r: dict[str, CheckResult]) -> list[Step]
                  "port 25 is often blocked by cloud providers", None, kind="console")]
 
 
+# -- causes seen in a received message (10_mail_tester, ses-runbook mail-test) -------------------
+MAIL_TEST = "ses-runbook mail-test MESSAGE.eml   # or: -p send_test_email true to send a probe"
+
+
+def _message_dkim_broken(results: dict[str, CheckResult]) -> tuple[str, str]:
+    unclear = _unclear(results, "message.dkim")
+    if unclear:
+        return UNKNOWN, unclear[1] + " (run 10_mail_tester or ses-runbook mail-test)"
+    if results["message.dkim"].status != Status.FAIL:
+        return RULED_OUT, f"message.dkim is {results['message.dkim'].status.value}"
+    dns = results.get("dns.dkim")
+    if dns is not None and dns.status in _NOT_OK:
+        return RULED_OUT, "the signature fails because the DKIM CNAMEs are wrong (dns.dkim): see dkim-cname-missing"
+    return CONFIRMED, "message.dkim is fail while the DKIM CNAMEs are in place"
+
+
+def _message_misaligned(results: dict[str, CheckResult]) -> tuple[str, str]:
+    unclear = _unclear(results, "message.dmarc")
+    if unclear:
+        return UNKNOWN, unclear[1] + " (run 10_mail_tester or ses-runbook mail-test)"
+    r = results["message.dmarc"]
+    if r.status == Status.FAIL and (r.details.get("record") or {}).get("found"):
+        return CONFIRMED, "message.dmarc is fail: neither SPF nor DKIM aligned with the From domain"
+    return RULED_OUT, f"message.dmarc is {r.status.value}" + ("" if r.status == Status.OK else " (no DMARC record: see dmarc-missing)")
+
+
+def _message_spam(results: dict[str, CheckResult]) -> tuple[str, str]:
+    r = results.get("message.probe")
+    verdict = (r.details.get("spam_verdict") if r is not None else None)
+    if not verdict:
+        return UNKNOWN, "no message from the inbound bucket was judged (run 10_mail_tester)"
+    if verdict != "PASS":
+        return CONFIRMED, f"SES receiving's X-SES-Spam-Verdict is {verdict}"
+    return RULED_OUT, "X-SES-Spam-Verdict is PASS"
+
+
+def _spf_permerror(results: dict[str, CheckResult]) -> tuple[str, str]:
+    dns = _details(results, "dns.spf").get("receivers_get") == "permerror"
+    msg = _details(results, "message.spf").get("result") == "permerror"
+    if dns or msg:
+        return CONFIRMED, " and ".join(n for n, on in (("dns.spf", dns), ("message.spf", msg)) if on) + ": permerror"
+    if results.get("dns.spf") is None and results.get("message.spf") is None:
+        return UNKNOWN, "dns.spf and message.spf did not run"
+    return RULED_OUT, "no permerror"
+
+
+def _spf_misconfigured(results: dict[str, CheckResult]) -> tuple[str, str]:
+    if _details(results, "dns.spf").get("receivers_get") == "permerror":
+        return RULED_OUT, "dns.spf fails on a permerror: see spf-permerror"
+    return _default_verdict(("dns.spf",), results)
+
+
+def _steps_message_dkim(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    rows = _details(r, "message.dkim").get("signatures") or []
+    bad = next((row for row in rows if row.get("aligned") and row.get("result") != "pass"), rows[0] if rows else {})
+    name = bad.get("selector_name") or f"TOKEN._domainkey.{p.domain}"
+    if bad.get("body_hash") == "mismatch":
+        return [Step("The body changed after SES signed it: find the hop that rewrites it (a proxy or relay adding a "
+                     "footer, converting 8-bit text, re-wrapping lines) and stop it, or sign after it", None, kind="console"),
+                Step("Check again on a fresh message", MAIL_TEST, expect="message.dkim ok")]
+    return [Step("Compare the key DNS publishes with the one SES signs with: the selector must be a CNAME to SES, not a "
+                 "TXT copy of an old key", f"dig +short CNAME {name} @1.1.1.1", kind="wait",
+                 expect=f"{name.split('.')[0]}.dkim.amazonses.com."),
+            Step("Replace a TXT record at the selector by the CNAME (Cloudflare: DNS -> Records -> edit; type CNAME, "
+                 "target TOKEN.dkim.amazonses.com, proxy status 'DNS only')",
+                 f"{name}. 300 IN CNAME {name.split('.')[0]}.dkim.amazonses.com.", kind="dns"),
+            Step("Check again on a fresh message", MAIL_TEST, expect="message.dkim ok")]
+
+
+def _steps_message_misaligned(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    d = _details(r, "message.dmarc")
+    return [Step(f"Sign as the From domain: turn Easy DKIM signing on for {d.get('from_domain') or p.domain}",
+                 aws_command(p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled"),
+                 expect="mail carries DKIM-Signature d=" + (d.get("from_domain") or p.domain)),
+            Step("Bounce through your own domain: set a custom MAIL FROM (then publish its MX and SPF)",
+                 aws_command(p, "sesv2", "put-email-identity-mail-from-attributes", f"--email-identity {p.domain}",
+                             f"--mail-from-domain mail.{p.domain}", "--behavior-on-mx-failure USE_DEFAULT_VALUE"),
+                 expect="MAIL FROM PENDING, then SUCCESS once the MX is published"),
+            Step("Check again on a fresh message", MAIL_TEST, expect="message.dmarc ok: DKIM aligned, SPF aligned")]
+
+
+def _steps_message_unsubscribe(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    return [Step("Send subscribed mail with an SES contact list: SES then adds List-Unsubscribe (https) and "
+                 "List-Unsubscribe-Post itself", aws_command(p, "sesv2", "send-email", "...",
+                 "--list-management-options ContactListName=LIST,TopicName=TOPIC"),
+                 expect="both headers on every subscribed message"),
+            Step("Or add both headers in the sending service (NEST, the API) to every subscribed message, and sign them",
+                 "List-Unsubscribe: <https://" + p.domain + "/unsubscribe?u=TOKEN>, <mailto:unsubscribe@" + p.domain + ">\n"
+                 "List-Unsubscribe-Post: List-Unsubscribe=One-Click", kind="console",
+                 expect="a POST to the https URI unsubscribes at once, without a login (RFC 8058)"),
+            Step("Check again on a subscribed message", MAIL_TEST.replace("MESSAGE.eml", "MESSAGE.eml -p message_kind subscribed"),
+                 expect="message.unsubscribe ok")]
+
+
+def _steps_message_spam(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    return [Step("Authentication passes, so look at content and reputation: links to domains with a poor reputation, "
+                 "URL shorteners, image-only bodies, a complaint rate near 0.3 % (07_cloudwatch_metrics)", None, kind="console"),
+            Step("Read the provider's own verdict (Authentication-Results, Gmail Postmaster Tools spam rate)",
+                 MAIL_TEST, expect="message.probe ok (X-SES-Spam-Verdict PASS)")]
+
+
+def _steps_spf_permerror(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+    name = _details(r, "dns.spf").get("name") or _details(r, "message.spf").get("mail_from_domain") or f"mail.{p.domain}"
+    return [Step("Cut the record to at most 10 DNS-querying terms (include, a, mx, exists, redirect) and no name that "
+                 "does not exist: drop includes of services that no longer send, or replace them by their ip4 ranges "
+                 "(Cloudflare: DNS -> Records -> edit the TXT record of " + name + ")",
+                 f'{name}. 300 IN TXT "v=spf1 include:amazonses.com ~all"', kind="dns",
+                 verify=f"dig +short TXT {name} @1.1.1.1"),
+            Step("Check the record as receivers evaluate it", "ses-runbook check --only dns.spf", expect="dns.spf ok")]
+
+
 # -- the catalogue -------------------------------------------------------------------------
 CAUSES: dict[str, Cause] = {c.id: c for c in [
     Cause("account-in-sandbox", "account in the SES sandbox",
@@ -632,7 +743,29 @@ CAUSES: dict[str, Cause] = {c.id: c for c in [
     Cause("spf-misconfigured", "SPF missing or not authorising SES",
           "SPF is a TXT record listing who may send for a domain. Without include:amazonses.com on the MAIL FROM "
           "domain, receivers cannot tell SES is allowed to send, and SPF fails.",
-          ("dns.spf",), _steps_spf),
+          ("dns.spf",), _steps_spf, verdict=_spf_misconfigured),
+    Cause("spf-permerror", "SPF gives receivers a permerror",
+          "Receivers evaluate SPF with limits: more than 10 DNS lookups, more than 2 names that do not exist, or a "
+          "syntax error make the result 'permerror', which Gmail and Yahoo treat as a failure even though the "
+          "record includes amazonses.com.",
+          ("dns.spf", "message.spf"), _steps_spf_permerror, verdict=_spf_permerror),
+    Cause("message-dkim-broken", "the message's DKIM signature does not verify",
+          "The DKIM CNAMEs can be right and a delivered message still fail DKIM: the key at the selector is not the "
+          "one SES signs with (a TXT copy of an old key), or something changed the message after signing.",
+          ("message.dkim",), _steps_message_dkim, verdict=_message_dkim_broken),
+    Cause("message-from-misaligned", "From domain aligned with neither DKIM nor MAIL FROM",
+          "DMARC passes only when SPF or DKIM passes for the From domain itself (or its organizational domain). "
+          "Mail signed only as amazonses.com and bounced through amazonses.com passes both, yet fails DMARC.",
+          ("message.dmarc",), _steps_message_misaligned, verdict=_message_misaligned),
+    Cause("message-missing-unsubscribe", "subscribed mail without one-click unsubscribe",
+          "Since 2024 Gmail and Yahoo require subscribed (bulk) mail to carry List-Unsubscribe with an https URI and "
+          "List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058); without them it goes to spam or is rejected.",
+          ("message.unsubscribe",), _steps_message_unsubscribe,
+          verdict=_only_fail("message.unsubscribe", "the headers are there but not DKIM-signed")),
+    Cause("message-judged-spam", "the message authenticates but is judged spam",
+          "With SPF, DKIM and DMARC passing, the provider's spam filter still files the message as spam: content "
+          "and the sending reputation decide.",
+          ("message.probe",), _steps_message_spam, verdict=_message_spam),
     Cause("dmarc-missing", "DMARC missing or not enforcing",
           "DMARC tells receivers what to do when SPF and DKIM do not match the From domain, and where to send "
           "reports. Without it, large mailbox providers (Gmail, Yahoo) treat bulk mail with suspicion.",
@@ -685,7 +818,8 @@ SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
             ("SMTP credentials rotated or wrong", "Regenerate SMTP credentials from IAM; update service env vars")),
     Symptom("emails-going-to-spam", "Emails going to spam",
             ("dkim-signing-disabled", "dkim-cname-missing", "spf-misconfigured", "dmarc-missing", "mail-from-mx-missing",
-             "complaint-spike"),
+             "message-dkim-broken", "message-from-misaligned", "spf-permerror", "message-missing-unsubscribe",
+             "complaint-spike", "message-judged-spam"),
             "Mail arrives, but in the spam folder.",
             ("SPF/DKIM/DMARC misconfigured", "Verify all three DNS records in Cloudflare; run mail tester")),
     Symptom("sending-paused", "Sending paused", ("sending-disabled", "account-paused-by-aws", "account-under-review"),

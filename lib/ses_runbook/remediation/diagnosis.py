@@ -149,6 +149,20 @@ def _walk(symptom: Symptom, params: "Params", results: dict[str, CheckResult]) -
     return SymptomFindings(symptom, findings)
 
 
+def _message_results(params: "Params", aws: "Aws", ids: list[str]) -> list[CheckResult]:
+    """The mail test's verdicts, read-only: ``message_file``, else the newest message the inbound bucket holds
+    (nothing is sent during a diagnosis). Without either, the message causes stay 'could not tell'."""
+    from ..probe import mail_test
+
+    if not (params.message_file or (params.inbound_address and params.inbound_bucket)):
+        return []
+    try:
+        test = mail_test(params.model_copy(update={"send_test_email": False}), aws=aws)
+    except Exception:  # noqa: BLE001 - a message that cannot be read leaves its causes undecided
+        return []
+    return [r for r in test.results if r.id in ids]
+
+
 def diagnose(params: "Params", symptom: str = "auto", aws: "Aws | None" = None, fix: bool | None = None) -> Diagnosis:
     """Run only the checks ``symptom``'s causes need and judge each cause.
 
@@ -163,7 +177,10 @@ def diagnose(params: "Params", symptom: str = "auto", aws: "Aws | None" = None, 
     ctx = Context(params=params, aws=aws)
     wanted = checks_for(symptom)
     order = {cid: i for i, cid in enumerate(wanted)}
-    results = sorted(run(ctx, ids=wanted), key=lambda r: order[r.id])  # most likely cause's checks first
+    from_message = [cid for cid in wanted if cid.startswith("message.")]  # judged on a message, not by a check
+    results = sorted(run(ctx, ids=[cid for cid in wanted if cid not in from_message]), key=lambda r: order[r.id])  # most likely cause's checks first
+    if from_message:
+        results += _message_results(params, aws, from_message)
     by_id = {r.id: r for r in results}
     walked = [_walk(SYMPTOMS[sid], params, by_id) for sid in sids]
     everything = walked

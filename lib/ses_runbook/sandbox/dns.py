@@ -149,6 +149,19 @@ class _ZoneResolver(BaseResolver):
                     matches = [r for r in present if r[0] == QTYPE.CNAME]
             for rtype, ttl, rdata in matches:
                 reply.add_answer(RR(question.qname, rtype, rdata=rdata, ttl=ttl))
+            # Follow a CNAME to its target within the zone, as a recursive resolver would
+            # (a DKIM TXT query at TOKEN._domainkey.DOMAIN ends at TOKEN.dkim.amazonses.com).
+            seen = {name}
+            while qtype not in (QTYPE.CNAME, QTYPE.ANY) and len(matches) == 1 and matches[0][0] == QTYPE.CNAME:
+                target = _norm(str(matches[0][2].label))
+                if target in seen or len(seen) > 8:
+                    break
+                seen.add(target)
+                target_records = zone.by_name.get(target, [])
+                matches = [r for r in target_records if r[0] == qtype] or [r for r in target_records if r[0] == QTYPE.CNAME]
+                for rtype, ttl, rdata in matches:
+                    reply.add_answer(RR(DNSLabel(target), rtype, rdata=rdata, ttl=ttl))
+                present = present or target_records
             if not matches:
                 if not present and name not in zone.ancestors:
                     reply.header.rcode = RCODE.NXDOMAIN

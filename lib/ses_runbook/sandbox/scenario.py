@@ -122,6 +122,17 @@ class Feedback(_Strict):
     cause: FeedbackCause | None = None
     simulator_delay_s: dict[str, float] = Field(default_factory=lambda: {
         "success": 0.4, "bounce": 0.7, "complaint": 1.1, "suppressionlist": 0.2})
+class Mail(_Strict):
+    """The mail path after SES: the receipt rule's bucket, the test mailbox, how SES signs."""
+
+    inbound_address: str = "mail-test@thephenom.app"
+    inbound_bucket: str = "thephenom-inbound-mail"
+    inbound_prefix: str = "mail-test/"
+    signing_key: Literal["published", "other"] = "published"  # other: DNS publishes a key SES no longer signs with
+    contact_list: str | None = "thephenom-subscribers"  # SES subscription management adds one-click unsubscribe
+    placement: Literal["INBOX", "Spam"] = "INBOX"  # where the provider files the probe
+    deliver: bool = True  # False: the receipt rule stores nothing
+    imap_username: str = "mail-test@thephenom.app"  # the test mailbox at a provider (loopback IMAP)
 
 
 class Scenario(_Strict):
@@ -139,6 +150,7 @@ class Scenario(_Strict):
     smtp: Smtp = Field(default_factory=Smtp)
     suppressed: list[Suppressed] = Field(default_factory=list)
     feedback: Feedback = Field(default_factory=Feedback)
+    mail: Mail = Field(default_factory=Mail)
 
     def dkim_tokens(self, domain: str) -> list[str]:
         """Three stable tokens per domain, as SES Easy DKIM hands out."""

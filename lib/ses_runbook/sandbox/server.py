@@ -18,7 +18,7 @@ from . import scenario as scenario_mod
 from .world import METRICS, World
 
 HOST = "127.0.0.1"
-DEFAULT_PORTS = {"aws": 5050, "dns": 5053, "smtp": 5587}
+DEFAULT_PORTS = {"aws": 5050, "dns": 5053, "smtp": 5587, "imap": 5143}
 DEFAULT_STATE_DIR = Path("~/.cache/ses-runbook/sandbox").expanduser()
 SANDBOX_KEY = ("AKIASANDBOXRUNBOOK00", "sandbox-secret-not-a-real-key")  # what the runbook signs with
 OLD_KEY_ID = "AKIASANDBOXROTATED01"
@@ -82,13 +82,14 @@ class Sandbox:
             self._seed()
             self._start_dns()
             self._start_smtp()
+            self._start_imap()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        for server in (self.smtp, self.dns):
+        for server in (getattr(self, "imap", None), self.smtp, self.dns):
             if server is not None:
                 server.stop()
         if self._http is not None:
@@ -156,6 +157,10 @@ class Sandbox:
         self._seed_iam()
         self._seed_metrics()
         self._seed_feedback()
+        from .inbound import create_bucket, seed
+
+        create_bucket(self.world, self.client("s3"))
+        seed(self.world)
         self.layer.reset_calls()
 
     def _seed_iam(self) -> None:
@@ -315,10 +320,16 @@ class Sandbox:
                     records.append({"name": identity.mail_from_domain, "type": "MX", "value": dns.mail_from_mx.format(region=region)})
                 if dns.spf:
                     records.append({"name": identity.mail_from_domain, "type": "TXT", "value": dns.spf})
+            # The public keys behind the Easy DKIM CNAMEs (and amazonses.com's own), so signatures verify.
+            from .mail import keypair
+            from .mail import records as dkim_key_records
+
+            records.extend(dkim_key_records(name, self.scenario.dkim_tokens(name), keypair("sandbox")[1]))
         # AWS's own published SPF, so an include:amazonses.com resolves (and counts) as in production.
         records.append({"name": "amazonses.com", "type": "TXT", "value": AMAZONSES_SPF})
         records.extend(dns.extra)
-        return [{"ttl": 300, **r} for r in records]
+        unique = {(r["name"], r["type"], str(r["value"])): r for r in records}
+        return [{"ttl": 300, **r} for r in unique.values()]
 
     def _start_dns(self) -> None:
         from .dns import DnsServer
@@ -344,15 +355,37 @@ class Sandbox:
             raise SandboxError(f"cannot listen on {HOST}:{self.ports['smtp']} for SMTP: {exc.strerror}") from None
         self.ports["smtp"] = self.smtp.port
 
+    IMAP_PASSWORD = "sandbox-mailbox-password"  # the loopback test mailbox's login (not a secret anywhere else)
+
+    def _start_imap(self) -> None:
+        """The test mailbox at a 'provider': copies of the inbound mail, filed in Inbox or Spam."""
+        from .imap import ImapServer
+
+        try:
+            self.imap = ImapServer(self.scenario.mail.imap_username, self.IMAP_PASSWORD, host=HOST,
+                                   port=self.ports.get("imap", 0)).start()
+        except OSError as exc:
+            raise SandboxError(f"cannot listen on {HOST}:{self.ports.get('imap', 0)} for IMAP: {exc.strerror}") from None
+        self.ports["imap"] = self.imap.port
+        with self.world.lock:
+            stored = list(self.world.inbox)
+            self.world.mailbox = self.imap
+        for item in stored:
+            if self.scenario.mail.deliver:
+                self.imap.deliver(item["raw"], item["folder"])
+
     # -- pointing the runbook at it ----------------------------------------------------
     def params(self) -> dict[str, Any]:
         """Parameter values that point the runbook at this sandbox."""
+        mail = self.scenario.mail
         values = {"endpoint_url": self.endpoint_url, "region": self.scenario.region,
                   "dns_nameservers": [f"{HOST}:{self.ports['dns']}"], "smtp_host": HOST,
-                  "smtp_port": self.ports["smtp"], "smtp_tls_ca_file": str(self.smtp.ca_file)}
-        if getattr(self, "feedback_queue_url", None):
-            values["feedback_queue_url"] = self.feedback_queue_url
-        return values
+                  "smtp_port": self.ports["smtp"], "smtp_tls_ca_file": str(self.smtp.ca_file),
+                  "inbound_address": mail.inbound_address, "inbound_bucket": mail.inbound_bucket,
+                  "inbound_prefix": mail.inbound_prefix, "contact_list": mail.contact_list,
+                  "imap_host": HOST, "imap_port": self.ports["imap"],
+                  "feedback_queue_url": getattr(self, "feedback_queue_url", None)}
+        return {k: v for k, v in values.items() if v is not None}
 
     def env(self, smtp_username_env: str = "SES_SMTP_USERNAME", smtp_password_env: str = "SES_SMTP_PASSWORD") -> dict[str, str]:
         """Environment for processes (kernels) that use the sandbox: fake AWS keys, the services' SMTP login,
@@ -363,6 +396,7 @@ class Sandbox:
                 env[f"SES_RUNBOOK_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
         if self.world.service_credentials:
             env[smtp_username_env], env[smtp_password_env] = self.world.service_credentials
+        env["MAIL_TEST_IMAP_USERNAME"], env["MAIL_TEST_IMAP_PASSWORD"] = self.scenario.mail.imap_username, self.IMAP_PASSWORD
         return env
 
     def apply_env(self) -> dict[str, str | None]:
@@ -404,6 +438,8 @@ def describe(box: Sandbox) -> str:
         f"  AWS   {box.endpoint_url}   (SES, SESv2, CloudWatch, IAM, STS, SNS, SQS; account 123456789012)",
         f"  DNS   {HOST}:{box.ports['dns']}   (udp+tcp)",
         f"  SMTP  {HOST}:{box.ports['smtp']}   (STARTTLS; CA {box.smtp.ca_file})",
+        f"  IMAP  {HOST}:{box.ports['imap']}   (test mailbox {box.scenario.mail.imap_username}; "
+        f"inbound mail for {box.scenario.mail.inbound_address} also in s3://{box.scenario.mail.inbound_bucket})",
         "",
         "Point the runbook at it (sandbox-only AWS keys, the services' SMTP login, SES_RUNBOOK_* endpoints):",
         f"  source {env_file}",

@@ -9,6 +9,7 @@ import math
 import random
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime, timedelta, timezone
 
 from .scenario import Identity, Scenario
@@ -103,6 +104,8 @@ class World:
     dkim_enabled: dict[str, bool] = field(default_factory=dict)
     suppressed: dict[str, dict] = field(default_factory=dict)
     sent: list[dict] = field(default_factory=list)
+    inbox: list[dict] = field(default_factory=list)  # messages delivered to the inbound address
+    mailbox: Any = None  # the loopback IMAP server the inbound address's copies are filed in
     keys: dict[str, dict] = field(default_factory=dict)  # access key id -> user, secret, status
     service_credentials: tuple[str, str] | None = None  # (username, password) the services hold
     notification_topics: dict[str, dict[str, str]] = field(default_factory=dict)  # identity -> {Bounce: topic arn, ...}
