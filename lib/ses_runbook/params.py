@@ -238,7 +238,8 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
     "00_health_check": ("domain", "sender", "lookback_days", "dns_nameservers", "smtp_host", "smtp_port",
                         "smtp_tls_ca_file", "smtp_username_env", "smtp_password_env", "smtp_users"),
     "01_quota_and_statistics": ("quota_warn", "quota_fail"),
-    "02_send_test_email": ("domain", "sender", "test_recipient", "send_test_email"),
+    "02_send_test_email": ("domain", "sender", "test_recipient", "send_test_email", "feedback_queue_url",
+                           "feedback_wait_s"),
     "03_domain_verification": ("domain",),
     "04_dkim": ("domain", "sender", "dns_nameservers", "dns_timeout_s"),
     "05_account_sending": ("domain",),
@@ -248,6 +249,11 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
                               "complaint_rate_warn", "complaint_rate_fail", "quota_warn", "quota_fail"),
     "08_remediation": ("symptom", "allow_writes", "unsuppress", "smtp_credentials_file", "domain", "sender",
                        "smtp_users", "dns_nameservers", "smtp_host", "smtp_port", "smtp_tls_ca_file"),
+    "09_feedback": ("domain", "sender", "lookback_days", "feedback_queue_url", "feedback_max_messages",
+                    "feedback_low_redrive_ok", "feedback_export_file", "show_addresses", "alarm_topic_arn",
+                    "bounce_rate_warn", "complaint_rate_warn"),
+    "10_mail_tester": ("domain", "sender", "send_test_email", "message_file", "message_kind", "dns_nameservers",
+                       "inbound_address", "inbound_bucket", "inbound_prefix", "imap_host", "contact_list"),
 }
 
 
