@@ -197,21 +197,29 @@ def test_smtp_connection_refused_and_timeout_are_errors(boxes: Boxes) -> None:
 
 
 def test_dns_server_that_never_answers_is_an_error_within_the_timeout(boxes: Boxes) -> None:
+    def asked(sock: socket.socket) -> int:
+        """Queries that reached the silent server since the last look (counted, not timed: load cannot change it)."""
+        sock.setblocking(False)
+        count = 0
+        while True:
+            try:
+                sock.recvfrom(4096)
+            except BlockingIOError:
+                return count
+            count += 1
+
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:
-        mute.bind(("127.0.0.1", 0))  # bound, never read: queries vanish
+        mute.bind(("127.0.0.1", 0))  # bound, never answering: queries wait in its buffer
         port = mute.getsockname()[1]
         params = boxes.params(dns_nameservers=[f"127.0.0.1:{port}"], dns_timeout_s=1.0)
-        started = time.monotonic()
         first = run_checks(params, ["dns.dkim"])["dns.dkim"]
-        one = time.monotonic() - started
-        started = time.monotonic()
+        for_one = asked(mute)
         results = run_checks(params, DNS_IDS)
-        all_four = time.monotonic() - started
+        for_four = asked(mute)
     assert first.status is Status.ERROR
     assert f"no answer from 127.0.0.1:{port} within 1 s" in first.summary
-    assert one < 4
     assert {r.id: r.status for r in results.values()} == {i: Status.ERROR for i in DNS_IDS}
-    assert all_four < 4  # one timeout for the run, not one per question
+    assert 1 <= for_one and for_four == for_one  # one timeout for the run, not one per question
 
 
 def test_key_age_and_disuse_warn_and_unknown_dependency_fails(boxes: Boxes) -> None:
