@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 KERNEL := $(VENV)/share/jupyter/kernels/ses-runbook/kernel.json
 AS_OF  := 2026-11-01T00:00:00Z
 
-.PHONY: install demo test test-browser lab notebooks bench clean
+.PHONY: install demo test test-browser test-airflow lab notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,7 @@ demo: install
 
 # Independent tests in parallel, one worker per core (pytest-xdist); each worker runs its own sandboxes.
 test: install
-	$(BIN)/python -m pytest -n auto --dist worksteal
+	$(BIN)/python -m pytest -n auto --dist worksteal --ignore=tests/airflow_dag
 
 # The browser test alone, after making sure a Chromium is there: the system's, else Playwright's
 # download, else (as root on Debian) apt's.
@@ -46,8 +46,19 @@ lab: install
 notebooks: install
 	$(BIN)/python -m ses_runbook.regenerate --as-of $(AS_OF)
 
+# Airflow in an environment of its own (outside make test): the DAG end to end with dag.test() on the sandbox.
+AIRFLOW_VENV := .venv-airflow
+$(AIRFLOW_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -e ".[airflow,test]"
+	touch $@
+
+test-airflow: $(AIRFLOW_VENV)/.installed
+	$(AIRFLOW_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/airflow_dag
+
 bench: install
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) reports build dist lib/*.egg-info
+	rm -rf $(VENV) $(AIRFLOW_VENV) reports build dist lib/*.egg-info

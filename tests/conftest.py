@@ -55,15 +55,21 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Running]:
 
 
 @pytest.fixture(scope="module")
-def nbval_sandbox() -> Iterator[Sandbox]:
-    """The healthy sandbox at the committed outputs' fixed as_of, for nbval's kernels."""
+def nbval_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The healthy sandbox at the committed outputs' fixed as_of, for nbval's kernels (and the
+    library's sample reports root for 11_history)."""
+    from ses_runbook.regenerate import build_sample_history
+
+    sample = build_sample_history(tmp_path_factory.mktemp("sample-history"))
     box = Sandbox("healthy", as_of=FIXED_AS_OF).start()
     previous = box.apply_env()
     os.environ["SES_RUNBOOK_AS_OF"] = FIXED_AS_OF
+    os.environ["SES_RUNBOOK_REPORTS_ROOT"] = str(sample)
     try:
         yield box
     finally:
         os.environ.pop("SES_RUNBOOK_AS_OF", None)
+        os.environ.pop("SES_RUNBOOK_REPORTS_ROOT", None)
         restore_env(previous)
         box.stop()
 

@@ -48,6 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="kernels at once (default: cores)")
     run.add_argument("--label", help="incident or ticket label, e.g. INC-1234")
     run.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default 600)")
+    run.add_argument("--reports", metavar="ROOT", help="reports root: a folder or s3://bucket/prefix; the run goes to "
+                     "ROOT/<account>/<region>/<UTC time>[-LABEL]/")
+    run.add_argument("--keep", type=int, metavar="N", help="with --reports: keep the newest N runs of this account and region")
+    run.add_argument("--keep-days", type=float, metavar="D", help="with --reports: remove runs older than D days")
+    run.add_argument("--notify", metavar="sns:ARN|webhook:URL", help="tell someone about the run (a write; off by default)")
+    run.add_argument("--notify-on", choices=("change", "non-ok", "always"), default="change",
+                     help="when to notify: the worst status changed (default), any non-ok run, always")
+    run.add_argument("--targets", metavar="FILE.yaml", help="with --reports: run the suite for every target of the file "
+                     "(accounts, regions, roles) and write a fleet index")
+    run.add_argument("--result-file", help=argparse.SUPPRESS)  # where a fleet's target process tells where its run went
+
+    hist = sub.add_parser("history", help="earlier runs in a reports root: statuses over time, first bad run, trends")
+    hist.add_argument("--reports", metavar="ROOT", required=True, help="reports root: a folder or s3://bucket/prefix")
+    hist.add_argument("--account", help="only this account id")
+    hist.add_argument("--region", help="only this region")
+    hist.add_argument("--since", help="only runs since: 7d, 12h, 30m or an ISO time")
+    hist.add_argument("--json", action="store_true", help="print the history as JSON")
+    _common(hist)  # AWS profile and endpoint of an S3 root; --sandbox serves the sandbox's S3
 
     sandbox = sub.add_parser("sandbox", help="run the embedded sandbox in the foreground")
     sandbox.add_argument("--scenario", default="healthy", help="scenario name or YAML file (default: healthy)")
@@ -98,9 +116,10 @@ def _maybe_sandbox(scenario: str | None, announce: bool = False) -> Iterator[dic
     if scenario is None:
         yield {}
         return
+    from .sandbox import s3store
     from .sandbox.server import Sandbox, describe, restore_env
 
-    box = Sandbox(scenario)
+    box = Sandbox(scenario, s3_dir=s3store.default_dir())  # S3 objects outlive the command, as a bucket's do
     box.start()
     previous = box.apply_env()
     if announce:
@@ -159,11 +178,93 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     _validate(args)
     names = runner.resolve_notebooks(args.notebooks)
+    if args.reports is not None:
+        return _run_into_root(args, names)
+    if args.keep is not None or args.keep_days is not None or args.notify or args.targets:
+        raise UsageError("--keep, --keep-days, --notify and --targets need --reports ROOT")
     with _maybe_sandbox(args.sandbox) as overrides:
         merged = _load(args, overrides)
         result = runner.run_suite(merged, names, out=args.out, jobs=max(1, args.jobs), label=args.label,
                                   timeout=args.timeout, scenario=args.sandbox)
     return result.exit_code
+
+
+class UsageError(RunbookError):
+    """Options that do not go together."""
+
+
+def _run_into_root(args: argparse.Namespace, names: list[Any]) -> int:
+    """``run --reports ROOT``: the root is checked (a folder before the sandbox starts, a bucket once
+    its endpoint is known) before any notebook runs."""
+    from . import notify, reporting, storage
+
+    if args.out:
+        raise UsageError("--out and --reports exclude each other: --reports chooses the folder")
+    if args.keep is not None and args.keep < 1:
+        raise UsageError("--keep must be at least 1")
+    if args.keep_days is not None and args.keep_days <= 0:
+        raise UsageError("--keep-days must be above 0")
+    if args.notify:
+        notify.parse_target(args.notify)
+    root = storage.open_root(args.reports)
+    if isinstance(root, storage.LocalRoot):
+        root.check_writable()
+    if args.targets:
+        return _run_fleet(args, root)
+    with _maybe_sandbox(args.sandbox) as overrides:
+        merged = _load(args, overrides)
+        done = reporting.run_into_root(merged, names, args.reports, label=args.label, jobs=max(1, args.jobs),
+                                       timeout=args.timeout, scenario=args.sandbox, keep=args.keep, keep_days=args.keep_days,
+                                       notify=args.notify, notify_on=args.notify_on)
+    if args.result_file:
+        import json
+
+        from .fleet import result_record
+
+        with open(args.result_file, "w", encoding="utf-8") as handle:
+            json.dump(result_record(done), handle)
+    return done.exit_code
+
+
+def _run_fleet(args: argparse.Namespace, root: Any) -> int:
+    """``run --targets FILE --reports ROOT``: one process per target, then the fleet index."""
+    from . import fleet
+
+    targets = fleet.load_targets(args.targets)
+    options = [f"--{k.replace('_', '-')}={v}" for k, v in (("label", args.label), ("jobs", args.jobs), ("timeout", args.timeout),
+               ("keep", args.keep), ("keep_days", args.keep_days), ("notify", args.notify), ("notify_on", args.notify_on)) if v is not None]
+    with _maybe_sandbox(args.sandbox) as overrides:
+        base = _load(args, overrides)
+        for target in targets.targets:
+            fleet.target_params(base, target)  # every target's parameters valid before any runs
+        if not isinstance(root, fleet.storage.LocalRoot):
+            fleet.storage.open_root(args.reports, base).check_writable()
+        rows, where = fleet.run_fleet(base, targets, args.reports, list(args.notebooks), options)
+    for row in rows:
+        print(f"{row['target']:24} {row['region']:14} {row['worst']:6} {row['path'] or row['error']}")
+    print(f"fleet index: {where}")
+    return fleet.worst_exit(rows)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    import json
+
+    from . import history, storage
+
+    _validate(args)
+    since = history.parse_since(args.since)
+    storage.open_root(args.reports)
+    with _maybe_sandbox(args.sandbox) as overrides:
+        root = storage.open_root(args.reports, _load(args, overrides))
+        if isinstance(root, storage.LocalRoot) and not root.path.is_dir():
+            raise storage.ReportsError(f"reports root '{args.reports}' does not exist")
+        result = history.history(root, account=args.account, region=args.region, since=since,
+                                 warn=lambda m: print(f"ses-runbook: warning: {m}", file=sys.stderr))
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        history.render_text(result)
+    return 0
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -175,7 +276,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             print(f"{name:28} {scenario_mod.load(name).description}")
         return 0
     ports = None if args.free_ports else dict(DEFAULT_PORTS)
-    box = Sandbox(args.scenario, ports=ports, state_dir=DEFAULT_STATE_DIR)
+    from .sandbox import s3store
+
+    box = Sandbox(args.scenario, ports=ports, state_dir=DEFAULT_STATE_DIR, s3_dir=s3store.default_dir())
     box.start()
     try:
         from .sandbox.server import describe
@@ -279,7 +382,7 @@ def cmd_mail_test(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-COMMANDS = {"check": cmd_check, "run": cmd_run, "sandbox": cmd_sandbox, "list": cmd_list, "diagnose": cmd_diagnose,
+COMMANDS = {"check": cmd_check, "run": cmd_run, "history": cmd_history, "sandbox": cmd_sandbox, "list": cmd_list, "diagnose": cmd_diagnose,
             "lab": cmd_lab, "export": cmd_export, "notebooks": cmd_notebooks, "mail-test": cmd_mail_test}
 
 

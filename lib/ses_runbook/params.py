@@ -95,6 +95,7 @@ class Params(BaseModel):
     imap_tls_ca_file: str | None = Field(None, description="CA bundle for the IMAP certificate; None: system CAs")
     imap_username_env: str = Field("MAIL_TEST_IMAP_USERNAME", description="environment variable holding the IMAP username")
     imap_password_env: str = Field("MAIL_TEST_IMAP_PASSWORD", description="environment variable holding the IMAP password")
+    reports_root: str | None = Field(None, description="reports root 11_history reads: a folder or s3://bucket/prefix; None: reports")
 
     @field_validator("region")
     @classmethod
@@ -254,6 +255,8 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
                     "bounce_rate_warn", "complaint_rate_warn"),
     "10_mail_tester": ("domain", "sender", "send_test_email", "message_file", "message_kind", "dns_nameservers",
                        "inbound_address", "inbound_bucket", "inbound_prefix", "imap_host", "contact_list"),
+    "11_history": ("reports_root", "bounce_rate_warn", "bounce_rate_fail", "complaint_rate_warn", "complaint_rate_fail",
+                   "quota_warn", "quota_fail"),
 }
 
 

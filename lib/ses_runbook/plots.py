@@ -230,3 +230,54 @@ def feedback_figure(timeline: "pd.DataFrame", rates: "pd.DataFrame", since: Any 
     _time_axis(bottom)
     fig.suptitle("Bounce and complaint notifications beside the reputation rates (UTC)")
     return fig
+
+
+# -- history (frames from ``history.timeline_frame`` / ``history.trend_frame``) ------------------
+def status_timeline_figure(frame: "pd.DataFrame") -> "Figure":
+    """Checks x runs, each cell coloured by its status (grey: not checked in that run)."""
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from .notebook import STATUS_COLOUR
+
+    order = ["", "ok", "skip", "warn", "fail", "error"]
+    colours = ["#eeeeee"] + [STATUS_COLOUR[s] for s in order[1:]]
+    rows, columns = frame.shape
+    fig, (ax,) = _figure(max(2.5, 0.3 * rows + 1.5))
+    if not rows or not columns:
+        ax.text(0.5, 0.5, "no runs in the reports root", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    codes = np.vectorize(lambda s: order.index(s) if s in order else 0)(frame.to_numpy(dtype=object))
+    ax.imshow(codes, cmap=ListedColormap(colours), vmin=0, vmax=len(order) - 1, aspect="auto", interpolation="nearest")
+    ax.set_yticks(range(rows), list(frame.index))
+    ax.set_xticks(range(columns), list(frame.columns), rotation=30, ha="right", fontsize=8)
+    ax.set_xlabel("run (oldest first)")
+    ax.legend(handles=[Patch(color=STATUS_COLOUR[s], label=s) for s in order[1:]], loc="upper left",
+              bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return fig
+
+
+TREND_UNITS = {"bounce_rate": "share of sends", "complaint_rate": "share of deliveries", "quota_used": "share of Max24HourSend",
+               "suppressed": "addresses", "identities": "identities", "aws_calls": "calls", "duration_s": "seconds"}
+
+
+def trend_figure(frame: "pd.DataFrame", thresholds: dict[str, dict[str, float]]) -> "Figure":
+    """One panel per key figure over the runs, warn and fail levels drawn where they exist."""
+    names = [n for n in TREND_UNITS if n in frame.columns]
+    fig, axes = _figure(1.6 * len(names) + 0.8, rows=len(names))
+    for ax, name in zip(axes, names):
+        series = frame[name].astype(float)
+        if series.notna().any():
+            ax.plot(frame.index, series, marker="o", color="#0969da")
+        for level, colour in (("warn", WARN_COLOUR), ("fail", FAIL_COLOUR)):
+            if name in thresholds:
+                ax.axhline(thresholds[name][level], color=colour, linestyle="--", linewidth=1, label=f"{level} {thresholds[name][level]:g}")
+        if name in thresholds:
+            ax.legend(loc="upper left", fontsize=7)
+        ax.set_ylabel(f"{name}\n({TREND_UNITS[name]})", fontsize=8)
+        ax.grid(True, alpha=0.3)
+    if len(frame.index):
+        _time_axis(axes[-1])
+    return fig

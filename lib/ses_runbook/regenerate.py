@@ -46,6 +46,15 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
     nbformat.write(nb, path)
 
 
+def build_sample_history(folder: Path) -> Path:
+    """``python -m ses_runbook.samplehistory``: runs at fixed as_of values, in a process of its own
+    (it starts sandboxes, and one already runs here)."""
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "ses_runbook.samplehistory", str(folder)], check=True, stdout=subprocess.DEVNULL)
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     from .exceptions import SandboxError
     from .sandbox.server import DEFAULT_PORTS, Sandbox, restore_env
@@ -56,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = resolve_notebooks(args.notebooks) if args.notebooks else available()
     state_dir = Path(tempfile.gettempdir()) / "ses-runbook-sandbox-regenerate"  # fixed path and ports: byte-stable outputs
+    if any(p.stem == "11_history" for p in paths):  # it reads a reports root: the library's sample one
+        os.environ["SES_RUNBOOK_REPORTS_ROOT"] = str(build_sample_history(Path(tempfile.gettempdir()) / "ses-runbook-sample-history"))
     box = Sandbox("healthy", as_of=args.as_of, ports=dict(DEFAULT_PORTS), state_dir=state_dir)
     try:
         box.start()
@@ -70,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             execute_in_place(path)
     finally:
         os.environ.pop("SES_RUNBOOK_AS_OF", None)
+        os.environ.pop("SES_RUNBOOK_REPORTS_ROOT", None)
         restore_env(previous)
         box.stop()
     return 0

@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, params as params_mod, plots
+from . import __version__, bundle, history, params as params_mod, plots
 from .exceptions import NotebookError
 from .results import Status, exit_code, read_recorded
 
@@ -130,14 +130,14 @@ def _default_out(label: str | None, root: str | Path) -> Path:
 _ADDRESS_PARAMETERS = ("test_recipient", "unsuppress")
 
 
-def run_context(params: "Params", label: str | None, scenario: str | None) -> dict[str, Any]:
+def run_context(params: "Params", label: str | None, scenario: str | None, account: str | None = None) -> dict[str, Any]:
     """Who, when, which account (STS GetCallerIdentity), which parameters: the banner's facts."""
     import getpass
     import platform
 
     from .aws import Aws
 
-    return {"label": label, "account": Aws(params).account_label(), "region": params.region,
+    return {"label": label, "account": account or Aws(params).account_label(), "region": params.region,
             "as_of": params.as_of_datetime().strftime("%Y-%m-%d %H:%M:%S"),
             "operator": f"{getpass.getuser()}@{platform.node()}",
             "started": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -313,10 +313,8 @@ _EXPORTERS = threading.local()
 def _exporter() -> Any:
     """This thread's HTML exporter: made once per job slot (its templates and filters load once), not per notebook."""
     if getattr(_EXPORTERS, "html", None) is None:
-        from nbconvert import HTMLExporter
-
-        _EXPORTERS.html = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                                       embed_images=True)
+        _EXPORTERS.html = bundle.html_exporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                                               embed_images=True)
     return _EXPORTERS.html
 
 
@@ -367,14 +365,17 @@ def _sum_calls(results: list[NotebookResult]) -> dict[str, Any]:
 
 def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = None, jobs: int = 2,
               label: str | None = None, timeout: int = 600, scenario: str | None = None,
-              quiet: bool = False) -> SuiteResult:
-    """Execute ``notebooks`` with ``params`` into a report folder; returns what ``summary.json`` holds."""
+              quiet: bool = False, previous: dict[str, Any] | None = None, account: str | None = None) -> SuiteResult:
+    """Execute ``notebooks`` with ``params`` into a report folder; returns what ``summary.json`` holds.
+
+    ``previous`` (runs into a reports root): ``{"path", "href", "summary"}`` of the run before this
+    one, or ``{}`` when there is none; the index then opens with what changed since it."""
     out_dir = Path(out) if out else _default_out(label, "reports")
     out_dir.mkdir(parents=True, exist_ok=True)
     marker = out_dir / "INCOMPLETE"
     marker.write_text("this report folder is being written, or its run was interrupted\n")
     started = time.monotonic()
-    context = run_context(params, label, scenario)
+    context = run_context(params, label, scenario, account=account)
     started_at, account, operator = context["started"], context["account"], context["operator"]
     banner = banner_html(context)
     # Each notebook gets the values that differ from the model's defaults; a notebook whose cell does
@@ -425,8 +426,14 @@ def run_suite(params: "Params", notebooks: list[Path], out: str | Path | None = 
         "checks": checks,
         "worst": worst.value,
     }
+    summary["figures"] = history.figures(checks, summary["run"])
+    summary["thresholds"] = history.thresholds(params)
+    if previous is not None:
+        summary["changes"] = history.changes(previous["summary"], summary, previous["path"], previous["href"]) if previous else None
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    (out_dir / "index.html").write_text(_index_html(summary, banner), encoding="utf-8")
+    index_page = _index_html(summary, banner)
+    (out_dir / "index.html").write_text(index_page, encoding="utf-8")
+    bundle.write_report_html(out_dir, summary, index_page)
     if interrupted:
         marker.write_text("interrupted: the notebooks marked 'interrupted' did not finish\n")
         raise KeyboardInterrupt
@@ -477,8 +484,10 @@ def _index_html(summary: dict[str, Any], banner: str) -> str:
                      f"<td>{html.escape(c['summary'])}</td></tr>" for c in summary["checks"] if c["status"] != "ok")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>SES runbook report {html.escape(summary['run']['label'] or '')}</title>"
             "<style>body{font-family:sans-serif;margin:16px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}</style></head><body>"
-            f"<h1>SES runbook report</h1><p>{banner}</p><p>worst status: {status_badge(summary['worst'])} · "
-            f"{summary['run']['aws_calls']['total']} AWS calls · {summary['run']['duration_s']} s</p>"
+            f"<h1>SES runbook report</h1>{history.changes_html(summary['changes']) if 'changes' in summary else ''}"
+            f"<p>{banner}</p><p>worst status: {status_badge(summary['worst'])} · "
+            f"{summary['run']['aws_calls']['total']} AWS calls · {summary['run']['duration_s']} s · "
+            "<a href='report.html'>report.html</a>: everything in one file</p>"
             f"<table><tr><th>status</th><th>notebook</th><th>checks</th><th>time</th><th>source</th><th>error</th></tr>{rows}</table>"
             f"<h2>Checks that need attention</h2><table><tr><th>status</th><th>check</th><th>notebook</th><th>finding</th></tr>"
             f"{checks or '<tr><td colspan=4>none</td></tr>'}</table></body></html>")

@@ -52,7 +52,7 @@ class Sandbox:
     """
 
     def __init__(self, scenario: str = "healthy", ports: dict[str, int] | None = None, state_dir: str | Path | None = None,
-                 as_of: str | None = None) -> None:
+                 as_of: str | None = None, s3_dir: str | Path | None = None) -> None:
         self.scenario = scenario_mod.load(scenario)
         # The world's "now": given, the scenario's own, or the start time rounded down to 15 minutes.
         if as_of or not self.scenario.as_of:
@@ -70,6 +70,7 @@ class Sandbox:
         self._http: Any = None
         self.dns: Any = None
         self.smtp: Any = None
+        self.s3_dir = Path(s3_dir).expanduser() if s3_dir else None  # where S3 objects persist between sessions
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> "Sandbox":
@@ -89,6 +90,13 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        if self._http is not None and self.s3_dir is not None:
+            from . import s3store
+
+            try:
+                s3store.save(s3store.client(self.endpoint_url, self.scenario.region), self.s3_dir)
+            except Exception as exc:  # noqa: BLE001 - stopping must finish
+                logging.getLogger(__name__).warning("sandbox S3 not saved to %s: %s", self.s3_dir, exc)
         for server in (getattr(self, "imap", None), self.smtp, self.dns):
             if server is not None:
                 server.stop()
@@ -161,6 +169,9 @@ class Sandbox:
 
         create_bucket(self.world, self.client("s3"))
         seed(self.world)
+        from . import s3store
+
+        s3store.restore(s3store.client(self.endpoint_url, self.scenario.region), self.scenario.region, self.s3_dir)
         self.layer.reset_calls()
 
     def _seed_iam(self) -> None:
@@ -435,7 +446,7 @@ def describe(box: Sandbox) -> str:
     env_file = write_env_file(box)
     return "\n".join([
         f"ses-runbook sandbox: scenario '{box.scenario.name}' ({box.scenario.description}); Ctrl-C stops it",
-        f"  AWS   {box.endpoint_url}   (SES, SESv2, CloudWatch, IAM, STS, SNS, SQS; account 123456789012)",
+        f"  AWS   {box.endpoint_url}   (SES, SESv2, CloudWatch, IAM, STS, S3, SNS, SQS; account 123456789012)",
         f"  DNS   {HOST}:{box.ports['dns']}   (udp+tcp)",
         f"  SMTP  {HOST}:{box.ports['smtp']}   (STARTTLS; CA {box.smtp.ca_file})",
         f"  IMAP  {HOST}:{box.ports['imap']}   (test mailbox {box.scenario.mail.imap_username}; "

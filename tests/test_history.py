@@ -1,0 +1,224 @@
+"""Reports root and history: runs of different scenarios into one root (a folder and S3), what
+history makes of them, the "changed since" block, pages that stand alone, pruning, bad roots."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from ses_runbook import bundle, history, reporting, storage
+from ses_runbook.runner import resolve_notebooks
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+def _runs(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("*/*/*") if p.is_dir())
+
+
+def _assert_standalone(run_dir: Path) -> None:
+    """No page of the bundle references anything outside it (the previous run is a plain link)."""
+    files = {p.name for p in run_dir.iterdir()}
+    pages = [p for p in run_dir.iterdir() if p.suffix == ".html"]
+    assert {"index.html", "report.html"} <= {p.name for p in pages}
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        outside = [r for r in bundle.external_references(text, files) if not r.startswith("../")]
+        assert outside == [], (page.name, outside[:5])
+        assert "cdnjs" not in text and "require.js" not in text and "MathJax.js" not in text
+
+
+def test_local_root_first_bad_run_recovery_trends_and_changes(tmp_path) -> None:
+    root = tmp_path / "R"
+    first = run_cli("run", "--sandbox", "--reports", str(root), "00", "01")
+    assert first.returncode == 0, first.stderr
+    (run1,) = _runs(root)
+    assert run1.parent.parent.name == "123456789012" and run1.parent.name == "us-east-1"
+    before = _hashes(run1)
+    second = run_cli("run", "--sandbox=bounce-spike", "--reports", str(root), "00")
+    assert second.returncode == 1, second.stderr
+    third = run_cli("run", "--sandbox", "--reports", str(root), "--label", "after-fix", "00")
+    assert third.returncode == 0, third.stderr
+    run1, run2, run3 = _runs(root)
+    assert run3.name.endswith("-after-fix")
+    assert _hashes(run1) == before  # later runs never change an earlier one
+
+    proc = run_cli("history", "--reports", str(root), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [r["worst"] for r in data["runs"]] == ["ok", "fail", "ok"]
+    bounce = next(c for c in data["checks"] if c["id"] == "reputation.bounce_rate")
+    assert bounce["statuses"] == ["ok", "fail", "ok"]
+    assert bounce["episodes"][0]["left_ok"].endswith(run2.name)  # the first bad run
+    assert bounce["recovered"].endswith(run3.name) and bounce["first_bad"] is None
+    for row, run_dir in zip(data["trends"], (run1, run2, run3)):
+        summary = json.loads((run_dir / "summary.json").read_text())
+        details = next(c for c in summary["checks"] if c["id"] == "reputation.bounce_rate")["details"]
+        assert row["bounce_rate"] == pytest.approx(details["latest"])
+        assert row["aws_calls"] == summary["run"]["aws_calls"]["total"]
+    assert data["trends"][1]["bounce_rate"] >= 0.10 > data["trends"][0]["bounce_rate"]
+
+    index2 = (run2 / "index.html").read_text()
+    block = index2.split("Changed since the previous run", 1)[1].split("</div>", 1)[0]
+    assert "reputation.bounce_rate" in block and f"../{run1.name}/index.html" in block and "bounce_rate" in block
+    summary2 = json.loads((run2 / "summary.json").read_text())
+    assert {"id": "reputation.bounce_rate", "before": "ok", "after": "fail"}.items() <= next(
+        c for c in summary2["changes"]["checks"] if c["id"] == "reputation.bounce_rate").items()
+    assert "no previous run" in (run1 / "index.html").read_text()
+
+    for run_dir in (run1, run2, run3):
+        _assert_standalone(run_dir)
+    report = (run1 / "report.html").read_text()
+    assert "data:image/png;base64," in report and "id='nb-01_quota_and_statistics'" in report
+
+    text = run_cli("history", "--reports", str(root), "--since", "1d")
+    assert text.returncode == 0 and "reputation.bounce_rate" in text.stdout
+
+
+def test_s3_root_against_the_sandbox(tmp_path) -> None:
+    env = {**os.environ, "SES_RUNBOOK_SANDBOX_S3": str(tmp_path / "s3")}
+    spec = "s3://ses-runbook-reports/team-a"
+    assert run_cli("run", "--sandbox", "--reports", spec, "00", env=env).returncode == 0
+    second = run_cli("run", "--sandbox=bounce-spike", "--reports", spec, "00", env=env)
+    assert second.returncode == 1, second.stderr
+    proc = run_cli("history", "--sandbox", "--reports", spec, "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    bounce = next(c for c in data["checks"] if c["id"] == "reputation.bounce_rate")
+    assert bounce["statuses"] == ["ok", "fail"] and bounce["first_bad"] == data["runs"][1]["path"]
+    stored = sorted((tmp_path / "s3" / "ses-runbook-reports" / "team-a" / "123456789012" / "us-east-1").iterdir())
+    assert len(stored) == 2 and not (stored[1] / "INCOMPLETE").exists()
+    assert "reputation.bounce_rate" in (stored[1] / "index.html").read_text().split("Changed since", 1)[1]
+    _assert_standalone(stored[1])
+
+    missing = run_cli("run", "--sandbox", "--reports", "s3://no-such-bucket/x", "00", env=env)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    assert "no-such-bucket" in missing.stderr and "does not exist" in missing.stderr
+
+
+@pytest.mark.parametrize("make_root,named", [
+    (lambda tmp: (tmp / "file").write_text("x") and str(tmp / "file" / "reports"), "not writable"),
+    (lambda tmp: "ftp://host/reports", "unsupported scheme"),
+    (lambda tmp: "s3://Bad_Bucket", "not an S3 address"),
+])
+def test_bad_reports_root_is_one_line_exit_2_before_any_notebook(tmp_path, make_root, named) -> None:
+    proc = run_cli("run", "--reports", make_root(tmp_path), "00")
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and named in proc.stderr
+    assert "notebooks" not in proc.stderr  # the progress bar never started
+
+
+def test_bad_history_options(tmp_path) -> None:
+    for args, named in ((["--since", "last week"], "--since"), ([], "does not exist")):
+        proc = run_cli("history", "--reports", str(tmp_path / "none"), *args)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and named in proc.stderr
+
+
+# -- without notebooks: summaries written by the library from in-process checks ------------------
+def _write_run(root: storage.Root, report, when: datetime, label: str | None = None, params=None) -> str:
+    """A run folder as the runner leaves it, from a ``health.check_all`` report (fast: no kernels)."""
+    summary = report.to_dict()
+    summary["run"]["started"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    summary["run"]["label"] = label
+    summary["figures"] = history.figures(summary["checks"], summary["run"])
+    slot = root.claim(summary["run"]["account"], summary["run"]["region"], when, label)
+    (slot.local / "summary.json").write_text(json.dumps(summary, default=str))
+    if isinstance(root, storage.S3Root):
+        root.client.delete_object(Bucket=root.bucket, Key=root._key(slot.path, storage.CLAIM))
+    root.publish(slot)
+    return slot.path
+
+
+@pytest.fixture
+def reports(sandbox):
+    from ses_runbook import health
+
+    healthy = health.check_all(sandbox.params)
+    failing = health.check_all(sandbox.params.model_copy(update={"bounce_rate_warn": 0.001, "bounce_rate_fail": 0.002}))
+    return {"ok": healthy, "fail": failing}
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_concurrent_runs_never_share_a_folder(tmp_path, sandbox, kind) -> None:
+    root = storage.open_root(str(tmp_path) if kind == "local" else "s3://ses-runbook-reports/race", sandbox.params)
+    root.check_writable()
+    when = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    slots: list[str] = []
+    threads = [threading.Thread(target=lambda: slots.append(root.claim("123456789012", "us-east-1", when, "x").path)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(slots)) == 6 and all(s.startswith("123456789012/us-east-1/20261101T000000Z") for s in slots)
+
+
+def test_prune_keeps_newest_healthy_and_labelled(tmp_path, reports) -> None:
+    root = storage.open_root(str(tmp_path))
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    paths = [_write_run(root, reports["ok"], base, label="INC-1"),                     # labelled: kept
+             _write_run(root, reports["ok"], base + timedelta(hours=1)),               # newest healthy: kept
+             _write_run(root, reports["fail"], base + timedelta(hours=2)),
+             _write_run(root, reports["fail"], base + timedelta(hours=3)),
+             _write_run(root, reports["fail"], base + timedelta(hours=4))]
+    (tmp_path / "123456789012" / "us-east-1" / "not-a-run").mkdir()                    # foreign: untouched
+    removed = reporting.prune(root, "123456789012", "us-east-1", keep=2, keep_days=None, now=base + timedelta(hours=5))
+    assert removed == [paths[2]]
+    left = {p.relative_to(tmp_path).as_posix() for p in _runs(tmp_path)}
+    assert left == {paths[0], paths[1], paths[3], paths[4], "123456789012/us-east-1/not-a-run"}
+    removed = reporting.prune(root, "123456789012", "us-east-1", keep=None, keep_days=1, now=base + timedelta(days=3))
+    assert sorted(removed) == sorted([paths[3], paths[4]])
+    assert {p.relative_to(tmp_path).as_posix() for p in _runs(tmp_path)} >= {paths[0], paths[1]}
+
+
+def test_corrupt_and_foreign_summaries_are_skipped_with_a_warning(tmp_path, reports) -> None:
+    root = storage.open_root(str(tmp_path))
+    good = _write_run(root, reports["ok"], datetime(2026, 11, 1, tzinfo=timezone.utc))
+    corrupt = tmp_path / "123456789012" / "us-east-1" / "20261101T010000Z"
+    corrupt.mkdir()
+    (corrupt / "summary.json").write_text("{not json")
+    foreign = tmp_path / "123456789012" / "us-east-1" / "20261101T020000Z"
+    foreign.mkdir()
+    (foreign / "summary.json").write_text(json.dumps({"tests": 3, "passed": 3}))
+    proc = run_cli("history", "--reports", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [r["path"] for r in data["runs"]] == [good]
+    assert "20261101T010000Z" in proc.stderr and "20261101T020000Z" in proc.stderr and len(data["skipped"]) == 2
+
+
+def test_history_filters_and_multiple_regions(tmp_path, reports) -> None:
+    root = storage.open_root(str(tmp_path))
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    _write_run(root, reports["ok"], base)
+    other = reports["fail"].to_dict()
+    other["run"]["region"] = "eu-west-1"
+    from ses_runbook.results import Report
+
+    _write_run(root, Report.from_dict(other), base + timedelta(hours=1))
+    both = history.history(root)
+    assert {(r["region"], r["worst"]) for r in both["runs"]} == {("us-east-1", "ok"), ("eu-west-1", "fail")}
+    assert all(c["first_bad"] is None for c in both["checks"] if c["region"] == "us-east-1")
+    only = history.history(root, region="eu-west-1")
+    assert [r["region"] for r in only["runs"]] == ["eu-west-1"]
+    assert history.history(root, account="210987654321")["runs"] == []
+    assert history.history(root, since=base + timedelta(minutes=30))["runs"][0]["region"] == "eu-west-1"
+
+
+def test_standalone_template_drops_what_the_default_fetches() -> None:
+    """The stock page loads require.js and MathJax from a CDN; ours loads nothing."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# t\n\n$x^2$")])
+    stock, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    ours, _ = bundle.html_exporter().from_notebook_node(nb)
+    assert bundle.external_references(stock)
+    assert bundle.external_references(ours) == [] and "<style" in ours
