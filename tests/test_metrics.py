@@ -155,12 +155,13 @@ def test_rate_figure_shades_the_spike(sandbox, tmp_path) -> None:
     warned = 255 * (1 - alpha) + np.array(to_rgb(plots.WARN_COLOUR)) * 255 * alpha
     failed = warned * (1 - alpha) + np.array(to_rgb(plots.FAIL_COLOUR)) * 255 * alpha
 
-    def count(region, colour) -> int:
-        return int((np.abs(region - colour).max(axis=-1) <= 2).sum())
+    def bands(region, colour) -> int:
+        """Columns shaded over most of the panel's height (a legend's line sample is a few pixels, not a band)."""
+        return int(((np.abs(region - colour).max(axis=-1) <= 2).sum(axis=0) >= 100).sum())
 
     top, bottom = pixels[:300], pixels[300:]
-    assert count(top, warned) > 500 and count(top, failed) > 2000, (count(top, warned), count(top, failed))
-    assert count(bottom, warned) == count(bottom, failed) == 0
+    assert bands(top, warned) >= 3 and bands(top, failed) >= 10, (bands(top, warned), bands(top, failed))
+    assert bands(bottom, warned) == bands(bottom, failed) == 0
 
 
 def test_executed_notebook_has_pngs_and_the_report_folder_too(sandbox, tmp_path) -> None:
