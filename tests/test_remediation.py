@@ -35,6 +35,9 @@ STAGED = {
     "smtp-key-inactive": ("smtp-auth-failure", {"smtp-key-inactive"}),
     "suppression-growth": ("suppression-list-growth", {"recipients-suppressed"}),
     "bounce-spike-in-sandbox": ("emails-not-delivered", {"account-in-sandbox", "bounce-spike"}),
+    "feedback-not-configured": ("bounces-or-complaints-spike", {"feedback-not-flowing"}),
+    "feedback-topic-no-subscribers": ("bounces-or-complaints-spike", {"feedback-not-flowing"}),
+    "no-reputation-alarms": ("bounces-or-complaints-spike", {"no-reputation-alarms"}),
 }
 
 
