@@ -40,6 +40,9 @@ STAGED = {
     "message-from-misaligned": ("emails-going-to-spam", {"dkim-signing-disabled", "message-from-misaligned"}),
     "message-missing-unsubscribe": ("emails-going-to-spam", set()),  # transactional by default: exempt
     "message-in-spam": ("emails-going-to-spam", {"message-judged-spam"}),
+    "feedback-not-configured": ("bounces-or-complaints-spike", {"feedback-not-flowing"}),
+    "feedback-topic-no-subscribers": ("bounces-or-complaints-spike", {"feedback-not-flowing"}),
+    "no-reputation-alarms": ("bounces-or-complaints-spike", {"no-reputation-alarms"}),
 }
 
 

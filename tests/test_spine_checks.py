@@ -66,7 +66,8 @@ def test_no_call_repeated_and_one_metric_call(sandbox) -> None:
     # IAM has no batch read: one call per user, key or policy (each still asked once; see test_checks_dns_smtp_iam)
     per_resource = {"iam.ListUserPolicies", "iam.ListAttachedUserPolicies", "iam.GetUserPolicy", "iam.GetPolicy",
                     "iam.GetPolicyVersion", "iam.ListAccessKeys", "iam.GetAccessKeyLastUsed",
-                    "iam.GetCredentialReport"}  # asked again while IAM is still building the report
+                    "iam.GetCredentialReport",  # asked again while IAM is still building the report
+                    "cloudwatch.DescribeAlarmsForMetric", "sns.ListSubscriptionsByTopic"}  # one per reputation metric / topic
     assert all(n == 1 for op, n in by_op.items() if op not in per_resource), by_op
     assert by_op["cloudwatch.GetMetricData"] == 1
     # the server saw the same number of calls the client counted (nothing hidden, nothing extra)

@@ -37,7 +37,8 @@ def test_test_email_makes_no_call_unless_opted_in(sandbox, tmp_path) -> None:
 
 
 def test_test_email_sends_exactly_once_when_opted_in(sandbox, tmp_path) -> None:
-    params = sandbox.params.model_copy(update={"send_test_email": True})
+    # without a feedback queue: one send (with one, the simulator round trip: tests/test_feedback.py)
+    params = sandbox.params.model_copy(update={"send_test_email": True, "feedback_queue_url": ""})
     result, nb = _run(params, "02_send_test_email", tmp_path / "on")
     assert sandbox.box.layer.writes() == {"ses.SendEmail": 1}
     check = _checks(nb)["send.test_email"]

@@ -46,9 +46,10 @@ def command(params: "Params") -> str:
 
 
 def send_test_email(aws: "Aws", params: "Params") -> CheckResult:
-    """The test send: with a ``feedback_queue_url``, the mailbox simulator round trip (four sends, four
-    notifications awaited); without one, one email to ``test_recipient``. Never raises."""
-    if params.send_test_email and params.feedback_queue_url:
+    """The test send: with a ``feedback_queue_url`` and the mailbox simulator as ``test_recipient`` (the
+    default), the simulator round trip (four sends, four notifications awaited); otherwise one email to
+    ``test_recipient``. Never raises."""
+    if params.send_test_email and params.feedback_queue_url and params.test_recipient.lower().endswith("@simulator.amazonses.com"):
         return simulator_round_trip(aws, params)
     return send_one(aws, params)
 

@@ -236,6 +236,8 @@ def plan_fixes(diagnosis: Diagnosis) -> list[FixResult]:
     planned: dict[str, FixResult] = {}
     for finding in diagnosis.confirmed:
         fid = finding.cause.fix
+        if fid == "suppress-exported" and not diagnosis.params.feedback_export_file:
+            continue  # nothing to suppress without 09_feedback's export; the cause's steps say how
         if fid and fid not in planned:
             planned[fid] = FixResult(fid, FIXES[fid][0], finding.cause.id, _fix_commands(fid, diagnosis))
     if diagnosis.params.unsuppress and "unsuppress" not in planned:
