@@ -35,7 +35,7 @@ def _waiting_notebooks(folder: Path, count: int) -> list[Path]:
     paths = []
     for i in range(count):
         name = f"9{i}_wait"
-        parameters = nbformat.v4.new_code_cell(parameters_source())
+        parameters = nbformat.v4.new_code_cell(parameters_source("00_health_check"))
         parameters.metadata["tags"] = ["parameters"]
         nb = nbformat.v4.new_notebook(cells=[parameters, nbformat.v4.new_code_cell(WAIT.format(name=name))])
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -9,7 +9,7 @@ and verifies it against live DNS, through the resolver the parameters name:
   OpenARC test suites), its TXT look-ups answered by the run's ``checks.dns.Lookup``;
 - SPF with ``pyspf`` (RFC 7208, including the 10-lookup and 2-void-lookup limits), its DNS
   look-ups answered by a resolver built from ``dns_nameservers``;
-- DMARC policy parsing with ``checkdmarc`` (already used by ``dns.dmarc``) and the organizational
+- DMARC policy parsing with ``spfdmarc`` (as ``dns.dmarc``) and the organizational
   domain from its public-suffix list;
 - the receiver's own verdicts (``Authentication-Results``, ARC, SES receiving's
   ``X-SES-*-Verdict``) parsed with ``authres``, shown beside ours.
@@ -22,6 +22,7 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
+import functools
 import ipaddress
 import re
 import threading
@@ -217,9 +218,14 @@ def _tags(value: str) -> dict[str, str]:
 
 def org_domain(domain: str) -> str:
     """The organizational domain (public suffix list, as DMARC receivers use)."""
-    from checkdmarc.utils import get_base_domain
+    return _public_suffixes().privatesuffix(domain.lower().rstrip(".")) or domain.lower().rstrip(".")
 
-    return get_base_domain(domain)
+
+@functools.lru_cache(maxsize=1)
+def _public_suffixes() -> Any:
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
 
 
 def aligned(domain: str | None, from_domain: str | None, mode: str = "r") -> bool:
@@ -391,9 +397,7 @@ def evaluate_spf(params: "Params", ip: str, sender: str, helo: str = "") -> dict
 # -- DMARC ---------------------------------------------------------------------------------------
 def dmarc_record(domain: str, lookup: "Lookup") -> dict[str, Any]:
     """The DMARC policy for a From domain: ``_dmarc.<domain>``, else the organizational domain's."""
-    from checkdmarc import dmarc as cdmarc
-
-    from .checks.dns import _checkdmarc_fresh
+    from .spfdmarc import RecordError, parse_dmarc
 
     org = org_domain(domain)
     for where in dict.fromkeys([domain, org]):
@@ -402,12 +406,9 @@ def dmarc_record(domain: str, lookup: "Lookup") -> dict[str, Any]:
         if len(records) > 1:
             return {"found": False, "location": name, "error": f"{name} has {len(records)} DMARC records: receivers ignore them all"}
         if records:
-            _checkdmarc_fresh()
             try:
-                parsed = cdmarc.parse_dmarc_record(records[0], where, resolver=lookup.resolver,
-                                                   timeout=lookup.params.dns_timeout_s, retries=0)
-                tags = {k: v.get("value") for k, v in (parsed.get("tags") or {}).items()}
-            except cdmarc.DMARCError as exc:
+                tags = dict(parse_dmarc(records[0])["tags"])
+            except RecordError as exc:
                 tags = {k: v for k, v in _tags(records[0]).items()}
                 tags["error"] = str(exc)
             policy = tags.get("sp") if where != domain and tags.get("sp") else tags.get("p", "none")

@@ -185,7 +185,7 @@ class SesLayer:
                 if answer is not None:
                     return self._json(start_response, 200, answer, "application/x-amz-json-1.0")
             elif service == "cloudwatch" and operation == "GetMetricData":
-                answer = self.get_metric_data(json.loads(body or b"{}"))
+                answer = self.get_metric_data(json.loads(body or b"{}"), environ)
                 if answer is not None:
                     return self._json(start_response, 200, answer, "application/x-amz-json-1.0")
             elif service == "iam" and operation in ("GenerateCredentialReport", "GetCredentialReport"):
@@ -498,18 +498,31 @@ class SesLayer:
         return {"Successful": ok, "Failed": failed}
 
     # -- CloudWatch ----------------------------------------------------------------------
-    def get_metric_data(self, request: dict[str, Any]) -> dict[str, Any] | None:
+    def get_metric_data(self, request: dict[str, Any], environ: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """GetMetricData for AWS/SES metrics straight from the scenario's traffic.
 
         moto aggregates by scanning every stored datapoint for every period (seconds for two
-        weeks); CloudWatch answers in milliseconds, and so does this. Requests that ask for
-        anything but account-level AWS/SES metric statistics (configuration-set dimensions, math
-        expressions, other namespaces: what tests put into moto themselves) go to moto (``None``).
+        weeks); CloudWatch answers in milliseconds, and so does this. Queries that ask for
+        anything but account-level AWS/SES metric statistics (configuration-set dimensions: what
+        tests put into moto themselves) are asked of moto in one request of their own, and the
+        answers merged in the request's order; math expressions or other namespaces send the
+        whole request to moto (``None``).
         """
         queries = request.get("MetricDataQueries", [])
         if not queries or any("MetricStat" not in q or q["MetricStat"]["Metric"].get("Namespace") != "AWS/SES"
-                              or q["MetricStat"]["Metric"].get("Dimensions") for q in queries):
+                              for q in queries):
             return None
+        dimensioned = [q for q in queries if q["MetricStat"]["Metric"].get("Dimensions")]
+        if dimensioned:
+            if environ is None or request.get("NextToken") or len(dimensioned) == len(queries):
+                return None
+            from_moto = self._moto_metric_data(environ, {**request, "MetricDataQueries": dimensioned})
+            if from_moto is None:
+                return None
+            answer = self.get_metric_data({**request, "MetricDataQueries": [q for q in queries if q not in dimensioned]})
+            by_id = {r["Id"]: r for r in answer["MetricDataResults"] + from_moto.get("MetricDataResults", [])}
+            return {"MetricDataResults": [by_id[q["Id"]] for q in queries if q["Id"] in by_id],
+                    "Messages": from_moto.get("Messages", [])}
         start = datetime.fromtimestamp(float(request["StartTime"]), timezone.utc)
         end = datetime.fromtimestamp(float(request["EndTime"]), timezone.utc)
         descending = request.get("ScanBy", "TimestampDescending") == "TimestampDescending"
@@ -523,6 +536,17 @@ class SesLayer:
             results.append({"Id": query["Id"], "Label": query.get("Label", metric["MetricName"]),
                             "Timestamps": [t for t, _ in points], "Values": [v for _, v in points], "StatusCode": "Complete"})
         return {"MetricDataResults": results, "Messages": []}
+
+    def _moto_metric_data(self, environ: dict[str, Any], request: dict[str, Any]) -> dict[str, Any] | None:
+        """moto's own answer to a GetMetricData request (its JSON body), or None when it is not a 200."""
+        body = json.dumps(request).encode()
+        sub = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        status: list[str] = []
+        chunks = self.moto_app(sub, lambda s, h, e=None: status.append(s) or (lambda data: None))
+        data = b"".join(chunks)
+        if not status or not status[0].startswith("200"):
+            return None
+        return json.loads(data or b"{}")
 
     # -- SES v1 ------------------------------------------------------------------------
     def v1_get_sending_enabled(self, form: dict) -> str:
