@@ -1,9 +1,12 @@
 """Shared fixtures: a sandbox per scenario (one at a time per process), parameters pointing at it."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -15,6 +18,12 @@ from ses_runbook.sandbox.server import Sandbox, restore_env
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "ses_runbook.cli"]
 FIXED_AS_OF = "2026-11-01T00:00:00Z"
+
+# The CLI's sandbox keeps its S3 buckets between commands (a reports root must remember earlier
+# runs); each test process keeps them in a folder of its own, never in the user's ~/.cache.
+_S3_STATE = tempfile.mkdtemp(prefix="ses-runbook-test-s3-")
+atexit.register(shutil.rmtree, _S3_STATE, True)
+os.environ["SES_RUNBOOK_SANDBOX_S3"] = _S3_STATE
 
 
 class Running:

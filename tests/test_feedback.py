@@ -220,7 +220,7 @@ def test_a_default_run_masks_addresses_in_every_artifact(sandbox, tmp_path) -> N
 def _diagnose(sandbox, **extra):
     from ses_runbook.remediation import diagnose
 
-    return diagnose(params_mod.load(overrides={**sandbox.box.params(), **extra}), "bounces-or-complaints-spike")
+    return diagnose(params_mod.load(overrides={**sandbox.overrides(), **extra}), "bounces-or-complaints-spike")
 
 
 @pytest.mark.parametrize("sandbox", ["feedback-not-configured"], indirect=True)

@@ -54,7 +54,7 @@ def test_bounce_summary_names_the_rate_and_level(sandbox) -> None:
     assert published and at + period >= sandbox.box.world.as_of
     rate = sum(published) / len(published)
     assert result.details["latest"] == pytest.approx(rate, abs=1e-6) and rate >= 0.10
-    assert f"bounce rate {rate:.2%} at {at:%Y-%m-%d %H:%M} UTC" in result.summary
+    assert f"bounce rate {rate:.2%} for {at:%Y-%m-%d %H:%M}-" in result.summary and "the latest whole period" in result.summary
     assert "10.00%" in result.summary and "pause" in result.summary
     assert result.status.value == "fail"
     assert result.cli.startswith("aws cloudwatch get-metric-statistics --namespace AWS/SES --metric-name Reputation.BounceRate")

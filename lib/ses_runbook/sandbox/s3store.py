@@ -39,22 +39,25 @@ def _create(s3: Any, bucket: str, region: str) -> None:
     s3.create_bucket(Bucket=bucket, **extra)
 
 
-def restore(s3: Any, region: str, folder: Path | None) -> None:
-    """The staged bucket, plus every bucket (folder) and object (file) kept in ``folder``."""
+def restore(s3: Any, region: str, folder: Path | None, skip: frozenset[str] = frozenset()) -> None:
+    """The staged bucket, plus every bucket (folder) and object (file) kept in ``folder``, but the
+    buckets in ``skip`` (the scenario's own, such as its inbound mail: a new session starts them anew)."""
     _create(s3, BUCKET, region)
     if folder is None or not folder.is_dir():
         return
     for bucket_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if bucket_dir.name in skip:
+            continue
         if bucket_dir.name != BUCKET:
             _create(s3, bucket_dir.name, region)
         for file in sorted(p for p in bucket_dir.rglob("*") if p.is_file()):
             s3.upload_file(str(file), bucket_dir.name, file.relative_to(bucket_dir).as_posix())
 
 
-def save(s3: Any, folder: Path) -> None:
-    """Mirror every bucket into ``folder`` (objects removed in the bucket are removed there too)."""
+def save(s3: Any, folder: Path, skip: frozenset[str] = frozenset()) -> None:
+    """Mirror every bucket but those in ``skip`` into ``folder`` (objects removed in the bucket are removed there too)."""
     folder.mkdir(parents=True, exist_ok=True)
-    buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+    buckets = [b["Name"] for b in s3.list_buckets().get("Buckets", []) if b["Name"] not in skip]
     for bucket in buckets:
         target = folder / bucket
         keep: set[Path] = set()

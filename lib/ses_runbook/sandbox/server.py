@@ -94,7 +94,8 @@ class Sandbox:
             from . import s3store
 
             try:
-                s3store.save(s3store.client(self.endpoint_url, self.scenario.region), self.s3_dir)
+                s3store.save(s3store.client(self.endpoint_url, self.scenario.region), self.s3_dir,
+                             skip=frozenset({self.scenario.mail.inbound_bucket}))
             except Exception as exc:  # noqa: BLE001 - stopping must finish
                 logging.getLogger(__name__).warning("sandbox S3 not saved to %s: %s", self.s3_dir, exc)
         for server in (getattr(self, "imap", None), self.smtp, self.dns):
@@ -171,7 +172,8 @@ class Sandbox:
         seed(self.world)
         from . import s3store
 
-        s3store.restore(s3store.client(self.endpoint_url, self.scenario.region), self.scenario.region, self.s3_dir)
+        s3store.restore(s3store.client(self.endpoint_url, self.scenario.region), self.scenario.region, self.s3_dir,
+                        skip=frozenset({self.scenario.mail.inbound_bucket}))
         self.layer.reset_calls()
 
     def _seed_iam(self) -> None:
