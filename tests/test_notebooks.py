@@ -64,4 +64,4 @@ def test_every_notebook_accepts_the_production_parameter_file(nbval_sandbox, tmp
         listed = set(params_mod.notebook_parameters(path.stem))
         assert unknown == set(values) - listed, path.stem
         recorded = read_recorded(nbformat.read(tmp_path / path.name, as_version=4))
-        assert recorded["checks"] or path.stem == "02_send_test_email", path.stem
+        assert recorded["checks"] or path.stem in ("02_send_test_email", "11_history"), path.stem  # 11 reads earlier runs

@@ -170,6 +170,7 @@ def export(folder: str | Path, out: str | Path | None = None) -> dict[str, Any]:
     import nbformat
 
     from .results import Status
+    from . import bundle
     from .runner import NotebookResult, _index_html, _sum_calls, banner_html, render
 
     folder = Path(folder)
@@ -204,7 +205,9 @@ def export(folder: str | Path, out: str | Path | None = None) -> dict[str, Any]:
         "worst": worst.value,
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    (out_dir / "index.html").write_text(_index_html(summary, banner_html(context)), encoding="utf-8")
+    index_page = _index_html(summary, banner_html(context))
+    (out_dir / "index.html").write_text(index_page, encoding="utf-8")
+    bundle.write_report_html(out_dir, summary, index_page)  # one file to attach, as a run's bundle has
     return summary
 
 
