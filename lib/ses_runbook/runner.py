@@ -169,6 +169,26 @@ def _kernel_name() -> str:
     return "python3"
 
 
+KERNEL_START_ATTEMPTS = 3
+KERNEL_READY_TIMEOUT_S = 60
+
+
+def _ready(km: Any) -> bool:
+    """Whether a just-started kernel answers (``kernel_info``); False when it died on the way."""
+    from jupyter_client.blocking import BlockingKernelClient
+
+    client = BlockingKernelClient()
+    client.load_connection_info(km.get_connection_info())
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=KERNEL_READY_TIMEOUT_S)
+        return True
+    except RuntimeError:
+        return False
+    finally:
+        client.stop_channels()
+
+
 class KernelPool:
     """One kernel per job slot, reused from notebook to notebook.
 
@@ -208,11 +228,18 @@ class KernelPool:
 
         # nbclient gets asynchronous clients from it (its own default): a blocking client would wait
         # forever for the output of a kernel that was killed, an asynchronous one notices within a second.
-        km = KernelManager(kernel_name=self._kernel_name, client_class="jupyter_client.asynchronous.AsyncKernelClient")
-        if Path(km.kernel_spec.argv[0]).resolve() == Path(sys.executable).resolve():
-            km.kernel_spec.argv = [sys.executable, "-m", "ses_runbook.ipykernel_launcher", "-f", "{connection_file}"]  # no debugger
-        # quiet about "TCP without encryption" on loopback; history in memory, as nbclient does for its kernels
-        km.start_kernel(cwd=str(self._cwd), extra_arguments=["--log-level=ERROR", "--HistoryManager.hist_file=:memory:"])
+        arguments = ["--log-level=ERROR", "--HistoryManager.hist_file=:memory:"]
+        for attempt in range(KERNEL_START_ATTEMPTS):
+            km = KernelManager(kernel_name=self._kernel_name, client_class="jupyter_client.asynchronous.AsyncKernelClient")
+            if Path(km.kernel_spec.argv[0]).resolve() == Path(sys.executable).resolve():
+                km.kernel_spec.argv = [sys.executable, "-m", "ses_runbook.ipykernel_launcher", "-f", "{connection_file}"]  # no debugger
+            # quiet about "TCP without encryption" on loopback; history in memory, as nbclient does for its kernels
+            km.start_kernel(cwd=str(self._cwd), extra_arguments=arguments)
+            if attempt == KERNEL_START_ATTEMPTS - 1 or _ready(km):
+                break
+            # jupyter_client picks free ports before the kernel binds them: another process (a
+            # sandbox, another run) can take one in between, and the kernel dies. New ports, again.
+            km.shutdown_kernel(now=True)
         with self._lock:
             self._all.append(km)
             stopped = self._stopped
