@@ -18,7 +18,7 @@ from botocore.stub import ANY, Stubber
 
 from ses_runbook import metrics, ses
 from ses_runbook import params as params_mod
-from ses_runbook.aws import READ_OPERATIONS, WRITE_OPERATIONS, Aws, describe_error, is_read
+from ses_runbook.aws import ENDPOINT_PREFIXES, READ_OPERATIONS, WRITE_OPERATIONS, Aws, botocore_session, describe_error, is_read
 from ses_runbook.checks import Context, run
 from ses_runbook.exceptions import ReadOnlyError
 from ses_runbook.redact import mask_key_id, mask_key_ids
@@ -388,3 +388,31 @@ def test_environment_fills_only_unset_parameters() -> None:
     p = params_mod.load(environ=environ)
     assert p.endpoint_url == "http://127.0.0.1:5050" and p.region == "us-east-1"  # region has a default: not taken
     assert params_mod.load(overrides={"endpoint_url": "http://127.0.0.1:6000"}, environ=environ).endpoint_url == "http://127.0.0.1:6000"
+
+
+# -- endpoint data ------------------------------------------------------------------------------
+# The runbook's sessions share a resolver over its own services' entries of endpoints.json. A
+# service whose entry was dropped would still get a client, at a made-up host: compare each
+# service and region with botocore's own resolver over the whole file.
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "cn-north-1", "us-gov-west-1", "us-iso-east-1")
+
+
+@pytest.mark.parametrize("service", sorted(ENDPOINT_PREFIXES))
+def test_clients_resolve_as_with_the_whole_endpoint_file(service: str) -> None:
+    import botocore.session
+
+    ours, whole = botocore_session(), botocore.session.Session()
+    for session in (ours, whole):
+        session.set_credentials("AKIATESTKEYNOTREAL00", "not-a-secret")
+    for region in REGIONS:
+        mine, theirs = (s.create_client(service, region_name=region) for s in (ours, whole))
+        assert (mine.meta.endpoint_url, mine.meta.region_name) == (theirs.meta.endpoint_url, theirs.meta.region_name), region
+        assert mine.meta.partition == theirs.meta.partition
+    assert ours.get_available_regions(service) == whole.get_available_regions(service)
+
+
+def test_sessions_hold_only_the_runbook_services_endpoints() -> None:
+    resolver = botocore_session()._get_internal_component("endpoint_resolver")
+    held = {name for partition in resolver._endpoint_data["partitions"] for name in partition["services"]}
+    assert held == set(ENDPOINT_PREFIXES.values())
+    assert all(service in ENDPOINT_PREFIXES for service in SERVICES)  # every service the guard covers resolves

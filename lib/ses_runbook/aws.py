@@ -82,10 +82,41 @@ def iam_action(service: str, operation: str) -> str:
         f"{_IAM_PREFIX.get(service, service)}:{_ACTION_OF.get(f'{service}.{operation}', operation)}"
 
 
+# The key of each service the runbook calls in botocore's endpoints.json (its endpointPrefix).
+ENDPOINT_PREFIXES = {"ses": "email", "sesv2": "email", "cloudwatch": "monitoring", "iam": "iam", "sts": "sts",
+                     "sns": "sns", "sqs": "sqs", "s3": "s3"}
+
+
 @functools.lru_cache(maxsize=1)
 def _loader() -> Any:
     """One botocore data loader for the process: models and endpoint data are read once."""
     return botocore.session.get_session().get_component("data_loader")
+
+
+@functools.lru_cache(maxsize=1)
+def _endpoint_resolver() -> Any:
+    """botocore's endpoint resolver over the runbook's own services, shared by every session.
+
+    Every botocore session otherwise holds all of endpoints.json (each service of each partition,
+    1.2 MB on disk, about 12 MiB parsed), the largest thing botocore keeps in a notebook kernel.
+    The partitions and the entries of the services in ``ENDPOINT_PREFIXES`` are kept as they are,
+    so those resolve exactly as with the whole file; the file is read the way botocore's loader
+    reads it (first search path that has it), without entering the loader's cache.
+    """
+    from botocore.regions import EndpointResolver
+
+    loader = _loader()
+    for folder in loader.search_paths:
+        path = f"{folder}/endpoints"
+        data = loader.file_loader.load_file(path)
+        if data is not None:
+            break
+    else:
+        raise botocore.exceptions.DataNotFoundError(data_path="endpoints")
+    keep = set(ENDPOINT_PREFIXES.values())
+    for partition in data["partitions"]:
+        partition["services"] = {name: entry for name, entry in partition["services"].items() if name in keep}
+    return EndpointResolver(data, uses_builtin_data=loader.is_builtin_path(path))
 
 
 def botocore_session(profile: str | None = None) -> botocore.session.Session:
@@ -95,6 +126,7 @@ def botocore_session(profile: str | None = None) -> botocore.session.Session:
     """
     session = botocore.session.Session(profile=profile)
     session.register_component("data_loader", _loader())
+    session._register_internal_component("endpoint_resolver", _endpoint_resolver())  # botocore has no public way
     if profile:
         session.get_scoped_config()
     return session

@@ -66,10 +66,12 @@ class ImapServer(LoopbackService):
         from pymap.backend.dict import Config, DictBackend, Login
         from proxyprotocol.reader import ProxyProtocolReader
         from pymap.imap import IMAPServer
+        from pysasl.hashing import Cleartext
 
         config = Config(Namespace(passlib_cfg=None, proxy_protocol="noop", inherited_sockets=None), host=self.host, port=self._port, demo_data=False, demo_user=self.username,
                         demo_password=self.password, tls_enabled=False, secure_auth=False, reject_dnsbl=False,
-                        invalid_user_sleep=0.0)
+                        invalid_user_sleep=0.0,
+                        hash_context=Cleartext())  # the sandbox's own fixed password: no key stretching at each login
         config.apply_context()
         login = Login(config)
         await DictBackend._add_demo_user(config, login)

@@ -1,6 +1,8 @@
 """Start and stop the whole sandbox: AWS (moto + the SES layer), DNS and SMTP on loopback."""
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import os
 import shlex
@@ -15,6 +17,7 @@ from typing import Any
 from ..exceptions import SandboxError
 from ..smtpcred import derive_smtp_password
 from . import scenario as scenario_mod
+from .aws_app import ACCOUNT
 from .world import METRICS, World
 
 HOST = "127.0.0.1"
@@ -28,6 +31,29 @@ AMAZONSES_SPF = ("v=spf1 ip4:199.255.192.0/22 ip4:199.127.232.0/22 ip4:54.240.0.
 _ACTIVE: list["Sandbox"] = []
 _ACTIVE_LOCK = threading.Lock()
 
+
+
+@functools.lru_cache(maxsize=1)
+def _ses_managed_policies() -> str:
+    """moto's AWS-managed policies (JSON), only those with a statement allowing ``ses:…`` or ``*``.
+
+    moto builds all 1,600 of them in each IAM backend at every reset (over a second per sandbox
+    start); the runbook reads a managed policy only to learn whether it lets a user send, and
+    every policy that can is kept.
+    """
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    def grants_ses(document: dict[str, Any]) -> bool:
+        statements = document.get("Statement", [])
+        for statement in statements if isinstance(statements, list) else [statements]:
+            actions = statement.get("Action", [])
+            actions = actions if isinstance(actions, list) else [actions]
+            if statement.get("Effect") == "Allow" and any(a == "*" or a.lower().startswith("ses:") for a in actions):
+                return True
+        return False
+
+    policies = json.loads(aws_managed_policies_data)
+    return json.dumps({name: policy for name, policy in policies.items() if grants_ses(policy["Document"])})
 
 
 def free_port() -> int:
@@ -128,8 +154,12 @@ class Sandbox:
         from .aws_app import SesLayer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        # AWS-managed policies (AmazonSESFullAccess...) exist in every account; moto loads them on request.
+        # AWS-managed policies (AmazonSESFullAccess...) exist in every account; moto loads them on request,
+        # the ones that can grant an SES action only (see _ses_managed_policies).
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        import moto.iam.models
+
+        moto.iam.models.aws_managed_policies_data = _ses_managed_policies()
         moto_api_backend.reset()
         from moto.moto_api._internal import mock_random
 
@@ -141,7 +171,8 @@ class Sandbox:
         except OSError as exc:
             raise SandboxError(f"cannot listen on {HOST}:{self.ports['aws']} for AWS: {exc.strerror}") from None
         self.ports["aws"] = self._http.server_port
-        threading.Thread(target=self._http.serve_forever, name="sandbox-aws", daemon=True).start()
+        threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05},  # stop returns within 50 ms
+                         name="sandbox-aws", daemon=True).start()
 
     @property
     def endpoint_url(self) -> str:
@@ -192,7 +223,7 @@ class Sandbox:
                 key_id, secret = created["AccessKeyId"], created["SecretAccessKey"]
                 if key.status == "Inactive":
                     iam.update_access_key(UserName=user.name, AccessKeyId=key_id, Status="Inactive")
-                backend = backend or iam_backends[created.get("AccountId", "123456789012")]["aws"]
+                backend = backend or iam_backends[created.get("AccountId", ACCOUNT)]["aws"]
                 stored = backend.access_keys[key_id] if key_id in getattr(backend, "access_keys", {}) else None
                 if stored is None:
                     for candidate in backend.users[user.name].access_keys:
@@ -213,18 +244,24 @@ class Sandbox:
             self.world.service_credentials = (OLD_KEY_ID, derive_smtp_password("rotated-away-secret-key-material-000000", self.scenario.region))
 
     def _seed_metrics(self) -> None:
-        cloudwatch = self.client("cloudwatch")
+        """The traffic's AWS/SES datapoints, for what moto answers itself (GetMetricStatistics, ListMetrics).
+
+        Handed to moto's CloudWatch backend as its PutMetricData handler would hand them (UTC
+        without tzinfo, as its parser leaves them): ten HTTP requests of 1,000 points each took
+        most of a sandbox's start.
+        """
+        from moto.cloudwatch.models import cloudwatch_backends
+
         data = []
         for point in self.world.points:
+            when = point.timestamp.astimezone(timezone.utc).replace(tzinfo=None)
             for name, (attr, unit) in METRICS.items():
-                data.append({"MetricName": name, "Timestamp": point.timestamp, "Value": float(getattr(point, attr)), "Unit": unit})
-        for i in range(0, len(data), 1000):
-            cloudwatch.put_metric_data(Namespace="AWS/SES", MetricData=data[i:i + 1000])
+                data.append({"MetricName": name, "Timestamp": when, "Value": float(getattr(point, attr)), "Unit": unit})
+        cloudwatch_backends[ACCOUNT][self.scenario.region].put_metric_data("AWS/SES", data)
 
     def _seed_feedback(self) -> None:
         """The scenario's feedback pipeline: SNS topic, SQS queue and subscription, identity notification
         topics, reputation alarms, and the notifications waiting on the queue."""
-        import json
 
         from moto.sqs.models import sqs_backends
 
@@ -298,13 +335,13 @@ class Sandbox:
 
         if key_id == SANDBOX_KEY[0]:
             return None
-        backend = iam_backends["123456789012"]["aws"]
+        backend = iam_backends[ACCOUNT]["aws"]
         for user in list(backend.users.values()):
             if any(k.access_key_id == key_id for k in user.access_keys):
                 documents = list(user.policies.values())
                 for managed in user.managed_policies.values():
                     documents += [v.document for v in managed.versions if getattr(v, "is_default", False)]
-                return None if allows(documents, action) else f"arn:aws:iam::123456789012:user/{user.name}"
+                return None if allows(documents, action) else f"arn:aws:iam::{ACCOUNT}:user/{user.name}"
         return "an unknown access key"
 
     # -- DNS and SMTP ------------------------------------------------------------------
@@ -448,7 +485,7 @@ def describe(box: Sandbox) -> str:
     env_file = write_env_file(box)
     return "\n".join([
         f"ses-runbook sandbox: scenario '{box.scenario.name}' ({box.scenario.description}); Ctrl-C stops it",
-        f"  AWS   {box.endpoint_url}   (SES, SESv2, CloudWatch, IAM, STS, S3, SNS, SQS; account 123456789012)",
+        f"  AWS   {box.endpoint_url}   (SES, SESv2, CloudWatch, IAM, STS, S3, SNS, SQS; account {ACCOUNT})",
         f"  DNS   {HOST}:{box.ports['dns']}   (udp+tcp)",
         f"  SMTP  {HOST}:{box.ports['smtp']}   (STARTTLS; CA {box.smtp.ca_file})",
         f"  IMAP  {HOST}:{box.ports['imap']}   (test mailbox {box.scenario.mail.imap_username}; "
