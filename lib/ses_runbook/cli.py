@@ -163,17 +163,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _skip_iri_parsers() -> None:
-    """jsonschema, which nbformat validates notebooks with, builds five Earley parsers for RFC 3987
-    IRIs as it loads whenever the optional rfc3987-syntax is installed (JupyterLab brings it): about
-    2 s of CPU per process, for a string format no notebook schema has. Marking that optional
-    module absent before jsonschema loads skips them; only the ``run`` command's own process does."""
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    _skip_iri_parsers()
     from . import runner
 
     _validate(args)
