@@ -219,6 +219,7 @@ class KernelPool:
         self._cwd = cwd
         self._free: "queue.Queue[Any]" = queue.Queue()
         self._all: list[Any] = []
+        self._restarted: set[Any] = set()  # restarted after a failure, not asked kernel_info since
         self._lock = threading.Lock()
         self._stopped = False
         for _ in range(size):
@@ -236,7 +237,11 @@ class KernelPool:
                 km.kernel_spec.argv = [sys.executable, *KERNEL_FLAGS, "-m", "ses_runbook.ipykernel_launcher", "-f", "{connection_file}"]
             # quiet about "TCP without encryption" on loopback; history in memory, as nbclient does for its kernels
             km.start_kernel(cwd=str(self._cwd), extra_arguments=arguments)
-            if attempt == KERNEL_START_ATTEMPTS - 1 or _ready(km):
+            if attempt == KERNEL_START_ATTEMPTS - 1:
+                with self._lock:
+                    self._restarted.add(km)  # not asked yet: acquire waits for it
+                break
+            if _ready(km):
                 break
             # jupyter_client picks free ports before the kernel binds them: another process (a
             # sandbox, another run) can take one in between, and the kernel dies. New ports, again.
@@ -253,10 +258,15 @@ class KernelPool:
         km = self._free.get()
         if self._stopped:
             raise KeyboardInterrupt
+        restarted = False
         if km is None:
-            km = self._start()
+            km = self._start()  # answered kernel_info already
         elif not km.is_alive():
             km.restart_kernel(now=True)
+            restarted = True
+        with self._lock:
+            restarted = restarted or km in self._restarted
+            self._restarted.discard(km)
         # A fresh client each time: a client's sockets belong to the event loop of the notebook
         # run that created it, and nbclient runs each notebook on its own loop.
         from jupyter_client.blocking import BlockingKernelClient
@@ -264,7 +274,8 @@ class KernelPool:
         client = BlockingKernelClient(**km.get_connection_info(session=True), connection_file=km.connection_file, parent=km)
         client.start_channels()
         try:
-            client.wait_for_ready(timeout=60)
+            if restarted:  # wait_for_ready also drains IOPub for 0.2 s: only for a kernel that has not answered yet
+                client.wait_for_ready(timeout=60)
             client.execute_interactive(self._RESET.format(cwd=str(cwd)), silent=True, store_history=False, timeout=60)
         finally:
             client.stop_channels()
@@ -273,6 +284,8 @@ class KernelPool:
     def release(self, km: Any, healthy: bool) -> None:
         if not healthy and not self._stopped:
             km.restart_kernel(now=True)
+            with self._lock:
+                self._restarted.add(km)
         self._free.put(km)
 
     def stop(self) -> None:
@@ -335,15 +348,19 @@ def _execute(path: Path, out_dir: Path, parameters: dict[str, Any], kernels: Ker
     return result
 
 
-_EXPORTERS = threading.local()
+_EXPORTER_LOCK = threading.Lock()
+_EXPORTER: list[Any] = []
 
 
-def _exporter() -> Any:
-    """This thread's HTML exporter: made once per job slot (its templates and filters load once), not per notebook."""
-    if getattr(_EXPORTERS, "html", None) is None:
-        _EXPORTERS.html = bundle.html_exporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                                               embed_images=True)
-    return _EXPORTERS.html
+def _export_html(nb: Any) -> str:
+    """The notebook's HTML body, from one exporter per process (its templates and filters load and
+    compile once: 0.8 s of CPU, eight times what a page takes); pages are rendered one at a time."""
+    with _EXPORTER_LOCK:
+        if not _EXPORTER:
+            _EXPORTER.append(bundle.html_exporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                                                  embed_images=True))
+        body, _ = _EXPORTER[0].from_notebook_node(nb)
+    return body
 
 
 def render(nb: Any, out_dir: Path, banner: str, result: NotebookResult) -> None:
@@ -358,7 +375,7 @@ def render(nb: Any, out_dir: Path, banner: str, result: NotebookResult) -> None:
 
 def _render_html(nb: Any, target: Path, banner: str, result: NotebookResult) -> str:
     """Self-contained HTML without code cells, the run's context on the first screen."""
-    body, _ = _exporter().from_notebook_node(nb)
+    body = _export_html(nb)
     status = result.worst.value
     error = f"<p><b>notebook failed</b>: {html.escape(result.error)}</p>" if result.error else ""
     head = (f'<div style="font-family:sans-serif;border:2px solid #444;padding:8px;margin:8px">'
