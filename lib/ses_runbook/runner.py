@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, bundle, history, params as params_mod, plots
 from .exceptions import NotebookError
-from .ipykernel_launcher import KERNEL_FLAGS
+from .ipykernel_launcher import kernel_flags
 from .results import Status, exit_code, read_recorded
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ class KernelPool:
         for attempt in range(KERNEL_START_ATTEMPTS):
             km = KernelManager(kernel_name=self._kernel_name, client_class="jupyter_client.asynchronous.AsyncKernelClient")
             if Path(km.kernel_spec.argv[0]).resolve() == Path(sys.executable).resolve():
-                km.kernel_spec.argv = [sys.executable, *KERNEL_FLAGS, "-m", "ses_runbook.ipykernel_launcher", "-f", "{connection_file}"]
+                km.kernel_spec.argv = [sys.executable, *kernel_flags(), "-m", "ses_runbook.ipykernel_launcher", "-f", "{connection_file}"]
             # quiet about "TCP without encryption" on loopback; history in memory, as nbclient does for its kernels
             km.start_kernel(cwd=str(self._cwd), extra_arguments=arguments)
             if attempt == KERNEL_START_ATTEMPTS - 1:
