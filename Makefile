@@ -29,9 +29,11 @@ install: $(KERNEL)
 demo: install
 	$(BIN)/ses-runbook run --sandbox --label demo
 
-# Independent tests in parallel, one worker per core (pytest-xdist); each worker runs its own sandboxes.
+# Independent tests in parallel (pytest-xdist), each worker with its own sandboxes: one worker more
+# than there are cores, since a quarter of a worker's time is spent waiting on its kernels and CLI runs.
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 test: install
-	$(BIN)/python -m pytest -n auto --dist worksteal --ignore=tests/airflow_dag
+	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal --ignore=tests/airflow_dag
 
 # The browser test alone, after making sure a Chromium is there: the system's, else Playwright's
 # download, else (as root on Debian) apt's.

@@ -12,19 +12,26 @@ import pytest
 from conftest import ROOT
 from ses_runbook import params as params_mod
 from ses_runbook.notebook import parameters_source
-from ses_runbook.runner import available
+from ses_runbook.runner import KernelPool, available
 
 NOTEBOOKS = available()
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_nbval_matches_committed_outputs(path, nbval_sandbox) -> None:
+def test_nbval_matches_committed_outputs(nbval_sandbox, tmp_path) -> None:
+    """Every notebook in one nbval session (one kernel each, as nbval does): each of its cells'
+    outputs matches the committed ones, and every notebook was compared."""
+    report = tmp_path / "nbval.xml"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
          "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "--rootdir", str(ROOT / "notebooks"),
-         str(path)],
-        capture_output=True, text=True, timeout=600, env=dict(os.environ), cwd=ROOT / "notebooks")
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+         f"--junitxml={report}", *map(str, NOTEBOOKS)],
+        capture_output=True, text=True, timeout=900, env=dict(os.environ), cwd=ROOT / "notebooks")
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    import xml.etree.ElementTree as ET
+
+    cases = ET.parse(report).getroot().iter("testcase")
+    compared = {case.get("classname", "").split(".")[0] for case in cases if not list(case)}  # passed: no child element
+    assert compared == {p.stem for p in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -56,12 +63,19 @@ def test_every_notebook_accepts_the_production_parameter_file(nbval_sandbox, tmp
     monkeypatch.setattr(logging.getLogger("papermill"), "filters", [])  # the runner quiets these; plain papermill does not
     values = {**yaml.safe_load((ROOT / "parameters" / "phenom.yaml").read_text()), **nbval_sandbox.params(),
               "aws_profile": None}
-    for path in NOTEBOOKS:
-        caplog.clear()
-        papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters=values, kernel_name="python3",
-                                   progress_bar=False, cwd=str(path.parent))
-        unknown = {r.getMessage().split(": ", 1)[1] for r in caplog.records if "Passed unknown parameter" in r.getMessage()}
-        listed = set(params_mod.notebook_parameters(path.stem))
-        assert unknown == set(values) - listed, path.stem
-        recorded = read_recorded(nbformat.read(tmp_path / path.name, as_version=4))
-        assert recorded["checks"] or path.stem in ("02_send_test_email", "11_history"), path.stem  # 11 reads earlier runs
+    kernels = KernelPool(1, "python3", ROOT / "notebooks")  # one kernel, reset between notebooks, as `run` does
+    try:
+        for path in NOTEBOOKS:
+            caplog.clear()
+            km = kernels.acquire(path.parent)
+            try:
+                papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters=values, kernel_name=km.kernel_name,
+                                           km=km, progress_bar=False, cwd=str(path.parent))
+            finally:
+                kernels.release(km, healthy=True)
+            unknown = {r.getMessage().split(": ", 1)[1] for r in caplog.records if "Passed unknown parameter" in r.getMessage()}
+            assert unknown == set(values) - set(params_mod.notebook_parameters(path.stem)), path.stem
+            recorded = read_recorded(nbformat.read(tmp_path / path.name, as_version=4))
+            assert recorded["checks"] or path.stem in ("02_send_test_email", "11_history"), path.stem  # 11 reads earlier runs
+    finally:
+        kernels.shutdown()
