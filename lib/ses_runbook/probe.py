@@ -314,13 +314,13 @@ def _imap_connect(params: "Params") -> Any:
     import ssl
 
     host, port = params.imap_host, params.imap_port or 993
-    context = ssl.create_default_context(cafile=params.imap_tls_ca_file)
     timeout = params.connect_timeout_s
     if port == 993:
-        return imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
+        return imaplib.IMAP4_SSL(host, port, ssl_context=ssl.create_default_context(cafile=params.imap_tls_ca_file),
+                                 timeout=timeout)
     client = imaplib.IMAP4(host, port, timeout=timeout)
-    if "STARTTLS" in client.capabilities:
-        client.starttls(ssl_context=context)
+    if "STARTTLS" in client.capabilities:  # the context (reading the system's CAs) only when TLS is spoken
+        client.starttls(ssl_context=ssl.create_default_context(cafile=params.imap_tls_ca_file))
     elif host not in _LOOPBACK:
         client.shutdown()
         raise RunbookError(f"IMAP {host}:{port} offers no STARTTLS: refusing to send the password in plain text "

@@ -70,14 +70,19 @@ def traffic(scenario: Scenario) -> list[Point]:
         rejects = _binomial(rng, sends, t.reject_rate)
         raw.append((ts, sends, bounces, complaints, rejects))
     window = max(1, int(t.reputation_window_hours * 4))
+    # running totals of sends, bounces and complaints: each trailing window is a difference of two
+    sums = [(0, 0, 0)]
+    for _, sends, bounces, complaints, _ in raw:
+        s, b, c = sums[-1]
+        sums.append((s + sends, b + bounces, c + complaints))
     points = []
     for i, (ts, sends, bounces, complaints, rejects) in enumerate(raw):
         if i < warmup:
             continue
-        tail = raw[max(0, i - window + 1): i + 1]
-        total = sum(r[1] for r in tail) or 1
+        first, last = sums[max(0, i - window + 1)], sums[i + 1]
+        total = (last[0] - first[0]) or 1
         points.append(Point(ts, sends, max(0, sends - bounces - rejects), bounces, complaints, rejects,
-                            sum(r[2] for r in tail) / total, sum(r[3] for r in tail) / total))
+                            (last[1] - first[1]) / total, (last[2] - first[2]) / total))
     return points
 
 
