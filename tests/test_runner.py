@@ -58,6 +58,18 @@ def test_a_failing_notebook_does_not_stop_the_others_nor_leak_into_them(sandbox,
     assert (tmp_path / "r" / "50_broken.ipynb").exists() and (tmp_path / "r" / "50_broken.html").exists()
 
 
+def test_a_notebook_that_kills_its_kernel_is_reported_and_the_next_gets_a_new_one(sandbox, tmp_path) -> None:
+    _notebook(tmp_path / "52_dies.ipynb", "import os\nos._exit(1)")
+    _notebook(tmp_path / "53_after.ipynb", "from ses_runbook import notebook\nrb = notebook.start(globals())\n"
+              "rb.check('account.sending_enabled')\nrb.record()")
+    books = [tmp_path / "52_dies.ipynb", tmp_path / "53_after.ipynb"]
+    suite = runner.run_suite(sandbox.params, books, out=tmp_path / "r", jobs=1, timeout=60, quiet=True)  # one slot
+    notebooks = {n["name"]: n for n in suite.summary["notebooks"]}
+    assert notebooks["52_dies"]["error"] and "DeadKernel" in notebooks["52_dies"]["error"], notebooks["52_dies"]
+    assert notebooks["53_after"]["error"] is None and notebooks["53_after"]["checks"] == 1
+    assert suite.exit_code == 2
+
+
 @pytest.mark.parametrize("sandbox", ["sending-disabled"], indirect=True)
 def test_failing_scenario_turns_worst_to_fail(sandbox, tmp_path) -> None:
     suite = runner.run_suite(sandbox.params, runner.resolve_notebooks(["05"]), out=tmp_path / "r", jobs=1, quiet=True)

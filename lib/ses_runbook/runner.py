@@ -219,7 +219,7 @@ class KernelPool:
         self._cwd = cwd
         self._free: "queue.Queue[Any]" = queue.Queue()
         self._all: list[Any] = []
-        self._restarted: set[Any] = set()  # restarted after a failure, not asked kernel_info since
+        self._unready: set[Any] = set()  # (re)started kernels not asked kernel_info yet
         self._lock = threading.Lock()
         self._stopped = False
         for _ in range(size):
@@ -239,7 +239,7 @@ class KernelPool:
             km.start_kernel(cwd=str(self._cwd), extra_arguments=arguments)
             if attempt == KERNEL_START_ATTEMPTS - 1:
                 with self._lock:
-                    self._restarted.add(km)  # not asked yet: acquire waits for it
+                    self._unready.add(km)  # not asked yet: acquire waits for it
                 break
             if _ready(km):
                 break
@@ -258,15 +258,15 @@ class KernelPool:
         km = self._free.get()
         if self._stopped:
             raise KeyboardInterrupt
-        restarted = False
+        unready = False
         if km is None:
             km = self._start()  # answered kernel_info already
         elif not km.is_alive():
             km.restart_kernel(now=True)
-            restarted = True
+            unready = True
         with self._lock:
-            restarted = restarted or km in self._restarted
-            self._restarted.discard(km)
+            unready = unready or km in self._unready
+            self._unready.discard(km)
         # A fresh client each time: a client's sockets belong to the event loop of the notebook
         # run that created it, and nbclient runs each notebook on its own loop.
         from jupyter_client.blocking import BlockingKernelClient
@@ -274,7 +274,7 @@ class KernelPool:
         client = BlockingKernelClient(**km.get_connection_info(session=True), connection_file=km.connection_file, parent=km)
         client.start_channels()
         try:
-            if restarted:  # wait_for_ready also drains IOPub for 0.2 s: only for a kernel that has not answered yet
+            if unready:  # wait_for_ready also drains IOPub for 0.2 s: only for a kernel that has not answered yet
                 client.wait_for_ready(timeout=60)
             client.execute_interactive(self._RESET.format(cwd=str(cwd)), silent=True, store_history=False, timeout=60)
         finally:
@@ -285,7 +285,7 @@ class KernelPool:
         if not healthy and not self._stopped:
             km.restart_kernel(now=True)
             with self._lock:
-                self._restarted.add(km)
+                self._unready.add(km)
         self._free.put(km)
 
     def stop(self) -> None:
