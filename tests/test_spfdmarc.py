@@ -57,3 +57,22 @@ def test_dmarc_defaults_and_values() -> None:
 def test_dmarc_errors(record: str) -> None:
     with pytest.raises(spfdmarc.RecordError):
         spfdmarc.parse_dmarc(record)
+
+
+# DMARC identifier alignment as dns.dmarc judges it (RFC 7489 3.1): relaxed accepts the From
+# domain and its subdomains, strict only the From domain itself; case and a trailing dot never matter.
+@pytest.mark.parametrize("domain, from_domain, mode, aligned", [
+    ("thephenom.app", "thephenom.app", "r", True),
+    ("thephenom.app", "thephenom.app", "s", True),
+    ("mail.thephenom.app", "thephenom.app", "r", True),
+    ("mail.thephenom.app", "thephenom.app", "s", False),
+    ("Mail.ThePhenom.App.", "thephenom.app", "r", True),
+    ("thephenom.app", "THEPHENOM.APP.", "s", True),
+    ("evilthephenom.app", "thephenom.app", "r", False),  # a suffix, not a subdomain
+    ("amazonses.com", "thephenom.app", "r", False),
+    ("thephenom.app", "mail.thephenom.app", "r", False),  # the parent of the From domain is not aligned
+])
+def test_alignment_modes(domain: str, from_domain: str, mode: str, aligned: bool) -> None:
+    from ses_runbook.checks.dns import _aligned
+
+    assert _aligned(domain, from_domain, mode) is aligned
