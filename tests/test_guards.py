@@ -84,6 +84,19 @@ def test_reputation_summary_states_rate_and_level(monkeypatch) -> None:
     assert "bounce rate 7.31%" in result.summary and "at or above 5.00%" in result.summary
 
 
+@pytest.mark.parametrize("check_id, label", [("reputation.bounce_rate", "bounce"), ("reputation.complaint_rate", "complaint")])
+def test_reputation_without_a_whole_period_is_ok_and_says_why(monkeypatch, check_id: str, label: str) -> None:
+    """A new or idle account publishes no rate: ok, saying so, with the data notes kept (not a crash, not a fail)."""
+    note = "no datapoints for Reputation.BounceRate"
+    monkeypatch.setattr(metrics, "metric_series", lambda aws, params: {
+        "period": 3600, "notes": [note], "configuration_sets": {}, "series": {q: [] for q in metrics.METRICS}})
+    params = _params()
+    [result] = run(Context(params, Aws(params)), ids=[check_id])
+    assert result.status is Status.OK
+    assert result.summary == f"no {label} rate published for a whole period yet (no sending, or a new account)"
+    assert result.details == {"notes": [note]}
+
+
 # -- the read-only guard, over botocore's own list of operations --------------------------------------
 def _sample(shape: Any) -> Any:
     """The smallest valid value of a botocore shape: required members only, min lengths and ranges kept,
@@ -273,8 +286,9 @@ def test_iam_authorization_details_follow_the_marker(stubbed) -> None:
                          "Path": "/", "CreateDate": AS_OF, "UserPolicyList": [{"PolicyName": "send", "PolicyDocument": allow}]}
     stubs["iam"].add_response("get_account_authorization_details", {"UserDetailList": [user("one")], "Policies": [],
                                                                  "IsTruncated": True, "Marker": "m-2"}, {"Filter": ANY})
-    stubs["iam"].add_response("get_account_authorization_details", {"UserDetailList": [user("two")], "Policies": [],
-                                                                 "IsTruncated": False}, {"Filter": ANY, "Marker": "m-2"})
+    # the last page leaves out a list it has nothing for (IAM does): that is an empty list, not an error
+    stubs["iam"].add_response("get_account_authorization_details", {"UserDetailList": [user("two")], "IsTruncated": False},
+                              {"Filter": ANY, "Marker": "m-2"})
     found = ses.user_policies(aws)
     assert sorted(found) == ["one", "two"] and found["two"]["send"]["Statement"][0]["Action"] == "ses:SendRawEmail"
 
