@@ -35,6 +35,8 @@ def kernel_flags() -> tuple[str, ...]:
 
 def main() -> None:
     sys.modules["debugpy"] = None  # type: ignore[assignment]  # "import debugpy" now fails: no debugger
+    # psutil serves JupyterLab's resource-usage panel (and is optional to ipykernel): 2.6 MiB a headless kernel never uses
+    sys.modules["psutil"] = None  # type: ignore[assignment]
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()

@@ -230,12 +230,12 @@ class KernelPool:
 
         # nbclient gets asynchronous clients from it (its own default): a blocking client would wait
         # forever for the output of a kernel that was killed, an asynchronous one notices within a second.
-        arguments = ["--log-level=ERROR", "--HistoryManager.hist_file=:memory:"]
+        arguments = ["--log-level=ERROR", "--HistoryManager.enabled=False"]
         for attempt in range(KERNEL_START_ATTEMPTS):
             km = KernelManager(kernel_name=self._kernel_name, client_class="jupyter_client.asynchronous.AsyncKernelClient")
             if Path(km.kernel_spec.argv[0]).resolve() == Path(sys.executable).resolve():
                 km.kernel_spec.argv = [sys.executable, *kernel_flags(), "-m", "ses_runbook.ipykernel_launcher", "-f", "{connection_file}"]
-            # quiet about "TCP without encryption" on loopback; history in memory, as nbclient does for its kernels
+            # quiet about "TCP without encryption" on loopback; no input history (nobody scrolls back in a headless run)
             km.start_kernel(cwd=str(self._cwd), extra_arguments=arguments)
             if attempt == KERNEL_START_ATTEMPTS - 1:
                 with self._lock:
