@@ -93,3 +93,17 @@ def terminal_neutral(env: dict) -> dict:
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, encoding="utf-8", timeout=timeout,
                           env=terminal_neutral(env or dict(os.environ)), cwd=ROOT)
+
+
+def alive(pids: set[int]) -> list[int]:
+    """Those of ``pids`` still running (a zombie has exited: only its parent has not reaped it yet)."""
+    import psutil
+
+    left = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return left

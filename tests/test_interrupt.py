@@ -19,6 +19,7 @@ import nbformat
 import psutil
 import pytest
 
+from conftest import alive
 from ses_runbook.notebook import parameters_source
 
 # Python installs its KeyboardInterrupt handler only when SIGINT is not ignored at start-up,
@@ -42,17 +43,6 @@ def _waiting_notebooks(folder: Path, count: int) -> list[Path]:
         nbformat.write(nb, folder / f"{name}.ipynb")
         paths.append(folder / f"{name}.ipynb")
     return paths
-
-
-def _alive(pids: set[int]) -> list[int]:
-    left = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                left.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return left
 
 
 def _kernels(proc: psutil.Process) -> set[int]:
@@ -96,9 +86,9 @@ def test_ctrl_c_during_run(tmp_path, moment: str) -> None:
     assert proc.returncode == 130, stderr[-2000:]
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr[-2000:]
     deadline = time.monotonic() + 10  # the kernels' process groups were killed; allow the kernel to reap them
-    while _alive(everything) and time.monotonic() < deadline:
+    while alive(everything) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _alive(everything) == [], [psutil.Process(p).cmdline() for p in _alive(everything)]
+    assert alive(everything) == [], [psutil.Process(p).cmdline() for p in alive(everything)]
     assert (out / "INCOMPLETE").exists()
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["run"]["complete"] is False

@@ -11,26 +11,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, alive, run_cli
 from labclient import Lab
 from ses_runbook import lab, runner
 
 
 def _template_hashes() -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((ROOT / "notebooks").iterdir()) if p.is_file()}
-
-
-def _alive(pids: set[int]) -> list[int]:
-    import psutil
-
-    out = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                out.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
 
 
 def test_investigation_is_a_parameterised_copy(sandbox, tmp_path) -> None:
@@ -82,7 +69,7 @@ def test_stop_leaves_nothing_running(tmp_path, signum) -> None:
         session.close()
     assert code == 0, (tmp_path / "lab.log").read_text()[-3000:]
     time.sleep(0.5)
-    assert _alive(everything | {session.proc.pid}) == []
+    assert alive(everything | {session.proc.pid}) == []
     assert "stopped" in (tmp_path / "lab.log").read_text()
 
 

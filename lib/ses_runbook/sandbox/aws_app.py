@@ -23,11 +23,10 @@ from urllib.parse import parse_qs, unquote
 
 from ..aws import READ_OPERATIONS, READ_PATH_OPERATIONS, iam_action
 from . import notifications
-from .world import World
+from .world import ACCOUNT, World
 
 XMLNS = "http://ses.amazonaws.com/doc/2010-12-01/"
 IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
-ACCOUNT = "123456789012"  # moto's default account: the sandbox's
 _READ = ("Get", "List", "Describe", "Head", "GET ", "HEAD ")  # S3 REST calls the layer cannot name: method and path
 _REPORT_COLUMNS = ("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
                    "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
@@ -267,7 +266,7 @@ class SesLayer:
         if kind in stamped:  # the event's own time is when it happened: now
             stamped[kind] = {**stamped[kind], "timestamp": notifications._ts(datetime.now(timezone.utc))}
         try:
-            sns_backends[notifications.ACCOUNT][self.region].publish(json.dumps(stamped), arn=topic)
+            sns_backends[ACCOUNT][self.region].publish(json.dumps(stamped), arn=topic)
         except Exception:  # noqa: BLE001 - a deleted topic: SES drops the notification too
             pass
 
@@ -418,7 +417,7 @@ class SesLayer:
         from moto.sqs.models import sqs_backends
 
         try:
-            return sqs_backends[notifications.ACCOUNT][self.region].get_queue(url.rstrip("/").rsplit("/", 1)[-1])
+            return sqs_backends[ACCOUNT][self.region].get_queue(url.rstrip("/").rsplit("/", 1)[-1])
         except Exception:  # noqa: BLE001 - moto answers the error (QueueDoesNotExist) in its own format
             return None
 

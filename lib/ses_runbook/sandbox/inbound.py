@@ -13,9 +13,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from . import mail
-from .world import World
+from .world import ACCOUNT, World
 
-ACCOUNT = "123456789012"
 
 
 def _s3_backend() -> Any:

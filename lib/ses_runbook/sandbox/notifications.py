@@ -14,9 +14,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .scenario import Scenario
-from .world import _rate
+from .world import ACCOUNT, _rate
 
-ACCOUNT = "123456789012"
 SIMULATOR = "simulator.amazonses.com"
 # recipient domains of the platform's users, with their share of the mail
 DOMAINS = [("gmail.com", 35), ("yahoo.com", 14), ("outlook.com", 12), ("hotmail.com", 8), ("icloud.com", 7),

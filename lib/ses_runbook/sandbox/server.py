@@ -17,8 +17,7 @@ from typing import Any
 from ..exceptions import SandboxError
 from ..smtpcred import derive_smtp_password
 from . import scenario as scenario_mod
-from .aws_app import ACCOUNT
-from .world import METRICS, World
+from .world import ACCOUNT, METRICS, World
 
 HOST = "127.0.0.1"
 DEFAULT_PORTS = {"aws": 5050, "dns": 5053, "smtp": 5587, "imap": 5143}
@@ -283,7 +282,7 @@ class Sandbox:
         topic = sns.create_topic(Name="ses-feedback")["TopicArn"] if fb.topic else None
         if topic and fb.subscription == "sqs":
             self.feedback_queue_url = sqs.create_queue(QueueName="ses-feedback", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
-            queue_arn = f"arn:aws:sqs:{region}:{notifications.ACCOUNT}:ses-feedback"
+            queue_arn = f"arn:aws:sqs:{region}:{ACCOUNT}:ses-feedback"
             policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
                       "Action": "sqs:SendMessage", "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]}
             sqs.set_queue_attributes(QueueUrl=self.feedback_queue_url, Attributes={"Policy": json.dumps(policy)})
@@ -314,7 +313,7 @@ class Sandbox:
             # the whole queue on every call (minutes for a spike's thousands).
             from moto.sqs.models import Message
 
-            queue = sqs_backends[notifications.ACCOUNT][region].get_queue("ses-feedback")
+            queue = sqs_backends[ACCOUNT][region].get_queue("ses-feedback")
             for when, message in notifications.queue_notifications(self.scenario, self.world.points, self.world.as_of):
                 item = Message(str(uuid.UUID(int=rng.getrandbits(128))), notifications.envelope(message, topic, when, rng))
                 item.sent_timestamp = int((when + timedelta(milliseconds=180)).timestamp() * 1000)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from .scenario import Identity, Scenario
 
+ACCOUNT = "123456789012"  # moto's default account: the sandbox's
 STEP = timedelta(minutes=15)
 DAYS = 14
 # CloudWatch AWS/SES metric name -> (Point attribute, unit)
