@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -107,3 +109,12 @@ def alive(pids: set[int]) -> list[int]:
         except psutil.NoSuchProcess:
             pass
     return left
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback TCP port that refuses connections for as long as the block runs: bound but not
+    listening, so no parallel test's server can take it (a port merely found free could be)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]

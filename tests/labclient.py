@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,34 +15,43 @@ from pathlib import Path
 from typing import Any
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Lab:
-    """``ses-runbook lab`` started on a free port with a token, in its own folder."""
+    """``ses-runbook lab`` with a token, in its own folder, on the port the OS gives JupyterLab
+    (``--port 0``). A port picked here and released before the server binds it could be taken in
+    between, by the lab's own sandbox or by a parallel test, and the client would then talk to that."""
 
     def __init__(self, workdir: Path, *args: str) -> None:
-        self.port, self.token, self.workdir = free_port(), uuid.uuid4().hex, workdir
+        self.port, self.token, self.workdir = 0, uuid.uuid4().hex, workdir
         self.folder = workdir / "investigation"
+        self.runtime = workdir / "runtime"  # where the server says which port it bound (jpserver-<pid>.json)
         self.log = (workdir / "lab.log").open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ses_runbook.cli", "lab", "--out", str(self.folder), "--port", str(self.port),
+            [sys.executable, "-m", "ses_runbook.cli", "lab", "--out", str(self.folder), "--port", "0",
              "--token", self.token, *args, "--", "--no-browser"],
-            cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ))
-        self.base = f"http://127.0.0.1:{self.port}"
+            cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT,
+            env={**os.environ, "JUPYTER_RUNTIME_DIR": str(self.runtime)})
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, (self.workdir / "lab.log").read_text()[-3000:]
-            try:
-                self.api("GET", "/api/status")
-                return
-            except OSError:
-                time.sleep(0.5)
+            if not self.port:
+                info = sorted(self.runtime.glob("jpserver-*.json"))
+                try:
+                    self.port = json.loads(info[0].read_text())["port"] if info else 0
+                except (ValueError, KeyError):  # caught while the server writes it
+                    pass
+            if self.port:
+                try:
+                    self.api("GET", "/api/status")
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.5)
         raise AssertionError("JupyterLab did not answer in time")
 
     def api(self, method: str, path: str, body: Any = None) -> Any:

@@ -33,6 +33,7 @@ from ses_runbook.results import Report, Status
 from ses_runbook.sandbox import scenario as scenario_mod
 from ses_runbook.sandbox.server import Sandbox, restore_env
 from ses_runbook.smtpcred import derive_smtp_password
+from conftest import closed_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "ses_runbook.cli"]  # the interpreter running the tests, wherever its environment lives
@@ -178,19 +179,16 @@ def test_smtp_temporary_failure_warns(boxes: Boxes) -> None:
 
 def test_smtp_connection_refused_and_timeout_are_errors(boxes: Boxes) -> None:
     params = boxes.params(connect_timeout_s=1.0)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    with socket.socket() as silent:  # accepts connections (backlog) but never says hello
+    with closed_port() as refusing, socket.socket() as silent:  # accepts connections (backlog) but never says hello
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
         silent_port = silent.getsockname()[1]
-        refused = run_checks(params.model_copy(update={"smtp_port": closed_port}), ["smtp.auth"])["smtp.auth"]
+        refused = run_checks(params.model_copy(update={"smtp_port": refusing}), ["smtp.auth"])["smtp.auth"]
         started = time.monotonic()
         hung = run_checks(params.model_copy(update={"smtp_port": silent_port}), ["smtp.auth"])["smtp.auth"]
         elapsed = time.monotonic() - started
     assert refused.status is Status.ERROR
-    assert f"cannot connect to 127.0.0.1:{closed_port}: connection refused" == refused.summary
+    assert f"cannot connect to 127.0.0.1:{refusing}: connection refused" == refused.summary
     assert hung.status is Status.ERROR
     assert f"127.0.0.1:{silent_port} did not answer within 1 s" in hung.summary
     assert elapsed < 5

@@ -101,3 +101,9 @@ def test_a_session_that_ran_every_notebook_leaves_the_templates_alone_and_export
     index = (out / "index.html").read_text()
     assert all((out / link).is_file() for link in re.findall(r"href='([^']+)'", index))
     assert list(out.glob("07_cloudwatch_metrics-*.png"))
+
+
+def test_a_port_out_of_range_is_refused_in_one_line(tmp_path) -> None:
+    proc = run_cli("lab", "--out", str(tmp_path / "inv"), "--port", "65536")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--port 65536 is not a port" in proc.stderr
+    assert not (tmp_path / "inv").exists()

@@ -3,14 +3,13 @@ without the option, a body without secrets, and a dead endpoint that changes not
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 import pytest
 
-from conftest import run_cli
+from conftest import closed_port, run_cli
 from ses_runbook import notify, reporting
 from ses_runbook.runner import resolve_notebooks
 from ses_runbook.sandbox.server import SANDBOX_KEY
@@ -47,12 +46,6 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 FAILING = {"bounce_rate_warn": 0.001, "bounce_rate_fail": 0.002}  # the healthy scenario's 1.3 % then fails
 
 
@@ -77,7 +70,8 @@ def test_webhook_only_on_change_and_failures_change_nothing(tmp_path, sandbox, r
     text = json.dumps(receiver.bodies)
     assert SANDBOX_KEY[0] not in text and SANDBOX_KEY[1] not in text and "smtp_password" not in text
 
-    down = run(sandbox.params, f"webhook:http://127.0.0.1:{_closed_port()}/hook", "always")
+    with closed_port() as port:
+        down = run(sandbox.params, f"webhook:http://127.0.0.1:{port}/hook", "always")
     assert down.exit_code == 0 and down.notified.startswith("failed (webhook)")
     assert any("notification failed" in w for w in warnings)
     stored = json.loads((tmp_path / down.path / "summary.json").read_text())

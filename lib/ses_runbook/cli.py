@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(lab)
     lab.add_argument("--label", help="incident or ticket label, e.g. INC-1234 (names the folder)")
     lab.add_argument("--out", help="investigation folder (default: investigations/<UTC time>[-LABEL]/)")
-    lab.add_argument("--port", type=int, help="JupyterLab's port on 127.0.0.1 (default: 8888 or the next free one)")
+    lab.add_argument("--port", type=int, help="JupyterLab's port on 127.0.0.1 (default: 8888 or the next free one; 0: any free one)")
     lab.add_argument("--token", help="JupyterLab's access token (default: a random one, printed by JupyterLab)")
     lab.add_argument("jupyter_args", nargs="*", metavar="-- JUPYTER_ARG", help="passed to JupyterLab after --, e.g. -- --no-browser")
 
@@ -300,8 +300,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     from . import lab
 
     _validate(args)
-    if args.port is not None and not 0 < args.port < 65536:
-        raise RunbookError(f"--port {args.port} is not a port; allowed: 1-65535")
+    if args.port is not None and not 0 <= args.port < 65536:
+        raise RunbookError(f"--port {args.port} is not a port; allowed: 0 (any free one) to 65535")
     with _maybe_sandbox(args.sandbox, announce=True) as overrides:
         folder = lab.create_investigation(_load(args, overrides), label=args.label, out=args.out, scenario=args.sandbox)
         print(f"ses-runbook lab: investigation {folder}; JupyterLab on 127.0.0.1 (Ctrl-C stops JupyterLab, its kernels"

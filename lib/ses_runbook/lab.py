@@ -87,7 +87,7 @@ def jupyter_command(folder: Path, port: int | None = None, token: str | None = N
     """The JupyterLab command line: loopback only, rooted at the investigation, our kernel by default."""
     args = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--ServerApp.root_dir={folder.resolve()}",
             f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}"]
-    if port:
+    if port is not None:  # 0: a free port the OS picks, bound at once (nothing can take it in between)
         args += [f"--port={port}", "--ServerApp.port_retries=0"]
     if token is not None:
         args.append(f"--IdentityProvider.token={token}")

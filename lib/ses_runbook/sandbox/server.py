@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import shlex
-import socket
 import tempfile
 import threading
 import uuid
@@ -54,21 +53,6 @@ def _ses_managed_policies() -> str:
 
     policies = json.loads(aws_managed_policies_data)
     return json.dumps({name: policy for name, policy in policies.items() if grants_ses(policy["Document"])})
-
-
-def free_port() -> int:
-    """A port free for both TCP and UDP on loopback (DNS needs both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((HOST, 0))
-            port = tcp.getsockname()[1]
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                udp.bind((HOST, port))
-            return port
-        except OSError:
-            continue
-    raise SandboxError("no free port on 127.0.0.1")
 
 
 class Sandbox:
