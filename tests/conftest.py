@@ -92,6 +92,14 @@ def terminal_neutral(env: dict) -> dict:
     return {**{k: v for k, v in env.items() if k not in dropped}, "COLUMNS": "200", "LINES": "50", "PYTHONIOENCODING": "utf-8"}
 
 
+# The CLI as `python -m ses_runbook.cli` runs it, with Python's own SIGINT handler whatever pytest
+# inherited: Python installs it only when SIGINT is not ignored at start-up, and a background job
+# of a non-interactive shell starts with SIGINT ignored. Tests that press Ctrl-C start the CLI so.
+INTERRUPTIBLE_CLI = [sys.executable, "-c",
+                     "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                     "sys.argv[0] = 'ses-runbook'; runpy.run_module('ses_runbook.cli', run_name='__main__', alter_sys=True)"]
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, encoding="utf-8", timeout=timeout,
                           env=terminal_neutral(env or dict(os.environ)), cwd=ROOT)

@@ -7,18 +7,20 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
+from conftest import INTERRUPTIBLE_CLI
+
 
 class Lab:
     """``ses-runbook lab`` with a token, in its own folder, on the port the OS gives JupyterLab
     (``--port 0``). A port picked here and released before the server binds it could be taken in
-    between, by the lab's own sandbox or by a parallel test, and the client would then talk to that."""
+    between, by the lab's own sandbox or by a parallel test, and the client would then talk to that.
+    It is started with Python's SIGINT handler, so a test's Ctrl-C reaches it however pytest started."""
 
     def __init__(self, workdir: Path, *args: str) -> None:
         self.port, self.token, self.workdir = 0, uuid.uuid4().hex, workdir
@@ -26,7 +28,7 @@ class Lab:
         self.runtime = workdir / "runtime"  # where the server says which port it bound (jpserver-<pid>.json)
         self.log = (workdir / "lab.log").open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ses_runbook.cli", "lab", "--out", str(self.folder), "--port", "0",
+            [*INTERRUPTIBLE_CLI, "lab", "--out", str(self.folder), "--port", "0",
              "--token", self.token, *args, "--", "--no-browser"],
             cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "JUPYTER_RUNTIME_DIR": str(self.runtime)})

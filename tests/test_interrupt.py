@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,13 +18,8 @@ import nbformat
 import psutil
 import pytest
 
-from conftest import alive
+from conftest import INTERRUPTIBLE_CLI, alive
 from ses_runbook.notebook import parameters_source
-
-# Python installs its KeyboardInterrupt handler only when SIGINT is not ignored at start-up,
-# so the child restores the handler itself, then runs the CLI as `python -m ses_runbook.cli` would.
-CHILD = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-         "sys.argv[0] = 'ses-runbook'; runpy.run_module('ses_runbook.cli', run_name='__main__', alter_sys=True)")
 
 WAIT = "import pathlib, time\npathlib.Path('started-{name}').touch()\ntime.sleep(600)"
 
@@ -61,7 +55,7 @@ def test_ctrl_c_during_run(tmp_path, moment: str) -> None:
     """SIGINT as soon as a kernel exists (the pool may still be starting) or while notebooks run."""
     books = _waiting_notebooks(tmp_path / "books", 3)
     out = tmp_path / "report"
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, "run", "--sandbox", "--out", str(out), "--jobs", "2",
+    proc = subprocess.Popen([*INTERRUPTIBLE_CLI, "run", "--sandbox", "--out", str(out), "--jobs", "2",
                              *map(str, books)],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     stderr = ""
