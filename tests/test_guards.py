@@ -425,6 +425,43 @@ def test_clients_resolve_as_with_the_whole_endpoint_file(service: str) -> None:
     assert ours.get_available_regions(service) == whole.get_available_regions(service)
 
 
+def test_ses_regions_are_those_a_whole_session_lists() -> None:
+    import botocore.session
+
+    whole = botocore.session.Session()
+    expected = {region for partition in whole.get_available_partitions() for service in ("ses", "sesv2")
+                for region in whole.get_available_regions(service, partition_name=partition)}
+    assert params_mod.ses_regions() == expected and {"us-east-1", "eu-west-1"} <= expected
+
+
+@pytest.mark.parametrize("service", sorted(ENDPOINT_PREFIXES))
+def test_models_load_as_botocore_loads_them(service: str) -> None:
+    import botocore.loaders
+    import botocore.session
+
+    ours, theirs = botocore_session(), botocore.session.Session()
+    for type_name in ("service-2", "paginators-1", "endpoint-rule-set-1"):
+        assert ours.get_component("data_loader").load_service_model(service, type_name) == \
+            theirs.get_component("data_loader").load_service_model(service, type_name), type_name
+    assert type(ours.get_component("data_loader").load_data("endpoints")) is dict  # the faster plain dicts
+
+
+def test_the_loader_knows_the_services_botocore_knows() -> None:
+    import botocore.exceptions
+    import botocore.session
+
+    ours = botocore_session().get_component("data_loader")
+    theirs = botocore.session.Session().get_component("data_loader")
+    for type_name in ("service-2", "paginators-1", "waiters-2"):
+        known = theirs.list_available_services(type_name)
+        listed = ours.list_available_services(type_name)
+        assert list(listed) == known and len(listed) == len(known)
+        assert all(name in listed for name in known[::25]) and "ses" in listed
+        assert not any(name in listed for name in ("no-such-service", "", "..", "../ses", "ses/2010-12-01"))
+    with pytest.raises(botocore.exceptions.UnknownServiceError, match="Unknown service: 'no-such-service'"):
+        botocore_session().create_client("no-such-service", region_name="us-east-1")
+
+
 def test_sessions_hold_only_the_runbook_services_endpoints() -> None:
     resolver = botocore_session()._get_internal_component("endpoint_resolver")
     held = {name for partition in resolver._endpoint_data["partitions"] for name in partition["services"]}

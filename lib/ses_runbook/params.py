@@ -27,15 +27,17 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 @functools.lru_cache(maxsize=1)
 def ses_regions() -> frozenset[str]:
-    """Regions in which botocore knows an SES endpoint, in every partition."""
-    from .aws import botocore_session
+    """Regions in which botocore knows an SES endpoint, in every partition.
 
-    session = botocore_session()  # shares the data loader with the run's clients: endpoints read once
-    regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("ses", partition_name=partition))
-        regions.update(session.get_available_regions("sesv2", partition_name=partition))
-    return frozenset(regions)
+    Read from the process's endpoint resolver under SES's endpoint prefix, as a session's
+    ``get_available_regions`` would, without building a session or loading a service model.
+    """
+    from .aws import ENDPOINT_PREFIXES, endpoint_resolver
+
+    resolver = endpoint_resolver()
+    prefixes = {ENDPOINT_PREFIXES["ses"], ENDPOINT_PREFIXES["sesv2"]}
+    return frozenset(region for partition in resolver.get_available_partitions() for prefix in prefixes
+                     for region in resolver.get_available_endpoints(prefix, partition))
 
 
 class Params(BaseModel):
