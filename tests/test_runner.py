@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -59,7 +60,7 @@ def test_a_failing_notebook_does_not_stop_the_others_nor_leak_into_them(sandbox,
 
 
 def test_a_notebook_that_kills_its_kernel_is_reported_and_the_next_gets_a_new_one(sandbox, tmp_path) -> None:
-    _notebook(tmp_path / "52_dies.ipynb", "import os\nos._exit(1)")
+    _notebook(tmp_path / "52_dies.ipynb", "print('reached the first cell')", "import os\nos._exit(1)")
     _notebook(tmp_path / "53_after.ipynb", "from ses_runbook import notebook\nrb = notebook.start(globals())\n"
               "rb.check('account.sending_enabled')\nrb.record()")
     books = [tmp_path / "52_dies.ipynb", tmp_path / "53_after.ipynb"]
@@ -68,6 +69,24 @@ def test_a_notebook_that_kills_its_kernel_is_reported_and_the_next_gets_a_new_on
     assert notebooks["52_dies"]["error"] and "DeadKernel" in notebooks["52_dies"]["error"], notebooks["52_dies"]
     assert notebooks["53_after"]["error"] is None and notebooks["53_after"]["checks"] == 1
     assert suite.exit_code == 2
+    assert "reached the first cell" in _streams(tmp_path / "r" / "52_dies.ipynb")  # written up to where it stopped
+    assert (tmp_path / "r" / "52_dies.html").exists()
+
+
+def test_a_notebook_that_times_out_is_written_up_to_the_cell_that_hung(sandbox, tmp_path) -> None:
+    _notebook(tmp_path / "54_hangs.ipynb", "print('reached the first cell')", "import time\ntime.sleep(120)",
+              "print('never reached')")
+    suite = runner.run_suite(sandbox.params, [tmp_path / "54_hangs.ipynb"], out=tmp_path / "r", jobs=1, timeout=3, quiet=True)
+    (hung,) = suite.summary["notebooks"]
+    assert hung["error"] and "Timeout" in hung["error"], hung
+    streams = _streams(tmp_path / "r" / "54_hangs.ipynb")
+    assert "reached the first cell" in streams and "never reached" not in streams
+    assert (tmp_path / "r" / "54_hangs.html").exists() and suite.exit_code == 2
+
+
+def _streams(path: Path) -> str:
+    executed = nbformat.read(path, as_version=4)
+    return "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
 
 
 @pytest.mark.parametrize("sandbox", ["sending-disabled"], indirect=True)

@@ -327,6 +327,8 @@ def _execute(path: Path, out_dir: Path, parameters: dict[str, Any], kernels: Ker
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from . import engine
+
     started = time.monotonic()
     output = out_dir / path.name
     result = NotebookResult(name=path.stem, ipynb=output.name)
@@ -334,7 +336,8 @@ def _execute(path: Path, out_dir: Path, parameters: dict[str, Any], kernels: Ker
     km = kernels.acquire(path.parent)
     try:
         papermill.execute_notebook(str(path), str(output), parameters=parameters, kernel_name=km.kernel_name, km=km,
-                                   language="python", progress_bar=False, log_output=False, execution_timeout=timeout)
+                                   language="python", progress_bar=False, log_output=False, execution_timeout=timeout,
+                                   engine_name=engine.NAME)
     except PapermillExecutionError as exc:
         result.error = f"cell {exc.exec_count or exc.cell_index}: {exc.ename}: {exc.evalue}"
     except Exception as exc:  # noqa: BLE001 - a broken notebook must not stop the others
