@@ -196,7 +196,7 @@ class KernelPool:
     Starting a kernel and importing pandas, matplotlib and the package costs about two seconds
     of CPU per notebook; a slot pays it once. Between notebooks the kernel's namespace is reset
     (``%reset -f``), so a notebook sees only its own variables; a kernel whose notebook timed
-    out or died is restarted before it is used again.
+    out or died is replaced by a new one (new ports) before its slot is used again.
 
     Kernels start in the worker threads, on first use: the main thread only waits for results,
     so a Ctrl-C always lands where ``run_suite`` handles it. ``stop`` ends every kernel through
@@ -219,7 +219,7 @@ class KernelPool:
         self._cwd = cwd
         self._free: "queue.Queue[Any]" = queue.Queue()
         self._all: list[Any] = []
-        self._unready: set[Any] = set()  # (re)started kernels not asked kernel_info yet
+        self._unready: set[Any] = set()  # started kernels not asked kernel_info yet
         self._lock = threading.Lock()
         self._stopped = False
         for _ in range(size):
@@ -258,14 +258,13 @@ class KernelPool:
         km = self._free.get()
         if self._stopped:
             raise KeyboardInterrupt
-        unready = False
+        if km is not None and not km.is_alive():
+            self._retire(km)
+            km = None
         if km is None:
-            km = self._start()  # answered kernel_info already
-        elif not km.is_alive():
-            km.restart_kernel(now=True)
-            unready = True
+            km = self._start()  # answered kernel_info already, unless its last attempt is still starting
         with self._lock:
-            unready = unready or km in self._unready
+            unready = km in self._unready
             self._unready.discard(km)
         # A fresh client each time: a client's sockets belong to the event loop of the notebook
         # run that created it, and nbclient runs each notebook on its own loop.
@@ -283,10 +282,21 @@ class KernelPool:
 
     def release(self, km: Any, healthy: bool) -> None:
         if not healthy and not self._stopped:
-            km.restart_kernel(now=True)
-            with self._lock:
-                self._unready.add(km)
+            self._retire(km)
+            km = None  # the next notebook in this slot starts a new kernel
         self._free.put(km)
+
+    def _retire(self, km: Any) -> None:
+        """End a kernel that died or hung. Its slot gets a new kernel, started as the first was (new
+        ports, checked): a restart would bind the old ports again, which another process may hold by now."""
+        try:
+            km.shutdown_kernel(now=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+        with self._lock:
+            if km in self._all:
+                self._all.remove(km)
+            self._unready.discard(km)
 
     def stop(self) -> None:
         """Ctrl-C: kill every kernel now (its process group included); nothing restarts after this.
@@ -342,7 +352,7 @@ def _execute(path: Path, out_dir: Path, parameters: dict[str, Any], kernels: Ker
         result.error = f"cell {exc.exec_count or exc.cell_index}: {exc.ename}: {exc.evalue}"
     except Exception as exc:  # noqa: BLE001 - a broken notebook must not stop the others
         result.error = f"{type(exc).__name__}: {exc}"
-        healthy = False  # timed out or died: restart before the next notebook
+        healthy = False  # timed out or died: a new kernel for the next notebook
     finally:
         kernels.release(km, healthy)
     result.duration_s = round(time.monotonic() - started, 2)
