@@ -19,6 +19,7 @@ from botocore.stub import ANY, Stubber
 from ses_runbook import metrics, ses
 from ses_runbook import params as params_mod
 from ses_runbook.aws import ENDPOINT_PREFIXES, READ_OPERATIONS, WRITE_OPERATIONS, Aws, botocore_session, describe_error, is_read
+from ses_runbook.aws import parse_timestamp
 from ses_runbook.checks import Context, run
 from ses_runbook.exceptions import ReadOnlyError
 from ses_runbook.redact import mask_key_id, mask_key_ids
@@ -423,6 +424,16 @@ def test_clients_resolve_as_with_the_whole_endpoint_file(service: str) -> None:
         assert (mine.meta.endpoint_url, mine.meta.region_name) == (theirs.meta.endpoint_url, theirs.meta.region_name), region
         assert mine.meta.partition == theirs.meta.partition
     assert ours.get_available_regions(service) == whole.get_available_regions(service)
+
+
+@pytest.mark.parametrize("value", [1761955200, 1761955200.25, "1761955200", "2026-11-01T00:00:00Z", "2026-11-01T00:00:00.123Z",
+                                   "2026-11-01T01:30:00+01:30", "Sat, 01 Nov 2026 00:00:00 GMT", "2026-11-01T00:00:00"])
+def test_timestamps_read_as_botocore_reads_them(value) -> None:
+    import botocore.utils
+
+    ours, theirs = parse_timestamp(value), botocore.utils.parse_timestamp(value)
+    assert ours == theirs and (ours.tzinfo is None) == (theirs.tzinfo is None)
+    assert ours.utcoffset() == theirs.utcoffset() or isinstance(value, (int, float))  # epochs: UTC, not the local zone
 
 
 def test_ses_regions_are_those_a_whole_session_lists() -> None:
