@@ -219,13 +219,14 @@ class KernelPool:
         self._cwd = cwd
         self._free: "queue.Queue[Any]" = queue.Queue()
         self._all: list[Any] = []
-        self._unready: set[Any] = set()  # started kernels not asked kernel_info yet
         self._lock = threading.Lock()
         self._stopped = False
         for _ in range(size):
             self._free.put(None)  # a slot whose kernel is not started yet
 
-    def _start(self) -> Any:
+    def _start(self) -> tuple[Any, bool]:
+        """A new kernel, and whether it has answered ``kernel_info`` (the last attempt is not asked:
+        its first notebook waits for it)."""
         from jupyter_client.manager import KernelManager
 
         # nbclient gets asynchronous clients from it (its own default): a blocking client would wait
@@ -237,11 +238,8 @@ class KernelPool:
                 km.kernel_spec.argv = [sys.executable, *kernel_flags(), "-m", "ses_runbook.ipykernel_launcher", "-f", "{connection_file}"]
             # quiet about "TCP without encryption" on loopback; no input history (nobody scrolls back in a headless run)
             km.start_kernel(cwd=str(self._cwd), extra_arguments=arguments)
-            if attempt == KERNEL_START_ATTEMPTS - 1:
-                with self._lock:
-                    self._unready.add(km)  # not asked yet: acquire waits for it
-                break
-            if _ready(km):
+            answered = attempt < KERNEL_START_ATTEMPTS - 1 and _ready(km)
+            if answered or attempt == KERNEL_START_ATTEMPTS - 1:
                 break
             # jupyter_client picks free ports before the kernel binds them: another process (a
             # sandbox, another run) can take one in between, and the kernel dies. New ports, again.
@@ -252,7 +250,7 @@ class KernelPool:
         if stopped:  # interrupted while this kernel was starting
             self._kill(km)
             raise KeyboardInterrupt
-        return km
+        return km, answered
 
     def acquire(self, cwd: Path) -> Any:
         km = self._free.get()
@@ -261,11 +259,9 @@ class KernelPool:
         if km is not None and not km.is_alive():
             self._retire(km)
             km = None
+        answered = True  # a kernel back from an earlier notebook
         if km is None:
-            km = self._start()  # answered kernel_info already, unless its last attempt is still starting
-        with self._lock:
-            unready = km in self._unready
-            self._unready.discard(km)
+            km, answered = self._start()
         # A fresh client each time: a client's sockets belong to the event loop of the notebook
         # run that created it, and nbclient runs each notebook on its own loop.
         from jupyter_client.blocking import BlockingKernelClient
@@ -273,7 +269,7 @@ class KernelPool:
         client = BlockingKernelClient(**km.get_connection_info(session=True), connection_file=km.connection_file, parent=km)
         client.start_channels()
         try:
-            if unready:  # wait_for_ready also drains IOPub for 0.2 s: only for a kernel that has not answered yet
+            if not answered:  # wait_for_ready also drains IOPub for 0.2 s: only for a kernel that has not answered yet
                 client.wait_for_ready(timeout=60)
             client.execute_interactive(self._RESET.format(cwd=str(cwd)), silent=True, store_history=False, timeout=60)
         finally:
@@ -296,7 +292,6 @@ class KernelPool:
         with self._lock:
             if km in self._all:
                 self._all.remove(km)
-            self._unready.discard(km)
 
     def stop(self) -> None:
         """Ctrl-C: kill every kernel now (its process group included); nothing restarts after this.

@@ -16,7 +16,6 @@ from . import mail
 from .world import ACCOUNT, World
 
 
-
 def _s3_backend() -> Any:
     from moto.s3.models import s3_backends
 
