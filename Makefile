@@ -16,7 +16,7 @@ $(BIN)/python:
 # pip compiles bytecode for plain imports only; the runner's kernels run with -OO (no docstrings),
 # so their optimized bytecode is compiled here too, once, instead of from source at every kernel start.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,lab]"
+	$(BIN)/python -m pip install --quiet -e ".[sandbox,test,lab,lint]"
 	$(BIN)/python -OO -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" lib >/dev/null
 	$(BIN)/python -m compileall -q -j 0 lib >/dev/null
 	touch $(STAMP)
@@ -50,7 +50,7 @@ lab: install
 
 # Re-execute every notebook in place against the sandbox at a fixed as_of (committed outputs).
 notebooks: install
-	$(BIN)/python -m ses_runbook.regenerate --as-of $(AS_OF)
+	$(BIN)/python -m ses_runbook.frontends.regenerate --as-of $(AS_OF)
 
 # Airflow in an environment of its own (outside make test): the DAG end to end with dag.test() on the sandbox.
 AIRFLOW_VENV := .venv-airflow

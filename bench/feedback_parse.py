@@ -8,6 +8,7 @@ the event-publishing format) into rows and then into the frame the notebook show
 Part 2 runs the 09_feedback notebook headless against the scenario and prints the AWS calls its
 report recorded, by operation, and the calls the sandbox's server counted (writes among them: none).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,11 +19,13 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ses_runbook import feedback, params as params_mod, runner
+from ses_runbook.core import params as params_mod
+from ses_runbook.runs import runner
 from ses_runbook.sandbox import notifications as sim
 from ses_runbook.sandbox.scenario import load
 from ses_runbook.sandbox.server import Sandbox, restore_env
 from ses_runbook.sandbox.world import traffic
+from ses_runbook.sources import feedback
 
 N = 10_000
 
@@ -30,7 +33,9 @@ N = 10_000
 def bodies(n: int = N) -> list[str]:
     """``n`` queue bodies: the bounce-spike scenario's notifications, repeated, plus deliveries; half as events."""
     scenario = load("bounce-spike").model_copy(update={"as_of": "2026-11-01T00:00:00Z"})
-    scenario = scenario.model_copy(update={"feedback": scenario.feedback.model_copy(update={"queue_sample": 1.0, "queue_days": 14})})
+    scenario = scenario.model_copy(
+        update={"feedback": scenario.feedback.model_copy(update={"queue_sample": 1.0, "queue_days": 14})}
+    )
     end = datetime(2026, 11, 1, tzinfo=timezone.utc)
     found = sim.queue_notifications(scenario, traffic(scenario), end)
     rng = random.Random(3)
@@ -71,7 +76,9 @@ def notebook_calls(scenario: str) -> None:
             box.layer.reset_calls()
             out = Path(tempfile.mkdtemp(prefix="bench-feedback-"))
             started = time.perf_counter()
-            runner.run_suite(params, [p for p in runner.available() if p.stem == "09_feedback"], out=out, jobs=1, quiet=True)
+            runner.run_suite(
+                params, [p for p in runner.available() if p.stem == "09_feedback"], out=out, jobs=1, quiet=True
+            )
             wall = time.perf_counter() - started
             summary = json.loads((out / "summary.json").read_text())
             calls = summary["run"]["aws_calls"]

@@ -5,6 +5,7 @@
 Prints four groups with medians, ratios and the targets beside them. Not part of the tests:
 times are measured here, never asserted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,9 @@ def timed(cmd: list[str], env: dict, reps: int) -> tuple[float, int]:
         with tempfile.NamedTemporaryFile("r") as out:
             wrapped = [str(gnu_time), "-f", "%M", "-o", out.name, *cmd] if gnu_time.exists() else cmd
             start = time.perf_counter()
-            subprocess.run(wrapped, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            subprocess.run(
+                wrapped, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+            )
             walls.append(time.perf_counter() - start)
             text = out.read().strip().splitlines()
             peak = max(peak, int(text[-1]) if text and text[-1].isdigit() else 0)
@@ -65,9 +68,23 @@ def page_sequence(endpoint: str) -> list[list[str]]:
         ["ses", "get-identity-dkim-attributes", "--identities", "thephenom.app", *common],
         ["ses", "get-account-sending-enabled", *common],
         ["iam", "list-users", "--query", "Users[?contains(UserName,`ses`)].UserName", *common],
-        ["cloudwatch", "get-metric-statistics", "--namespace", "AWS/SES", "--metric-name", "Send",
-         "--start-time", "2026-10-31T00:00:00Z", "--end-time", "2026-11-01T00:00:00Z", "--period", "3600",
-         "--statistics", "Sum", *common],
+        [
+            "cloudwatch",
+            "get-metric-statistics",
+            "--namespace",
+            "AWS/SES",
+            "--metric-name",
+            "Send",
+            "--start-time",
+            "2026-10-31T00:00:00Z",
+            "--end-time",
+            "2026-11-01T00:00:00Z",
+            "--period",
+            "3600",
+            "--statistics",
+            "Sum",
+            *common,
+        ],
     ]
 
 
@@ -100,7 +117,9 @@ def main() -> int:
         try:
             # 1. check vs the page's aws CLI sequence
             print("\n1. `ses-runbook check` vs the runbook page's aws CLI sequence (7 processes)")
-            check_wall, check_rss = timed([PY, "-m", "ses_runbook.cli", "check", "--json", *check_params(box)], env, reps)
+            check_wall, check_rss = timed(
+                [PY, "-m", "ses_runbook.frontends.cli", "check", "--json", *check_params(box)], env, reps
+            )
             aws = awscli()
             if aws:
                 walls = []
@@ -111,19 +130,32 @@ def main() -> int:
                 page = statistics.median(walls)
                 row("check (all checks, in-process)", f"{check_wall:.2f} s", "", None)
                 row("aws CLI sequence (7 commands)", f"{page:.2f} s", "", None)
-                row("ratio check / aws sequence", f"{check_wall / page:.2f}", "<= 0.2 (toward 0.15)", check_wall / page <= 0.2)
+                row(
+                    "ratio check / aws sequence",
+                    f"{check_wall / page:.2f}",
+                    "<= 0.2 (toward 0.15)",
+                    check_wall / page <= 0.2,
+                )
             else:
                 row("aws CLI not installable here: group skipped", "", "", None)
 
             # 2. run vs papermill per notebook
             print("\n2. `ses-runbook run` (all notebooks) vs papermill once per notebook, one after another")
             with tempfile.TemporaryDirectory() as tmp:
-                run_wall, _ = timed([PY, "-m", "ses_runbook.cli", "run", "--out", f"{tmp}/r", *check_params(box)], env, 1)
+                run_wall, _ = timed(
+                    [PY, "-m", "ses_runbook.frontends.cli", "run", "--out", f"{tmp}/r", *check_params(box)], env, 1
+                )
                 notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
                 start = time.perf_counter()
                 for nb in notebooks:
-                    subprocess.run([str(Path(PY).parent / "papermill"), str(nb), f"{tmp}/{nb.name}", "--cwd", str(nb.parent)],
-                                   env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                    subprocess.run(
+                        [str(Path(PY).parent / "papermill"), str(nb), f"{tmp}/{nb.name}", "--cwd", str(nb.parent)],
+                        env=env,
+                        cwd=ROOT,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        check=False,
+                    )
                 seq = time.perf_counter() - start
             row(f"run ({len(notebooks)} notebooks, bundle + HTML)", f"{run_wall:.2f} s", "", None)
             row("papermill per notebook, sequential (no HTML)", f"{seq:.2f} s", "", None)
@@ -143,16 +175,27 @@ def main() -> int:
                 previous = box.apply_env()
                 env = {**os.environ, **box.env()}
                 try:
-                    wall, _ = timed([PY, "-m", "ses_runbook.cli", "check", "--json", *check_params(box)], env, reps)
+                    wall, _ = timed(
+                        [PY, "-m", "ses_runbook.frontends.cli", "check", "--json", *check_params(box)], env, reps
+                    )
                     calls, original = check_calls(box, env), check_calls(box, env, ORIGINAL_CHECKS)
                 finally:
                     restore_env(previous)
             base_wall = base_wall or wall
             limit = 10 if n == 1 else 8 + 2 * math.ceil(n / 100)
-            row(f"{n:>6} identities: AWS calls, the 15 checks of the target", f"{original}", f"<= {limit}", original <= limit)
+            row(
+                f"{n:>6} identities: AWS calls, the 15 checks of the target",
+                f"{original}",
+                f"<= {limit}",
+                original <= limit,
+            )
             row(f"{n:>6} identities: AWS calls, all 17 (with feedback.*)", f"{calls}", "", None)
-            row(f"{n:>6} identities: wall", f"{wall:.2f} s ({wall / base_wall:.1f}x of 1)", "10,000: <= 3x of 1",
-                None if n < 10000 else wall / base_wall <= 3)
+            row(
+                f"{n:>6} identities: wall",
+                f"{wall:.2f} s ({wall / base_wall:.1f}x of 1)",
+                "10,000: <= 3x of 1",
+                None if n < 10000 else wall / base_wall <= 3,
+            )
 
     # 4. memory
     print("\n4. Peak memory")
@@ -164,17 +207,35 @@ def main() -> int:
 
 # The checks the call target (<= 10 at one identity) was set for; feedback.notifications and
 # feedback.alarms came later and read what no earlier check reads (notification topics, alarms).
-ORIGINAL_CHECKS = ("account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom",
-                   "reputation.bounce_rate", "reputation.complaint_rate", "identity.verification", "identity.dkim",
-                   "identity.mail_from", "dns.dkim", "dns.spf", "dns.dmarc", "smtp.auth", "iam.smtp_users",
-                   "suppression.list")
+ORIGINAL_CHECKS = (
+    "account.sending_enabled",
+    "account.production_access",
+    "account.enforcement",
+    "quota.headroom",
+    "reputation.bounce_rate",
+    "reputation.complaint_rate",
+    "identity.verification",
+    "identity.dkim",
+    "identity.mail_from",
+    "dns.dkim",
+    "dns.spf",
+    "dns.dmarc",
+    "smtp.auth",
+    "iam.smtp_users",
+    "suppression.list",
+)
 
 
 def check_calls(box: Sandbox, env: dict, only: tuple[str, ...] = ()) -> int:
     """AWS calls one ``check`` makes, as its JSON report counts them."""
     selection = [a for check in only for a in ("--only", check)]
-    out = subprocess.run([PY, "-m", "ses_runbook.cli", "check", "--json", *selection, *check_params(box)],
-                         env=env, cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [PY, "-m", "ses_runbook.frontends.cli", "check", "--json", *selection, *check_params(box)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     return sum(json.loads(out.stdout)["run"]["aws_calls"]["by_operation"].values())
 
 
@@ -183,8 +244,23 @@ def kernel_peak() -> int:
 
     Only this run's own kernels count (children of the ``run`` process): other kernels on the machine are not ours.
     """
-    proc = subprocess.Popen([PY, "-m", "ses_runbook.cli", "run", "07", "--sandbox", "--jobs", "1", "--out",
-                             tempfile.mkdtemp(prefix="bench-kernel-")], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "ses_runbook.frontends.cli",
+            "run",
+            "07",
+            "--sandbox",
+            "--jobs",
+            "1",
+            "--out",
+            tempfile.mkdtemp(prefix="bench-kernel-"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     peak = 0
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """Shared fixtures: a sandbox per scenario (one at a time per process), parameters pointing at it."""
+
 from __future__ import annotations
 
 import atexit
@@ -9,16 +10,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from ses_runbook import params as params_mod
+from ses_runbook.core import params as params_mod
 from ses_runbook.sandbox.server import Sandbox, restore_env
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "ses_runbook.cli"]
+CLI = [sys.executable, "-m", "ses_runbook.frontends.cli"]
 FIXED_AS_OF = "2026-11-01T00:00:00Z"
 
 # The CLI's sandbox keeps its S3 buckets between commands (a reports root must remember earlier
@@ -46,8 +47,15 @@ class Running:
         extra: list[str] = []
         for name, value in self.overrides().items():
             extra += ["-p", name, ",".join(value) if isinstance(value, list) else str(value)]
-        return subprocess.run([*CLI, *args, *extra], capture_output=True, text=True, encoding="utf-8", timeout=timeout,
-                              env=terminal_neutral(self.env), cwd=ROOT)
+        return subprocess.run(
+            [*CLI, *args, *extra],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+            env=terminal_neutral(self.env),
+            cwd=ROOT,
+        )
 
 
 @pytest.fixture
@@ -69,7 +77,7 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Running]:
 def nbval_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """The healthy sandbox at the committed outputs' fixed as_of, for nbval's kernels (and the
     library's sample reports root for 11_history)."""
-    from ses_runbook.regenerate import build_sample_history
+    from ses_runbook.frontends.regenerate import build_sample_history
 
     sample = build_sample_history(tmp_path_factory.mktemp("sample-history"))
     box = Sandbox("healthy", as_of=FIXED_AS_OF).start()
@@ -89,20 +97,35 @@ def terminal_neutral(env: dict) -> dict:
     """The environment without what changes how the CLI's tables look (a width from the caller's terminal,
     forced colours), and with a fixed width: the output a test reads is the same however pytest was started."""
     dropped = {"COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "CLICOLOR_FORCE"}
-    return {**{k: v for k, v in env.items() if k not in dropped}, "COLUMNS": "200", "LINES": "50", "PYTHONIOENCODING": "utf-8"}
+    return {
+        **{k: v for k, v in env.items() if k not in dropped},
+        "COLUMNS": "200",
+        "LINES": "50",
+        "PYTHONIOENCODING": "utf-8",
+    }
 
 
-# The CLI as `python -m ses_runbook.cli` runs it, with Python's own SIGINT handler whatever pytest
+# The CLI as `python -m ses_runbook.frontends.cli` runs it, with Python's own SIGINT handler whatever pytest
 # inherited: Python installs it only when SIGINT is not ignored at start-up, and a background job
 # of a non-interactive shell starts with SIGINT ignored. Tests that press Ctrl-C start the CLI so.
-INTERRUPTIBLE_CLI = [sys.executable, "-c",
-                     "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                     "sys.argv[0] = 'ses-runbook'; runpy.run_module('ses_runbook.cli', run_name='__main__', alter_sys=True)"]
+INTERRUPTIBLE_CLI = [
+    sys.executable,
+    "-c",
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'ses-runbook'; runpy.run_module('ses_runbook.frontends.cli', run_name='__main__', alter_sys=True)",
+]
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, encoding="utf-8", timeout=timeout,
-                          env=terminal_neutral(env or dict(os.environ)), cwd=ROOT)
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+        env=terminal_neutral(env or dict(os.environ)),
+        cwd=ROOT,
+    )
 
 
 def alive(pids: set[int]) -> list[int]:

@@ -5,6 +5,7 @@ throttle (with each service's real error shape), answer 5xx, drop the connection
 the client's read timeout, or deny one service. It also counts what passed through, so tests
 can assert on the server side of the wire.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -19,14 +20,34 @@ JSON10 = "application/x-amz-json-1.0"  # CloudWatch: botocore speaks its awsJson
 
 
 THROTTLE = {
-    "ses": (400, "text/xml", b'<ErrorResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/"><Error><Type>Sender</Type>'
-            b"<Code>Throttling</Code><Message>Maximum sending rate exceeded.</Message></Error><RequestId>x</RequestId></ErrorResponse>", {}),
+    "ses": (
+        400,
+        "text/xml",
+        b'<ErrorResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/"><Error><Type>Sender</Type>'
+        b"<Code>Throttling</Code><Message>Maximum sending rate exceeded.</Message></Error><RequestId>x</RequestId></ErrorResponse>",
+        {},
+    ),
     "cloudwatch": (400, JSON10, b'{"__type":"Throttling","message":"Rate exceeded"}', {}),
-    "sesv2": (429, "application/json", b'{"message":"Too Many Requests"}', {"x-amzn-ErrorType": "TooManyRequestsException"}),
-    "iam": (400, "text/xml", b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
-            b"</Error><RequestId>x</RequestId></ErrorResponse>", {}),
-    "sts": (400, "text/xml", b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
-            b"</Error><RequestId>x</RequestId></ErrorResponse>", {}),
+    "sesv2": (
+        429,
+        "application/json",
+        b'{"message":"Too Many Requests"}',
+        {"x-amzn-ErrorType": "TooManyRequestsException"},
+    ),
+    "iam": (
+        400,
+        "text/xml",
+        b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+        b"</Error><RequestId>x</RequestId></ErrorResponse>",
+        {},
+    ),
+    "sts": (
+        400,
+        "text/xml",
+        b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+        b"</Error><RequestId>x</RequestId></ErrorResponse>",
+        {},
+    ),
 }
 
 
@@ -77,10 +98,18 @@ class FaultProxy:
                 if mode == "deny" and service == "cloudwatch":
                     return self._reply(400, JSON10, b'{"__type":"AccessDenied","message":"not authorized"}', {})
                 if mode == "deny":
-                    return self._reply(403, "text/xml", b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
-                                       b"<Message>not authorized</Message></Error><RequestId>x</RequestId></ErrorResponse>", {})
+                    return self._reply(
+                        403,
+                        "text/xml",
+                        b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+                        b"<Message>not authorized</Message></Error><RequestId>x</RequestId></ErrorResponse>",
+                        {},
+                    )
                 # deterministic: 3 of every 10 attempts (3rd, 6th, 9th), never two in a row
-                if proxy.throttle_fraction and (n % 10) in (3, 6, 9, 1, 5, 7, 2, 4, 8, 0)[: round(proxy.throttle_fraction * 10)]:
+                if (
+                    proxy.throttle_fraction
+                    and (n % 10) in (3, 6, 9, 1, 5, 7, 2, 4, 8, 0)[: round(proxy.throttle_fraction * 10)]
+                ):
                     with proxy._lock:
                         proxy.throttled[service] += 1
                     status, ctype, payload, extra = THROTTLE.get(service, THROTTLE["iam"])
@@ -90,7 +119,11 @@ class FaultProxy:
                 conn.request(self.command, self.path, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
-                extra = {k: v for k, v in response.getheaders() if k.lower() not in ("content-length", "connection", "transfer-encoding", "content-type")}
+                extra = {
+                    k: v
+                    for k, v in response.getheaders()
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding", "content-type")
+                }
                 self._reply(response.status, response.getheader("Content-Type", "text/plain"), data, extra)
                 conn.close()
 
@@ -112,7 +145,7 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}"
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -1,6 +1,7 @@
 """What a JupyterLab tab does, over the Jupyter server's REST and websocket API: open a notebook's
 session (a kernel the server starts), run every code cell, save the notebook. Tests use it to drive
 `ses-runbook lab` without a browser."""
+
 from __future__ import annotations
 
 import json
@@ -28,10 +29,24 @@ class Lab:
         self.runtime = workdir / "runtime"  # where the server says which port it bound (jpserver-<pid>.json)
         self.log = (workdir / "lab.log").open("w")
         self.proc = subprocess.Popen(
-            [*INTERRUPTIBLE_CLI, "lab", "--out", str(self.folder), "--port", "0",
-             "--token", self.token, *args, "--", "--no-browser"],
-            cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT,
-            env={**os.environ, "JUPYTER_RUNTIME_DIR": str(self.runtime)})
+            [
+                *INTERRUPTIBLE_CLI,
+                "lab",
+                "--out",
+                str(self.folder),
+                "--port",
+                "0",
+                "--token",
+                self.token,
+                *args,
+                "--",
+                "--no-browser",
+            ],
+            cwd=workdir,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "JUPYTER_RUNTIME_DIR": str(self.runtime)},
+        )
 
     @property
     def base(self) -> str:
@@ -57,16 +72,21 @@ class Lab:
         raise AssertionError("JupyterLab did not answer in time")
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
-        request = urllib.request.Request(self.base + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.base + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             text = response.read()
         return json.loads(text) if text else None
 
     def open(self, name: str) -> str:
         """A session for the notebook, as opening it in JupyterLab creates; returns the kernel id."""
-        session = self.api("POST", "/api/sessions", {"path": name, "type": "notebook", "name": name,
-                                                     "kernel": {"name": "ses-runbook"}})
+        session = self.api(
+            "POST", "/api/sessions", {"path": name, "type": "notebook", "name": name, "kernel": {"name": "ses-runbook"}}
+        )
         return session["kernel"]["id"]
 
     def run_all(self, name: str, timeout: float = 300) -> dict[str, Any]:
@@ -76,8 +96,9 @@ class Lab:
         kernel = self.open(name)
         model = self.api("GET", f"/api/contents/{name}?content=1")
         nb = model["content"]
-        ws = websocket.create_connection(f"ws://127.0.0.1:{self.port}/api/kernels/{kernel}/channels?token={self.token}",
-                                         timeout=timeout)
+        ws = websocket.create_connection(
+            f"ws://127.0.0.1:{self.port}/api/kernels/{kernel}/channels?token={self.token}", timeout=timeout
+        )
         try:
             for count, cell in enumerate((c for c in nb["cells"] if c["cell_type"] == "code"), start=1):
                 cell["outputs"], cell["execution_count"] = self._execute(ws, cell["source"], timeout), count
@@ -89,11 +110,31 @@ class Lab:
     @staticmethod
     def _execute(ws: Any, code: str, timeout: float) -> list[dict[str, Any]]:
         msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({"header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test", "session": msg_id,
-                                       "version": "5.3", "date": ""},
-                            "parent_header": {}, "metadata": {}, "channel": "shell",
-                            "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                                        "allow_stdin": False, "stop_on_error": True}}))
+        ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": "test",
+                        "session": msg_id,
+                        "version": "5.3",
+                        "date": "",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": True,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                }
+            )
+        )
         outputs: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -111,8 +152,14 @@ class Lab:
                     out["execution_count"] = content["execution_count"]
                 outputs.append(out)
             elif kind == "error":
-                outputs.append({"output_type": "error", "ename": content["ename"], "evalue": content["evalue"],
-                                "traceback": content["traceback"]})
+                outputs.append(
+                    {
+                        "output_type": "error",
+                        "ename": content["ename"],
+                        "evalue": content["evalue"],
+                        "traceback": content["traceback"],
+                    }
+                )
         raise AssertionError(f"cell did not finish in {timeout} s: {code[:80]}")
 
     def descendants(self) -> set[int]:

@@ -4,26 +4,40 @@ Runs where Playwright and a Chromium can start (the system's `chromium`, else Pl
 skipped with the reason elsewhere. `make test-browser` installs what it needs and runs it alone.
 Screenshots go to the test's tmp folder.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from labclient import Lab
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make test-browser installs it)")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (make test-browser installs it)"
+)
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 RUN_TIMEOUT_MS = 240_000
 
 
 def _executable() -> str | None:
-    for candidate in (os.environ.get("SES_RUNBOOK_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("SES_RUNBOOK_CHROMIUM"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     return None  # Playwright's own download, if it is there
@@ -65,16 +79,26 @@ def _open_and_run(page, session: Lab, name: str) -> None:
     page.goto(f"{session.base}/lab/tree/{name}?reset&token={session.token}")  # reset: no tabs of earlier tests
     kernel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Toolbar-kernelName")
     kernel.wait_for(timeout=120_000)
-    page.wait_for_function("() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Toolbar-kernelName')]"
-                           ".some(e => e.textContent.includes('Python (ses-runbook)'))", timeout=120_000)
-    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']",
-                           state="attached", timeout=120_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Toolbar-kernelName')]"
+        ".some(e => e.textContent.includes('Python (ses-runbook)'))",
+        timeout=120_000,
+    )
+    page.wait_for_selector(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']",
+        state="attached",
+        timeout=120_000,
+    )
     page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").first.click()  # the notebook has the focus
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     # the last cell records the results: its plain output says so once every cell above has run
-    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output", has_text="recorded").first.wait_for(state="attached", timeout=RUN_TIMEOUT_MS)
-    errors = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) [data-mime-type='application/vnd.jupyter.stderr']", has_text="Error")
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output", has_text="recorded").first.wait_for(
+        state="attached", timeout=RUN_TIMEOUT_MS
+    )
+    errors = page.locator(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) [data-mime-type='application/vnd.jupyter.stderr']", has_text="Error"
+    )
     assert errors.count() == 0, errors.first.inner_text()
 
 
@@ -83,7 +107,10 @@ def test_health_check_shows_the_status_table(browser, lab_session, tmp_path) -> 
     _run_all(page, lab_session, "00_health_check.ipynb", tmp_path)
     badges = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output table span", has_text="ok")
     assert badges.count() >= 10
-    assert "account.sending_enabled" in page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output table").nth(1).inner_text()
+    assert (
+        "account.sending_enabled"
+        in page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output table").nth(1).inner_text()
+    )
     badges.first.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "00_health_check.png"), full_page=True)
     page.close()
@@ -108,12 +135,16 @@ def test_symptom_picker_changes_the_walkthrough(browser, lab_session, tmp_path) 
     _run_all(page, lab_session, "08_remediation.ipynb", tmp_path)
     picker = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .widget-dropdown select")
     picker.wait_for(state="attached", timeout=60_000)
-    walkthrough = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea:has(.widget-dropdown) .jp-OutputArea-child").nth(1)
+    walkthrough = page.locator(
+        ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea:has(.widget-dropdown) .jp-OutputArea-child"
+    ).nth(1)
     before = walkthrough.inner_text()
     picker.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "08_remediation_auto.png"))
     picker.select_option(label="Sending quota hit (sending-quota-hit)")
-    page.wait_for_function("([el, old]) => el.innerText !== old", arg=[walkthrough.element_handle(), before], timeout=60_000)
+    page.wait_for_function(
+        "([el, old]) => el.innerText !== old", arg=[walkthrough.element_handle(), before], timeout=60_000
+    )
     after = walkthrough.inner_text()
     assert after != before and "quota" in after.lower()
     page.screenshot(path=str(tmp_path / "08_remediation_picked.png"))

@@ -5,6 +5,7 @@ secret into a report.
 Only one sandbox runs per process: every test starts and stops its own (or reads a report that
 was produced by one that is already stopped).
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,21 +23,25 @@ from typing import Any
 
 import pytest
 
-import ses_runbook.params
-from ses_runbook import health
-from ses_runbook.aws import Aws
+import ses_runbook.core.params
+from conftest import closed_port
 from ses_runbook.checks import Context, run
 from ses_runbook.checks import dns as dns_checks
 from ses_runbook.checks import iam as iam_checks
 from ses_runbook.checks import smtp as smtp_checks
-from ses_runbook.results import Report, Status
+from ses_runbook.checks import suite as health
+from ses_runbook.core.aws import Aws
+from ses_runbook.core.results import Report, Status
+from ses_runbook.core.smtpcred import derive_smtp_password
 from ses_runbook.sandbox import scenario as scenario_mod
 from ses_runbook.sandbox.server import Sandbox, restore_env
-from ses_runbook.smtpcred import derive_smtp_password
-from conftest import closed_port
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "ses_runbook.cli"]  # the interpreter running the tests, wherever its environment lives
+CLI = [
+    sys.executable,
+    "-m",
+    "ses_runbook.frontends.cli",
+]  # the interpreter running the tests, wherever its environment lives
 AS_OF = "2026-03-02T12:00:00Z"
 DOMAIN = "thephenom.app"
 DNS_IDS = ["identity.mail_from", "dns.dkim", "dns.spf", "dns.dmarc"]
@@ -61,9 +66,9 @@ class Boxes:
         assert self.box is not None
         return self.box
 
-    def params(self, name: str = "healthy", **overrides: Any) -> ses_runbook.params.Params:
+    def params(self, name: str = "healthy", **overrides: Any) -> ses_runbook.core.params.Params:
         """Parameters pointing at the scenario's sandbox (validated like a user's)."""
-        return ses_runbook.params.load(overrides={**self.get(name).params(), "as_of": AS_OF, **overrides})
+        return ses_runbook.core.params.load(overrides={**self.get(name).params(), "as_of": AS_OF, **overrides})
 
     def report(self, name: str) -> tuple[Report, dict[str, str]]:
         """Every check of a scenario, run once, and the secrets that were in play."""
@@ -71,9 +76,12 @@ class Boxes:
             box = self.get(name)
             report = health.check_all(self.params(name))
             env = box.env()
-            secrets = {"smtp_password": env.get("SES_SMTP_PASSWORD", ""), "smtp_username": env.get("SES_SMTP_USERNAME", ""),
-                       **{f"secret:{k}": v["secret"] for k, v in box.world.keys.items()},
-                       **{f"key:{k}": k for k in box.world.keys}}
+            secrets = {
+                "smtp_password": env.get("SES_SMTP_PASSWORD", ""),
+                "smtp_username": env.get("SES_SMTP_USERNAME", ""),
+                **{f"secret:{k}": v["secret"] for k, v in box.world.keys.items()},
+                **{f"key:{k}": k for k in box.world.keys},
+            }
             self.reports[name] = (report, secrets)
         return self.reports[name]
 
@@ -95,11 +103,12 @@ def boxes() -> Iterator[Boxes]:
         manager.close()
 
 
-def run_checks(params: ses_runbook.params.Params, ids: list[str]) -> dict[str, Any]:
+def run_checks(params: ses_runbook.core.params.Params, ids: list[str]) -> dict[str, Any]:
     return {r.id: r for r in run(Context(params, Aws(params)), ids=ids)}
 
 
 # --------------------------------------------------------------------------- healthy
+
 
 def test_healthy_passes_every_check(boxes: Boxes) -> None:
     report, _ = boxes.report("healthy")
@@ -127,8 +136,12 @@ def test_iam_asks_once_per_user_key_and_policy(boxes: Boxes) -> None:
     iam = {op: n for op, n in calls.items() if op.startswith("iam.")}
     # users and their policies in one paged call; every user's keys from the credential report;
     # the services' key looked up by id for its owner
-    assert iam == {"iam.GetAccountAuthorizationDetails": 1, "iam.GenerateCredentialReport": 1,
-                   "iam.GetCredentialReport": 1, "iam.GetAccessKeyLastUsed": 1}
+    assert iam == {
+        "iam.GetAccountAuthorizationDetails": 1,
+        "iam.GenerateCredentialReport": 1,
+        "iam.GetCredentialReport": 1,
+        "iam.GetAccessKeyLastUsed": 1,
+    }
     assert "sts.GetCallerIdentity" not in calls  # the credential report names the account
     assert calls["sesv2.GetEmailIdentity"] == 1  # shared by identity.mail_from and the three DNS checks
 
@@ -143,7 +156,9 @@ def test_iam_rows_are_masked_and_serialisable(boxes: Boxes) -> None:
     assert result.details["credential_report_generated"].endswith("Z") and "up to 4 h old" in result.summary
     for row in rows:
         assert row["created"].endswith("Z") and row["last_used_service"] == "ses" and row["status"] == "Active"
-    assert json.loads(json.dumps(result.details)) == result.details  # strings and numbers only: JSON keeps them as they are
+    assert (
+        json.loads(json.dumps(result.details)) == result.details
+    )  # strings and numbers only: JSON keeps them as they are
     assert result.details["service_key"]["user"] == "ses-smtp-nest"
 
 
@@ -235,17 +250,26 @@ def test_wrong_dkim_target_spf_over_ten_lookups_and_dmarc_p_none(boxes: Boxes, t
     spf = "v=spf1 " + " ".join(f"include:{n}" for n in includes) + " include:amazonses.com ~all"
     extra = "".join(f"    - {{name: {n}, type: TXT, value: 'v=spf1 -all'}}\n" for n in includes)
     path = tmp_path / "dns-drift.yaml"
-    path.write_text("extends: healthy\ndns:\n  dkim_wrong_target: [0]\n  dmarc: 'v=DMARC1; p=none'\n"
-                    f"  spf: '{spf}'\n  extra:\n{extra}")
+    path.write_text(
+        "extends: healthy\ndns:\n  dkim_wrong_target: [0]\n  dmarc: 'v=DMARC1; p=none'\n"
+        f"  spf: '{spf}'\n  extra:\n{extra}"
+    )
     report, _ = boxes.report(str(path))
     checks = report.by_id()
     assert {c.id: c.status.value for c in report.checks if c.status is not Status.OK} == {
-        "dns.dkim": "fail", "dns.spf": "fail", "dns.dmarc": "warn"}  # >10 lookups: receivers get a permerror
+        "dns.dkim": "fail",
+        "dns.spf": "fail",
+        "dns.dmarc": "warn",
+    }  # >10 lookups: receivers get a permerror
     token = scenario_mod.load(str(path)).dkim_tokens(DOMAIN)[0]
     assert f"point elsewhere ({token}._domainkey.{DOMAIN} -> {token}.dkim.example.net)" in checks["dns.dkim"].summary
-    assert checks["dns.dkim"].details["zone_lines"] == [f"{token}._domainkey.{DOMAIN}. 300 IN CNAME {token}.dkim.amazonses.com."]
+    assert checks["dns.dkim"].details["zone_lines"] == [
+        f"{token}._domainkey.{DOMAIN}. 300 IN CNAME {token}.dkim.amazonses.com."
+    ]
     assert "11 DNS lookups (limit 10)" in checks["dns.spf"].summary and "permerror" in checks["dns.spf"].summary
-    assert checks["dns.dmarc"].details["policy"] == "none" and "p=quarantine" in checks["dns.dmarc"].details["suggested"]
+    assert (
+        checks["dns.dmarc"].details["policy"] == "none" and "p=quarantine" in checks["dns.dmarc"].details["suggested"]
+    )
 
 
 # --------------------------------------------------------------------------- failure scenarios
@@ -276,7 +300,8 @@ def test_dkim_cname_missing_prints_the_exact_record(boxes: Boxes) -> None:
     line = f"{token}._domainkey.{DOMAIN}. 300 IN CNAME {token}.dkim.amazonses.com."
     assert result.details["zone_lines"] == [line]
     assert result.details["records_to_add"] == [
-        {"name": f"{token}._domainkey.{DOMAIN}", "type": "CNAME", "value": f"{token}.dkim.amazonses.com", "ttl": 300}]
+        {"name": f"{token}._domainkey.{DOMAIN}", "type": "CNAME", "value": f"{token}.dkim.amazonses.com", "ttl": 300}
+    ]
     assert line in result.summary
     assert "1 of 3 DKIM CNAMEs missing" in result.summary
     assert [r["state"] for r in result.details["records"]] == ["ok", "missing", "ok"]
@@ -290,12 +315,14 @@ def test_spf_dmarc_and_mx_records_to_add(boxes: Boxes) -> None:
     assert spf.details["zone_lines"][0] in spf.summary
     dmarc = boxes.report("dmarc-missing")[0].by_id()["dns.dmarc"]
     assert dmarc.details["zone_lines"] == [
-        '_dmarc.thephenom.app. 300 IN TXT "v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:dmarc-reports@thephenom.app"']
+        '_dmarc.thephenom.app. 300 IN TXT "v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:dmarc-reports@thephenom.app"'
+    ]
     assert "NXDOMAIN" in dmarc.summary
     mx = boxes.report("mail-from-mx-missing")[0].by_id()["identity.mail_from"]
     assert mx.details["zone_lines"] == ["mail.thephenom.app. 300 IN MX 10 feedback-smtp.us-east-1.amazonses.com."]
     assert mx.details["records_to_add"] == [
-        {"name": "mail.thephenom.app", "type": "MX", "value": "10 feedback-smtp.us-east-1.amazonses.com", "ttl": 300}]
+        {"name": "mail.thephenom.app", "type": "MX", "value": "10 feedback-smtp.us-east-1.amazonses.com", "ttl": 300}
+    ]
     assert mx.details["MailFromDomainStatus"] == "FAILED"
     assert "USE_DEFAULT_VALUE" in mx.summary
 
@@ -340,8 +367,10 @@ def test_suppression_growth_counts(boxes: Boxes) -> None:
 
 # --------------------------------------------------------------------------- units
 
+
 def _aws_smtp_password(secret: str, region: str) -> str:
     """AWS's documented steps, written out again here on purpose (not imported)."""
+
     def sign(key: bytes, msg: str) -> bytes:
         return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
 
@@ -365,34 +394,52 @@ def test_smtp_password_derivation_matches_aws_algorithm() -> None:
 
 
 def test_policy_documents_url_encoded_wildcards_and_deny() -> None:
-    from ses_runbook import ses
+    from ses_runbook.sources import ses
 
     encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22ses%3A*%22%2C%22Resource%22%3A%22*%22%7D%5D%7D"
     assert iam_checks.allows(ses.policy_document(encoded))
     assert iam_checks.allows({"Statement": {"Effect": "Allow", "Action": ["ses:SendRawEmail"], "Resource": "*"}})
     assert iam_checks.allows({"Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]})
     assert not iam_checks.allows({"Statement": [{"Effect": "Allow", "Action": "ses:Get*", "Resource": "*"}]})
-    assert not iam_checks.allows({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"},
-                                                {"Effect": "Deny", "Action": "ses:Send*", "Resource": "*"}]})
+    assert not iam_checks.allows(
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "ses:Send*", "Resource": "*"},
+            ]
+        }
+    )
 
 
 def test_zone_lines_and_dkim_targets() -> None:
     long_value = "v=spf1 " + " ".join(f"ip4:192.0.2.{i}" for i in range(40)) + " include:amazonses.com ~all"
     line = dns_checks.zone_line(dns_checks.record("example.org", "TXT", long_value))
     assert line.startswith('example.org. 300 IN TXT "v=spf1 ') and line.count('" "') == len(long_value) // 255
-    assert dns_checks.zone_line(dns_checks.record("_dmarc.example.org", "TXT", 'a"b')) == '_dmarc.example.org. 300 IN TXT "a\\"b"'
+    assert (
+        dns_checks.zone_line(dns_checks.record("_dmarc.example.org", "TXT", 'a"b'))
+        == '_dmarc.example.org. 300 IN TXT "a\\"b"'
+    )
     assert dns_checks.dkim_target("Abc", "amazonses.com") == "abc.dkim.amazonses.com"
     assert dns_checks.dkim_target("abc", "dkim.amazonses.com") == "abc.dkim.amazonses.com"
     assert dns_checks.dkim_target("abc", "dkim.ap-south-2.amazonses.com.") == "abc.dkim.ap-south-2.amazonses.com"
-    assert dns_checks._with_ses_include("v=spf1 include:_spf.google.com ~all") == \
-        "v=spf1 include:_spf.google.com include:amazonses.com ~all"
+    assert (
+        dns_checks._with_ses_include("v=spf1 include:_spf.google.com ~all")
+        == "v=spf1 include:_spf.google.com include:amazonses.com ~all"
+    )
 
 
 # --------------------------------------------------------------------------- CLI end to end
 
+
 def _cli(scenario: str) -> tuple[int, dict[str, Any]]:
-    proc = subprocess.run([*CLI, "check", f"--sandbox={scenario}", "--json"], capture_output=True, text=True,
-                          timeout=180, cwd=ROOT, env={k: v for k, v in os.environ.items() if not k.startswith("SES_")})
+    proc = subprocess.run(
+        [*CLI, "check", f"--sandbox={scenario}", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SES_")},
+    )
     return proc.returncode, json.loads(proc.stdout)
 
 
@@ -403,7 +450,9 @@ def test_cli_dkim_cname_missing() -> None:
     assert code == 1 and data["worst"] == "fail"
     assert checks["dns.dkim"]["status"] == "fail"
     assert f"{token}._domainkey.{DOMAIN}" in checks["dns.dkim"]["summary"]
-    assert checks["dns.dkim"]["details"]["zone_lines"] == [f"{token}._domainkey.{DOMAIN}. 300 IN CNAME {token}.dkim.amazonses.com."]
+    assert checks["dns.dkim"]["details"]["zone_lines"] == [
+        f"{token}._domainkey.{DOMAIN}. 300 IN CNAME {token}.dkim.amazonses.com."
+    ]
 
 
 def test_cli_smtp_credentials_rotated() -> None:
@@ -412,4 +461,3 @@ def test_cli_smtp_credentials_rotated() -> None:
     assert code == 1
     assert checks["smtp.auth"]["status"] == "fail" and checks["smtp.auth"]["details"]["code"] == 535
     assert "535" in checks["smtp.auth"]["summary"]
-

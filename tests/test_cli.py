@@ -1,4 +1,5 @@
 """The CLI end to end as a subprocess: exit codes, JSON shape, one-line errors for bad input."""
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,13 @@ def test_check_json_shape_and_exit_code(sandbox) -> None:
     assert run["aws_calls"]["total"] >= 6
 
 
-@pytest.mark.parametrize("scenario,check_id,status,code", [
-    ("sandbox-account", "account.production_access", "fail", 1),
-    ("quota-nearly-exhausted", "quota.headroom", "warn", 0),
-])
+@pytest.mark.parametrize(
+    "scenario,check_id,status,code",
+    [
+        ("sandbox-account", "account.production_access", "fail", 1),
+        ("quota-nearly-exhausted", "quota.headroom", "warn", 0),
+    ],
+)
 def test_check_sandbox_flag(scenario: str, check_id: str, status: str, code: int) -> None:
     proc = run_cli("check", f"--sandbox={scenario}", "--json")
     assert proc.returncode == code, proc.stderr
@@ -89,30 +93,50 @@ def test_bad_yaml_file(tmp_path) -> None:
 
 
 def test_missing_profile_is_one_line(tmp_path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_CONFIG_FILE": str(tmp_path / "none"),
-           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
     proc = run_cli("check", "-p", "aws_profile", "phenom", env=env)
     assert proc.returncode == 2 and "profile 'phenom' not found" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_no_credentials_is_one_line(tmp_path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_CONFIG_FILE": str(tmp_path / "none"),
-           "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     proc = run_cli("check", "-p", "endpoint_url", "http://127.0.0.1:9", env=env)
     assert proc.returncode == 2 and "no AWS credentials found" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_phenom_parameters_file_loads() -> None:
-    from ses_runbook import params
+    from ses_runbook.core import params
 
     p = params.load([ROOT / "parameters" / "phenom.yaml"])  # not relative: pytest may start in any folder
-    assert (p.aws_profile, p.region, p.domain, p.sender) == ("phenom", "us-east-1", "thephenom.app", "no-reply@thephenom.app")
+    assert (p.aws_profile, p.region, p.domain, p.sender) == (
+        "phenom",
+        "us-east-1",
+        "thephenom.app",
+        "no-reply@thephenom.app",
+    )
 
 
-@pytest.mark.parametrize("args,named", [(["-p", "region", "us-east-9"], "region"), (["no_such_notebook"], "unknown notebook"),
-                                        (["--sandbox=nope"], "unknown scenario")])
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["-p", "region", "us-east-9"], "region"),
+        (["no_such_notebook"], "unknown notebook"),
+        (["--sandbox=nope"], "unknown scenario"),
+    ],
+)
 def test_bad_input_to_run_writes_no_report_folder(tmp_path, args: list[str], named: str) -> None:
     out = tmp_path / "report"
     proc = run_cli("run", "--out", str(out), *args)

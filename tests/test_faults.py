@@ -1,4 +1,5 @@
 """Throttling, outages and timeouts injected between the runbook and the sandbox."""
+
 from __future__ import annotations
 
 import json
@@ -9,10 +10,18 @@ import pytest
 
 from conftest import CLI, ROOT
 from faultproxy import FaultProxy
-from ses_runbook import health
+from ses_runbook.checks import suite as health
 
-SPINE = ["account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom",
-         "reputation.bounce_rate", "reputation.complaint_rate", "identity.verification", "identity.dkim"]
+SPINE = [
+    "account.sending_enabled",
+    "account.production_access",
+    "account.enforcement",
+    "quota.headroom",
+    "reputation.bounce_rate",
+    "reputation.complaint_rate",
+    "identity.verification",
+    "identity.dkim",
+]
 
 
 def _statuses(report) -> dict[str, str]:
@@ -70,8 +79,14 @@ def test_cli_report_still_written_when_a_service_is_down(sandbox, tmp_path) -> N
     with FaultProxy(sandbox.box.endpoint_url) as proxy:
         proxy.cut["cloudwatch"] = "drop"
         args = ["check", "--json", "-p", "max_attempts", "2"]
-        proc = subprocess.run([*CLI, *args, "-p", "endpoint_url", proxy.url],
-                              capture_output=True, text=True, timeout=120, env=sandbox.env, cwd=ROOT)
+        proc = subprocess.run(
+            [*CLI, *args, "-p", "endpoint_url", proxy.url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=sandbox.env,
+            cwd=ROOT,
+        )
     assert proc.returncode == 2
     data = json.loads(proc.stdout)
     assert {c["id"]: c["status"] for c in data["checks"]}["reputation.bounce_rate"] == "error"

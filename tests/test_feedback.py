@@ -1,5 +1,6 @@
 """Bounce and complaint feedback: the two checks per scenario, both notification formats, the queue read
 without consuming, the mailbox simulator round trip, and addresses masked in what a run writes."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ses_runbook import feedback, health, params as params_mod
-from ses_runbook.aws import Aws
-from ses_runbook.exceptions import ReadOnlyError
+from ses_runbook.checks import suite as health
+from ses_runbook.core import params as params_mod
+from ses_runbook.core.aws import Aws
+from ses_runbook.core.errors import ReadOnlyError
 from ses_runbook.sandbox import notifications as sim
+from ses_runbook.sources import feedback
 
 FEEDBACK_IDS = ["feedback.notifications", "feedback.alarms"]
 WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
@@ -31,16 +34,23 @@ def test_healthy_has_feedback_flowing_and_alarms(sandbox) -> None:
     assert set(FEEDBACK_IDS) <= set(statuses)
 
 
-@pytest.mark.parametrize("sandbox,expected", [
-    ("feedback-not-configured", {"feedback.notifications": "fail"}),
-    ("feedback-topic-no-subscribers", {"feedback.notifications": "fail"}),
-    ("no-reputation-alarms", {"feedback.alarms": "warn"}),
-], indirect=["sandbox"])
+@pytest.mark.parametrize(
+    "sandbox,expected",
+    [
+        ("feedback-not-configured", {"feedback.notifications": "fail"}),
+        ("feedback-topic-no-subscribers", {"feedback.notifications": "fail"}),
+        ("no-reputation-alarms", {"feedback.alarms": "warn"}),
+    ],
+    indirect=["sandbox"],
+)
 def test_each_feedback_scenario_changes_only_its_check(sandbox, expected: dict[str, str]) -> None:
     report = health.check_all(sandbox.params)
     assert {r.id: r.status.value for r in report.checks if r.status.value != "ok"} == expected
     summary = next(r.summary for r in report.checks if r.id in expected)
-    assert {"feedback.notifications": "nowhere a machine reads", "feedback.alarms": "no alarm on Reputation.BounceRate"}[next(iter(expected))] in summary
+    assert {
+        "feedback.notifications": "nowhere a machine reads",
+        "feedback.alarms": "no alarm on Reputation.BounceRate",
+    }[next(iter(expected))] in summary
 
 
 def test_email_only_topic_warns(sandbox) -> None:
@@ -57,14 +67,34 @@ def test_email_only_topic_warns(sandbox) -> None:
 # -- parsing both formats, every type ------------------------------------------------------------------
 def _records() -> list[dict]:
     rng = random.Random(1)
-    mail = sim.mail(WHEN, "0100-msg-1", "no-reply@thephenom.app", "api-mailer", ["jane.doe@example.com"], {"list": "import-1"}, "us-east-1")
-    out = [sim.bounce(mail, WHEN, rng, "jane.doe@example.com", "Permanent", "NoEmail", "5.1.1", "smtp; 550 5.1.1 user unknown"),
-           sim.complaint(mail, WHEN, rng, "jane.doe@example.com", "abuse"),
-           sim.delivery(mail, WHEN, "jane.doe@example.com"),
-           {"notificationType": "Reject", "mail": mail, "reject": {"reason": "Bad content"}},
-           {"notificationType": "DeliveryDelay", "mail": mail,
-            "deliveryDelay": {"timestamp": "2026-11-01T12:05:00.000Z", "delayType": "MailboxFull",
-                              "delayedRecipients": [{"emailAddress": "jane.doe@example.com", "status": "4.2.2", "diagnosticCode": "452 full"}]}}]
+    mail = sim.mail(
+        WHEN,
+        "0100-msg-1",
+        "no-reply@thephenom.app",
+        "api-mailer",
+        ["jane.doe@example.com"],
+        {"list": "import-1"},
+        "us-east-1",
+    )
+    out = [
+        sim.bounce(
+            mail, WHEN, rng, "jane.doe@example.com", "Permanent", "NoEmail", "5.1.1", "smtp; 550 5.1.1 user unknown"
+        ),
+        sim.complaint(mail, WHEN, rng, "jane.doe@example.com", "abuse"),
+        sim.delivery(mail, WHEN, "jane.doe@example.com"),
+        {"notificationType": "Reject", "mail": mail, "reject": {"reason": "Bad content"}},
+        {
+            "notificationType": "DeliveryDelay",
+            "mail": mail,
+            "deliveryDelay": {
+                "timestamp": "2026-11-01T12:05:00.000Z",
+                "delayType": "MailboxFull",
+                "delayedRecipients": [
+                    {"emailAddress": "jane.doe@example.com", "status": "4.2.2", "diagnosticCode": "452 full"}
+                ],
+            },
+        },
+    ]
     return out
 
 
@@ -79,10 +109,16 @@ def _as_event(record: dict) -> dict:
 @pytest.mark.parametrize("fmt", ["notification", "event"])
 def test_parser_reads_both_formats_and_every_type(fmt: str, wrap: str) -> None:
     records = _records() if fmt == "notification" else [_as_event(r) for r in _records()]
-    bodies = [sim.envelope(r, "arn:aws:sns:us-east-1:123456789012:ses-feedback", WHEN, random.Random(2)) if wrap == "sns" else json.dumps(r)
-              for r in records]
-    rows, counts = feedback.parse(bodies + ["not json {", json.dumps({"hello": "world"}),
-                                            json.dumps({"Type": "Notification", "Message": "plain text"})])
+    bodies = [
+        sim.envelope(r, "arn:aws:sns:us-east-1:123456789012:ses-feedback", WHEN, random.Random(2))
+        if wrap == "sns"
+        else json.dumps(r)
+        for r in records
+    ]
+    rows, counts = feedback.parse(
+        bodies
+        + ["not json {", json.dumps({"hello": "world"}), json.dumps({"Type": "Notification", "Message": "plain text"})]
+    )
     assert counts == {"messages": 8, "notifications": 5, "unrelated": 2, "malformed": 1}
     by_type = {r["type"]: r for r in rows}
     assert set(by_type) == {"Bounce", "Complaint", "Delivery", "Reject", "DeliveryDelay"}
@@ -91,7 +127,10 @@ def test_parser_reads_both_formats_and_every_type(fmt: str, wrap: str) -> None:
     assert by_type["Complaint"]["complaint_type"] == "abuse"
     assert by_type["Reject"]["reject_reason"] == "Bad content"
     assert by_type["DeliveryDelay"]["delay_type"] == "MailboxFull"
-    assert all(r["recipient_domain"] == "example.com" and r["caller"] == "api-mailer" and r["tags"] == "list=import-1" for r in rows)
+    assert all(
+        r["recipient_domain"] == "example.com" and r["caller"] == "api-mailer" and r["tags"] == "list=import-1"
+        for r in rows
+    )
     assert {r["format"] for r in rows} == {fmt}
 
 
@@ -104,7 +143,11 @@ def test_masking_keeps_domain_and_first_letter() -> None:
 def test_default_run_reads_the_whole_queue_and_changes_nothing(sandbox) -> None:
     sqs = sandbox.box.client("sqs")
     url = sandbox.box.feedback_queue_url
-    before = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"])
+    before = int(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"
+        ]
+    )
     sandbox.box.layer.reset_calls()
     aws = Aws(sandbox.params)
     first = feedback.load(aws, sandbox.params)
@@ -120,8 +163,14 @@ def test_default_run_reads_the_whole_queue_and_changes_nothing(sandbox) -> None:
 def test_low_redrive_is_refused_unless_told(sandbox) -> None:
     sqs = sandbox.box.client("sqs")
     dlq = sqs.create_queue(QueueName="feedback-dlq")["QueueUrl"]
-    url = sqs.create_queue(QueueName="feedback-low", Attributes={"RedrivePolicy": json.dumps(
-        {"deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:feedback-dlq", "maxReceiveCount": 3})})["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName="feedback-low",
+        Attributes={
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:feedback-dlq", "maxReceiveCount": 3}
+            )
+        },
+    )["QueueUrl"]
     assert dlq
     params = sandbox.params.model_copy(update={"feedback_queue_url": url})
     with pytest.raises(feedback.FeedbackError, match="after 3 receives"):
@@ -131,7 +180,9 @@ def test_low_redrive_is_refused_unless_told(sandbox) -> None:
 
 
 def test_missing_and_empty_queues_say_so_in_one_line(sandbox) -> None:
-    params = sandbox.params.model_copy(update={"feedback_queue_url": sandbox.box.feedback_queue_url.replace("ses-feedback", "nope")})
+    params = sandbox.params.model_copy(
+        update={"feedback_queue_url": sandbox.box.feedback_queue_url.replace("ses-feedback", "nope")}
+    )
     fb = feedback.review(Aws(params), params)
     assert "no such queue" in feedback.notes_text(fb.notes) and "\n" not in feedback.notes_text(fb.notes)
     url = sandbox.box.client("sqs").create_queue(QueueName="empty")["QueueUrl"]
@@ -164,20 +215,24 @@ def test_healthy_names_no_cause(sandbox) -> None:
 
 # -- the mailbox simulator round trip ------------------------------------------------------------------
 def test_simulator_round_trip_sees_all_four_outcomes(sandbox) -> None:
-    from ses_runbook.sending import send_test_email
+    from ses_runbook.checks.sending import send_test_email
 
     params = sandbox.params.model_copy(update={"send_test_email": True, "feedback_wait_s": 30})
     result = send_test_email(Aws(params), params)
     assert result.status.value == "ok", result.summary
     arrived = {r["recipient"].split("@")[0]: r["arrived"] for r in result.details["round_trip"]}
-    assert arrived == {"success": "Delivery", "bounce": "Bounce Permanent/General", "complaint": "Complaint",
-                       "suppressionlist": "Bounce Permanent/OnAccountSuppressionList"}
+    assert arrived == {
+        "success": "Delivery",
+        "bounce": "Bounce Permanent/General",
+        "complaint": "Complaint",
+        "suppressionlist": "Bounce Permanent/OnAccountSuppressionList",
+    }
     assert all(r["delay_s"] is not None for r in result.details["round_trip"])
     assert sandbox.box.layer.writes() == {"ses.SendEmail": 4}
 
 
 def test_simulator_round_trip_names_what_never_came(sandbox) -> None:
-    from ses_runbook.sending import send_test_email
+    from ses_runbook.checks.sending import send_test_email
 
     sandbox.box.client("ses").set_identity_notification_topic(Identity="thephenom.app", NotificationType="Delivery")
     params = sandbox.params.model_copy(update={"send_test_email": True, "feedback_wait_s": 4})
@@ -188,7 +243,9 @@ def test_simulator_round_trip_names_what_never_came(sandbox) -> None:
 
 
 def test_check_only_send_test_email_runs_the_round_trip(sandbox) -> None:
-    done = sandbox.cli("check", "--json", "--only", "send.test_email", "-p", "send_test_email", "true", "-p", "feedback_wait_s", "30")
+    done = sandbox.cli(
+        "check", "--json", "--only", "send.test_email", "-p", "send_test_email", "true", "-p", "feedback_wait_s", "30"
+    )
     assert done.returncode == 0, done.stderr
     checks = json.loads(done.stdout)["checks"]
     assert [c["id"] for c in checks] == ["send.test_email"] and len(checks[0]["details"]["round_trip"]) == 4
@@ -197,12 +254,14 @@ def test_check_only_send_test_email_runs_the_round_trip(sandbox) -> None:
 # -- customer data stays home --------------------------------------------------------------------------
 @pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
 def test_a_default_run_masks_addresses_in_every_artifact(sandbox, tmp_path) -> None:
-    from ses_runbook import runner
+    from ses_runbook.runs import runner
 
     export = tmp_path / "private" / "remove.csv"
     params = sandbox.params.model_copy(update={"feedback_export_file": str(export)})
     out = tmp_path / "report"
-    suite = runner.run_suite(params, [p for p in runner.available() if p.stem == "09_feedback"], out=out, jobs=1, quiet=True)
+    suite = runner.run_suite(
+        params, [p for p in runner.available() if p.stem == "09_feedback"], out=out, jobs=1, quiet=True
+    )
     assert all(n["error"] is None for n in suite.summary["notebooks"]), suite.summary["notebooks"]
     texts = {p.name: p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix != ".png"}
     assert "mail.sunsetisp.example" in texts["09_feedback.html"] and "api-mailer" in texts["09_feedback.html"]
@@ -241,7 +300,9 @@ def test_alarm_fix_notifies_the_oncall_topic_and_rechecks(sandbox) -> None:
     sandbox.box.layer.reset_calls()
     planned = next(f for f in _diagnose(sandbox, alarm_topic_arn=oncall).fixes if f.id == "reputation-alarms")
     assert not planned.applied and sum("put-metric-alarm" in c for c in planned.commands) == 2
-    made = next(f for f in _diagnose(sandbox, alarm_topic_arn=oncall, allow_writes=True).fixes if f.id == "reputation-alarms")
+    made = next(
+        f for f in _diagnose(sandbox, alarm_topic_arn=oncall, allow_writes=True).fixes if f.id == "reputation-alarms"
+    )
     assert made.ok and made.recheck.status.value == "ok", made.message
     assert sandbox.box.layer.writes() == {"cloudwatch.PutMetricAlarm": 2}
 
@@ -253,8 +314,15 @@ def test_exported_addresses_go_on_the_suppression_list(sandbox, tmp_path) -> Non
     path = feedback.export(removals.head(25), tmp_path / "remove.csv")
     planned = next(f for f in _diagnose(sandbox, feedback_export_file=str(path)).fixes if f.id == "suppress-exported")
     assert not planned.applied and str(path) in planned.commands[0] and sandbox.box.layer.writes() == {}
-    made = next(f for f in _diagnose(sandbox, feedback_export_file=str(path), allow_writes=True).fixes if f.id == "suppress-exported")
+    made = next(
+        f
+        for f in _diagnose(sandbox, feedback_export_file=str(path), allow_writes=True).fixes
+        if f.id == "suppress-exported"
+    )
     assert made.applied and made.ok and made.message.startswith("25 of 25"), made.message
     assert sandbox.box.layer.writes() == {"sesv2.PutSuppressedDestination": 25}
-    listed = {d["EmailAddress"] for d in sandbox.box.client("sesv2").list_suppressed_destinations()["SuppressedDestinationSummaries"]}
+    listed = {
+        d["EmailAddress"]
+        for d in sandbox.box.client("sesv2").list_suppressed_destinations()["SuppressedDestinationSummaries"]
+    }
     assert set(removals.head(25)["address"]) <= listed

@@ -1,12 +1,13 @@
 """Targets: the suite for several accounts/regions into one root, one failing target never stops
 the others, and a fleet index without secrets."""
+
 from __future__ import annotations
 
 import json
 import os
 
 from conftest import run_cli
-from ses_runbook.sandbox.server import SANDBOX_KEY
+from ses_runbook.sandbox.world import SANDBOX_KEY
 
 TARGETS = """
 concurrency: 2
@@ -41,16 +42,22 @@ def test_targets_run_into_one_root_with_a_fleet_index(tmp_path) -> None:
         assert (root / rows[name]["path"] / "summary.json").is_file()
     index = (fleet_dir / "index.html").read_text()
     assert rows["us"]["path"] != rows["via-role"]["path"]
-    assert json.loads((root / rows["via-role"]["path"] / "summary.json").read_text())["run"]["parameters"]["lookback_days"] == 7
+    assert (
+        json.loads((root / rows["via-role"]["path"] / "summary.json").read_text())["run"]["parameters"]["lookback_days"]
+        == 7
+    )
     assert index.count("<tr>") == 5 and f"../../{rows['us']['path']}/index.html" in index
     for text in (index, (fleet_dir / "fleet.json").read_text(), proc.stdout, proc.stderr):
         assert SANDBOX_KEY[1] not in text and SANDBOX_KEY[0] not in text
 
 
 def test_bad_targets_file_is_one_line(tmp_path) -> None:
-    for content, named in (("targets: []", "targets"), ("targets:\n  - name: a\n    role_arn: nope\n", "role_arn"),
-                           ("targets:\n  - name: a\n    password: x\n", "password"),
-                           ("targets:\n  - name: a\n    region: us-east-9\n", "region")):
+    for content, named in (
+        ("targets: []", "targets"),
+        ("targets:\n  - name: a\n    role_arn: nope\n", "role_arn"),
+        ("targets:\n  - name: a\n    password: x\n", "password"),
+        ("targets:\n  - name: a\n    region: us-east-9\n", "region"),
+    ):
         path = tmp_path / "t.yaml"
         path.write_text(content)
         proc = run_cli("run", "--targets", str(path), "--reports", str(tmp_path / "R"), "00")

@@ -5,25 +5,36 @@ every page of a paged answer, certificate host names, and access key ids masked 
 No sandbox here: AWS answers come from botocore's Stubber, the SMTP server is the sandbox's own
 class on a free port, and nothing is sent anywhere.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import botocore.exceptions
 import pytest
 from botocore.stub import ANY, Stubber
 
-from ses_runbook import metrics, ses
-from ses_runbook import params as params_mod
-from ses_runbook.aws import ENDPOINT_PREFIXES, READ_OPERATIONS, WRITE_OPERATIONS, Aws, botocore_session, describe_error, is_read
-from ses_runbook.aws import parse_timestamp
 from ses_runbook.checks import Context, run
-from ses_runbook.exceptions import ReadOnlyError
-from ses_runbook.redact import mask_key_id, mask_key_ids
-from ses_runbook.results import Status
+from ses_runbook.core import endpoints
+from ses_runbook.core import params as params_mod
+from ses_runbook.core.aws import (
+    READ_OPERATIONS,
+    WRITE_OPERATIONS,
+    Aws,
+    botocore_session,
+    describe_error,
+    is_read,
+    parse_timestamp,
+)
+from ses_runbook.core.endpoints import ENDPOINT_PREFIXES
+from ses_runbook.core.errors import ReadOnlyError
+from ses_runbook.core.redact import mask_key_id, mask_key_ids
+from ses_runbook.core.results import Status
+from ses_runbook.sources import metrics, ses
 
 SERVICES = ("ses", "sesv2", "cloudwatch", "iam", "sts")  # every service the runbook makes a client for
 AS_OF = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
@@ -32,27 +43,43 @@ KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 
 def _params(**overrides: Any) -> params_mod.Params:
     # an endpoint where nothing listens: a request that got past a guard could not reach AWS either
-    return params_mod.load(overrides={"endpoint_url": "http://127.0.0.1:9", "as_of": "2026-11-01T00:00:00Z",
-                                      "max_attempts": 1, **overrides}, environ={})
+    return params_mod.load(
+        overrides={
+            "endpoint_url": "http://127.0.0.1:9",
+            "as_of": "2026-11-01T00:00:00Z",
+            "max_attempts": 1,
+            **overrides,
+        },
+        environ={},
+    )
 
 
 def _aws(**overrides: Any) -> Aws:
-    session = boto3.Session(aws_access_key_id="AKIATESTKEYNOTREAL00", aws_secret_access_key="not-a-secret",
-                            region_name="us-east-1")
+    session = boto3.Session(
+        aws_access_key_id="AKIATESTKEYNOTREAL00", aws_secret_access_key="not-a-secret", region_name="us-east-1"
+    )
     return Aws(_params(**overrides), session=session)
 
 
 # -- reputation: on each level and just under it, for both checks -----------------------------------
-RATES = {"reputation.bounce_rate": ("bounce_rate", "bounce_rate_warn", "bounce_rate_fail"),
-         "reputation.complaint_rate": ("complaint_rate", "complaint_rate_warn", "complaint_rate_fail")}
+RATES = {
+    "reputation.bounce_rate": ("bounce_rate", "bounce_rate_warn", "bounce_rate_fail"),
+    "reputation.complaint_rate": ("complaint_rate", "complaint_rate_warn", "complaint_rate_fail"),
+}
 
 
 def _rate_status(monkeypatch, check_id: str, value: float, **levels: float) -> Status:
     qid = RATES[check_id][0]
     series = {q: [] for q in metrics.METRICS}
     series[qid] = [(AS_OF - dt.timedelta(hours=2), 0.0), (AS_OF - dt.timedelta(hours=1), value)]
-    answer = {"period": 3600, "start": AS_OF - dt.timedelta(days=14), "end": AS_OF, "notes": [], "series": series,
-              "configuration_sets": {}}
+    answer = {
+        "period": 3600,
+        "start": AS_OF - dt.timedelta(days=14),
+        "end": AS_OF,
+        "notes": [],
+        "series": series,
+        "configuration_sets": {},
+    }
     monkeypatch.setattr(metrics, "metric_series", lambda aws, params: answer)
     params = _params(**levels)
     [result] = run(Context(params, Aws(params)), ids=[check_id])
@@ -69,28 +96,52 @@ def test_reputation_status_on_and_just_under_each_level(monkeypatch, check_id: s
     fail = levels.get("fail", field[fail_name].default)
     chosen = {warn_name: warn, fail_name: fail}
     under = 1e-5  # a rate 0.001 percentage points below a level is still below it
-    expected = [(0.0, Status.OK), (warn - under, Status.OK), (warn, Status.WARN), ((warn + fail) / 2, Status.WARN),
-                (fail - under, Status.WARN), (fail, Status.FAIL), (min(1.0, fail * 3), Status.FAIL)]
+    expected = [
+        (0.0, Status.OK),
+        (warn - under, Status.OK),
+        (warn, Status.WARN),
+        ((warn + fail) / 2, Status.WARN),
+        (fail - under, Status.WARN),
+        (fail, Status.FAIL),
+        (min(1.0, fail * 3), Status.FAIL),
+    ]
     got = [(value, _rate_status(monkeypatch, check_id, value, **chosen)) for value, _ in expected]
     assert got == expected
 
 
 def test_reputation_summary_states_rate_and_level(monkeypatch) -> None:
-    monkeypatch.setattr(metrics, "metric_series", lambda aws, params: {
-        "period": 3600, "notes": [], "configuration_sets": {},
-        "series": {**{q: [] for q in metrics.METRICS}, "bounce_rate": [(AS_OF, 0.0731)]}})
+    monkeypatch.setattr(
+        metrics,
+        "metric_series",
+        lambda aws, params: {
+            "period": 3600,
+            "notes": [],
+            "configuration_sets": {},
+            "series": {**{q: [] for q in metrics.METRICS}, "bounce_rate": [(AS_OF, 0.0731)]},
+        },
+    )
     params = _params()
     [result] = run(Context(params, Aws(params)), ids=["reputation.bounce_rate"])
     assert result.status is Status.WARN
     assert "bounce rate 7.31%" in result.summary and "at or above 5.00%" in result.summary
 
 
-@pytest.mark.parametrize("check_id, label", [("reputation.bounce_rate", "bounce"), ("reputation.complaint_rate", "complaint")])
+@pytest.mark.parametrize(
+    "check_id, label", [("reputation.bounce_rate", "bounce"), ("reputation.complaint_rate", "complaint")]
+)
 def test_reputation_without_a_whole_period_is_ok_and_says_why(monkeypatch, check_id: str, label: str) -> None:
     """A new or idle account publishes no rate: ok, saying so, with the data notes kept (not a crash, not a fail)."""
     note = "no datapoints for Reputation.BounceRate"
-    monkeypatch.setattr(metrics, "metric_series", lambda aws, params: {
-        "period": 3600, "notes": [note], "configuration_sets": {}, "series": {q: [] for q in metrics.METRICS}})
+    monkeypatch.setattr(
+        metrics,
+        "metric_series",
+        lambda aws, params: {
+            "period": 3600,
+            "notes": [note],
+            "configuration_sets": {},
+            "series": {q: [] for q in metrics.METRICS},
+        },
+    )
     params = _params()
     [result] = run(Context(params, Aws(params)), ids=[check_id])
     assert result.status is Status.OK
@@ -141,8 +192,11 @@ class Sent(Exception):
 def wired() -> Iterator[dict[str, Aws]]:
     """Clients whose requests stop just before the wire, for each combination of the two switches."""
     out = {}
-    for name, switches in {"read-only": {}, "allow_writes": {"allow_writes": True},
-                           "send_test_email": {"send_test_email": True}}.items():
+    for name, switches in {
+        "read-only": {},
+        "allow_writes": {"allow_writes": True},
+        "send_test_email": {"send_test_email": True},
+    }.items():
         aws = _aws(**switches)
         for service in SERVICES:
             aws.client(service).meta.events.register("before-send.*.*", _refuse_to_send)
@@ -197,10 +251,18 @@ def test_each_switch_lets_through_only_its_own_writes(wired: dict[str, Aws], swi
 
 
 def test_named_writes_and_the_read_rule() -> None:
-    assert {"iam.CreateAccessKey", "sesv2.DeleteSuppressedDestination", "sesv2.PutAccountSendingAttributes",
-            "ses.SendEmail"} <= set(WRITE_OPERATIONS)
+    assert {
+        "iam.CreateAccessKey",
+        "sesv2.DeleteSuppressedDestination",
+        "sesv2.PutAccountSendingAttributes",
+        "ses.SendEmail",
+    } <= set(WRITE_OPERATIONS)
     assert not any(is_read(*key.split(".")) for key in WRITE_OPERATIONS)
-    assert is_read("cloudwatch", "GetMetricData") and is_read("ses", "ListIdentities") and is_read("cloudwatch", "DescribeAlarms")
+    assert (
+        is_read("cloudwatch", "GetMetricData")
+        and is_read("ses", "ListIdentities")
+        and is_read("cloudwatch", "DescribeAlarms")
+    )
     assert not is_read("iam", "CreateAccessKey") and not is_read("ses", "VerifyDomainIdentity")
 
 
@@ -209,8 +271,13 @@ def test_refused_message_names_the_switch() -> None:
     with pytest.raises(ReadOnlyError, match=r"iam\.CreateAccessKey is a write .* set allow_writes=true"):
         aws.call("iam", "CreateAccessKey", UserName="ses-smtp-nest")
     with pytest.raises(ReadOnlyError, match=r"sesv2\.SendEmail .* set send_test_email=true"):
-        aws.call("sesv2", "SendEmail", FromEmailAddress="a@thephenom.app", Destination={"ToAddresses": ["b@example.com"]},
-                 Content={"Simple": {"Subject": {"Data": "x"}, "Body": {"Text": {"Data": "x"}}}})
+        aws.call(
+            "sesv2",
+            "SendEmail",
+            FromEmailAddress="a@thephenom.app",
+            Destination={"ToAddresses": ["b@example.com"]},
+            Content={"Simple": {"Subject": {"Data": "x"}, "Body": {"Text": {"Data": "x"}}}},
+        )
     assert aws.stats()["writes"] == 0
 
 
@@ -230,22 +297,38 @@ def stubbed() -> Iterator[tuple[Aws, dict[str, Stubber]]]:
 def test_get_metric_data_and_configuration_sets_follow_next_token(stubbed) -> None:
     aws, stubs = stubbed
     params = aws.params
-    stubs["sesv2"].add_response("list_configuration_sets", {"ConfigurationSets": ["alpha"], "NextToken": "sets-2"},
-                                {"PageSize": ANY})
-    stubs["sesv2"].add_response("list_configuration_sets", {"ConfigurationSets": ["beta"]}, {"PageSize": ANY, "NextToken": "sets-2"})
+    stubs["sesv2"].add_response(
+        "list_configuration_sets", {"ConfigurationSets": ["alpha"], "NextToken": "sets-2"}, {"PageSize": ANY}
+    )
+    stubs["sesv2"].add_response(
+        "list_configuration_sets", {"ConfigurationSets": ["beta"]}, {"PageSize": ANY, "NextToken": "sets-2"}
+    )
     hours = [AS_OF - dt.timedelta(hours=h) for h in (3, 2, 1)]
-    stubs["cloudwatch"].add_response("get_metric_data", {"MetricDataResults": [
-        {"Id": "bounce_rate", "Timestamps": hours[:2], "Values": [0.01, 0.02], "StatusCode": "PartialData"},
-        {"Id": "send", "Timestamps": hours[:2], "Values": [100.0, 110.0], "StatusCode": "PartialData"}],
-        "NextToken": "metrics-2"}, {"MetricDataQueries": ANY, "StartTime": ANY, "EndTime": ANY, "ScanBy": ANY})
-    stubs["cloudwatch"].add_response("get_metric_data", {"MetricDataResults": [
-        {"Id": "bounce_rate", "Timestamps": hours[2:], "Values": [0.12], "StatusCode": "Complete"},
-        {"Id": "send", "Timestamps": hours[2:], "Values": [120.0], "StatusCode": "Complete"},
-        {"Id": "cs1_send", "Timestamps": hours[2:], "Values": [7.0], "StatusCode": "Complete"}]},
-        {"MetricDataQueries": ANY, "StartTime": ANY, "EndTime": ANY, "ScanBy": ANY, "NextToken": "metrics-2"})
+    stubs["cloudwatch"].add_response(
+        "get_metric_data",
+        {
+            "MetricDataResults": [
+                {"Id": "bounce_rate", "Timestamps": hours[:2], "Values": [0.01, 0.02], "StatusCode": "PartialData"},
+                {"Id": "send", "Timestamps": hours[:2], "Values": [100.0, 110.0], "StatusCode": "PartialData"},
+            ],
+            "NextToken": "metrics-2",
+        },
+        {"MetricDataQueries": ANY, "StartTime": ANY, "EndTime": ANY, "ScanBy": ANY},
+    )
+    stubs["cloudwatch"].add_response(
+        "get_metric_data",
+        {
+            "MetricDataResults": [
+                {"Id": "bounce_rate", "Timestamps": hours[2:], "Values": [0.12], "StatusCode": "Complete"},
+                {"Id": "send", "Timestamps": hours[2:], "Values": [120.0], "StatusCode": "Complete"},
+                {"Id": "cs1_send", "Timestamps": hours[2:], "Values": [7.0], "StatusCode": "Complete"},
+            ]
+        },
+        {"MetricDataQueries": ANY, "StartTime": ANY, "EndTime": ANY, "ScanBy": ANY, "NextToken": "metrics-2"},
+    )
     data = metrics.metric_series(aws, params)
     assert list(data["configuration_sets"]) == ["alpha", "beta"]
-    assert data["series"]["bounce_rate"] == list(zip(hours, [0.01, 0.02, 0.12]))
+    assert data["series"]["bounce_rate"] == list(zip(hours, [0.01, 0.02, 0.12], strict=False))
     assert [v for _, v in data["series"]["send"]] == [100.0, 110.0, 120.0]
     assert data["configuration_sets"]["beta"]["send"] == [(hours[2], 7.0)]
     assert aws.stats()["by_operation"] == {"cloudwatch.GetMetricData": 2, "sesv2.ListConfigurationSets": 2}
@@ -256,15 +339,42 @@ def test_get_metric_data_and_configuration_sets_follow_next_token(stubbed) -> No
 
 def test_identity_listings_follow_next_token(stubbed) -> None:
     aws, stubs = stubbed
-    stubs["ses"].add_response("list_identities", {"Identities": ["a.example", "b.example"], "NextToken": "ids-2"}, {"MaxItems": ANY})
-    stubs["ses"].add_response("list_identities", {"Identities": ["c@example.org"]}, {"MaxItems": ANY, "NextToken": "ids-2"})
+    stubs["ses"].add_response(
+        "list_identities", {"Identities": ["a.example", "b.example"], "NextToken": "ids-2"}, {"MaxItems": ANY}
+    )
+    stubs["ses"].add_response(
+        "list_identities", {"Identities": ["c@example.org"]}, {"MaxItems": ANY, "NextToken": "ids-2"}
+    )
     assert ses.identities(aws) == ["a.example", "b.example", "c@example.org"]
-    stubs["sesv2"].add_response("list_email_identities", {"EmailIdentities": [
-        {"IdentityName": "a.example", "IdentityType": "DOMAIN", "VerificationStatus": "SUCCESS", "SendingEnabled": True}],
-        "NextToken": "v2-2"}, {"PageSize": ANY})
-    stubs["sesv2"].add_response("list_email_identities", {"EmailIdentities": [
-        {"IdentityName": "b.example", "IdentityType": "DOMAIN", "VerificationStatus": "FAILED", "SendingEnabled": False}]},
-        {"PageSize": ANY, "NextToken": "v2-2"})
+    stubs["sesv2"].add_response(
+        "list_email_identities",
+        {
+            "EmailIdentities": [
+                {
+                    "IdentityName": "a.example",
+                    "IdentityType": "DOMAIN",
+                    "VerificationStatus": "SUCCESS",
+                    "SendingEnabled": True,
+                }
+            ],
+            "NextToken": "v2-2",
+        },
+        {"PageSize": ANY},
+    )
+    stubs["sesv2"].add_response(
+        "list_email_identities",
+        {
+            "EmailIdentities": [
+                {
+                    "IdentityName": "b.example",
+                    "IdentityType": "DOMAIN",
+                    "VerificationStatus": "FAILED",
+                    "SendingEnabled": False,
+                }
+            ]
+        },
+        {"PageSize": ANY, "NextToken": "v2-2"},
+    )
     found = ses.email_identities(aws)
     assert {k: v["verification"] for k, v in found.items()} == {"a.example": "Success", "b.example": "Failed"}
 
@@ -272,24 +382,53 @@ def test_identity_listings_follow_next_token(stubbed) -> None:
 def test_suppression_list_follows_next_token(stubbed) -> None:
     aws, stubs = stubbed
     first = [{"EmailAddress": f"a{i}@example.net", "Reason": "BOUNCE", "LastUpdateTime": AS_OF} for i in range(3)]
-    stubs["sesv2"].add_response("list_suppressed_destinations", {"SuppressedDestinationSummaries": first, "NextToken": "s-2"},
-                                {"PageSize": ANY})
-    stubs["sesv2"].add_response("list_suppressed_destinations", {"SuppressedDestinationSummaries": [
-        {"EmailAddress": "z@example.net", "Reason": "COMPLAINT", "LastUpdateTime": AS_OF}]}, {"PageSize": ANY, "NextToken": "s-2"})
-    assert [s["EmailAddress"] for s in ses.suppressed_destinations(aws)] == ["a0@example.net", "a1@example.net",
-                                                                           "a2@example.net", "z@example.net"]
+    stubs["sesv2"].add_response(
+        "list_suppressed_destinations", {"SuppressedDestinationSummaries": first, "NextToken": "s-2"}, {"PageSize": ANY}
+    )
+    stubs["sesv2"].add_response(
+        "list_suppressed_destinations",
+        {
+            "SuppressedDestinationSummaries": [
+                {"EmailAddress": "z@example.net", "Reason": "COMPLAINT", "LastUpdateTime": AS_OF}
+            ]
+        },
+        {"PageSize": ANY, "NextToken": "s-2"},
+    )
+    assert [s["EmailAddress"] for s in ses.suppressed_destinations(aws)] == [
+        "a0@example.net",
+        "a1@example.net",
+        "a2@example.net",
+        "z@example.net",
+    ]
 
 
 def test_iam_authorization_details_follow_the_marker(stubbed) -> None:
     aws, stubs = stubbed
-    allow = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ses:SendRawEmail", "Resource": "*"}]}'
-    user = lambda name: {"UserName": name, "UserId": "AIDA" + name.upper().ljust(17, "X"), "Arn": f"arn:aws:iam::123456789012:user/{name}",  # noqa: E731
-                         "Path": "/", "CreateDate": AS_OF, "UserPolicyList": [{"PolicyName": "send", "PolicyDocument": allow}]}
-    stubs["iam"].add_response("get_account_authorization_details", {"UserDetailList": [user("one")], "Policies": [],
-                                                                 "IsTruncated": True, "Marker": "m-2"}, {"Filter": ANY})
+    allow = (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ses:SendRawEmail", "Resource": "*"}]}'
+    )
+
+    def user(name):
+        return {
+            "UserName": name,
+            "UserId": "AIDA" + name.upper().ljust(17, "X"),
+            "Arn": f"arn:aws:iam::123456789012:user/{name}",
+            "Path": "/",
+            "CreateDate": AS_OF,
+            "UserPolicyList": [{"PolicyName": "send", "PolicyDocument": allow}],
+        }
+
+    stubs["iam"].add_response(
+        "get_account_authorization_details",
+        {"UserDetailList": [user("one")], "Policies": [], "IsTruncated": True, "Marker": "m-2"},
+        {"Filter": ANY},
+    )
     # the last page leaves out a list it has nothing for (IAM does): that is an empty list, not an error
-    stubs["iam"].add_response("get_account_authorization_details", {"UserDetailList": [user("two")], "IsTruncated": False},
-                              {"Filter": ANY, "Marker": "m-2"})
+    stubs["iam"].add_response(
+        "get_account_authorization_details",
+        {"UserDetailList": [user("two")], "IsTruncated": False},
+        {"Filter": ANY, "Marker": "m-2"},
+    )
     found = ses.user_policies(aws)
     assert sorted(found) == ["one", "two"] and found["two"]["send"]["Statement"][0]["Action"] == "ses:SendRawEmail"
 
@@ -305,8 +444,12 @@ def test_mask_key_ids_in_free_text() -> None:
 
 def test_error_messages_mask_key_ids() -> None:
     error = botocore.exceptions.ClientError(
-        {"Error": {"Code": "InvalidClientTokenId", "Message": f"The security token {KEY_ID} is invalid."},
-         "ResponseMetadata": {"HTTPStatusCode": 403}}, "GetAccount")
+        {
+            "Error": {"Code": "InvalidClientTokenId", "Message": f"The security token {KEY_ID} is invalid."},
+            "ResponseMetadata": {"HTTPStatusCode": 403},
+        },
+        "GetAccount",
+    )
     error.ses_runbook_call = ("sesv2", "GetAccount")
     said = describe_error(error, _params())
     assert KEY_ID not in said and "****MPLE" in said and "InvalidClientTokenId" in said
@@ -316,8 +459,12 @@ def test_error_messages_mask_key_ids() -> None:
 
 def test_a_check_error_quoting_a_key_id_is_masked(stubbed) -> None:
     aws, stubs = stubbed
-    stubs["sesv2"].add_client_error("get_account", "UnrecognizedClientException",
-                                    f"The security token included in the request is invalid: {KEY_ID}", 403)
+    stubs["sesv2"].add_client_error(
+        "get_account",
+        "UnrecognizedClientException",
+        f"The security token included in the request is invalid: {KEY_ID}",
+        403,
+    )
     [result] = run(Context(aws.params, aws), ids=["account.sending_enabled"])
     assert result.status is Status.ERROR
     assert KEY_ID not in result.summary and "****MPLE" in result.summary
@@ -347,15 +494,21 @@ class _OtherNameServer:
         return Server({KEY_ID: "password"}, tmp_path / names[0]).start()
 
 
-@pytest.mark.parametrize("names,verified", [(("smtp.elsewhere.example",), False), (("127.0.0.1",), True)],
-                         ids=["other-name", "right-name"])
+@pytest.mark.parametrize(
+    "names,verified", [(("smtp.elsewhere.example",), False), (("127.0.0.1",), True)], ids=["other-name", "right-name"]
+)
 def test_smtp_certificate_for_another_name_fails(tmp_path, monkeypatch, names, verified) -> None:
     server = _OtherNameServer.start(tmp_path, names)
     try:
         monkeypatch.setenv("GUARD_SMTP_USER", KEY_ID)
         monkeypatch.setenv("GUARD_SMTP_PASSWORD", "password")
-        params = _params(smtp_host="127.0.0.1", smtp_port=server.port, smtp_tls_ca_file=str(server.ca_file),
-                         smtp_username_env="GUARD_SMTP_USER", smtp_password_env="GUARD_SMTP_PASSWORD")
+        params = _params(
+            smtp_host="127.0.0.1",
+            smtp_port=server.port,
+            smtp_tls_ca_file=str(server.ca_file),
+            smtp_username_env="GUARD_SMTP_USER",
+            smtp_password_env="GUARD_SMTP_PASSWORD",
+        )
         [result] = run(Context(params, Aws(params)), ids=["smtp.auth"])
     finally:
         server.stop()
@@ -368,22 +521,55 @@ def test_smtp_certificate_for_another_name_fails(tmp_path, monkeypatch, names, v
 
 
 # -- parameter validation, in this process (the CLI tests see the same through a subprocess) ---------
-REFUSED = [("region", "us-east-9"), ("region", "12"), ("sender", "not-an-address"), ("test_recipient", "x@"),
-           ("lookback_days", "lots"), ("lookback_days", "0"), ("lookback_days", "456"), ("metrics_period_s", "59"),
-           ("bounce_rate_warn", "2"), ("bounce_rate_warn", "0.11"), ("complaint_rate_warn", "0.006"), ("quota_warn", "1.01"),
-           ("dns_nameservers", "127.0.0.1:99999"), ("dns_nameservers", "127.0.0.1:0"), ("dns_nameservers", "127.0.0.1:x"),
-           ("smtp_port", "0"), ("smtp_port", "65536"), ("as_of", "yesterday"), ("send_test_email", "maybe"),
-           ("endpoint_url", "not a url"), ("endpoint_url", "ftp://127.0.0.1"), ("smtp_password_env", "hunter2 secret"),
-           ("domain", ""), ("domain", "no_dots"), ("smtp_tls_ca_file", "/nonexistent/ca.pem"), ("unsuppress", "a@b.co,nope"),
-           ("no_such_parameter", "1")]
-ACCEPTED = [("lookback_days", "1", 1), ("lookback_days", "455", 455), ("metrics_period_s", "60", 60),
-            ("bounce_rate_warn", "0.10", 0.10), ("complaint_rate_warn", "0.005", 0.005), ("quota_warn", "1.0", 1.0),
-            ("dns_nameservers", "127.0.0.1:65535, 10.0.0.2", ["127.0.0.1:65535", "10.0.0.2"]), ("smtp_port", "65535", 65535),
-            ("as_of", "2026-11-01T02:00:00+02:00", "2026-11-01T00:00:00Z"), ("as_of", "2026-11-01T00:00:00", "2026-11-01T00:00:00Z"),
-            ("endpoint_url", "http://127.0.0.1:5050", "http://127.0.0.1:5050"), ("endpoint_url", "", None),
-            ("domain", "Mail.Example.ORG.", "mail.example.org"), ("sender", " a@thephenom.app ", "a@thephenom.app"),
-            ("send_test_email", "true", True), ("smtp_password_env", "MY_SMTP_PASSWORD_2", "MY_SMTP_PASSWORD_2"),
-            ("unsuppress", "a@b.co, c@d.org", ["a@b.co", "c@d.org"]), ("region", "eu-west-1", "eu-west-1")]
+REFUSED = [
+    ("region", "us-east-9"),
+    ("region", "12"),
+    ("sender", "not-an-address"),
+    ("test_recipient", "x@"),
+    ("lookback_days", "lots"),
+    ("lookback_days", "0"),
+    ("lookback_days", "456"),
+    ("metrics_period_s", "59"),
+    ("bounce_rate_warn", "2"),
+    ("bounce_rate_warn", "0.11"),
+    ("complaint_rate_warn", "0.006"),
+    ("quota_warn", "1.01"),
+    ("dns_nameservers", "127.0.0.1:99999"),
+    ("dns_nameservers", "127.0.0.1:0"),
+    ("dns_nameservers", "127.0.0.1:x"),
+    ("smtp_port", "0"),
+    ("smtp_port", "65536"),
+    ("as_of", "yesterday"),
+    ("send_test_email", "maybe"),
+    ("endpoint_url", "not a url"),
+    ("endpoint_url", "ftp://127.0.0.1"),
+    ("smtp_password_env", "hunter2 secret"),
+    ("domain", ""),
+    ("domain", "no_dots"),
+    ("smtp_tls_ca_file", "/nonexistent/ca.pem"),
+    ("unsuppress", "a@b.co,nope"),
+    ("no_such_parameter", "1"),
+]
+ACCEPTED = [
+    ("lookback_days", "1", 1),
+    ("lookback_days", "455", 455),
+    ("metrics_period_s", "60", 60),
+    ("bounce_rate_warn", "0.10", 0.10),
+    ("complaint_rate_warn", "0.005", 0.005),
+    ("quota_warn", "1.0", 1.0),
+    ("dns_nameservers", "127.0.0.1:65535, 10.0.0.2", ["127.0.0.1:65535", "10.0.0.2"]),
+    ("smtp_port", "65535", 65535),
+    ("as_of", "2026-11-01T02:00:00+02:00", "2026-11-01T00:00:00Z"),
+    ("as_of", "2026-11-01T00:00:00", "2026-11-01T00:00:00Z"),
+    ("endpoint_url", "http://127.0.0.1:5050", "http://127.0.0.1:5050"),
+    ("endpoint_url", "", None),
+    ("domain", "Mail.Example.ORG.", "mail.example.org"),
+    ("sender", " a@thephenom.app ", "a@thephenom.app"),
+    ("send_test_email", "true", True),
+    ("smtp_password_env", "MY_SMTP_PASSWORD_2", "MY_SMTP_PASSWORD_2"),
+    ("unsuppress", "a@b.co, c@d.org", ["a@b.co", "c@d.org"]),
+    ("region", "eu-west-1", "eu-west-1"),
+]
 
 
 @pytest.mark.parametrize("name,value", REFUSED, ids=[f"{n}={v}" for n, v in REFUSED])
@@ -402,7 +588,10 @@ def test_environment_fills_only_unset_parameters() -> None:
     environ = {"SES_RUNBOOK_ENDPOINT_URL": "http://127.0.0.1:5050", "SES_RUNBOOK_REGION": "eu-west-1"}
     p = params_mod.load(environ=environ)
     assert p.endpoint_url == "http://127.0.0.1:5050" and p.region == "us-east-1"  # region has a default: not taken
-    assert params_mod.load(overrides={"endpoint_url": "http://127.0.0.1:6000"}, environ=environ).endpoint_url == "http://127.0.0.1:6000"
+    assert (
+        params_mod.load(overrides={"endpoint_url": "http://127.0.0.1:6000"}, environ=environ).endpoint_url
+        == "http://127.0.0.1:6000"
+    )
 
 
 # -- endpoint data ------------------------------------------------------------------------------
@@ -421,13 +610,26 @@ def test_clients_resolve_as_with_the_whole_endpoint_file(service: str) -> None:
         session.set_credentials("AKIATESTKEYNOTREAL00", "not-a-secret")
     for region in REGIONS:
         mine, theirs = (s.create_client(service, region_name=region) for s in (ours, whole))
-        assert (mine.meta.endpoint_url, mine.meta.region_name) == (theirs.meta.endpoint_url, theirs.meta.region_name), region
+        assert (mine.meta.endpoint_url, mine.meta.region_name) == (theirs.meta.endpoint_url, theirs.meta.region_name), (
+            region
+        )
         assert mine.meta.partition == theirs.meta.partition
     assert ours.get_available_regions(service) == whole.get_available_regions(service)
 
 
-@pytest.mark.parametrize("value", [1761955200, 1761955200.25, "1761955200", "2026-11-01T00:00:00Z", "2026-11-01T00:00:00.123Z",
-                                   "2026-11-01T01:30:00+01:30", "Sat, 01 Nov 2026 00:00:00 GMT", "2026-11-01T00:00:00"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        1761955200,
+        1761955200.25,
+        "1761955200",
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T00:00:00.123Z",
+        "2026-11-01T01:30:00+01:30",
+        "Sat, 01 Nov 2026 00:00:00 GMT",
+        "2026-11-01T00:00:00",
+    ],
+)
 def test_timestamps_read_as_botocore_reads_them(value) -> None:
     import botocore.utils
 
@@ -440,9 +642,13 @@ def test_ses_regions_are_those_a_whole_session_lists() -> None:
     import botocore.session
 
     whole = botocore.session.Session()
-    expected = {region for partition in whole.get_available_partitions() for service in ("ses", "sesv2")
-                for region in whole.get_available_regions(service, partition_name=partition)}
-    assert params_mod.ses_regions() == expected and {"us-east-1", "eu-west-1"} <= expected
+    expected = {
+        region
+        for partition in whole.get_available_partitions()
+        for service in ("ses", "sesv2")
+        for region in whole.get_available_regions(service, partition_name=partition)
+    }
+    assert endpoints.ses_regions() == expected and {"us-east-1", "eu-west-1"} <= expected
 
 
 @pytest.mark.parametrize("service", sorted(ENDPOINT_PREFIXES))
@@ -452,8 +658,9 @@ def test_models_load_as_botocore_loads_them(service: str) -> None:
 
     ours, theirs = botocore_session(), botocore.session.Session()
     for type_name in ("service-2", "paginators-1", "endpoint-rule-set-1"):
-        assert ours.get_component("data_loader").load_service_model(service, type_name) == \
-            theirs.get_component("data_loader").load_service_model(service, type_name), type_name
+        assert ours.get_component("data_loader").load_service_model(service, type_name) == theirs.get_component(
+            "data_loader"
+        ).load_service_model(service, type_name), type_name
     assert type(ours.get_component("data_loader").load_data("endpoints")) is dict  # the faster plain dicts
 
 

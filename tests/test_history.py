@@ -1,5 +1,6 @@
 """Reports root and history: runs of different scenarios into one root (a folder and S3), what
 history makes of them, the "changed since" block, pages that stand alone, pruning, bad roots."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,12 +13,15 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from ses_runbook import bundle, history, reporting, storage
-from ses_runbook.runner import resolve_notebooks
+from ses_runbook.runs import bundle, history, reporting, storage
 
 
 def _hashes(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 def _runs(root: Path) -> list[Path]:
@@ -59,7 +63,7 @@ def test_local_root_first_bad_run_recovery_trends_and_changes(tmp_path) -> None:
     assert bounce["statuses"] == ["ok", "fail", "ok"]
     assert bounce["episodes"][0]["left_ok"].endswith(run2.name)  # the first bad run
     assert bounce["recovered"].endswith(run3.name) and bounce["first_bad"] is None
-    for row, run_dir in zip(data["trends"], (run1, run2, run3)):
+    for row, run_dir in zip(data["trends"], (run1, run2, run3), strict=False):
         summary = json.loads((run_dir / "summary.json").read_text())
         details = next(c for c in summary["checks"] if c["id"] == "reputation.bounce_rate")["details"]
         assert row["bounce_rate"] == pytest.approx(details["latest"])
@@ -71,7 +75,8 @@ def test_local_root_first_bad_run_recovery_trends_and_changes(tmp_path) -> None:
     assert "reputation.bounce_rate" in block and f"../{run1.name}/index.html" in block and "bounce_rate" in block
     summary2 = json.loads((run2 / "summary.json").read_text())
     assert {"id": "reputation.bounce_rate", "before": "ok", "after": "fail"}.items() <= next(
-        c for c in summary2["changes"]["checks"] if c["id"] == "reputation.bounce_rate").items()
+        c for c in summary2["changes"]["checks"] if c["id"] == "reputation.bounce_rate"
+    ).items()
     assert "no previous run" in (run1 / "index.html").read_text()
 
     for run_dir in (run1, run2, run3):
@@ -104,11 +109,14 @@ def test_s3_root_against_the_sandbox(tmp_path) -> None:
     assert "no-such-bucket" in missing.stderr and "does not exist" in missing.stderr
 
 
-@pytest.mark.parametrize("make_root,named", [
-    (lambda tmp: (tmp / "file").write_text("x") and str(tmp / "file" / "reports"), "not writable"),
-    (lambda tmp: "ftp://host/reports", "unsupported scheme"),
-    (lambda tmp: "s3://Bad_Bucket", "not an S3 address"),
-])
+@pytest.mark.parametrize(
+    "make_root,named",
+    [
+        (lambda tmp: (tmp / "file").write_text("x") and str(tmp / "file" / "reports"), "not writable"),
+        (lambda tmp: "ftp://host/reports", "unsupported scheme"),
+        (lambda tmp: "s3://Bad_Bucket", "not an S3 address"),
+    ],
+)
 def test_bad_reports_root_is_one_line_exit_2_before_any_notebook(tmp_path, make_root, named) -> None:
     proc = run_cli("run", "--reports", make_root(tmp_path), "00")
     assert proc.returncode == 2, proc.stderr
@@ -139,7 +147,7 @@ def _write_run(root: storage.Root, report, when: datetime, label: str | None = N
 
 @pytest.fixture
 def reports(sandbox):
-    from ses_runbook import health
+    from ses_runbook.checks import suite as health
 
     healthy = health.check_all(sandbox.params)
     failing = health.check_all(sandbox.params.model_copy(update={"bounce_rate_warn": 0.001, "bounce_rate_fail": 0.002}))
@@ -152,7 +160,10 @@ def test_concurrent_runs_never_share_a_folder(tmp_path, sandbox, kind) -> None:
     root.check_writable()
     when = datetime(2026, 11, 1, tzinfo=timezone.utc)
     slots: list[str] = []
-    threads = [threading.Thread(target=lambda: slots.append(root.claim("123456789012", "us-east-1", when, "x").path)) for _ in range(6)]
+    threads = [
+        threading.Thread(target=lambda: slots.append(root.claim("123456789012", "us-east-1", when, "x").path))
+        for _ in range(6)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -163,12 +174,14 @@ def test_concurrent_runs_never_share_a_folder(tmp_path, sandbox, kind) -> None:
 def test_prune_keeps_newest_healthy_and_labelled(tmp_path, reports) -> None:
     root = storage.open_root(str(tmp_path))
     base = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    paths = [_write_run(root, reports["ok"], base, label="INC-1"),                     # labelled: kept
-             _write_run(root, reports["ok"], base + timedelta(hours=1)),               # newest healthy: kept
-             _write_run(root, reports["fail"], base + timedelta(hours=2)),
-             _write_run(root, reports["fail"], base + timedelta(hours=3)),
-             _write_run(root, reports["fail"], base + timedelta(hours=4))]
-    (tmp_path / "123456789012" / "us-east-1" / "not-a-run").mkdir()                    # foreign: untouched
+    paths = [
+        _write_run(root, reports["ok"], base, label="INC-1"),  # labelled: kept
+        _write_run(root, reports["ok"], base + timedelta(hours=1)),  # newest healthy: kept
+        _write_run(root, reports["fail"], base + timedelta(hours=2)),
+        _write_run(root, reports["fail"], base + timedelta(hours=3)),
+        _write_run(root, reports["fail"], base + timedelta(hours=4)),
+    ]
+    (tmp_path / "123456789012" / "us-east-1" / "not-a-run").mkdir()  # foreign: untouched
     removed = reporting.prune(root, "123456789012", "us-east-1", keep=2, keep_days=None, now=base + timedelta(hours=5))
     assert removed == [paths[2]]
     left = {p.relative_to(tmp_path).as_posix() for p in _runs(tmp_path)}
@@ -200,7 +213,7 @@ def test_history_filters_and_multiple_regions(tmp_path, reports) -> None:
     _write_run(root, reports["ok"], base)
     other = reports["fail"].to_dict()
     other["run"]["region"] = "eu-west-1"
-    from ses_runbook.results import Report
+    from ses_runbook.core.results import Report
 
     _write_run(root, Report.from_dict(other), base + timedelta(hours=1))
     both = history.history(root)

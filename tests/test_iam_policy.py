@@ -1,4 +1,5 @@
 """The README's least-privilege policy is enough for a full default run, and a missing action is named."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,9 @@ import re
 import pytest
 
 from conftest import ROOT
-from ses_runbook import health, remediation, runner
+from ses_runbook import remediation
+from ses_runbook.checks import suite as health
+from ses_runbook.runs import runner
 
 POLICY = json.loads(re.findall(r"```json\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)[0])
 
@@ -31,14 +34,20 @@ def test_readme_policy_is_enough_for_a_full_default_run(sandbox, tmp_path) -> No
     assert "AccessDenied" not in "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "r").glob("*.ipynb"))
 
 
-@pytest.mark.parametrize("missing,check_ids", [
-    ("cloudwatch:GetMetricData", {"reputation.bounce_rate", "reputation.complaint_rate"}),
-    ("ses:GetAccount", {"account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom"}),
-    ("iam:GetCredentialReport", {"iam.smtp_users"}),
-    ("ses:GetIdentityNotificationAttributes", {"feedback.notifications"}),
-    ("sns:ListSubscriptionsByTopic", {"feedback.notifications", "feedback.alarms"}),
-    ("cloudwatch:DescribeAlarmsForMetric", {"feedback.alarms"}),
-])
+@pytest.mark.parametrize(
+    "missing,check_ids",
+    [
+        ("cloudwatch:GetMetricData", {"reputation.bounce_rate", "reputation.complaint_rate"}),
+        (
+            "ses:GetAccount",
+            {"account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom"},
+        ),
+        ("iam:GetCredentialReport", {"iam.smtp_users"}),
+        ("ses:GetIdentityNotificationAttributes", {"feedback.notifications"}),
+        ("sns:ListSubscriptionsByTopic", {"feedback.notifications", "feedback.alarms"}),
+        ("cloudwatch:DescribeAlarmsForMetric", {"feedback.alarms"}),
+    ],
+)
 def test_a_missing_action_errors_only_its_checks_and_is_named(sandbox, missing: str, check_ids: set[str]) -> None:
     statement = dict(POLICY["Statement"][0], Action=[a for a in POLICY["Statement"][0]["Action"] if a != missing])
     _as_user(sandbox, {"Version": "2012-10-17", "Statement": [statement]})
@@ -52,7 +61,7 @@ def test_a_missing_action_errors_only_its_checks_and_is_named(sandbox, missing: 
 def test_iam_finds_senders_through_managed_policies(sandbox) -> None:
     """A user allowed to send only through an attached policy (the account's own, or AWS's) is listed."""
     from ses_runbook.checks import Context, run
-    from ses_runbook.aws import Aws
+    from ses_runbook.core.aws import Aws
 
     iam = sandbox.box.client("iam")
     doc = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ses:Send*","Resource":"*"}]}'
@@ -73,8 +82,8 @@ def test_iam_finds_senders_through_managed_policies(sandbox) -> None:
 @pytest.mark.parametrize("missing", ["sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"])
 def test_a_missing_queue_action_is_named_and_nothing_is_lost(sandbox, missing: str) -> None:
     """Without an SQS action the queue read says which one, in one line; every message stays on the queue."""
-    from ses_runbook import feedback
-    from ses_runbook.aws import Aws
+    from ses_runbook.core.aws import Aws
+    from ses_runbook.sources import feedback
 
     statement = dict(POLICY["Statement"][0], Action=[a for a in POLICY["Statement"][0]["Action"] if a != missing])
     _as_user(sandbox, {"Version": "2012-10-17", "Statement": [statement]})

@@ -5,6 +5,7 @@ handler even when pytest was started with SIGINT ignored (a background job of a 
 shell), and the notebooks it runs wait until they are interrupted, so the signal always lands
 while the run is under way (never after every notebook finished).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ import psutil
 import pytest
 
 from conftest import INTERRUPTIBLE_CLI, alive
-from ses_runbook.notebook import parameters_source
+from ses_runbook.runs.notebook import parameters_source
 
 WAIT = "import pathlib, time\npathlib.Path('started-{name}').touch()\ntime.sleep(600)"
 
@@ -55,9 +56,14 @@ def test_ctrl_c_during_run(tmp_path, moment: str) -> None:
     """SIGINT as soon as a kernel exists (the pool may still be starting) or while notebooks run."""
     books = _waiting_notebooks(tmp_path / "books", 3)
     out = tmp_path / "report"
-    proc = subprocess.Popen([*INTERRUPTIBLE_CLI, "run", "--sandbox", "--out", str(out), "--jobs", "2",
-                             *map(str, books)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [*INTERRUPTIBLE_CLI, "run", "--sandbox", "--out", str(out), "--jobs", "2", *map(str, books)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
     stderr = ""
     try:
         parent = psutil.Process(proc.pid)

@@ -1,4 +1,5 @@
 """`ses-runbook lab` and `export`: investigations are copies, the templates never change, a stop leaves nothing."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,11 +14,16 @@ import pytest
 
 from conftest import ROOT, alive, run_cli
 from labclient import Lab
-from ses_runbook import lab, runner
+from ses_runbook.frontends import lab
+from ses_runbook.runs import runner
 
 
 def _template_hashes() -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((ROOT / "notebooks").iterdir()) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted((ROOT / "notebooks").iterdir())
+        if p.is_file()
+    }
 
 
 def test_investigation_is_a_parameterised_copy(sandbox, tmp_path) -> None:
@@ -31,7 +37,7 @@ def test_investigation_is_a_parameterised_copy(sandbox, tmp_path) -> None:
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     assert "injected-parameters" in tags[tags.index(["parameters"]) + 1]  # papermill's place for it
     injected = nb.cells[tags.index(["parameters"]) + 1].source
-    assert "symptom = \"emails-not-delivered\"" in injected and sandbox.box.endpoint_url in injected
+    assert 'symptom = "emails-not-delivered"' in injected and sandbox.box.endpoint_url in injected
     assert nb.metadata.kernelspec.display_name == "Python (ses-runbook)"
     assert not any(c.get("outputs") for c in nb.cells)  # no stale findings from the templates' baseline run
     context = json.loads((folder / "investigation.json").read_text())
@@ -87,7 +93,9 @@ def test_a_session_that_ran_every_notebook_leaves_the_templates_alone_and_export
         session.close()
     assert _template_hashes() == before
     executed = nbformat.read(session.folder / "00_health_check.ipynb", as_version=4)
-    assert any(o.get("data", {}).get("text/html", "").count(">ok<") for c in executed.cells for o in c.get("outputs", []))
+    assert any(
+        o.get("data", {}).get("text/html", "").count(">ok<") for c in executed.cells for o in c.get("outputs", [])
+    )
 
     out = tmp_path / "html"
     proc = run_cli("export", str(session.folder), "--out", str(out))
@@ -95,7 +103,7 @@ def test_a_session_that_ran_every_notebook_leaves_the_templates_alone_and_export
     summary = json.loads((out / "summary.json").read_text())
     assert summary["worst"] == "ok" and len(summary["notebooks"]) == len(runner.available())
     page = (out / "00_health_check.html").read_text()
-    first_screen = page[page.index("<body"):][:3000]
+    first_screen = page[page.index("<body") :][:3000]
     assert "123456789012" in first_screen and "<b>X</b>" in first_screen and "parameters" in first_screen
     assert "rb.check(" not in page
     index = (out / "index.html").read_text()

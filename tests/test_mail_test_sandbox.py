@@ -1,14 +1,15 @@
 """The full sandbox round trip: probe sent through SES, stored in the receipt rule's S3 bucket, read
 back and judged; each message-* scenario fails what it breaks."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from conftest import FIXED_AS_OF, Running
-from ses_runbook import probe
-from ses_runbook.results import Status
+from conftest import Running
+from ses_runbook.checks import mailtest as probe
+from ses_runbook.core.results import Status
 
 
 def _statuses(report: dict) -> dict[str, str]:
@@ -19,8 +20,13 @@ def test_healthy_round_trip_all_ok_and_only_the_send_is_a_write(sandbox: Running
     proc = sandbox.cli("mail-test", "-p", "send_test_email", "true", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert _statuses(report) == {"message.probe": "ok", "message.dkim": "ok", "message.spf": "ok", "message.dmarc": "ok",
-                                 "message.unsubscribe": "ok"}
+    assert _statuses(report) == {
+        "message.probe": "ok",
+        "message.dkim": "ok",
+        "message.spf": "ok",
+        "message.dmarc": "ok",
+        "message.unsubscribe": "ok",
+    }
     calls = report["run"]["aws_calls"]
     assert calls["writes"] == 1 and calls["by_operation"]["sesv2.SendEmail"] == 1
     assert "s3://thephenom-inbound-mail/mail-test/" in report["checks"][0]["summary"]
@@ -30,19 +36,28 @@ def test_without_send_test_email_nothing_is_sent_and_the_newest_stored_message_i
     proc = sandbox.cli("mail-test", "--json")
     report = json.loads(proc.stdout)
     assert proc.returncode == 0, proc.stderr
-    assert _statuses(report) == {"message.probe": "skip", "message.dkim": "ok", "message.spf": "ok", "message.dmarc": "ok",
-                                 "message.unsubscribe": "ok"}
+    assert _statuses(report) == {
+        "message.probe": "skip",
+        "message.dkim": "ok",
+        "message.spf": "ok",
+        "message.dmarc": "ok",
+        "message.unsubscribe": "ok",
+    }
     assert "no probe sent (read-only run): judged the newest message stored at s3://" in report["checks"][0]["summary"]
     assert report["run"]["aws_calls"]["writes"] == 0
     assert sandbox.box.layer.writes() == {}
 
 
-@pytest.mark.parametrize("sandbox, kind, failing", [
-    ("message-dkim-broken", "transactional", {"message.dkim"}),
-    ("message-from-misaligned", "transactional", {"message.dmarc"}),
-    ("message-missing-unsubscribe", "subscribed", {"message.unsubscribe"}),
-    ("message-in-spam", "transactional", {"message.probe"}),
-], indirect=["sandbox"])
+@pytest.mark.parametrize(
+    "sandbox, kind, failing",
+    [
+        ("message-dkim-broken", "transactional", {"message.dkim"}),
+        ("message-from-misaligned", "transactional", {"message.dmarc"}),
+        ("message-missing-unsubscribe", "subscribed", {"message.unsubscribe"}),
+        ("message-in-spam", "transactional", {"message.probe"}),
+    ],
+    indirect=["sandbox"],
+)
 def test_each_message_scenario_fails_what_it_breaks(sandbox: Running, kind: str, failing: set[str]) -> None:
     proc = sandbox.cli("mail-test", "-p", "send_test_email", "true", "-p", "message_kind", kind, "--json")
     assert proc.returncode == 1, proc.stderr
@@ -54,7 +69,9 @@ def test_subscribed_probe_through_a_contact_list_has_one_click(sandbox: Running)
     params = sandbox.params.model_copy(update={"send_test_email": True, "message_kind": "subscribed"})
     test = probe.mail_test(params)
     unsubscribe = {r.id: r for r in test.results}["message.unsubscribe"]
-    assert unsubscribe.status is Status.OK and unsubscribe.details["one_click"] and unsubscribe.details["signed_by_dkim"]
+    assert (
+        unsubscribe.status is Status.OK and unsubscribe.details["one_click"] and unsubscribe.details["signed_by_dkim"]
+    )
 
 
 def test_probe_that_never_arrives_is_a_bounded_fail_naming_bucket_and_prefix(sandbox: Running) -> None:
@@ -67,8 +84,11 @@ def test_probe_that_never_arrives_is_a_bounded_fail_naming_bucket_and_prefix(san
     assert "receipt rule" in result.summary
 
 
-@pytest.mark.parametrize("sandbox, folder, status", [("healthy", "INBOX", Status.OK), ("message-in-spam", "Spam", Status.FAIL)],
-                         indirect=["sandbox"])
+@pytest.mark.parametrize(
+    "sandbox, folder, status",
+    [("healthy", "INBOX", Status.OK), ("message-in-spam", "Spam", Status.FAIL)],
+    indirect=["sandbox"],
+)
 def test_imap_placement_inbox_vs_spam(sandbox: Running, folder: str, status: Status) -> None:
     params = sandbox.params.model_copy(update={"send_test_email": True})
     test = probe.mail_test(params)

@@ -1,21 +1,23 @@
 """mail-test on crafted messages: each verdict against keys and records this test publishes in a
 loopback DNS server, the bad inputs, and the CLI on a saved message with no AWS at all."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from conftest import run_cli
-from ses_runbook import message, params as params_mod
-from ses_runbook.exceptions import MessageError
-from ses_runbook.results import Status
+from ses_runbook.core import params as params_mod
+from ses_runbook.core.errors import MessageError
+from ses_runbook.core.results import Status
 from ses_runbook.sandbox import mail
 from ses_runbook.sandbox.dns import DnsServer
 from ses_runbook.sandbox.server import AMAZONSES_SPF
+from ses_runbook.sources import message
 
 WHEN = datetime(2026, 11, 1, tzinfo=timezone.utc)
 KEY, PUBLIC = mail.keypair("test-example")
@@ -38,11 +40,18 @@ def _records() -> list[dict]:
         {"name": "sel._domainkey.strict.example", "type": "TXT", "value": PUBLIC},
         {"name": "strict.example", "type": "TXT", "value": "v=spf1 include:amazonses.com -all"},
         # more than 10 DNS lookups: a permerror
-        {"name": "toomany.example", "type": "TXT", "value": "v=spf1 " + " ".join(f"include:{n}" for n in MANY) + " -all"},
+        {
+            "name": "toomany.example",
+            "type": "TXT",
+            "value": "v=spf1 " + " ".join(f"include:{n}" for n in MANY) + " -all",
+        },
         *[{"name": n, "type": "TXT", "value": "v=spf1 -all"} for n in MANY],
         # more than 2 void lookups: a permerror
-        {"name": "voids.example", "type": "TXT",
-         "value": "v=spf1 a:gone1.example a:gone2.example a:gone3.example include:amazonses.com -all"},
+        {
+            "name": "voids.example",
+            "type": "TXT",
+            "value": "v=spf1 a:gone1.example a:gone2.example a:gone3.example include:amazonses.com -all",
+        },
     ]
 
 
@@ -56,10 +65,17 @@ def _params(dns: DnsServer, **values) -> params_mod.Params:
     return params_mod.load(overrides={"dns_nameservers": [f"127.0.0.1:{dns.port}"], "dns_timeout_s": 2, **values})
 
 
-def _message(sender: str = "no-reply@example.org", signing=(("example.org", "sel", KEY),),
-             return_path: str = "bounce-1@bounce.example.org", headers: dict | None = None, text: str = "Hello.\n") -> bytes:
+def _message(
+    sender: str = "no-reply@example.org",
+    signing=(("example.org", "sel", KEY),),
+    return_path: str = "bounce-1@bounce.example.org",
+    headers: dict | None = None,
+    text: str = "Hello.\n",
+) -> bytes:
     raw = mail.compose(sender, "user@example.net", "Your receipt", text, "<1@example.org>", WHEN, headers)
-    return mail.ses_deliver(raw, signing=list(signing), return_path=return_path, received_by="mx.example.net", when=WHEN)
+    return mail.ses_deliver(
+        raw, signing=list(signing), return_path=return_path, received_by="mx.example.net", when=WHEN
+    )
 
 
 def _judge(dns: DnsServer, raw: bytes, **values) -> dict:
@@ -72,7 +88,9 @@ def test_valid_aligned_signature_passes_all_four(dns: DnsServer) -> None:
     assert {k: v.status for k, v in checks.items()} == {i: Status.OK for i in message.IDS}
     rows = checks["message.dkim"].details["signatures"]
     assert [(r["d"], r["result"], r["aligned"], r["key_bits"]) for r in rows] == [
-        ("example.org", "pass", True, 2048), ("amazonses.com", "pass", False, 2048)]
+        ("example.org", "pass", True, 2048),
+        ("amazonses.com", "pass", False, 2048),
+    ]
     assert "aligned" in checks["message.dkim"].summary
     assert "DKIM aligned (d=example.org)" in checks["message.dmarc"].summary
 
@@ -87,7 +105,10 @@ def test_body_altered_after_signing_fails_with_body_hash_mismatch(dns: DnsServer
 def test_signed_header_altered_fails(dns: DnsServer) -> None:
     raw = _message().replace(b"Subject: Your receipt", b"Subject: Your receipt!")
     dkim = _judge(dns, raw)["message.dkim"]
-    assert dkim.status is Status.FAIL and "does not verify with the key published at sel._domainkey.example.org" in dkim.summary
+    assert (
+        dkim.status is Status.FAIL
+        and "does not verify with the key published at sel._domainkey.example.org" in dkim.summary
+    )
 
 
 def test_key_missing_from_dns_fails_naming_the_selector(dns: DnsServer) -> None:
@@ -150,8 +171,9 @@ def test_received_chain_without_ip_is_an_error_with_its_reason(dns: DnsServer) -
 def test_dmarc_relaxed_aligns_a_subdomain_strict_does_not(dns: DnsServer) -> None:
     relaxed = _judge(dns, _message(sender="no-reply@news.example.org"))["message.dmarc"]
     assert relaxed.status is Status.OK and "relaxed" in relaxed.summary
-    raw = _message(sender="no-reply@news.strict.example", signing=(("strict.example", "sel", KEY),),
-                   return_path="b@strict.example")
+    raw = _message(
+        sender="no-reply@news.strict.example", signing=(("strict.example", "sel", KEY),), return_path="b@strict.example"
+    )
     strict = _judge(dns, raw)["message.dmarc"]
     assert strict.status is Status.FAIL and "strict" in strict.summary
     assert strict.details["record"]["location"] == "_dmarc.strict.example"  # the organizational domain's record
@@ -164,17 +186,22 @@ def test_dmarc_missing_record_fails(dns: DnsServer) -> None:
 
 
 # -- one-click unsubscribe -------------------------------------------------------------------------
-ONE_CLICK = {"List-Unsubscribe": "<https://example.org/u/abc>, <mailto:u@example.org>",
-             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+ONE_CLICK = {
+    "List-Unsubscribe": "<https://example.org/u/abc>, <mailto:u@example.org>",
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+}
 
 
-@pytest.mark.parametrize("kind, headers, status", [
-    ("transactional", None, Status.OK),
-    ("subscribed", None, Status.FAIL),
-    ("subscribed", {"List-Unsubscribe": "<mailto:u@example.org>"}, Status.FAIL),
-    ("subscribed", {"List-Unsubscribe": "<https://example.org/u/abc>"}, Status.FAIL),
-    ("subscribed", ONE_CLICK, Status.OK),
-])
+@pytest.mark.parametrize(
+    "kind, headers, status",
+    [
+        ("transactional", None, Status.OK),
+        ("subscribed", None, Status.FAIL),
+        ("subscribed", {"List-Unsubscribe": "<mailto:u@example.org>"}, Status.FAIL),
+        ("subscribed", {"List-Unsubscribe": "<https://example.org/u/abc>"}, Status.FAIL),
+        ("subscribed", ONE_CLICK, Status.OK),
+    ],
+)
 def test_one_click_rule_for_both_kinds(dns: DnsServer, kind: str, headers: dict | None, status: Status) -> None:
     raw = _message(headers=headers)
     result = _judge(dns, raw, message_kind=kind)["message.unsubscribe"]
@@ -184,8 +211,10 @@ def test_one_click_rule_for_both_kinds(dns: DnsServer, kind: str, headers: dict 
 # -- the receiver's verdicts -----------------------------------------------------------------------
 def test_receiver_verdicts_are_shown_beside_ours_with_disagreement_explained(dns: DnsServer) -> None:
     raw = _message().replace(b"Hello.", b"Hello!")  # altered after the receiver checked it
-    raw = (b"Authentication-Results: mx.google.com; dkim=pass header.i=@example.org header.s=sel; "
-           b"spf=pass smtp.mailfrom=bounce.example.org; dmarc=pass header.from=example.org\r\n") + raw
+    raw = (
+        b"Authentication-Results: mx.google.com; dkim=pass header.i=@example.org header.s=sel; "
+        b"spf=pass smtp.mailfrom=bounce.example.org; dmarc=pass header.from=example.org\r\n"
+    ) + raw
     judgement = message.judge(message.parse(raw, "t.eml"), _params(dns))
     rows = {r["mechanism"]: r for r in message.verdict_rows(judgement)}
     assert rows["dkim"]["ours"] == "fail" and rows["dkim"]["receiver"] == "pass"
@@ -205,12 +234,15 @@ def test_requirements_checklist_states_each_line(dns: DnsServer) -> None:
 
 
 # -- bad input -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("content, reason", [
-    (b"just some words, no headers at all\n", "does not start with a header line"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
-    (b"Subject: no sender\r\n\r\nbody\r\n", "no From header"),
-    (b"", "empty"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"just some words, no headers at all\n", "does not start with a header line"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
+        (b"Subject: no sender\r\n\r\nbody\r\n", "no From header"),
+        (b"", "empty"),
+    ],
+)
 def test_not_a_message_is_one_clear_line(tmp_path: Path, content: bytes, reason: str) -> None:
     path = tmp_path / "x.eml"
     path.write_bytes(content)

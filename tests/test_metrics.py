@@ -1,4 +1,5 @@
 """CloudWatch and send statistics: one GetMetricData, right sums, period raising, plots in the outputs."""
+
 from __future__ import annotations
 
 import sys
@@ -8,8 +9,9 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from ses_runbook import metrics, plots
-from ses_runbook.aws import Aws
+from ses_runbook.core.aws import Aws
+from ses_runbook.runs import plots
+from ses_runbook.sources import metrics
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 # The world's "now" is fixed, so no result depends on the hour the suite runs. At 10:00 UTC the
@@ -24,10 +26,22 @@ def _params(sandbox, **update):
 
 
 # -- effective_period: pure arithmetic ---------------------------------------------------------
-@pytest.mark.parametrize("asked, days, expected", [
-    (60, 1, 60), (60, 15, 60), (60, 16, 300), (60, 63, 300), (60, 64, 3600), (60, 455, 3600),
-    (3600, 455, 3600), (90, 1, 120), (600, 20, 600), (420, 20, 600), (7200, 100, 7200),
-])
+@pytest.mark.parametrize(
+    "asked, days, expected",
+    [
+        (60, 1, 60),
+        (60, 15, 60),
+        (60, 16, 300),
+        (60, 63, 300),
+        (60, 64, 3600),
+        (60, 455, 3600),
+        (3600, 455, 3600),
+        (90, 1, 120),
+        (600, 20, 600),
+        (420, 20, 600),
+        (7200, 100, 7200),
+    ],
+)
 def test_effective_period_by_retention(asked, days, expected) -> None:
     period, note = metrics.effective_period(asked, NOW - timedelta(days=days), NOW)
     assert period == expected
@@ -47,8 +61,12 @@ def test_effective_period_respects_datapoints_per_call() -> None:
 
 
 # -- against the sandbox ----------------------------------------------------------------------
-@pytest.mark.parametrize("sandbox", [SPIKE, ("bounce-spike", "2026-11-01T10:02:00Z"), ("bounce-spike", "2026-11-01T10:59:59Z")],
-                         indirect=True, ids=["on-the-hour", "just-after", "just-before-the-next"])
+@pytest.mark.parametrize(
+    "sandbox",
+    [SPIKE, ("bounce-spike", "2026-11-01T10:02:00Z"), ("bounce-spike", "2026-11-01T10:59:59Z")],
+    indirect=True,
+    ids=["on-the-hour", "just-after", "just-before-the-next"],
+)
 def test_frames_sum_to_the_scenario_traffic_with_one_metric_call(sandbox) -> None:
     params = _params(sandbox, lookback_days=14)
     as_of = sandbox.box.world.as_of
@@ -56,8 +74,13 @@ def test_frames_sum_to_the_scenario_traffic_with_one_metric_call(sandbox) -> Non
     world = [p for p in sandbox.box.world.points if p.timestamp < whole_until]
     aws = Aws(params)
     frame = metrics.ses_metrics_frame(aws, params)
-    for column, attr in (("Send", "sends"), ("Delivery", "deliveries"), ("Bounce", "bounces"),
-                         ("Complaint", "complaints"), ("Reject", "rejects")):
+    for column, attr in (
+        ("Send", "sends"),
+        ("Delivery", "deliveries"),
+        ("Bounce", "bounces"),
+        ("Complaint", "complaints"),
+        ("Reject", "rejects"),
+    ):
         assert frame[column].sum() == pytest.approx(sum(getattr(p, attr) for p in world)), column
     assert str(frame.index.tz) == "UTC" and frame.attrs["period"] == 3600
     assert frame["RenderingFailure"].sum() == 0 and any("RenderingFailure" in n for n in frame.attrs["notes"])
@@ -73,7 +96,9 @@ def test_frames_sum_to_the_scenario_traffic_with_one_metric_call(sandbox) -> Non
     # the spike: the largest bounce jump is at its start (20 h before the end), above the warn level
     rows = [r for r in metrics.anomaly_rows(frame) if r["metric"] == "Bounce"]
     spike_start = sandbox.box.world.as_of - timedelta(hours=20)
-    assert abs(datetime.strptime(rows[0]["hour (UTC)"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc) - spike_start) <= timedelta(hours=1)
+    assert abs(
+        datetime.strptime(rows[0]["hour (UTC)"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc) - spike_start
+    ) <= timedelta(hours=1)
     assert frame["Reputation.BounceRate"].iloc[-1] >= params.bounce_rate_fail
 
 
@@ -96,7 +121,9 @@ def test_455_days_raise_the_period_with_a_note(sandbox) -> None:
     plan = metrics.metric_plan(Aws(params), params)
     assert plan["period"] >= 3600 and plan["period"] % 3600 == 0
     assert any("period raised from 60 s" in n for n in plan["notes"])
-    assert (plan["end"] - plan["start"]).total_seconds() / plan["period"] * len(metrics.METRICS) <= metrics.MAX_DATAPOINTS
+    assert (plan["end"] - plan["start"]).total_seconds() / plan["period"] * len(
+        metrics.METRICS
+    ) <= metrics.MAX_DATAPOINTS
 
 
 @pytest.mark.parametrize("sandbox", [SPIKE], indirect=True)
@@ -105,11 +132,25 @@ def test_configuration_sets_in_the_same_call(sandbox) -> None:
     box.client("sesv2").create_configuration_set(ConfigurationSetName="transactional")
     box.client("sesv2").create_configuration_set(ConfigurationSetName="silent")
     at = box.world.as_of - timedelta(hours=2)
-    box.client("cloudwatch").put_metric_data(Namespace="AWS/SES", MetricData=[
-        {"MetricName": "Send", "Timestamp": at, "Value": 40.0, "Unit": "Count",
-         "Dimensions": [{"Name": "ses:configuration-set", "Value": "transactional"}]},
-        {"MetricName": "Bounce", "Timestamp": at, "Value": 4.0, "Unit": "Count",
-         "Dimensions": [{"Name": "ses:configuration-set", "Value": "transactional"}]}])
+    box.client("cloudwatch").put_metric_data(
+        Namespace="AWS/SES",
+        MetricData=[
+            {
+                "MetricName": "Send",
+                "Timestamp": at,
+                "Value": 40.0,
+                "Unit": "Count",
+                "Dimensions": [{"Name": "ses:configuration-set", "Value": "transactional"}],
+            },
+            {
+                "MetricName": "Bounce",
+                "Timestamp": at,
+                "Value": 4.0,
+                "Unit": "Count",
+                "Dimensions": [{"Name": "ses:configuration-set", "Value": "transactional"}],
+            },
+        ],
+    )
     box.layer.reset_calls()
     params = _params(sandbox)
     aws = Aws(params)
@@ -126,8 +167,10 @@ def test_configuration_sets_in_the_same_call(sandbox) -> None:
 def test_check_path_imports_neither_pandas_nor_matplotlib() -> None:
     import subprocess
 
-    code = ("import sys, ses_runbook.cli, ses_runbook.health, ses_runbook.metrics, ses_runbook.checks.reputation, ses_runbook.runner;"
-            "print([m for m in ('pandas', 'matplotlib') if m in sys.modules])")
+    code = (
+        "import sys, ses_runbook.frontends.cli, ses_runbook.checks.suite, ses_runbook.sources.metrics, ses_runbook.checks.reputation, ses_runbook.runs.runner;"
+        "print([m for m in ('pandas', 'matplotlib') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -165,11 +208,13 @@ def test_rate_figure_shades_the_spike(sandbox, tmp_path) -> None:
 
 
 def test_executed_notebook_has_pngs_and_the_report_folder_too(sandbox, tmp_path) -> None:
-    from ses_runbook.runner import run_suite
+    from ses_runbook.runs.runner import run_suite
 
     path = ROOT / "notebooks" / "07_cloudwatch_metrics.ipynb"
     committed = nbformat.read(path, as_version=4)
-    assert sum("image/png" in o.get("data", {}) for c in committed.cells if c.cell_type == "code" for o in c.outputs) >= 3
+    assert (
+        sum("image/png" in o.get("data", {}) for c in committed.cells if c.cell_type == "code" for o in c.outputs) >= 3
+    )
     suite = run_suite(_params(sandbox), [path], out=tmp_path, jobs=1, quiet=True)
     assert suite.notebooks[0].error is None
     executed = nbformat.read(tmp_path / path.name, as_version=4)
@@ -183,13 +228,16 @@ def test_executed_notebook_has_pngs_and_the_report_folder_too(sandbox, tmp_path)
 
 
 # -- the period still running at as_of (issue 16) ------------------------------------------------
-@pytest.mark.parametrize("world_as_of, as_of", [
-    ("2026-11-01T10:15:00Z", "2026-11-01T10:07:00Z"),  # a few minutes into the hour (and into a 15-minute point)
-    ("2026-11-01T10:00:00Z", "2026-11-01T10:00:00Z"),  # exactly at the top of the hour
-])
+@pytest.mark.parametrize(
+    "world_as_of, as_of",
+    [
+        ("2026-11-01T10:15:00Z", "2026-11-01T10:07:00Z"),  # a few minutes into the hour (and into a 15-minute point)
+        ("2026-11-01T10:00:00Z", "2026-11-01T10:00:00Z"),  # exactly at the top of the hour
+    ],
+)
 def test_partial_period_is_never_drawn_or_compared_as_a_whole_one(world_as_of, as_of) -> None:
-    from ses_runbook import params as params_mod
     from ses_runbook.checks import Context, run_one, select
+    from ses_runbook.core import params as params_mod
     from ses_runbook.sandbox.server import Sandbox, restore_env
 
     box = Sandbox("healthy", as_of=world_as_of).start()
@@ -206,8 +254,10 @@ def test_partial_period_is_never_drawn_or_compared_as_a_whole_one(world_as_of, a
         assert frame["Send"].iloc[-1] >= 0.25 * frame["Send"].tail(24).mean()
         line = plots.metrics_figure(frame).axes[0].lines[0]
         assert line.get_xdata()[-1] + period <= at
-        assert all(datetime.strptime(r["hour (UTC)"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc) + timedelta(hours=1) <= at
-                   for r in metrics.anomaly_rows(frame))
+        assert all(
+            datetime.strptime(r["hour (UTC)"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc) + timedelta(hours=1) <= at
+            for r in metrics.anomaly_rows(frame)
+        )
         # the page's hourly table: 24 whole hours, then the running hour marked partial (no count to compare)
         hourly = metrics.hourly_send_rows(frame)
         whole = [r for r in hourly if isinstance(r["Send (Sum)"], int)]

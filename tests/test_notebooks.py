@@ -1,4 +1,5 @@
 """nbval: a fresh run of every notebook against the sandbox matches its committed outputs."""
+
 from __future__ import annotations
 
 import os
@@ -10,9 +11,9 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from ses_runbook import params as params_mod
-from ses_runbook.notebook import parameters_source
-from ses_runbook.runner import KernelPool, available
+from ses_runbook.core import params as params_mod
+from ses_runbook.runs.notebook import parameters_source
+from ses_runbook.runs.runner import KernelPool, available
 
 NOTEBOOKS = available()
 
@@ -22,10 +23,28 @@ def test_nbval_matches_committed_outputs(nbval_sandbox, tmp_path) -> None:
     outputs matches the committed ones, and every notebook was compared."""
     report = tmp_path / "nbval.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
-         "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), "--rootdir", str(ROOT / "notebooks"),
-         f"--junitxml={report}", *map(str, NOTEBOOKS)],
-        capture_output=True, text=True, timeout=900, env=dict(os.environ), cwd=ROOT / "notebooks")
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval",
+            "--nbval-current-env",
+            "--nbval-sanitize-with",
+            str(ROOT / "tests" / "nbval_sanitize.cfg"),
+            "--rootdir",
+            str(ROOT / "notebooks"),
+            f"--junitxml={report}",
+            *map(str, NOTEBOOKS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ),
+        cwd=ROOT / "notebooks",
+    )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     import xml.etree.ElementTree as ET
 
@@ -58,24 +77,40 @@ def test_every_notebook_accepts_the_production_parameter_file(nbval_sandbox, tmp
     import papermill
     import yaml
 
-    from ses_runbook.results import read_recorded
+    from ses_runbook.core.results import read_recorded
 
-    monkeypatch.setattr(logging.getLogger("papermill"), "filters", [])  # the runner quiets these; plain papermill does not
-    values = {**yaml.safe_load((ROOT / "parameters" / "phenom.yaml").read_text()), **nbval_sandbox.params(),
-              "aws_profile": None}
+    monkeypatch.setattr(
+        logging.getLogger("papermill"), "filters", []
+    )  # the runner quiets these; plain papermill does not
+    values = {
+        **yaml.safe_load((ROOT / "parameters" / "phenom.yaml").read_text()),
+        **nbval_sandbox.params(),
+        "aws_profile": None,
+    }
     kernels = KernelPool(1, "python3", ROOT / "notebooks")  # one kernel, reset between notebooks, as `run` does
     try:
         for path in NOTEBOOKS:
             caplog.clear()
             km = kernels.acquire(path.parent)
             try:
-                papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters=values, kernel_name=km.kernel_name,
-                                           km=km, progress_bar=False, cwd=str(path.parent))
+                papermill.execute_notebook(
+                    str(path),
+                    str(tmp_path / path.name),
+                    parameters=values,
+                    kernel_name=km.kernel_name,
+                    km=km,
+                    progress_bar=False,
+                    cwd=str(path.parent),
+                )
             finally:
                 kernels.release(km, healthy=True)
-            unknown = {r.getMessage().split(": ", 1)[1] for r in caplog.records if "Passed unknown parameter" in r.getMessage()}
+            unknown = {
+                r.getMessage().split(": ", 1)[1] for r in caplog.records if "Passed unknown parameter" in r.getMessage()
+            }
             assert unknown == set(values) - set(params_mod.notebook_parameters(path.stem)), path.stem
             recorded = read_recorded(nbformat.read(tmp_path / path.name, as_version=4))
-            assert recorded["checks"] or path.stem in ("02_send_test_email", "11_history"), path.stem  # 11 reads earlier runs
+            assert recorded["checks"] or path.stem in ("02_send_test_email", "11_history"), (
+                path.stem
+            )  # 11 reads earlier runs
     finally:
         kernels.shutdown()

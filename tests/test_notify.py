@@ -1,18 +1,19 @@
 """Notifications: sent exactly when asked (a loopback webhook receiver, the sandbox's SNS), never
 without the option, a body without secrets, and a dead endpoint that changes nothing else."""
+
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 import pytest
 
 from conftest import closed_port, run_cli
-from ses_runbook import notify, reporting
-from ses_runbook.runner import resolve_notebooks
-from ses_runbook.sandbox.server import SANDBOX_KEY
+from ses_runbook.runs import notify, reporting
+from ses_runbook.runs.runner import resolve_notebooks
+from ses_runbook.sandbox.world import SANDBOX_KEY
 
 
 class Receiver:
@@ -53,20 +54,29 @@ def test_webhook_only_on_change_and_failures_change_nothing(tmp_path, sandbox, r
     books = resolve_notebooks(["00"])
     root = str(tmp_path)
     run = lambda params, target, when="change": reporting.run_into_root(  # noqa: E731
-        params, books, root, jobs=1, quiet=True, notify=target, notify_on=when, warn=warnings.append)
+        params, books, root, jobs=1, quiet=True, notify=target, notify_on=when, warn=warnings.append
+    )
     warnings: list[str] = []
     hook = f"webhook:{receiver.url}"
-    first = run(sandbox.params, hook)              # first run: a change from nothing
-    second = run(sandbox.params, hook)             # ok -> ok: nothing sent
-    third = run(sandbox.params.model_copy(update=FAILING), hook)   # ok -> fail: sent
+    first = run(sandbox.params, hook)  # first run: a change from nothing
+    second = run(sandbox.params, hook)  # ok -> ok: nothing sent
+    third = run(sandbox.params.model_copy(update=FAILING), hook)  # ok -> fail: sent
     fourth = run(sandbox.params.model_copy(update=FAILING), hook, "non-ok")  # fail, non-ok: sent
-    assert [r.notified for r in (first, second, third, fourth)] == ["sent to webhook", "not sent (change: worst status unchanged)",
-                                                                    "sent to webhook", "sent to webhook"]
+    assert [r.notified for r in (first, second, third, fourth)] == [
+        "sent to webhook",
+        "not sent (change: worst status unchanged)",
+        "sent to webhook",
+        "sent to webhook",
+    ]
     assert len(receiver.bodies) == 3
     body = receiver.bodies[1]
     assert body["worst"] == "fail" and body["previous_worst"] == "ok" and body["account"] == "123456789012"
     assert body["region"] == "us-east-1" and "reputation.bounce_rate: ok -> fail" in body["changes"]
-    assert body["report"].endswith(f"{third.path}/index.html") and "text" in body and body["blocks"][0]["type"] == "section"
+    assert (
+        body["report"].endswith(f"{third.path}/index.html")
+        and "text" in body
+        and body["blocks"][0]["type"] == "section"
+    )
     text = json.dumps(receiver.bodies)
     assert SANDBOX_KEY[0] not in text and SANDBOX_KEY[1] not in text and "smtp_password" not in text
 
@@ -82,8 +92,15 @@ def test_sns_topic_of_the_sandbox(tmp_path, sandbox) -> None:
     from moto.sns.models import sns_backends
 
     arn = sandbox.box.client("sns").create_topic(Name="ses-runbook")["TopicArn"]
-    done = reporting.run_into_root(sandbox.params, resolve_notebooks(["00"]), str(tmp_path), jobs=1, quiet=True,
-                                   notify=f"sns:{arn}", notify_on="always")
+    done = reporting.run_into_root(
+        sandbox.params,
+        resolve_notebooks(["00"]),
+        str(tmp_path),
+        jobs=1,
+        quiet=True,
+        notify=f"sns:{arn}",
+        notify_on="always",
+    )
     assert done.notified == "sent to sns"
     sent = sns_backends["123456789012"]["us-east-1"].topics[arn].sent_notifications
     assert len(sent) == 1
@@ -97,13 +114,16 @@ def test_nothing_sent_without_the_option(tmp_path, sandbox, receiver) -> None:
     assert "notification" not in json.loads((tmp_path / done.path / "summary.json").read_text())
 
 
-@pytest.mark.parametrize("args,named", [
-    (["--notify", "mail:ops@example.com", "--reports", "R"], "--notify"),
-    (["--notify", "sns:not-an-arn", "--reports", "R"], "--notify"),
-    (["--notify", "webhook:http://127.0.0.1:9/x"], "need --reports"),
-    (["--keep", "3"], "need --reports"),
-    (["--keep", "0", "--reports", "R"], "--keep"),
-])
+@pytest.mark.parametrize(
+    "args,named",
+    [
+        (["--notify", "mail:ops@example.com", "--reports", "R"], "--notify"),
+        (["--notify", "sns:not-an-arn", "--reports", "R"], "--notify"),
+        (["--notify", "webhook:http://127.0.0.1:9/x"], "need --reports"),
+        (["--keep", "3"], "need --reports"),
+        (["--keep", "0", "--reports", "R"], "--keep"),
+    ],
+)
 def test_bad_notify_and_keep_options(tmp_path, args, named) -> None:
     proc = run_cli("run", *[a.replace("R", str(tmp_path / "R")) if a == "R" else a for a in args], "00")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and named in proc.stderr, proc.stderr

@@ -1,4 +1,5 @@
 """The failure-mode catalogue: symptom -> confirmed cause -> steps, and the guarded fixes (issue 6)."""
+
 from __future__ import annotations
 
 import json
@@ -9,12 +10,12 @@ import nbformat
 import pytest
 
 from conftest import run_cli
-from ses_runbook import params as params_mod
 from ses_runbook import remediation
 from ses_runbook.checks import all_checks
-from ses_runbook import message
+from ses_runbook.core import params as params_mod
+from ses_runbook.core.results import MIME_TYPE
 from ses_runbook.remediation import CAUSES, CONFIRMED, RULED_OUT, SYMPTOMS, diagnose
-from ses_runbook.results import MIME_TYPE
+from ses_runbook.sources import message
 
 # scenario -> (a symptom it shows, the causes staged in it)
 STAGED = {
@@ -69,9 +70,21 @@ def test_catalogue_is_consistent() -> None:
     named = {c.remediation for c in all_checks() if c.remediation}
     assert named <= set(SYMPTOMS), named - set(SYMPTOMS)
     page = [s for s in SYMPTOMS.values() if s.page]
-    assert [s.id for s in page] == ["emails-not-delivered", "bounces-or-complaints-spike", "dkim-verification-failed",
-                                    "sending-quota-hit", "smtp-auth-failure", "emails-going-to-spam"]
-    assert {"sending-paused", "mail-from-failed", "suppression-list-growth", "test-email-rejected", "domain-not-verified"} <= set(SYMPTOMS)
+    assert [s.id for s in page] == [
+        "emails-not-delivered",
+        "bounces-or-complaints-spike",
+        "dkim-verification-failed",
+        "sending-quota-hit",
+        "smtp-auth-failure",
+        "emails-going-to-spam",
+    ]
+    assert {
+        "sending-paused",
+        "mail-from-failed",
+        "suppression-list-growth",
+        "test-email-rejected",
+        "domain-not-verified",
+    } <= set(SYMPTOMS)
 
 
 def test_only_the_needed_checks() -> None:
@@ -96,8 +109,9 @@ def test_confirms_exactly_the_staged_causes(sandbox) -> None:
     auto = diagnose(sandbox.params, "auto")
     assert {f.cause.id for f in auto.confirmed} == staged
     assert auto.exit_code == (1 if staged else 0)
-    assert all(f.verdict == RULED_OUT for f in auto.unique_findings() if f.cause.id not in staged), \
-        [(f.cause.id, f.verdict, f.note) for f in auto.unique_findings() if f.cause.id not in staged]
+    assert all(f.verdict == RULED_OUT for f in auto.unique_findings() if f.cause.id not in staged), [
+        (f.cause.id, f.verdict, f.note) for f in auto.unique_findings() if f.cause.id not in staged
+    ]
 
     one = diagnose(sandbox.params, symptom)
     results = {r.id: r for r in one.results}
@@ -162,7 +176,9 @@ def test_new_smtp_credential_goes_to_a_file_only(sandbox, tmp_path) -> None:
     assert fix.id == "new-smtp-credential" and fix.applied and fix.ok, fix.message
     assert _writes(sandbox.box) == {"iam.CreateAccessKey": 1}
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    values = dict(line.split("=", 1) for line in target.read_text(encoding="utf-8").splitlines() if not line.startswith("#"))
+    values = dict(
+        line.split("=", 1) for line in target.read_text(encoding="utf-8").splitlines() if not line.startswith("#")
+    )
     key_id, password = values["SES_SMTP_USERNAME"], values["SES_SMTP_PASSWORD"]
     assert len(password) == 44 and key_id.startswith("AKIA")
     out = fixed.to_json() + remediation.fixes_text(fixed.fixes)
@@ -196,8 +212,20 @@ def _outputs(nb) -> str:
 
 def test_run_08_fixes_sending_and_rechecks(tmp_path) -> None:
     out = tmp_path / "report"
-    proc = run_cli("run", "08_remediation", "-p", "symptom", "auto", "-p", "allow_writes", "true",
-                   "--sandbox=sending-disabled", "--out", str(out), timeout=300)
+    proc = run_cli(
+        "run",
+        "08_remediation",
+        "-p",
+        "symptom",
+        "auto",
+        "-p",
+        "allow_writes",
+        "true",
+        "--sandbox=sending-disabled",
+        "--out",
+        str(out),
+        timeout=300,
+    )
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     checks = {c["id"]: c for c in summary["checks"]}
     sending = checks["account.sending_enabled"]
@@ -222,7 +250,10 @@ def test_run_08_auto_on_two_causes_records_them(tmp_path) -> None:
     recorded = [o["data"][MIME_TYPE] for c in nb.cells for o in c.get("outputs", []) if MIME_TYPE in o.get("data", {})]
     assert recorded and recorded[0]["aws_calls"]["writes"] == 0
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert {c["id"] for c in summary["checks"] if c["status"] == "fail"} == {"account.production_access", "reputation.bounce_rate"}
+    assert {c["id"] for c in summary["checks"] if c["status"] == "fail"} == {
+        "account.production_access",
+        "reputation.bounce_rate",
+    }
 
 
 # -- what the reader sees first (issue 16) ---------------------------------------------------------
@@ -241,8 +272,9 @@ def test_two_causes_lead_each_once_most_severe_first_with_the_symptoms_they_expl
     assert proc.returncode == 1, proc.stderr
     head = proc.stdout.split("What to do")[0]
     assert head.startswith("2 confirmed causes, most severe first:")
-    assert [line.split(" (")[1].split(")")[0] for line in head.splitlines() if line[:1].isdigit() and line[1] == "."] == \
-        ["account-in-sandbox", "bounce-spike"]
+    assert [
+        line.split(" (")[1].split(")")[0] for line in head.splitlines() if line[:1].isdigit() and line[1] == "."
+    ] == ["account-in-sandbox", "bounce-spike"]
     assert "ruled out" not in proc.stdout.split("--verbose")[0]  # the per-symptom tables only behind --verbose
     verbose = sandbox.cli("diagnose", "--verbose")
     assert "ruled out" in verbose.stdout and "Emails not delivered (emails-not-delivered)" in verbose.stdout

@@ -4,6 +4,7 @@ The checks are only as good as the world they run against: if the sandbox DNS an
 NODATA where a real server says NXDOMAIN, or the SMTP server accepted a password SES would
 refuse, the sandbox would teach the checks the wrong thing.
 """
+
 from __future__ import annotations
 
 import base64
@@ -24,9 +25,9 @@ import dns.rdatatype
 import dns.resolver
 import pytest
 
+from ses_runbook.core.smtpcred import derive_smtp_password
 from ses_runbook.sandbox.dns import DnsServer
 from ses_runbook.sandbox.smtp import SmtpServer
-from ses_runbook.smtpcred import derive_smtp_password
 
 ZONE = "thephenom.app"
 DKIM_NAME = f"abcdef123456._domainkey.{ZONE}"
@@ -102,9 +103,7 @@ def test_dns_answers_each_record_type(dns_server: DnsServer, tcp: bool) -> None:
     assert cname.rrset.ttl == 1800
 
     mx = resolver.resolve(MAIL_FROM, "MX", tcp=tcp)
-    assert [(r.preference, r.exchange.to_text()) for r in mx] == [
-        (10, "feedback-smtp.us-east-1.amazonses.com.")
-    ]
+    assert [(r.preference, r.exchange.to_text()) for r in mx] == [(10, "feedback-smtp.us-east-1.amazonses.com.")]
     assert [r.target.to_text() for r in resolver.resolve(ZONE, "NS", tcp=tcp)] == [f"ns1.{ZONE}."]
     assert resolver.resolve(ZONE, "SOA", tcp=tcp).rrset[0].minimum == 300
 

@@ -1,4 +1,5 @@
 """The README's cron line and systemd units: valid, and the command they run works (on the sandbox)."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from conftest import ROOT
 
@@ -23,7 +22,7 @@ def _blocks(lang: str) -> list[str]:
 def _on_sandbox(command: list[str], reports: Path) -> list[str]:
     """The production command pointed at the sandbox and a local root, one notebook to keep it short."""
     out, skip = [], 0
-    for i, word in enumerate(command):
+    for _i, word in enumerate(command):
         if skip:
             skip -= 1
             continue
@@ -47,7 +46,7 @@ def test_cron_line_is_valid_and_its_command_runs(tmp_path) -> None:
     line = block.strip()
     fields = line.split(None, 5)
     ranges = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
-    for field, (low, high) in zip(fields[:5], ranges):
+    for field, (low, high) in zip(fields[:5], ranges, strict=False):
         for part in field.split(","):
             value = part.split("/")[0]
             assert value == "*" or (value.isdigit() and low <= int(value) <= high), field
@@ -67,19 +66,29 @@ def test_systemd_units_verify_and_the_service_command_runs(tmp_path) -> None:
     assert argv[0] == "/opt/ses-runbook/.venv/bin/ses-runbook"
     units = tmp_path / "units"
     units.mkdir()
-    local = service.replace("/opt/ses-runbook/.venv/bin/ses-runbook", _ses_runbook()).replace("/opt/ses-runbook", str(ROOT))
+    local = service.replace("/opt/ses-runbook/.venv/bin/ses-runbook", _ses_runbook()).replace(
+        "/opt/ses-runbook", str(ROOT)
+    )
     (units / "ses-runbook.service").write_text(local)
     (units / "ses-runbook.timer").write_text(timer)
     analyze = shutil.which("systemd-analyze")
     if analyze:
-        proc = subprocess.run([analyze, "verify", "--man=no", str(units / "ses-runbook.service"), str(units / "ses-runbook.timer")],
-                              capture_output=True, text=True, timeout=120, env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"})
-        assert proc.returncode == 0 and "Unknown" not in proc.stderr and "not executable" not in proc.stderr, proc.stderr
+        proc = subprocess.run(
+            [analyze, "verify", "--man=no", str(units / "ses-runbook.service"), str(units / "ses-runbook.timer")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"},
+        )
+        assert proc.returncode == 0 and "Unknown" not in proc.stderr and "not executable" not in proc.stderr, (
+            proc.stderr
+        )
     else:  # parse: every line a section, a comment or Key=Value
         for text in (service, timer):
             for line in text.splitlines():
                 assert not line.strip() or line.startswith(("[", "#")) or re.match(r"^[A-Za-z]+=", line), line
-    run = subprocess.run([_ses_runbook(), *_on_sandbox(argv, tmp_path / "R")[1:]], capture_output=True, text=True,
-                         timeout=600, cwd=ROOT)
+    run = subprocess.run(
+        [_ses_runbook(), *_on_sandbox(argv, tmp_path / "R")[1:]], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
     assert run.returncode == 0, run.stderr
     assert len(list((tmp_path / "R").glob("*/*/*/index.html"))) == 1

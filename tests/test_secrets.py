@@ -1,4 +1,5 @@
 """Canary secrets planted in the environment never reach an artifact; key ids appear only masked."""
+
 from __future__ import annotations
 
 import json
@@ -28,13 +29,19 @@ def test_no_secret_in_check_json_run_bundle_or_logs(sandbox, tmp_path) -> None:
     sandbox.env = env
     key_ids = list(sandbox.box.world.keys)  # real-looking key ids of the sandbox's IAM users
     assert key_ids
-    forbidden = list(CANARIES.values()) + [CANARY_KEY_ID] + key_ids + [k["secret"] for k in sandbox.box.world.keys.values()]
+    forbidden = (
+        list(CANARIES.values()) + [CANARY_KEY_ID] + key_ids + [k["secret"] for k in sandbox.box.world.keys.values()]
+    )
 
     check = sandbox.cli("check", "--json")
     # the planted SMTP login is not a real one, so exactly smtp.auth fails: the secrets were used, not dropped
     assert check.returncode == 1, check.stderr[-2000:]
     failed = {c["id"]: c["summary"] for c in json.loads(check.stdout)["checks"] if c["status"] != "ok"}
-    assert list(failed) == ["smtp.auth"] and "535" in failed["smtp.auth"] and f"****{CANARY_KEY_ID[-4:]}" in failed["smtp.auth"]
+    assert (
+        list(failed) == ["smtp.auth"]
+        and "535" in failed["smtp.auth"]
+        and f"****{CANARY_KEY_ID[-4:]}" in failed["smtp.auth"]
+    )
     out = tmp_path / "bundle"
     run = sandbox.cli("run", "--out", str(out), "--jobs", "2", timeout=900)
     assert (out / "summary.json").exists(), run.stderr[-2000:]

@@ -1,16 +1,25 @@
 """Every account/identity check against every spine scenario: exactly the staged check is not ok."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import pytest
 
-from ses_runbook import health
-from ses_runbook.aws import Aws
-from ses_runbook.exceptions import ReadOnlyError
+from ses_runbook.checks import suite as health
+from ses_runbook.core.aws import Aws
+from ses_runbook.core.errors import ReadOnlyError
 
-SPINE = ["account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom",
-         "reputation.bounce_rate", "reputation.complaint_rate", "identity.verification", "identity.dkim"]
+SPINE = [
+    "account.sending_enabled",
+    "account.production_access",
+    "account.enforcement",
+    "quota.headroom",
+    "reputation.bounce_rate",
+    "reputation.complaint_rate",
+    "identity.verification",
+    "identity.dkim",
+]
 
 EXPECTED = {
     "healthy": {},
@@ -54,20 +63,33 @@ def test_bounce_summary_names_the_rate_and_level(sandbox) -> None:
     assert published and at + period >= sandbox.box.world.as_of
     rate = sum(published) / len(published)
     assert result.details["latest"] == pytest.approx(rate, abs=1e-6) and rate >= 0.10
-    assert f"bounce rate {rate:.2%} for {at:%Y-%m-%d %H:%M}-" in result.summary and "the latest whole period" in result.summary
+    assert (
+        f"bounce rate {rate:.2%} for {at:%Y-%m-%d %H:%M}-" in result.summary
+        and "the latest whole period" in result.summary
+    )
     assert "10.00%" in result.summary and "pause" in result.summary
     assert result.status.value == "fail"
-    assert result.cli.startswith("aws cloudwatch get-metric-statistics --namespace AWS/SES --metric-name Reputation.BounceRate")
+    assert result.cli.startswith(
+        "aws cloudwatch get-metric-statistics --namespace AWS/SES --metric-name Reputation.BounceRate"
+    )
 
 
 def test_no_call_repeated_and_one_metric_call(sandbox) -> None:
     report = health.check_all(sandbox.params)
     by_op = report.run["aws_calls"]["by_operation"]
     # IAM has no batch read: one call per user, key or policy (each still asked once; see test_checks_dns_smtp_iam)
-    per_resource = {"iam.ListUserPolicies", "iam.ListAttachedUserPolicies", "iam.GetUserPolicy", "iam.GetPolicy",
-                    "iam.GetPolicyVersion", "iam.ListAccessKeys", "iam.GetAccessKeyLastUsed",
-                    "iam.GetCredentialReport",  # asked again while IAM is still building the report
-                    "cloudwatch.DescribeAlarmsForMetric", "sns.ListSubscriptionsByTopic"}  # one per reputation metric / topic
+    per_resource = {
+        "iam.ListUserPolicies",
+        "iam.ListAttachedUserPolicies",
+        "iam.GetUserPolicy",
+        "iam.GetPolicy",
+        "iam.GetPolicyVersion",
+        "iam.ListAccessKeys",
+        "iam.GetAccessKeyLastUsed",
+        "iam.GetCredentialReport",  # asked again while IAM is still building the report
+        "cloudwatch.DescribeAlarmsForMetric",
+        "sns.ListSubscriptionsByTopic",
+    }  # one per reputation metric / topic
     assert all(n == 1 for op, n in by_op.items() if op not in per_resource), by_op
     assert by_op["cloudwatch.GetMetricData"] == 1
     # the server saw the same number of calls the client counted (nothing hidden, nothing extra)
@@ -81,8 +103,13 @@ def test_read_only_guard_refuses_before_sending(sandbox) -> None:
     with pytest.raises(ReadOnlyError, match="allow_writes"):
         aws.call("sesv2", "PutAccountSendingAttributes", SendingEnabled=True)
     with pytest.raises(ReadOnlyError, match="send_test_email"):
-        aws.call("ses", "SendEmail", Source="no-reply@thephenom.app", Destination={"ToAddresses": ["a@b.co"]},
-                 Message={"Subject": {"Data": "x"}, "Body": {"Text": {"Data": "x"}}})
+        aws.call(
+            "ses",
+            "SendEmail",
+            Source="no-reply@thephenom.app",
+            Destination={"ToAddresses": ["a@b.co"]},
+            Message={"Subject": {"Data": "x"}, "Body": {"Text": {"Data": "x"}}},
+        )
     assert dict(sandbox.box.layer.calls) == before  # nothing reached the server
 
 
@@ -106,6 +133,6 @@ def test_one_failing_service_does_not_hide_the_others(sandbox) -> None:
 
 
 def _deny(environ, start_response):
-    body = b'<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform cloudwatch:GetMetricData</Message></Error></ErrorResponse>'
+    body = b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform cloudwatch:GetMetricData</Message></Error></ErrorResponse>"
     start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
     return [body]

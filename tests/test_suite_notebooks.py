@@ -1,4 +1,5 @@
 """Notebooks 01-06 through the runner: what they call, write and list against the sandbox."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,10 @@ import nbformat
 import pytest
 
 from conftest import FIXED_AS_OF
-from ses_runbook.results import read_recorded
-from ses_runbook.runner import resolve_notebooks, run_suite
+from ses_runbook.core import params as params_mod
+from ses_runbook.core.results import read_recorded
+from ses_runbook.runs.runner import resolve_notebooks, run_suite
 from ses_runbook.sandbox.server import Sandbox, restore_env
-from ses_runbook import params as params_mod
 
 TIMEOUT = 300  # per cell (papermill execution_timeout): a hung kernel fails the test instead of blocking it
 
@@ -45,7 +46,9 @@ def test_test_email_sends_exactly_once_when_opted_in(sandbox, tmp_path) -> None:
     assert check["status"] == "ok", check["summary"]
     message_id = check["details"]["MessageId"]
     assert message_id and message_id in check["summary"]
-    shown = json.dumps([o for c in nb.cells for o in c.get("outputs", []) if "parameters" not in c.metadata.get("tags", [])])
+    shown = json.dumps(
+        [o for c in nb.cells for o in c.get("outputs", []) if "parameters" not in c.metadata.get("tags", [])]
+    )
     assert message_id in shown
     assert result.aws_calls["writes"] == 1
 

@@ -1,4 +1,5 @@
 """The package is a package: a wheel built by `python -m build`, installed outside the checkout, runs the suite."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,12 @@ def test_every_package_under_lib_is_in_the_wheel() -> None:
 
 def test_wheel_installed_elsewhere_runs_the_suite(tmp_path) -> None:
     dist = tmp_path / "dist"
-    built = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)],
-                           capture_output=True, text=True, timeout=600)
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     assert "license" not in built.stderr.lower(), built.stderr[-2000:]  # the deprecated table form warned here
     [wheel] = dist.glob("ses_runbook-*.whl")
@@ -38,35 +43,62 @@ def test_wheel_installed_elsewhere_runs_the_suite(tmp_path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(wheel)],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(wheel)],
+        check=True,
+        timeout=300,
+    )
     # The dependencies come from this environment (a path entry, not its editable finder), so the test
     # needs no index and stays fast; `ses_runbook` itself is only the wheel's copy.
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     (Path(purelib) / "deps-from-test-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SES_RUNBOOK_NOTEBOOKS")}
-    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")  # the borrowed dependencies' data (nbconvert's templates)
-    where = subprocess.run([str(python), "-c", "import ses_runbook.runner as r; print(r.__file__); print(r.notebook_dir())"],
-                           capture_output=True, text=True, cwd=elsewhere, env=env, check=True).stdout.split()
+    env["JUPYTER_PATH"] = str(
+        Path(sys.prefix) / "share" / "jupyter"
+    )  # the borrowed dependencies' data (nbconvert's templates)
+    where = subprocess.run(
+        [str(python), "-c", "import ses_runbook.runs.runner as r; print(r.__file__); print(r.notebook_dir())"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        check=True,
+    ).stdout.split()
     assert all(str(venv) in line for line in where), where
 
     cli = str(venv / "bin" / "ses-runbook")
-    run = subprocess.run([cli, "run", "--sandbox", "--out", str(tmp_path / "r"), "--jobs", "2"],
-                         capture_output=True, text=True, cwd=elsewhere, env=env, timeout=600)
+    run = subprocess.run(
+        [cli, "run", "--sandbox", "--out", str(tmp_path / "r"), "--jobs", "2"],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env=env,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
-    assert summary["worst"] == "ok" and len(summary["notebooks"]) == len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
+    assert summary["worst"] == "ok" and len(summary["notebooks"]) == len(
+        list((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    )
     assert "Passed unknown parameter" not in run.stderr
 
-    copy = subprocess.run([cli, "notebooks", "copy", str(tmp_path / "copy")], capture_output=True, text=True, cwd=elsewhere, env=env)
+    copy = subprocess.run(
+        [cli, "notebooks", "copy", str(tmp_path / "copy")], capture_output=True, text=True, cwd=elsewhere, env=env
+    )
     assert copy.returncode == 0, copy.stderr
     for source in [*(ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")]:
         assert (tmp_path / "copy" / source.name).read_bytes() == source.read_bytes()
     for source in (ROOT / "parameters").glob("*.yaml"):
         assert (tmp_path / "copy" / "parameters" / source.name).read_bytes() == source.read_bytes()
-    again = subprocess.run([cli, "notebooks", "copy", str(tmp_path / "copy")], capture_output=True, text=True, cwd=elsewhere, env=env)
+    again = subprocess.run(
+        [cli, "notebooks", "copy", str(tmp_path / "copy")], capture_output=True, text=True, cwd=elsewhere, env=env
+    )
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "already exists" in again.stderr

@@ -1,4 +1,5 @@
 """ses-runbook: an executable runbook for an Amazon SES account."""
+
 import sys
 
 __version__ = "0.1.0"

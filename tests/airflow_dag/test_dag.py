@@ -1,25 +1,29 @@
 """The Airflow DAG end to end with ``dag.test()`` against the sandbox (``make test-airflow``, its own
 environment; skipped where Airflow is not installed, as in ``make test``)."""
+
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
-
 import tempfile
+from pathlib import Path
 
 import pytest
 
 # Airflow reads its configuration when first imported: a metadata database of this test's own.
 HOME = Path(tempfile.mkdtemp(prefix="ses-runbook-airflow-"))
-os.environ.update(AIRFLOW_HOME=str(HOME), AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{HOME}/airflow.db",
-                  AIRFLOW__CORE__DAGS_FOLDER=str(HOME / "dags"),
-                  AIRFLOW__CORE__LOAD_EXAMPLES="False", AIRFLOW__CORE__UNIT_TEST_MODE="True")
+os.environ.update(
+    AIRFLOW_HOME=str(HOME),
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{HOME}/airflow.db",
+    AIRFLOW__CORE__DAGS_FOLDER=str(HOME / "dags"),
+    AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__CORE__UNIT_TEST_MODE="True",
+)
 pytest.importorskip("airflow.sdk", reason="Airflow is an optional extra: make test-airflow")
 
-from ses_runbook import storage  # noqa: E402
+from ses_runbook.runs import storage  # noqa: E402
 
 TARGETS = """
 concurrency: 2
@@ -38,7 +42,7 @@ def airflow_home() -> Path:
     return HOME
 
 
-DAG_FILE = """from ses_runbook.airflow import build_dag
+DAG_FILE = """from ses_runbook.frontends.airflow import build_dag
 dag = build_dag(targets={targets!r}, reports={reports!r}, schedule=None, notebooks=["00"], parameters={parameters!r}, jobs=1)
 """
 
@@ -63,6 +67,8 @@ def test_dag_runs_every_target_into_s3_and_writes_a_fleet_index(tmp_path, sandbo
     assert len(runs) == 2 and all(r.path.startswith("123456789012/us-east-1/") for r in runs)
     assert all(json.loads(r.summary)["worst"] == "ok" for r in runs)
     keys = [o["Key"] for o in root.client.list_objects_v2(Bucket=root.bucket, Prefix="airflow/fleet/")["Contents"]]
-    fleet = json.loads(root.client.get_object(Bucket=root.bucket, Key=next(k for k in keys if k.endswith("fleet.json")))["Body"].read())
+    fleet = json.loads(
+        root.client.get_object(Bucket=root.bucket, Key=next(k for k in keys if k.endswith("fleet.json")))["Body"].read()
+    )
     assert {t["target"]: t["worst"] for t in fleet["targets"]} == {"primary": "ok", "last-week": "ok"}
     assert os.environ.get("AIRFLOW_HOME") == str(airflow_home)

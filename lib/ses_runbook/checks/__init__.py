@@ -8,21 +8,23 @@ The checks spend most of their time waiting on AWS, DNS and SMTP, so ``run`` run
 side by side (a small thread pool, one section per task, a section's checks in order) and
 hands the results back in the runbook's order.
 """
+
 from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..aws import describe_error
-from ..exceptions import RunbookError
-from ..results import CheckResult, Status
+from ses_runbook.core.aws import describe_error
+from ses_runbook.core.errors import ParameterError, RunbookError
+from ses_runbook.core.results import CheckResult, Status
 
 if TYPE_CHECKING:
-    from ..aws import Aws
-    from ..params import Params
+    from ses_runbook.core.aws import Aws
+    from ses_runbook.core.params import Params
 
 SECTIONS = ("account", "quota", "reputation", "identity", "dns", "smtp", "iam", "suppression", "feedback")
 
@@ -38,8 +40,8 @@ class Outcome(NamedTuple):
 class Context:
     """What every check gets: the parameters and the run's shared AWS clients."""
 
-    params: "Params"
-    aws: "Aws"
+    params: Params
+    aws: Aws
     cache: dict[str, Any] = field(default_factory=dict)
     _gates: dict[str, threading.Lock] = field(default_factory=dict, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -60,7 +62,7 @@ class Check:
     id: str
     title: str
     fn: Callable[[Context], Outcome]
-    cli: Callable[["Params"], str]
+    cli: Callable[[Params], str]
     remediation: str | None
 
 
@@ -69,7 +71,9 @@ REGISTRY: dict[str, Check] = {}
 ON_REQUEST = ("send.test_email",)
 
 
-def check(id: str, title: str, cli: Callable[["Params"], str], remediation: str | None = None) -> Callable[[Callable[[Context], Outcome]], Callable[[Context], Outcome]]:
+def check(
+    id: str, title: str, cli: Callable[[Params], str], remediation: str | None = None
+) -> Callable[[Callable[[Context], Outcome]], Callable[[Context], Outcome]]:
     """Register a check function under its stable id."""
 
     def register(fn: Callable[[Context], Outcome]) -> Callable[[Context], Outcome]:
@@ -95,8 +99,15 @@ def run_one(spec: Check, ctx: Context) -> CheckResult:
     except Exception as exc:  # noqa: BLE001 - every failure becomes a readable result
         outcome = Outcome(Status.ERROR, describe_error(exc, ctx.params))
     remediation = outcome.remediation or (spec.remediation if outcome.status in (Status.WARN, Status.FAIL) else None)
-    return CheckResult(id=spec.id, title=spec.title, status=outcome.status, summary=outcome.summary,
-                       details=dict(outcome.details), remediation=remediation, cli=spec.cli(ctx.params))
+    return CheckResult(
+        id=spec.id,
+        title=spec.title,
+        status=outcome.status,
+        summary=outcome.summary,
+        details=dict(outcome.details),
+        remediation=remediation,
+        cli=spec.cli(ctx.params),
+    )
 
 
 def select(ids: Iterable[str] | None = None) -> list[Check]:
@@ -107,17 +118,21 @@ def select(ids: Iterable[str] | None = None) -> list[Check]:
     wanted = list(ids)
     unknown = sorted(set(wanted) - {s.id for s in specs} - set(ON_REQUEST))
     if unknown:
-        from ..exceptions import ParameterError
-
-        raise ParameterError("check", f"unknown check id '{unknown[0]}'; allowed: {', '.join([s.id for s in specs] + list(ON_REQUEST))}")
+        raise ParameterError(
+            "check", f"unknown check id '{unknown[0]}'; allowed: {', '.join([s.id for s in specs] + list(ON_REQUEST))}"
+        )
     return [s for s in specs if s.id in wanted]
 
 
 MAX_WORKERS = 8  # sections at once; they wait on the network, not on the CPU
 
 
-def run(ctx: Context, ids: Iterable[str] | None = None,
-        progress: Callable[[CheckResult], None] | None = None, workers: int = MAX_WORKERS) -> list[CheckResult]:
+def run(
+    ctx: Context,
+    ids: Iterable[str] | None = None,
+    progress: Callable[[CheckResult], None] | None = None,
+    workers: int = MAX_WORKERS,
+) -> list[CheckResult]:
     """Run the named checks (default: all); results (and ``progress``) in the runbook's order.
 
     Each section (check module) is one task of a small thread pool, its checks run in order

@@ -7,22 +7,22 @@ exact line to paste into the zone (``details["zone_lines"]``) and as data
 (``details["records_to_add"]``). ``identity.mail_from`` lives here too: it is an API status plus
 an MX record, and it shares the resolver.
 """
+
 from __future__ import annotations
 
 import re
-import socket
-import sys
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import ses, spfdmarc
-from ..commands import aws_command
-from ..exceptions import RunbookError
-from ..results import Status
-from . import Context, Outcome, check
+from ses_runbook.checks import Context, Outcome, check
+from ses_runbook.core.aws import describe_error
+from ses_runbook.core.commands import aws_command
+from ses_runbook.core.results import Status
+from ses_runbook.sources import ses
+from ses_runbook.sources.mailauth import spfdmarc
+from ses_runbook.sources.mailauth.dns import Lookup, dig_command
 
 if TYPE_CHECKING:
-    import dns.resolver
+    pass
 
 TTL = 300  # what Cloudflare's "Auto" TTL means
 DEFAULT_SIGNING_ZONE = "dkim.amazonses.com"
@@ -30,149 +30,6 @@ SPF_VALUE = "v=spf1 include:amazonses.com ~all"
 SPF_LOOKUP_LIMIT = spfdmarc.LOOKUP_LIMIT
 SPF_VOID_LIMIT = spfdmarc.VOID_LIMIT
 _SES_INCLUDE = re.compile(r"^[+]?include:amazonses\.com\.?$", re.IGNORECASE)
-
-
-def _dnspython() -> Any:
-    """dnspython, imported when a DNS check first asks (7 MiB and a tenth of a second that a
-    notebook without DNS checks never needs; in ``check`` it loads in the DNS section's thread).
-
-    The runbook asks plain DNS over UDP/TCP. With DNS-over-HTTPS available dnspython imports
-    httpx2, httpcore2, h2 and anyio as it loads; ``force`` is dnspython's own switch for an
-    optional feature, used only before dnspython's query module loads, so a process that already
-    uses DoH keeps it.
-    """
-    if "dns.query" not in sys.modules:
-        import dns._features
-
-        dns._features.force("doh", False)
-    import dns.exception
-    import dns.name
-    import dns.nameserver
-    import dns.resolver
-
-    return dns
-
-
-class DnsError(RunbookError):
-    """DNS could not answer (timeout, SERVFAIL, no resolver): the check reports ``error``."""
-
-
-# -- resolving ---------------------------------------------------------------------------
-def _split_server(entry: str) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (host, port)."""
-    entry = entry.strip()
-    if entry.startswith("[") and "]" in entry:
-        host, _, rest = entry[1:].partition("]")
-        return host, int(rest.lstrip(":") or 53)
-    if entry.count(":") == 1:
-        host, _, port = entry.partition(":")
-        return host, int(port)
-    return entry, 53
-
-
-def _address(host: str) -> str:
-    """dnspython wants an IP address; a name like ns1.example.net is resolved once by the OS."""
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
-        return host
-    except OSError:
-        pass
-    try:
-        return socket.getaddrinfo(host, 53, proto=socket.IPPROTO_UDP)[0][4][0]
-    except OSError as exc:
-        raise DnsError(f"DNS server '{host}' (dns_nameservers) cannot be resolved: {exc.strerror or exc}") from None
-
-
-def make_resolver(params: Any) -> tuple["dns.resolver.Resolver", str]:
-    """A dnspython resolver for the parameters, and how to name it in messages.
-
-    No cache (the runbook asks what is there now), absolute names only (no search list), and a
-    lifetime of ``dns_timeout_s`` per query with retries inside it, so a dead server costs that
-    long and no more.
-    """
-    dns = _dnspython()
-    timeout = float(params.dns_timeout_s)
-    if params.dns_nameservers:
-        resolver = dns.resolver.Resolver(configure=False)
-        servers = [_split_server(e) for e in params.dns_nameservers]
-        resolver.nameservers = [dns.nameserver.Do53Nameserver(_address(h), p) for h, p in servers]
-        label = ", ".join(f"{h}:{p}" if p != 53 else h for h, p in servers)
-    else:
-        try:
-            resolver = dns.resolver.Resolver()
-        except dns.resolver.NoResolverConfiguration:
-            raise DnsError("no system DNS resolver is configured; set dns_nameservers (host or host:port)") from None
-        label = "the system resolver (" + ", ".join(str(n) for n in resolver.nameservers) + ")"
-    resolver.cache = None
-    resolver.timeout = min(1.0, timeout)
-    resolver.lifetime = timeout
-    return resolver, label
-
-
-@dataclass
-class Answer:
-    """One DNS question's answer: values in presentation form, and why there are none."""
-
-    name: str
-    rtype: str
-    values: list[str] = field(default_factory=list)
-    rcode: str = "NOERROR"  # NOERROR, NXDOMAIN; NOERROR with no values is NODATA
-
-    @property
-    def absent(self) -> str:
-        return "no such name (NXDOMAIN)" if self.rcode == "NXDOMAIN" else f"the name has no {self.rtype} record"
-
-
-class Lookup:
-    """The run's DNS: one resolver, answers memoized, and a dead server asked only once.
-
-    After a timeout every later question of the run fails at once with the same message, so four
-    DNS checks against an unreachable server cost one timeout, not twenty.
-    """
-
-    def __init__(self, params: Any) -> None:
-        self.params = params
-        self.resolver, self.label = make_resolver(params)
-        self._memo: dict[tuple[str, str], Answer] = {}
-        self._dead: DnsError | None = None
-
-    def query(self, name: str, rtype: str) -> Answer:
-        key = (name.lower().rstrip("."), rtype.upper())
-        if key in self._memo:
-            return self._memo[key]
-        if self._dead is not None:
-            raise self._dead
-        answer = Answer(key[0], key[1])
-        dns = _dnspython()
-        try:
-            result = self.resolver.resolve(dns.name.from_text(key[0]), key[1], raise_on_no_answer=False,
-                                           lifetime=self.resolver.lifetime)
-            answer.values = [_text(rr, key[1]) for rr in (result.rrset or [])]
-        except dns.resolver.NXDOMAIN:
-            answer.rcode = "NXDOMAIN"
-        except dns.exception.Timeout:
-            self._dead = DnsError(f"DNS: no answer from {self.label} within {self.params.dns_timeout_s:g} s "
-                                  f"(dns_timeout_s) for {key[0]} {key[1]}")
-            raise self._dead from None
-        except dns.resolver.NoNameservers as exc:
-            raise DnsError(f"DNS: {self.label} could not answer {key[0]} {key[1]} ({_short(exc)})") from None
-        except dns.exception.DNSException as exc:
-            raise DnsError(f"DNS: {key[0]} {key[1]} via {self.label}: {_short(exc)}") from None
-        self._memo[key] = answer
-        return answer
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) < 200 else text[:197] + "..."
-
-
-def _text(rr: Any, rtype: str) -> str:
-    if rtype == "TXT":
-        return b"".join(rr.strings).decode("utf-8", "replace")
-    if rtype == "MX":
-        return f"{rr.preference} {rr.exchange.to_text().rstrip('.').lower()}"
-    return rr.to_text().rstrip(".").lower()
 
 
 def lookup(ctx: Context) -> Lookup:
@@ -188,7 +45,7 @@ def record(name: str, rtype: str, value: str, ttl: int = TTL) -> dict[str, Any]:
 
 def _quote_txt(value: str) -> str:
     """Quoted character-strings of at most 255 characters each (split first, then escaped)."""
-    chunks = [value[i:i + 255] for i in range(0, len(value), 255)] or [""]
+    chunks = [value[i : i + 255] for i in range(0, len(value), 255)] or [""]
     return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
 
 
@@ -218,18 +75,11 @@ def _add_text(records: list[dict[str, Any]]) -> str:
     return "; add to the zone: " + " | ".join(zone_line(r) for r in records)
 
 
-def _dig(params: Any, rtype: str, name: str) -> str:
-    server = ""
-    if params.dns_nameservers:
-        host, port = _split_server(params.dns_nameservers[0])
-        server = f" @{host}" + (f" -p {port}" if port != 53 else "")
-    return f"dig +short {rtype} {name}{server}"
-
-
 # -- the identity as the API states it ---------------------------------------------------
 def identity(ctx: Context) -> dict[str, Any]:
     """SESv2 GetEmailIdentity for the domain (memoized by the client layer); ``{}`` when the
     domain is not an identity at all (NotFoundException), which identity.verification fails."""
+
     def fetch() -> dict[str, Any]:
         try:
             return ses.email_identity(ctx.aws, ctx.params.domain)
@@ -242,8 +92,13 @@ def identity(ctx: Context) -> dict[str, Any]:
 
 
 def _not_an_identity(ctx: Context) -> Outcome:
-    return Outcome(Status.FAIL, f"{ctx.params.domain} is not an SES identity in {ctx.params.region}: "
-                   "nothing to check (see identity.verification)", {"identity": ctx.params.domain}, "domain-not-verified")
+    return Outcome(
+        Status.FAIL,
+        f"{ctx.params.domain} is not an SES identity in {ctx.params.region}: "
+        "nothing to check (see identity.verification)",
+        {"identity": ctx.params.domain},
+        "domain-not-verified",
+    )
 
 
 def dkim_target(token: str, zone: str | None) -> str:
@@ -265,9 +120,12 @@ def mail_from_domain(ctx: Context) -> tuple[str | None, dict[str, Any]]:
 
 
 # -- checks ------------------------------------------------------------------------------
-@check("identity.mail_from", "Custom MAIL FROM domain is verified and its MX is published",
-       lambda p: aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}"),
-       remediation="emails-going-to-spam")
+@check(
+    "identity.mail_from",
+    "Custom MAIL FROM domain is verified and its MX is published",
+    lambda p: aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}"),
+    remediation="emails-going-to-spam",
+)
 def mail_from(ctx: Context) -> Outcome:
     p = ctx.params
     if not identity(ctx):
@@ -275,46 +133,85 @@ def mail_from(ctx: Context) -> Outcome:
     domain, attrs = mail_from_domain(ctx)
     behavior = attrs.get("BehaviorOnMxFailure", "USE_DEFAULT_VALUE")
     if not domain:
-        return Outcome(Status.OK, f"no custom MAIL FROM for {p.domain}: SES uses its own amazonses.com MAIL FROM "
-                       "(SPF then passes for amazonses.com, not aligned with the From domain; DMARC relies on DKIM)",
-                       {"identity": p.domain, "MailFromDomain": None, "BehaviorOnMxFailure": behavior})
+        return Outcome(
+            Status.OK,
+            f"no custom MAIL FROM for {p.domain}: SES uses its own amazonses.com MAIL FROM "
+            "(SPF then passes for amazonses.com, not aligned with the From domain; DMARC relies on DKIM)",
+            {"identity": p.domain, "MailFromDomain": None, "BehaviorOnMxFailure": behavior},
+        )
     status = str(attrs.get("MailFromDomainStatus", "PENDING")).upper()
     feedback = f"feedback-smtp.{p.region}.amazonses.com"
     resolver = lookup(ctx)
     mx = resolver.query(domain, "MX")
     hosts = [v.split(" ", 1)[1] for v in mx.values]
     spf = [v for v in resolver.query(domain, "TXT").values if spfdmarc.is_spf(v)]
-    spf_note = ("SPF includes amazonses.com" if any(_includes_ses(v) for v in spf)
-                else "SPF missing" if not spf else "SPF lacks include:amazonses.com") + " (graded by dns.spf)"
-    details: dict[str, Any] = {"identity": p.domain, "MailFromDomain": domain, "MailFromDomainStatus": status,
-                               "BehaviorOnMxFailure": behavior, "mx": mx.values, "expected_mx": f"10 {feedback}",
-                               "spf": spf, "resolver": resolver.label}
-    on_failure = ("SES REJECTS every message while the MX is missing (REJECT_MESSAGE)" if behavior == "REJECT_MESSAGE"
-                  else "meanwhile SES falls back to its amazonses.com MAIL FROM, so SPF is not aligned (USE_DEFAULT_VALUE)")
+    spf_note = (
+        "SPF includes amazonses.com"
+        if any(_includes_ses(v) for v in spf)
+        else "SPF missing"
+        if not spf
+        else "SPF lacks include:amazonses.com"
+    ) + " (graded by dns.spf)"
+    details: dict[str, Any] = {
+        "identity": p.domain,
+        "MailFromDomain": domain,
+        "MailFromDomainStatus": status,
+        "BehaviorOnMxFailure": behavior,
+        "mx": mx.values,
+        "expected_mx": f"10 {feedback}",
+        "spf": spf,
+        "resolver": resolver.label,
+    }
+    on_failure = (
+        "SES REJECTS every message while the MX is missing (REJECT_MESSAGE)"
+        if behavior == "REJECT_MESSAGE"
+        else "meanwhile SES falls back to its amazonses.com MAIL FROM, so SPF is not aligned (USE_DEFAULT_VALUE)"
+    )
     if feedback not in hosts:
         records = [record(domain, "MX", f"10 {feedback}")]
         found = f"MX points to {', '.join(mx.values)}" if mx.values else mx.absent
         _with_records(details, records)
-        return Outcome(Status.FAIL, f"MAIL FROM {domain} (API status {status}): the MX to {feedback} is missing "
-                       f"({found}); {on_failure}{_add_text(records)}", details)
+        return Outcome(
+            Status.FAIL,
+            f"MAIL FROM {domain} (API status {status}): the MX to {feedback} is missing "
+            f"({found}); {on_failure}{_add_text(records)}",
+            details,
+        )
     if status == "FAILED":
-        return Outcome(Status.FAIL, f"MAIL FROM {domain}: SES reports FAILED although DNS now has the MX; "
-                       f"SES re-checks the record periodically; {on_failure}", details)
+        return Outcome(
+            Status.FAIL,
+            f"MAIL FROM {domain}: SES reports FAILED although DNS now has the MX; "
+            f"SES re-checks the record periodically; {on_failure}",
+            details,
+        )
     if status != "SUCCESS":
         return Outcome(Status.WARN, f"MAIL FROM {domain}: MX present, SES status {status}; {on_failure}", details)
     if len(hosts) > 1:
         others = [v for v in mx.values if not v.endswith(feedback)]
         details["extra_mx"] = others
-        return Outcome(Status.WARN, f"MAIL FROM {domain}: besides {feedback} the domain has other MX records "
-                       f"({', '.join(others)}): bounces may not reach SES", details)
-    return Outcome(Status.OK, f"MAIL FROM {domain}: SUCCESS, MX 10 {feedback} present, "
-                   f"BehaviorOnMxFailure {behavior}; {spf_note}", details)
+        return Outcome(
+            Status.WARN,
+            f"MAIL FROM {domain}: besides {feedback} the domain has other MX records "
+            f"({', '.join(others)}): bounces may not reach SES",
+            details,
+        )
+    return Outcome(
+        Status.OK,
+        f"MAIL FROM {domain}: SUCCESS, MX 10 {feedback} present, BehaviorOnMxFailure {behavior}; {spf_note}",
+        details,
+    )
 
 
-@check("dns.dkim", "DKIM CNAME records are published in DNS",
-       lambda p: aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "DkimAttributes")
-       + " ; " + _dig(p, "CNAME", f"TOKEN._domainkey.{p.domain}"),
-       remediation="dkim-verification-failed")
+@check(
+    "dns.dkim",
+    "DKIM CNAME records are published in DNS",
+    lambda p: (
+        aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "DkimAttributes")
+        + " ; "
+        + dig_command(p, "CNAME", f"TOKEN._domainkey.{p.domain}")
+    ),
+    remediation="dkim-verification-failed",
+)
 def dkim(ctx: Context) -> Outcome:
     p = ctx.params
     if not identity(ctx):
@@ -322,11 +219,19 @@ def dkim(ctx: Context) -> Outcome:
     attrs = identity(ctx).get("DkimAttributes") or {}
     tokens = list(attrs.get("Tokens") or [])
     zone = attrs.get("SigningHostedZone")
-    details: dict[str, Any] = {"identity": p.domain, "api_status": attrs.get("Status"), "SigningHostedZone": zone,
-                               "origin": attrs.get("SigningAttributesOrigin")}
+    details: dict[str, Any] = {
+        "identity": p.domain,
+        "api_status": attrs.get("Status"),
+        "SigningHostedZone": zone,
+        "origin": attrs.get("SigningAttributesOrigin"),
+    }
     if not tokens:
-        return Outcome(Status.SKIP, f"{p.domain} has no Easy DKIM tokens (status {attrs.get('Status', 'NOT_STARTED')}, "
-                       f"origin {attrs.get('SigningAttributesOrigin', '?')}): no CNAMEs to look up; see identity.dkim", details)
+        return Outcome(
+            Status.SKIP,
+            f"{p.domain} has no Easy DKIM tokens (status {attrs.get('Status', 'NOT_STARTED')}, "
+            f"origin {attrs.get('SigningAttributesOrigin', '?')}): no CNAMEs to look up; see identity.dkim",
+            details,
+        )
     resolver = lookup(ctx)
     rows, records, missing, wrong = [], [], [], []
     for token in tokens:
@@ -342,8 +247,9 @@ def dkim(ctx: Context) -> Outcome:
         else:
             state = "wrong"
             wrong.append(f"{name} -> {found}")
-        rows.append({"name": name, "expected": expected, "found": found, "state": state,
-                     "note": "" if found else answer.absent})
+        rows.append(
+            {"name": name, "expected": expected, "found": found, "state": state, "note": "" if found else answer.absent}
+        )
         if state != "ok":
             records.append(record(name, "CNAME", expected))
     details.update(records=rows, resolver=resolver.label)
@@ -361,7 +267,11 @@ def dkim(ctx: Context) -> Outcome:
         if wrong:
             text = text.replace("add to the zone", "add to the zone (replacing the wrong ones)")
         return Outcome(Status.FAIL, "; ".join(parts) + api + text, details)
-    note = "" if attrs.get("Status") == "SUCCESS" else f"; SES still reports {attrs.get('Status')} (it re-checks within 72 h)"
+    note = (
+        ""
+        if attrs.get("Status") == "SUCCESS"
+        else f"; SES still reports {attrs.get('Status')} (it re-checks within 72 h)"
+    )
     suffix = dkim_target("TOKEN", zone).partition(".")[2]
     return Outcome(Status.OK, f"all {len(tokens)} DKIM CNAMEs of {p.domain} point to TOKEN.{suffix}{note}", details)
 
@@ -397,18 +307,23 @@ def _query(resolver: Lookup) -> spfdmarc.Query:
     return query
 
 
-@check("dns.spf", "SPF of the MAIL FROM domain authorises Amazon SES",
-       lambda p: aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "MailFromAttributes")
-       + " ; " + _dig(p, "TXT", "MAIL_FROM_DOMAIN") + f"   # MAIL_FROM_DOMAIN from the first command, or {p.domain} without one",
-       remediation="emails-going-to-spam")
+@check(
+    "dns.spf",
+    "SPF of the MAIL FROM domain authorises Amazon SES",
+    lambda p: (
+        aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "MailFromAttributes")
+        + " ; "
+        + dig_command(p, "TXT", "MAIL_FROM_DOMAIN")
+        + f"   # MAIL_FROM_DOMAIN from the first command, or {p.domain} without one"
+    ),
+    remediation="emails-going-to-spam",
+)
 def spf(ctx: Context) -> Outcome:
     p = ctx.params
     note = ""
     try:
         custom, _ = mail_from_domain(ctx)
     except Exception as exc:  # noqa: BLE001 - the apex record is still worth checking
-        from ..aws import describe_error
-
         custom, note = None, f" (MAIL FROM unknown: {describe_error(exc, p)})"
     name = custom or p.domain
     role = "MAIL FROM domain" if custom else "domain (no custom MAIL FROM)"
@@ -420,18 +335,30 @@ def spf(ctx: Context) -> Outcome:
         add = [record(name, "TXT", SPF_VALUE)]
         _with_records(details, add)
         why = answer.absent if not answer.values else "TXT records exist but none starts with v=spf1"
-        return Outcome(Status.FAIL, f"no SPF record on {name}, the {role}{note} ({why}): receivers cannot tell "
-                       f"SES may send for it{_add_text(add)}", details)
+        return Outcome(
+            Status.FAIL,
+            f"no SPF record on {name}, the {role}{note} ({why}): receivers cannot tell "
+            f"SES may send for it{_add_text(add)}",
+            details,
+        )
     if len(records) > 1:
-        return Outcome(Status.FAIL, f"{name} has {len(records)} SPF records: receivers treat that as a permanent "
-                       f"error (RFC 7208 section 4.5); merge them into one{note}", details)
+        return Outcome(
+            Status.FAIL,
+            f"{name} has {len(records)} SPF records: receivers treat that as a permanent "
+            f"error (RFC 7208 section 4.5); merge them into one{note}",
+            details,
+        )
     value = records[0]
     if not _includes_ses(value):
         fixed = [record(name, "TXT", _with_ses_include(value))]
         _with_records(details, fixed)
         details["replace"] = value
-        return Outcome(Status.FAIL, f"the SPF record of {name} does not include amazonses.com ({value}){note}; "
-                       f"replace it with: {zone_line(fixed[0])}", details)
+        return Outcome(
+            Status.FAIL,
+            f"the SPF record of {name} does not include amazonses.com ({value}){note}; "
+            f"replace it with: {zone_line(fixed[0])}",
+            details,
+        )
     evaluation = _spf_evaluate(ctx, name, value)
     details.update(evaluation)
     problems, permerror = [], []
@@ -447,12 +374,20 @@ def spf(ctx: Context) -> Outcome:
         problems += evaluation.get("warnings", [])
     if permerror:
         details["receivers_get"] = "permerror"
-        return Outcome(Status.FAIL, f"SPF of {name} includes amazonses.com but receivers get a permerror (RFC 7208 4.6.4, "
-                       f"treated as a failure): {'; '.join(permerror + problems)}{note}", details)
+        return Outcome(
+            Status.FAIL,
+            f"SPF of {name} includes amazonses.com but receivers get a permerror (RFC 7208 4.6.4, "
+            f"treated as a failure): {'; '.join(permerror + problems)}{note}",
+            details,
+        )
     if problems:
         return Outcome(Status.WARN, f"SPF of {name} includes amazonses.com but: {'; '.join(problems)}{note}", details)
-    return Outcome(Status.OK, f"SPF of {name} ({role}) includes amazonses.com, valid, "
-                   f"{evaluation.get('dns_lookups')}/{SPF_LOOKUP_LIMIT} DNS lookups: {value}{note}", details)
+    return Outcome(
+        Status.OK,
+        f"SPF of {name} ({role}) includes amazonses.com, valid, "
+        f"{evaluation.get('dns_lookups')}/{SPF_LOOKUP_LIMIT} DNS lookups: {value}{note}",
+        details,
+    )
 
 
 def _aligned(domain: str, org: str, mode: str) -> bool:
@@ -467,21 +402,27 @@ def _alignment(ctx: Context, adkim: str, aspf: str) -> dict[str, Any]:
     try:
         data = identity(ctx)
     except Exception as exc:  # noqa: BLE001 - alignment is context; the record check stands alone
-        from ..aws import describe_error
-
         return {"from_domain": from_domain, "error": describe_error(exc, p)}
     dkim_attrs = data.get("DkimAttributes") or {}
     signs = bool(dkim_attrs.get("SigningEnabled")) and dkim_attrs.get("Status") == "SUCCESS"
     mf = data.get("MailFromAttributes") or {}
     custom = mf.get("MailFromDomain") if str(mf.get("MailFromDomainStatus", "")).upper() == "SUCCESS" else None
     envelope = custom or "amazonses.com"
-    return {"from_domain": from_domain, "dkim_domain": p.domain if signs else None,
-            "dkim_aligned": signs and _aligned(p.domain, from_domain, adkim),
-            "mail_from": envelope, "spf_aligned": bool(custom) and _aligned(envelope, from_domain, aspf)}
+    return {
+        "from_domain": from_domain,
+        "dkim_domain": p.domain if signs else None,
+        "dkim_aligned": signs and _aligned(p.domain, from_domain, adkim),
+        "mail_from": envelope,
+        "spf_aligned": bool(custom) and _aligned(envelope, from_domain, aspf),
+    }
 
 
-@check("dns.dmarc", "DMARC record is published with an enforcing policy",
-       lambda p: _dig(p, "TXT", f"_dmarc.{p.domain}"), remediation="emails-going-to-spam")
+@check(
+    "dns.dmarc",
+    "DMARC record is published with an enforcing policy",
+    lambda p: dig_command(p, "TXT", f"_dmarc.{p.domain}"),
+    remediation="emails-going-to-spam",
+)
 def dmarc(ctx: Context) -> Outcome:
     p = ctx.params
     name = f"_dmarc.{p.domain}"
@@ -494,10 +435,16 @@ def dmarc(ctx: Context) -> Outcome:
         add = [record(name, "TXT", suggested)]
         _with_records(details, add)
         why = answer.absent if not answer.values else "TXT records exist but none starts with v=DMARC1"
-        return Outcome(Status.FAIL, f"no DMARC record at {name} ({why}): receivers apply no policy and send no "
-                       f"reports (adjust rua to a mailbox you read){_add_text(add)}", details)
+        return Outcome(
+            Status.FAIL,
+            f"no DMARC record at {name} ({why}): receivers apply no policy and send no "
+            f"reports (adjust rua to a mailbox you read){_add_text(add)}",
+            details,
+        )
     if len(records) > 1:
-        return Outcome(Status.FAIL, f"{name} has {len(records)} DMARC records: receivers ignore them all; keep one", details)
+        return Outcome(
+            Status.FAIL, f"{name} has {len(records)} DMARC records: receivers ignore them all; keep one", details
+        )
     value = records[0]
     try:
         parsed = spfdmarc.parse_dmarc(value)
@@ -507,18 +454,34 @@ def dmarc(ctx: Context) -> Outcome:
     tags = parsed["tags"]
     policy, adkim, aspf = tags.get("p", "none"), tags.get("adkim", "r"), tags.get("aspf", "r")
     align = _alignment(ctx, adkim, aspf)
-    details.update(policy=policy, subdomain_policy=tags.get("sp"), adkim=adkim, aspf=aspf, pct=tags.get("pct", "100"),
-                   rua=tags.get("rua"), tags=tags, alignment=align, warnings=list(parsed.get("warnings") or []))
+    details.update(
+        policy=policy,
+        subdomain_policy=tags.get("sp"),
+        adkim=adkim,
+        aspf=aspf,
+        pct=tags.get("pct", "100"),
+        rua=tags.get("rua"),
+        tags=tags,
+        alignment=align,
+        warnings=list(parsed.get("warnings") or []),
+    )
     if "error" in align:
         how = f"alignment unknown ({align['error']})"
     else:
         dkim_text = f"DKIM aligned (d={align['dkim_domain']})" if align["dkim_aligned"] else "DKIM NOT aligned"
-        spf_text = (f"SPF aligned via MAIL FROM {align['mail_from']}" if align["spf_aligned"]
-                    else f"SPF not aligned (MAIL FROM {align['mail_from']})")
+        spf_text = (
+            f"SPF aligned via MAIL FROM {align['mail_from']}"
+            if align["spf_aligned"]
+            else f"SPF not aligned (MAIL FROM {align['mail_from']})"
+        )
         how = f"{dkim_text}, {spf_text}"
-    summary = (f"{name}: p={policy}, adkim={adkim}, aspf={aspf}, pct={details['pct']}; {how}")
+    summary = f"{name}: p={policy}, adkim={adkim}, aspf={aspf}, pct={details['pct']}; {how}"
     if policy == "none":
         details["suggested"] = zone_line(record(name, "TXT", value.replace("p=none", "p=quarantine", 1)))
-        return Outcome(Status.WARN, f"{summary}; p=none only monitors: spoofed mail is still delivered "
-                       f"(move to p=quarantine: {details['suggested']})", details)
+        return Outcome(
+            Status.WARN,
+            f"{summary}; p=none only monitors: spoofed mail is still delivered "
+            f"(move to p=quarantine: {details['suggested']})",
+            details,
+        )
     return Outcome(Status.OK, summary, details)

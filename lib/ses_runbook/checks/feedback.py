@@ -4,16 +4,17 @@ The rates in CloudWatch say *that* mail bounces; only the notifications say *whi
 which domains, sent by which service. Both must reach something that reads them, and someone must
 hear when the rates climb before AWS pauses the account.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 import botocore.exceptions
 
-from .. import ses
-from ..commands import aws_command
-from ..results import Status
-from . import Context, Outcome, check
+from ses_runbook.checks import Context, Outcome, check
+from ses_runbook.core.commands import aws_command
+from ses_runbook.core.results import Status
+from ses_runbook.sources import ses
 
 KINDS = ("Bounce", "Complaint")
 MACHINE_PROTOCOLS = {"sqs", "lambda", "http", "https", "firehose", "application"}
@@ -39,14 +40,29 @@ def _name(arn: str) -> str:
 def _sns_destination(ctx: Context, topic: str) -> dict[str, Any]:
     subs = topic_subscriptions(ctx, topic)
     if subs is None:
-        return {"kind": "SNS", "target": _name(topic), "level": "fail", "why": f"SNS topic {_name(topic)} does not exist"}
+        return {
+            "kind": "SNS",
+            "target": _name(topic),
+            "level": "fail",
+            "why": f"SNS topic {_name(topic)} does not exist",
+        }
     protocols = sorted({s.get("Protocol", "?") for s in subs})
     readers = [f"{s.get('Protocol')} {_name(s.get('Endpoint', ''))}" for s in subs]
     if not subs:
-        return {"kind": "SNS", "target": _name(topic), "level": "fail", "why": f"SNS topic {_name(topic)} has no confirmed subscription"}
+        return {
+            "kind": "SNS",
+            "target": _name(topic),
+            "level": "fail",
+            "why": f"SNS topic {_name(topic)} has no confirmed subscription",
+        }
     if not set(protocols) & MACHINE_PROTOCOLS:
-        return {"kind": "SNS", "target": _name(topic), "level": "warn", "readers": readers,
-                "why": f"SNS topic {_name(topic)} only forwards by email ({', '.join(readers)}): nobody can process it at scale"}
+        return {
+            "kind": "SNS",
+            "target": _name(topic),
+            "level": "warn",
+            "readers": readers,
+            "why": f"SNS topic {_name(topic)} only forwards by email ({', '.join(readers)}): nobody can process it at scale",
+        }
     return {"kind": "SNS", "target": _name(topic), "level": "ok", "readers": readers}
 
 
@@ -82,7 +98,9 @@ def destinations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
     """
     if "feedback_destinations" in ctx.cache:
         return ctx.cache["feedback_destinations"]
-    attrs = ctx.aws.call("ses", "GetIdentityNotificationAttributes", Identities=identities(ctx)).get("NotificationAttributes", {})
+    attrs = ctx.aws.call("ses", "GetIdentityNotificationAttributes", Identities=identities(ctx)).get(
+        "NotificationAttributes", {}
+    )
     out: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
     # SES uses the address identity's topics when it has them, else the domain's
     for kind in KINDS:
@@ -93,7 +111,9 @@ def destinations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
                 break
     config_set = configuration_set(ctx)
     if config_set:
-        found = ctx.aws.call("sesv2", "GetConfigurationSetEventDestinations", ConfigurationSetName=config_set).get("EventDestinations", [])
+        found = ctx.aws.call("sesv2", "GetConfigurationSetEventDestinations", ConfigurationSetName=config_set).get(
+            "EventDestinations", []
+        )
         for dest in found:
             if not dest.get("Enabled", False):
                 continue
@@ -104,8 +124,11 @@ def destinations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
                 via = f"configuration set {config_set} ({dest.get('Name')})"
                 if "SnsDestination" in dest:
                     out[kind].append({**_sns_destination(ctx, dest["SnsDestination"]["TopicArn"]), "via": via})
-                for key, label in (("EventBridgeDestination", "EventBridge"), ("KinesisFirehoseDestination", "Firehose"),
-                                   ("CloudWatchDestination", "CloudWatch")):
+                for key, label in (
+                    ("EventBridgeDestination", "EventBridge"),
+                    ("KinesisFirehoseDestination", "Firehose"),
+                    ("CloudWatchDestination", "CloudWatch"),
+                ):
                     if key in dest:
                         out[kind].append({"kind": label, "target": dest.get("Name"), "level": "ok", "via": via})
     ctx.cache["feedback_destinations"] = out
@@ -114,9 +137,12 @@ def destinations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-@check("feedback.notifications", "Bounces and complaints reach a machine-readable destination",
-       lambda p: aws_command(p, "ses", "get-identity-notification-attributes", "--identities", p.domain, p.sender),
-       remediation="bounces-or-complaints-spike")
+@check(
+    "feedback.notifications",
+    "Bounces and complaints reach a machine-readable destination",
+    lambda p: aws_command(p, "ses", "get-identity-notification-attributes", "--identities", p.domain, p.sender),
+    remediation="bounces-or-complaints-spike",
+)
 def notifications(ctx: Context) -> Outcome:
     found = destinations(ctx)
     rank = {"ok": 0, "warn": 1, "fail": 2}
@@ -126,18 +152,30 @@ def notifications(ctx: Context) -> Outcome:
         best = min((rank[d["level"]] for d in found[kind]), default=2)
         per_kind[kind] = ["ok", "warn", "fail"][best]
         if not found[kind]:
-            lines.append(f"{kind}: nowhere (no notification topic on {' or '.join(identities(ctx))}, no event destination)")
+            lines.append(
+                f"{kind}: nowhere (no notification topic on {' or '.join(identities(ctx))}, no event destination)"
+            )
         for d in found[kind]:
-            what = d.get("why") or f"{d['kind']} {d['target']}" + (f" -> {', '.join(d['readers'])}" if d.get("readers") else "")
+            what = d.get("why") or f"{d['kind']} {d['target']}" + (
+                f" -> {', '.join(d['readers'])}" if d.get("readers") else ""
+            )
             lines.append(f"{kind}: {what} (via {d['via']})")
-    details = {"destinations": found, "configuration_set": ctx.cache.get("feedback_configuration_set"),
-               "email_forwarding": ctx.cache.get("feedback_forwarding"), "by_kind": per_kind}
+    details = {
+        "destinations": found,
+        "configuration_set": ctx.cache.get("feedback_configuration_set"),
+        "email_forwarding": ctx.cache.get("feedback_forwarding"),
+        "by_kind": per_kind,
+    }
     worst = max(per_kind.values(), key=lambda v: rank[v])
     summary = "; ".join(lines)
     if worst == "fail":
         missing = [k for k, v in per_kind.items() if v == "fail"]
-        return Outcome(Status.FAIL, f"{' and '.join(missing)} feedback goes nowhere a machine reads it: {summary}. "
-                       "SES's default email forwarding only reaches the Return-Path mailbox", details)
+        return Outcome(
+            Status.FAIL,
+            f"{' and '.join(missing)} feedback goes nowhere a machine reads it: {summary}. "
+            "SES's default email forwarding only reaches the Return-Path mailbox",
+            details,
+        )
     if worst == "warn":
         return Outcome(Status.WARN, summary, details)
     return Outcome(Status.OK, summary, details)
@@ -145,7 +183,9 @@ def notifications(ctx: Context) -> Outcome:
 
 def alarms_for(ctx: Context, metric: str) -> list[dict[str, Any]]:
     """CloudWatch ``DescribeAlarmsForMetric`` for one account-level AWS/SES metric."""
-    return ctx.aws.call("cloudwatch", "DescribeAlarmsForMetric", Namespace="AWS/SES", MetricName=metric).get("MetricAlarms", [])
+    return ctx.aws.call("cloudwatch", "DescribeAlarmsForMetric", Namespace="AWS/SES", MetricName=metric).get(
+        "MetricAlarms", []
+    )
 
 
 def _judge_alarm(ctx: Context, alarm: dict[str, Any], level: float) -> str | None:
@@ -167,9 +207,14 @@ def _judge_alarm(ctx: Context, alarm: dict[str, Any], level: float) -> str | Non
     return f"{alarm['AlarmName']} notifies {', '.join(_name(a) for a in actions)}, which nobody subscribes to"
 
 
-@check("feedback.alarms", "Alarms on the bounce and complaint rates notify someone",
-       lambda p: aws_command(p, "cloudwatch", "describe-alarms-for-metric", "--namespace AWS/SES", "--metric-name Reputation.BounceRate"),
-       remediation="bounces-or-complaints-spike")
+@check(
+    "feedback.alarms",
+    "Alarms on the bounce and complaint rates notify someone",
+    lambda p: aws_command(
+        p, "cloudwatch", "describe-alarms-for-metric", "--namespace AWS/SES", "--metric-name Reputation.BounceRate"
+    ),
+    remediation="bounces-or-complaints-spike",
+)
 def alarms(ctx: Context) -> Outcome:
     rows, problems = [], []
     for metric, level_name in ALARM_METRICS:
@@ -177,16 +222,28 @@ def alarms(ctx: Context) -> Outcome:
         found = alarms_for(ctx, metric)
         verdicts = {a["AlarmName"]: _judge_alarm(ctx, a, level) for a in found}
         good = [n for n, why in verdicts.items() if why is None]
-        rows += [{"metric": metric, "alarm": a["AlarmName"], "threshold": a.get("Threshold"), "actions_enabled": a.get("ActionsEnabled"),
-                  "actions": [_name(x) for x in a.get("AlarmActions", [])], "problem": verdicts[a["AlarmName"]]} for a in found]
+        rows += [
+            {
+                "metric": metric,
+                "alarm": a["AlarmName"],
+                "threshold": a.get("Threshold"),
+                "actions_enabled": a.get("ActionsEnabled"),
+                "actions": [_name(x) for x in a.get("AlarmActions", [])],
+                "problem": verdicts[a["AlarmName"]],
+            }
+            for a in found
+        ]
         if not found:
             problems.append(f"no alarm on {metric}")
         elif not good:
             problems.append("; ".join(v for v in verdicts.values() if v))
     details = {"alarms": rows}
     if problems:
-        return Outcome(Status.WARN, f"{'; '.join(problems)}: nobody hears of a spike until AWS reviews or pauses the account "
-                       f"(AWS recommends alarms at {ctx.params.bounce_rate_warn:.0%} bounces and {ctx.params.complaint_rate_warn:.1%} complaints)",
-                       details)
+        return Outcome(
+            Status.WARN,
+            f"{'; '.join(problems)}: nobody hears of a spike until AWS reviews or pauses the account "
+            f"(AWS recommends alarms at {ctx.params.bounce_rate_warn:.0%} bounces and {ctx.params.complaint_rate_warn:.1%} complaints)",
+            details,
+        )
     names = ", ".join(f"{r['alarm']} ({r['metric']} >= {r['threshold']:g})" for r in rows if r["problem"] is None)
     return Outcome(Status.OK, f"alarms notify subscribers: {names}", details)

@@ -10,6 +10,7 @@ of two per user): IAM refreshes it at most every 4 hours, so the summary says wh
 The report has no key ids; the services' own key (the SMTP username) is looked up by id with
 ``GetAccessKeyLastUsed``, which names its owner, and its row is marked with the masked id.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,12 +18,13 @@ import re
 from datetime import datetime
 from typing import Any
 
-from .. import iampolicy, ses
-from ..commands import aws_command
-from ..redact import mask_key_id
-from ..results import Status
-from . import Context, Outcome, check
-from .smtp import key_owner
+from ses_runbook.checks import Context, Outcome, check
+from ses_runbook.checks.smtp import key_owner
+from ses_runbook.core import iampolicy
+from ses_runbook.core.commands import aws_command
+from ses_runbook.core.redact import mask_key_id
+from ses_runbook.core.results import Status
+from ses_runbook.sources import ses
 
 SEND_ACTION = "ses:SendRawEmail"
 _KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,}$")
@@ -56,7 +58,11 @@ def service_key_owner(ctx: Context, known: dict[str, str] | None = None) -> dict
     key_id = os.environ.get(ctx.params.smtp_username_env, "").strip()
     if not key_id:
         return None
-    info: dict[str, Any] = {"key": mask_key_id(key_id), "env": ctx.params.smtp_username_env, "user": (known or {}).get(key_id)}
+    info: dict[str, Any] = {
+        "key": mask_key_id(key_id),
+        "env": ctx.params.smtp_username_env,
+        "user": (known or {}).get(key_id),
+    }
     if not _KEY_ID.match(key_id):
         info["note"] = "not an access key id"
         return info
@@ -82,9 +88,18 @@ def _key_row(ctx: Context, user: dict[str, Any], key: dict[str, Any], label: str
             findings.append(f"older than {p.key_max_age_days} days")
         if unused is not None and unused > p.key_unused_days:
             findings.append(f"unused for {unused} days" if last_used else f"never used in {unused} days")
-    return {**user, "key": label, "status": key.get("Status"), "created": _iso(key.get("CreateDate")),
-            "age_days": age, "last_used": _iso(last_used), "last_used_service": key.get("ServiceName"),
-            "last_used_region": key.get("Region"), "days_unused": unused, "finding": "; ".join(findings)}
+    return {
+        **user,
+        "key": label,
+        "status": key.get("Status"),
+        "created": _iso(key.get("CreateDate")),
+        "age_days": age,
+        "last_used": _iso(last_used),
+        "last_used_service": key.get("ServiceName"),
+        "last_used_region": key.get("Region"),
+        "days_unused": unused,
+        "finding": "; ".join(findings),
+    }
 
 
 def _service_slot(keys: list[dict[str, Any]], owner: dict[str, Any] | None, user: str) -> int | None:
@@ -99,9 +114,14 @@ def _service_slot(keys: list[dict[str, Any]], owner: dict[str, Any] | None, user
     return match[0] if len(match) == 1 else None
 
 
-@check("iam.smtp_users", "SMTP IAM users have active, recently used, not too old keys",
-       lambda p: aws_command(p, "iam", "list-users", "--query", "'Users[?contains(UserName,`ses`)].UserName'", regional=False),
-       remediation="smtp-auth-failure")
+@check(
+    "iam.smtp_users",
+    "SMTP IAM users have active, recently used, not too old keys",
+    lambda p: aws_command(
+        p, "iam", "list-users", "--query", "'Users[?contains(UserName,`ses`)].UserName'", regional=False
+    ),
+    remediation="smtp-auth-failure",
+)
 def smtp_users(ctx: Context) -> Outcome:
     p = ctx.params
     users = ses.user_policies(ctx.aws)
@@ -126,35 +146,73 @@ def smtp_users(ctx: Context) -> Outcome:
     for name, user in candidates.items():
         user = {**user, "depended_on": depended.get(name, "")}
         service_slot = _service_slot(keys[name], owner, name)
-        user_rows = [_key_row(ctx, user, k, owner["key"] if k["slot"] == service_slot else f"key {k['slot']}")
-                     for k in keys[name]]
-        rows.extend(user_rows or [{**user, "key": "", "status": "no key", "created": None, "age_days": None,
-                                   "last_used": None, "last_used_service": None, "last_used_region": None,
-                                   "days_unused": None, "finding": ""}])
+        user_rows = [
+            _key_row(ctx, user, k, owner["key"] if k["slot"] == service_slot else f"key {k['slot']}")
+            for k in keys[name]
+        ]
+        rows.extend(
+            user_rows
+            or [
+                {
+                    **user,
+                    "key": "",
+                    "status": "no key",
+                    "created": None,
+                    "age_days": None,
+                    "last_used": None,
+                    "last_used_service": None,
+                    "last_used_region": None,
+                    "days_unused": None,
+                    "finding": "",
+                }
+            ]
+        )
         if name in depended and name in users:
             if not any(r["status"] == "Active" for r in user_rows):
                 problems.append(f"{name} (used by the services via {depended[name]}) has no active access key")
             if not user["can_send"]:
-                problems.append(f"{name} (used by the services via {depended[name]}) is not allowed {SEND_ACTION} "
-                                "by its own policies (group policies not evaluated)")
+                problems.append(
+                    f"{name} (used by the services via {depended[name]}) is not allowed {SEND_ACTION} "
+                    "by its own policies (group policies not evaluated)"
+                )
     warnings = [f"{r['user']} {r['key']}: {r['finding']}" for r in rows if r["finding"]]
     active = [r for r in rows if r["status"] == "Active"]
     generated = report["generated"]
-    details = {"users": rows, "service_key": owner, "depended_on": depended, "key_max_age_days": p.key_max_age_days,
-               "key_unused_days": p.key_unused_days, "as_of": p.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "credential_report_generated": _iso(generated)}
+    details = {
+        "users": rows,
+        "service_key": owner,
+        "depended_on": depended,
+        "key_max_age_days": p.key_max_age_days,
+        "key_unused_days": p.key_unused_days,
+        "as_of": p.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "credential_report_generated": _iso(generated),
+    }
     service = ""
     if owner:
-        service = (f"; the services' key {owner['key']} belongs to {owner['user']}" if owner.get("user")
-                   else f"; the services' key {owner['key']} is {owner.get('note', 'unknown')}")
-    service += (f" (key data from IAM's credential report of {generated:%Y-%m-%d %H:%M} UTC, up to 4 h old)"
-                if generated else " (key data from IAM's credential report, up to 4 h old)")
+        service = (
+            f"; the services' key {owner['key']} belongs to {owner['user']}"
+            if owner.get("user")
+            else f"; the services' key {owner['key']} is {owner.get('note', 'unknown')}"
+        )
+    service += (
+        f" (key data from IAM's credential report of {generated:%Y-%m-%d %H:%M} UTC, up to 4 h old)"
+        if generated
+        else " (key data from IAM's credential report, up to 4 h old)"
+    )
     if problems:
         return Outcome(Status.FAIL, "; ".join(problems) + service, details)
     if warnings:
-        return Outcome(Status.WARN, f"{len(warnings)} key(s) to rotate or remove: {'; '.join(warnings)}{service}", details)
+        return Outcome(
+            Status.WARN, f"{len(warnings)} key(s) to rotate or remove: {'; '.join(warnings)}{service}", details
+        )
     if not candidates:
-        return Outcome(Status.OK, f"no IAM user has 'ses' in its name or {SEND_ACTION} in its own policies{service}", details)
+        return Outcome(
+            Status.OK, f"no IAM user has 'ses' in its name or {SEND_ACTION} in its own policies{service}", details
+        )
     oldest = max((r["age_days"] or 0 for r in active), default=0)
-    return Outcome(Status.OK, f"{len(candidates)} SMTP users ({', '.join(candidates)}), {len(active)} active keys, "
-                   f"oldest {oldest} days, all used within {p.key_unused_days} days{service}", details)
+    return Outcome(
+        Status.OK,
+        f"{len(candidates)} SMTP users ({', '.join(candidates)}), {len(active)} active keys, "
+        f"oldest {oldest} days, all used within {p.key_unused_days} days{service}",
+        details,
+    )

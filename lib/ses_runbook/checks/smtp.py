@@ -6,6 +6,7 @@ variables the parameters name, connects to ``smtp_endpoint``, upgrades with STAR
 the certificate, authenticates, and quits. The password never leaves this module: not in
 details, not in messages; the username is recorded masked.
 """
+
 from __future__ import annotations
 
 import base64
@@ -18,14 +19,15 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import ses
-from ..redact import mask_key_id
-from ..results import Status
-from . import Context, Outcome, check
+from ses_runbook.checks import Context, Outcome, check
+from ses_runbook.core.redact import mask_key_id
+from ses_runbook.core.results import Status
+from ses_runbook.sources import ses
 
 _KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,}$")
-INVALID_TEXT = ("the credentials are not valid SES SMTP credentials: rotated key, wrong region, "
-                "or an IAM secret used as password")
+INVALID_TEXT = (
+    "the credentials are not valid SES SMTP credentials: rotated key, wrong region, or an IAM secret used as password"
+)
 
 
 @dataclass
@@ -43,8 +45,7 @@ class Login:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def smtp_login(host: str, port: int, username: str, password: str, timeout: float,
-               cafile: str | None = None) -> Login:
+def smtp_login(host: str, port: int, username: str, password: str, timeout: float, cafile: str | None = None) -> Login:
     """Connect, EHLO, STARTTLS (certificate and host name verified), AUTH once, QUIT.
 
     One AUTH attempt only (PLAIN, else LOGIN), so a wrong password costs one failure on the
@@ -88,7 +89,7 @@ def smtp_login(host: str, port: int, username: str, password: str, timeout: floa
         result.error, result.text = "tls", exc.verify_message or str(exc)
     except ssl.SSLError as exc:
         result.error, result.text = "tls", exc.reason or str(exc)
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         result.error = "timeout"
     except ConnectionRefusedError:
         result.error = "refused"
@@ -137,6 +138,7 @@ def password_shape(password: str) -> str:
 def key_owner(ctx: Context, key_id: str) -> dict[str, Any]:
     """IAM ``GetAccessKeyLastUsed`` for one key, asked once per run even when it fails:
     ``{"user", "last_used"}``, or ``{"error": code}`` (NoSuchEntity: the key was deleted)."""
+
     def fetch() -> dict[str, Any]:
         try:
             answer = ses.access_key_last_used(ctx.aws, key_id)
@@ -154,8 +156,10 @@ def diagnose_535(ctx: Context, username: str, password: str) -> list[str]:
     masked = mask_key_id(username)
     shape = password_shape(password)
     if shape == "iam-secret":
-        hints.append("the password has the shape of an IAM secret access key (40 characters): services need the "
-                     "SMTP password DERIVED from it for this region (ses_runbook.smtpcred.derive_smtp_password)")
+        hints.append(
+            "the password has the shape of an IAM secret access key (40 characters): services need the "
+            "SMTP password DERIVED from it for this region (ses_runbook.core.smtpcred.derive_smtp_password)"
+        )
     elif shape == "unknown":
         hints.append("the password is not in the SES SMTP password format (44 base64 characters, version 4)")
     if not _KEY_ID.match(username):
@@ -167,45 +171,69 @@ def diagnose_535(ctx: Context, username: str, password: str) -> list[str]:
         if "AccessDenied" in code or "Unauthorized" in code:
             hints.append("could not look the key up in IAM (needs iam:GetAccessKeyLastUsed)")
         else:
-            hints.append(f"access key {masked} does not exist in this account ({code}): it was deleted, i.e. the "
-                         "credentials were rotated and the service still holds the old ones")
+            hints.append(
+                f"access key {masked} does not exist in this account ({code}): it was deleted, i.e. the "
+                "credentials were rotated and the service still holds the old ones"
+            )
         return hints
     user = owner.get("user") or "?"
     used = owner.get("last_used") or {}
     try:
-        status = next((k.get("Status") for k in ses.access_keys(ctx.aws, user) if k.get("AccessKeyId") == username), None)
+        status = next(
+            (k.get("Status") for k in ses.access_keys(ctx.aws, user) if k.get("AccessKeyId") == username), None
+        )
     except Exception:  # noqa: BLE001
         status = None
     if status == "Inactive":
         hints.append(f"access key {masked} of IAM user {user} is Inactive: activate it or give the service a new key")
     elif status == "Active":
         region = used.get("Region")
-        where = (f"; it was last used with {used.get('ServiceName')} in {region}" if region and region not in ("N/A", ctx.params.region)
-                 else "")
-        hints.append(f"access key {masked} of IAM user {user} is Active: the password was derived for another region "
-                     f"than {ctx.params.region} or from another secret{where}")
+        where = (
+            f"; it was last used with {used.get('ServiceName')} in {region}"
+            if region and region not in ("N/A", ctx.params.region)
+            else ""
+        )
+        hints.append(
+            f"access key {masked} of IAM user {user} is Active: the password was derived for another region "
+            f"than {ctx.params.region} or from another secret{where}"
+        )
     else:
         hints.append(f"access key {masked} belongs to IAM user {user}")
     return hints
 
 
-@check("smtp.auth", "Services' SMTP credentials log in to the SES SMTP endpoint",
-       lambda p: f"openssl s_client -starttls smtp -crlf -connect {p.smtp_endpoint[0]}:{p.smtp_endpoint[1]}"
-       + (f" -CAfile {p.smtp_tls_ca_file}" if p.smtp_tls_ca_file else "")
-       + f"   # then: EHLO x, AUTH LOGIN with base64 of ${p.smtp_username_env} and ${p.smtp_password_env}",
-       remediation="smtp-auth-failure")
+@check(
+    "smtp.auth",
+    "Services' SMTP credentials log in to the SES SMTP endpoint",
+    lambda p: (
+        f"openssl s_client -starttls smtp -crlf -connect {p.smtp_endpoint[0]}:{p.smtp_endpoint[1]}"
+        + (f" -CAfile {p.smtp_tls_ca_file}" if p.smtp_tls_ca_file else "")
+        + f"   # then: EHLO x, AUTH LOGIN with base64 of ${p.smtp_username_env} and ${p.smtp_password_env}"
+    ),
+    remediation="smtp-auth-failure",
+)
 def auth(ctx: Context) -> Outcome:
     p = ctx.params
     host, port = p.smtp_endpoint
     username = os.environ.get(p.smtp_username_env, "").strip()
     password = os.environ.get(p.smtp_password_env, "")
-    details: dict[str, Any] = {"host": host, "port": port, "username": mask_key_id(username) if username else None,
-                               "username_env": p.smtp_username_env, "password_env": p.smtp_password_env,
-                               "tls_ca_file": p.smtp_tls_ca_file, "timeout_s": p.connect_timeout_s}
+    details: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "username": mask_key_id(username) if username else None,
+        "username_env": p.smtp_username_env,
+        "password_env": p.smtp_password_env,
+        "tls_ca_file": p.smtp_tls_ca_file,
+        "timeout_s": p.connect_timeout_s,
+    }
     missing = [name for name, value in ((p.smtp_username_env, username), (p.smtp_password_env, password)) if not value]
     if missing:
-        return Outcome(Status.SKIP, f"no SMTP credentials to test: set {' and '.join(missing)} to the SMTP username and "
-                       "password the services use (read from the environment, never from parameters)", details)
+        return Outcome(
+            Status.SKIP,
+            f"no SMTP credentials to test: set {' and '.join(missing)} to the SMTP username and "
+            "password the services use (read from the environment, never from parameters)",
+            details,
+        )
     login = smtp_login(host, port, username, password, timeout=p.connect_timeout_s, cafile=p.smtp_tls_ca_file)
     details.update(code=login.code, reply=login.text, stage=login.stage, tls=login.tls, mechanism=login.mechanism)
     where = f"{host}:{port}"
@@ -213,33 +241,51 @@ def auth(ctx: Context) -> Outcome:
     if login.error == "refused":
         return Outcome(Status.ERROR, f"cannot connect to {where}: connection refused", details)
     if login.error == "timeout":
-        return Outcome(Status.ERROR, f"{where} did not answer within {p.connect_timeout_s:g} s (connect_timeout_s) "
-                       f"during {login.stage}", details)
+        return Outcome(
+            Status.ERROR,
+            f"{where} did not answer within {p.connect_timeout_s:g} s (connect_timeout_s) during {login.stage}",
+            details,
+        )
     if login.error == "dns":
         return Outcome(Status.ERROR, f"cannot resolve SMTP host {host}: {login.text}", details)
     if login.error in ("disconnected", "os"):
         return Outcome(Status.ERROR, f"{where} closed the connection during {login.stage}: {login.text}", details)
     if login.error == "tls":
         ca = p.smtp_tls_ca_file or "the system CAs"
-        return Outcome(Status.FAIL, f"the TLS certificate of {host} could not be verified against {ca}: {login.text}", details)
+        return Outcome(
+            Status.FAIL, f"the TLS certificate of {host} could not be verified against {ca}: {login.text}", details
+        )
     if login.error == "no-starttls":
-        return Outcome(Status.FAIL, f"{where} does not offer STARTTLS: credentials would travel in clear; "
-                       "is smtp_host really SES?", details)
+        return Outcome(
+            Status.FAIL,
+            f"{where} does not offer STARTTLS: credentials would travel in clear; is smtp_host really SES?",
+            details,
+        )
     if login.error == "no-auth":
         return Outcome(Status.FAIL, f"{where} offers no AUTH PLAIN or LOGIN ({login.text})", details)
     reply = f"{login.code} {login.text}".strip()
     if login.error == "reply" or login.code in (421, 454):
         temporary = login.code in (421, 454) or (login.code or 0) // 100 == 4
         status = Status.WARN if login.code == 454 else Status.ERROR if temporary else Status.FAIL
-        return Outcome(status, f"{where} answered {reply} during {login.stage}"
-                       + (": a temporary failure, retry; if it persists, SES is throttling or degraded" if temporary else ""),
-                       details)
+        return Outcome(
+            status,
+            f"{where} answered {reply} during {login.stage}"
+            + (": a temporary failure, retry; if it persists, SES is throttling or degraded" if temporary else ""),
+            details,
+        )
     if login.code == 235:
-        return Outcome(Status.OK, f"logged in to {where} as {who} over {login.tls or 'TLS'} (certificate verified), "
-                       f"server answered {reply!r}; nothing sent", details)
+        return Outcome(
+            Status.OK,
+            f"logged in to {where} as {who} over {login.tls or 'TLS'} (certificate verified), "
+            f"server answered {reply!r}; nothing sent",
+            details,
+        )
     if login.code == 535:
         hints = diagnose_535(ctx, username, password)
         details["diagnosis"] = hints
-        return Outcome(Status.FAIL, f"{where} answered {reply} for {who}: {INVALID_TEXT}"
-                       + (f". {'; '.join(hints)}" if hints else ""), details)
+        return Outcome(
+            Status.FAIL,
+            f"{where} answered {reply} for {who}: {INVALID_TEXT}" + (f". {'; '.join(hints)}" if hints else ""),
+            details,
+        )
     return Outcome(Status.FAIL, f"{where} refused AUTH for {who}: {reply}", details)

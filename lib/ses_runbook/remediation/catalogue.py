@@ -13,26 +13,32 @@ Requests only a person can make (production access, a quota increase, an appeal 
 with the prepared text and the console path or command. Adding a failure mode touches this module
 alone; it prints nothing and calls no AWS API.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from ..commands import aws_command
-from ..exceptions import ParameterError
-from ..results import CheckResult, Status
+from ses_runbook.core.commands import aws_command
+from ses_runbook.core.errors import ParameterError
+from ses_runbook.core.results import CheckResult, Status
+from ses_runbook.sources import feedback
 
 if TYPE_CHECKING:
-    from ..params import Params
+    from ses_runbook.core.params import Params
 
 CONFIRMED, RULED_OUT, UNKNOWN = "confirmed", "ruled out", "could not tell"
 _NOT_OK = (Status.FAIL, Status.WARN)
-_ORDER = {CONFIRMED: 0, UNKNOWN: 1, RULED_OUT: 2}
+VERDICT_ORDER = {CONFIRMED: 0, UNKNOWN: 1, RULED_OUT: 2}
 # How bad a confirmed cause is, most severe first: what a diagnosis leads with.
 STOPS, RISKS, DEGRADES = 1, 2, 3
-SEVERITY = {STOPS: "mail stops or is rejected", RISKS: "AWS may pause the account, or mail is silently dropped",
-            DEGRADES: "mail is delivered but may be filed as spam"}
+SEVERITY = {
+    STOPS: "mail stops or is rejected",
+    RISKS: "AWS may pause the account, or mail is silently dropped",
+    DEGRADES: "mail is delivered but may be filed as spam",
+}
 SES_CONSOLE = "https://console.aws.amazon.com/ses/home?region={region}"
 
 
@@ -48,7 +54,13 @@ class Step:
     verify: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "command": self.command, "kind": self.kind, "expect": self.expect, "verify": self.verify}
+        return {
+            "action": self.action,
+            "command": self.command,
+            "kind": self.kind,
+            "expect": self.expect,
+            "verify": self.verify,
+        }
 
 
 Verdict = Callable[[dict[str, CheckResult]], "tuple[str, str]"]
@@ -90,15 +102,21 @@ def _default_verdict(ids: Iterable[str], results: dict[str, CheckResult]) -> tup
         return CONFIRMED, "; ".join(f"{r.id} is {r.status.value}" for r in bad)
     if found and all(r is not None and r.status == Status.OK for r in found):
         return RULED_OUT, "; ".join(f"{r.id} is ok" for r in found if r)
-    unclear = [f"{i} {'did not run' if r is None else 'is ' + r.status.value}" for i, r in zip(ids, found)
-               if r is None or r.status not in (Status.OK,)]
+    unclear = [
+        f"{i} {'did not run' if r is None else 'is ' + r.status.value}"
+        for i, r in zip(ids, found, strict=False)
+        if r is None or r.status not in (Status.OK,)
+    ]
     return UNKNOWN, "; ".join(unclear)
 
 
 def _unclear(results: dict[str, CheckResult], *ids: str) -> tuple[str, str] | None:
     """UNKNOWN when one of these checks did not give an answer, else None."""
-    missing = [f"{i} {'did not run' if results.get(i) is None else 'is ' + results[i].status.value}"
-               for i in ids if results.get(i) is None or results[i].status in (Status.ERROR, Status.SKIP)]
+    missing = [
+        f"{i} {'did not run' if results.get(i) is None else 'is ' + results[i].status.value}"
+        for i in ids
+        if results.get(i) is None or results[i].status in (Status.ERROR, Status.SKIP)
+    ]
     return (UNKNOWN, "; ".join(missing)) if missing else None
 
 
@@ -117,6 +135,7 @@ def _only_fail(check_id: str, warn_note: str) -> Verdict:
         if r.status == Status.FAIL:
             return CONFIRMED, f"{check_id} is fail"
         return RULED_OUT, f"{check_id} is {r.status.value}" + (f" ({warn_note})" if r.status == Status.WARN else "")
+
     return verdict
 
 
@@ -128,6 +147,7 @@ def _enforcement(wanted: Status) -> Verdict:
         r = results["account.enforcement"]
         state = _details(results, "account.enforcement").get("EnforcementStatus", "?")
         return (CONFIRMED if r.status == wanted else RULED_OUT), f"EnforcementStatus {state}"
+
     return verdict
 
 
@@ -136,9 +156,16 @@ def _dkim_signing_disabled(results: dict[str, CheckResult]) -> tuple[str, str]:
     if unclear:
         return unclear
     d = _details(results, "identity.dkim")
-    if results["identity.dkim"].status in _NOT_OK and d.get("DkimVerificationStatus") == "Success" and not d.get("DkimEnabled"):
+    if (
+        results["identity.dkim"].status in _NOT_OK
+        and d.get("DkimVerificationStatus") == "Success"
+        and not d.get("DkimEnabled")
+    ):
         return CONFIRMED, "identity.dkim: DKIM verified (Success) but DkimEnabled false"
-    return RULED_OUT, f"identity.dkim: DkimEnabled {d.get('DkimEnabled')}, verification {d.get('DkimVerificationStatus', '?')}"
+    return (
+        RULED_OUT,
+        f"identity.dkim: DkimEnabled {d.get('DkimEnabled')}, verification {d.get('DkimVerificationStatus', '?')}",
+    )
 
 
 def _dkim_propagating(results: dict[str, CheckResult]) -> tuple[str, str]:
@@ -166,8 +193,11 @@ def _mail_from(missing_mx: bool) -> Verdict:
             return RULED_OUT, "identity.mail_from is ok"
         has_records = bool(r.details.get("records_to_add"))
         if has_records == missing_mx:
-            return CONFIRMED, f"identity.mail_from is {r.status.value}" + (": the MX is missing" if missing_mx else ": MX present, SES not yet SUCCESS")
+            return CONFIRMED, f"identity.mail_from is {r.status.value}" + (
+                ": the MX is missing" if missing_mx else ": MX present, SES not yet SUCCESS"
+            )
         return RULED_OUT, "the MX is missing (see mail-from-mx-missing)" if has_records else "the MX is in DNS"
+
     return verdict
 
 
@@ -211,8 +241,13 @@ def _smtp_key(results: dict[str, CheckResult]) -> tuple[str, str]:
         return unclear if not _smtp_inactive(results) else (CONFIRMED, "smtp.auth: the services' key is Inactive")
     r = results["iam.smtp_users"]
     if r.status == Status.FAIL or _smtp_inactive(results):
-        return CONFIRMED, "iam.smtp_users is fail" if r.status == Status.FAIL else "smtp.auth: the services' key is Inactive"
-    return RULED_OUT, f"iam.smtp_users is {r.status.value}" + (" (keys only due for rotation)" if r.status == Status.WARN else "")
+        return (
+            CONFIRMED,
+            "iam.smtp_users is fail" if r.status == Status.FAIL else "smtp.auth: the services' key is Inactive",
+        )
+    return RULED_OUT, f"iam.smtp_users is {r.status.value}" + (
+        " (keys only due for rotation)" if r.status == Status.WARN else ""
+    )
 
 
 # -- steps ---------------------------------------------------------------------------------
@@ -220,7 +255,7 @@ def _smtp_key(results: dict[str, CheckResult]) -> tuple[str, str]:
 PLACEHOLDER = re.compile(r"<<(?:CONFIRM|FILL): [^<>]*>>")
 
 
-def use_case_sentences(params: "Params", results: dict[str, CheckResult] | None = None) -> list[tuple[str, str | None]]:
+def use_case_sentences(params: Params, results: dict[str, CheckResult] | None = None) -> list[tuple[str, str | None]]:
     """The prepared production-access text as ``(sentence, check id it was measured by)``; ``None``: a placeholder.
 
     Only what this run measured is stated (volume, reputation rates, the suppression list); everything
@@ -230,34 +265,64 @@ def use_case_sentences(params: "Params", results: dict[str, CheckResult] | None 
     r = results or {}
     at = params.as_of_datetime().strftime("%Y-%m-%d %H:%M")
     out: list[tuple[str, str | None]] = [
-        (f"<<CONFIRM: what {params.domain} is and which mail it sends from {params.sender} "
-         "(for example sign-up confirmations, notifications the user asked for, password resets)>>", None)]
+        (
+            f"<<CONFIRM: what {params.domain} is and which mail it sends from {params.sender} "
+            "(for example sign-up confirmations, notifications the user asked for, password resets)>>",
+            None,
+        )
+    ]
     quota = _measured(r, "quota.headroom")
     if quota:
-        out.append((f"In the 24 hours to {at} UTC the account sent {float(quota.get('SentLast24Hours') or 0):,.0f} messages "
-                    f"(its 24-hour quota is {float(quota.get('Max24HourSend') or 0):,.0f}).", "quota.headroom"))
+        out.append(
+            (
+                f"In the 24 hours to {at} UTC the account sent {float(quota.get('SentLast24Hours') or 0):,.0f} messages "
+                f"(its 24-hour quota is {float(quota.get('Max24HourSend') or 0):,.0f}).",
+                "quota.headroom",
+            )
+        )
     else:
-        out.append(("<<FILL: messages sent a day (not measured in this run: ses-runbook check --only quota.headroom)>>", None))
+        out.append(
+            ("<<FILL: messages sent a day (not measured in this run: ses-runbook check --only quota.headroom)>>", None)
+        )
     out.append(("<<FILL: the daily volume expected after production access>>", None))
     for check_id, label in (("reputation.bounce_rate", "bounce"), ("reputation.complaint_rate", "complaint")):
         rate = _measured(r, check_id)
         if rate and "latest" in rate:
-            out.append((f"The {label} rate CloudWatch reports (Reputation.{label.capitalize()}Rate) was "
-                        f"{float(rate['latest']):.2%} for {rate.get('period', 'the latest period')}.", check_id))
+            out.append(
+                (
+                    f"The {label} rate CloudWatch reports (Reputation.{label.capitalize()}Rate) was "
+                    f"{float(rate['latest']):.2%} for {rate.get('period', 'the latest period')}.",
+                    check_id,
+                )
+            )
         else:
-            out.append((f"<<FILL: the {label} rate (not measured in this run: ses-runbook check --only {check_id})>>", None))
+            out.append(
+                (f"<<FILL: the {label} rate (not measured in this run: ses-runbook check --only {check_id})>>", None)
+            )
     listed = _measured(r, "suppression.list")
     if listed:
         reasons = ", ".join(f"{n} {reason}" for reason, n in (listed.get("by_reason") or {}).items()) or "none"
         total = int(listed.get("total", 0))
-        out.append((f"The account-level suppression list holds {total} address{'' if total == 1 else 'es'} ({reasons}), "
-                    f"{listed.get('added_last_7_days', 0)} added in the last 7 days.", "suppression.list"))
+        out.append(
+            (
+                f"The account-level suppression list holds {total} address{'' if total == 1 else 'es'} ({reasons}), "
+                f"{listed.get('added_last_7_days', 0)} added in the last 7 days.",
+                "suppression.list",
+            )
+        )
     else:
-        out.append(("<<FILL: the suppression list (not read in this run: ses-runbook check --only suppression.list)>>", None))
-    out += [("<<CONFIRM: how bounce and complaint notifications reach the application (SNS topic or event destination) "
-             "and what it does with them; this run did not read the notification set-up>>", None),
-            ("<<CONFIRM: how recipient addresses are collected and confirmed>>", None),
-            ("<<CONFIRM: how recipients stop mail they no longer want>>", None)]
+        out.append(
+            ("<<FILL: the suppression list (not read in this run: ses-runbook check --only suppression.list)>>", None)
+        )
+    out += [
+        (
+            "<<CONFIRM: how bounce and complaint notifications reach the application (SNS topic or event destination) "
+            "and what it does with them; this run did not read the notification set-up>>",
+            None,
+        ),
+        ("<<CONFIRM: how recipient addresses are collected and confirmed>>", None),
+        ("<<CONFIRM: how recipients stop mail they no longer want>>", None),
+    ]
     return out
 
 
@@ -267,118 +332,207 @@ def _measured(results: dict[str, CheckResult], check_id: str) -> dict[str, Any]:
     return r.details if r is not None and r.status not in (Status.ERROR, Status.SKIP) else {}
 
 
-def use_case_text(params: "Params", results: dict[str, CheckResult] | None = None) -> str:
+def use_case_text(params: Params, results: dict[str, CheckResult] | None = None) -> str:
     """The prepared text for a production-access request or a review reply: measured sentences and placeholders."""
     return " ".join(sentence for sentence, _ in use_case_sentences(params, results))
 
 
-def production_access_command(params: "Params", results: dict[str, CheckResult] | None = None) -> str:
+def production_access_command(params: Params, results: dict[str, CheckResult] | None = None) -> str:
     """``aws sesv2 put-account-details``: the request to leave the SES sandbox, with the prepared text
     (its placeholders left in: a person fills them before running it)."""
     text = use_case_text(params, results).replace('"', "'")
-    return aws_command(params, "sesv2", "put-account-details", "--production-access-enabled", "--mail-type TRANSACTIONAL",
-                       f"--website-url https://{params.domain}", "--contact-language EN", f'--use-case-description "{text}"')
+    return aws_command(
+        params,
+        "sesv2",
+        "put-account-details",
+        "--production-access-enabled",
+        "--mail-type TRANSACTIONAL",
+        f"--website-url https://{params.domain}",
+        "--contact-language EN",
+        f'--use-case-description "{text}"',
+    )
 
 
-def _console(params: "Params", where: str) -> str:
+def _console(params: Params, where: str) -> str:
     return f"{SES_CONSOLE.format(region=params.region)}  ->  {where}"
 
 
-def _get_account(p: "Params", query: str) -> str:
+def _get_account(p: Params, query: str) -> str:
     return aws_command(p, "sesv2", "get-account", "--query", f"'{query}'")
 
 
-def _steps_sandbox(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_sandbox(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     review = _details(r, "account.production_access").get("ReviewStatus")
     steps = [
-        Step("Request production access (only a person can; AWS reviews it, usually within 24 hours). "
-             "Console: Account dashboard -> 'Request production access', or the command below. Its text states only what "
-             "this run measured: replace every <<CONFIRM: ...>> and <<FILL: ...>> with what your team knows before sending",
-             production_access_command(p, r),
-             kind="request", expect="Details.ReviewDetails.Status becomes PENDING; AWS answers in a Support case",
-             verify=_get_account(p, "{Prod:ProductionAccessEnabled,Review:Details.ReviewDetails.Status}")
-             + "   # expect Prod true"),
+        Step(
+            "Request production access (only a person can; AWS reviews it, usually within 24 hours). "
+            "Console: Account dashboard -> 'Request production access', or the command below. Its text states only what "
+            "this run measured: replace every <<CONFIRM: ...>> and <<FILL: ...>> with what your team knows before sending",
+            production_access_command(p, r),
+            kind="request",
+            expect="Details.ReviewDetails.Status becomes PENDING; AWS answers in a Support case",
+            verify=_get_account(p, "{Prod:ProductionAccessEnabled,Review:Details.ReviewDetails.Status}")
+            + "   # expect Prod true",
+        ),
         Step("Or in the console", _console(p, "Account dashboard -> Request production access"), kind="console"),
-        Step("Until it is granted, verify each recipient you must reach (sandbox accounts deliver only to verified addresses)",
-             aws_command(p, "ses", "verify-email-identity", "--email-address RECIPIENT@example.com"),
-             expect="the recipient gets a confirmation link; after clicking it, mail to it is accepted",
-             verify=aws_command(p, "ses", "get-identity-verification-attributes", "--identities RECIPIENT@example.com")),
+        Step(
+            "Until it is granted, verify each recipient you must reach (sandbox accounts deliver only to verified addresses)",
+            aws_command(p, "ses", "verify-email-identity", "--email-address RECIPIENT@example.com"),
+            expect="the recipient gets a confirmation link; after clicking it, mail to it is accepted",
+            verify=aws_command(p, "ses", "get-identity-verification-attributes", "--identities RECIPIENT@example.com"),
+        ),
     ]
     if review == "DENIED":
-        steps.insert(1, Step("The last request was DENIED: reply in its Support case with the use case below and how "
-                             "bounces/complaints are handled", "https://console.aws.amazon.com/support/home#/case/history",
-                             kind="request", expect="AWS re-reviews the case"))
+        steps.insert(
+            1,
+            Step(
+                "The last request was DENIED: reply in its Support case with the use case below and how "
+                "bounces/complaints are handled",
+                "https://console.aws.amazon.com/support/home#/case/history",
+                kind="request",
+                expect="AWS re-reviews the case",
+            ),
+        )
     return steps
 
 
-def _steps_sending_disabled(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_sending_disabled(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     return [
-        Step("Find out who or what disabled sending before turning it back on (a person, automation, or AWS)",
-             aws_command(p, "cloudtrail", "lookup-events", "--lookup-attributes",
-                         "AttributeKey=EventName,AttributeValue=PutAccountSendingAttributes", "--max-results 5"),
-             expect="the event with the caller's identity; also check UpdateAccountSendingEnabled"),
-        Step("Check that AWS has not paused the account (then re-enabling is not enough)",
-             _get_account(p, "EnforcementStatus"), expect='"HEALTHY"'),
-        Step("Re-enable sending for the account (08_remediation does it with allow_writes=true)",
-             aws_command(p, "sesv2", "put-account-sending-attributes", "--sending-enabled"),
-             expect="no output (HTTP 200)", verify=aws_command(p, "ses", "get-account-sending-enabled") + "   # expect Enabled true"),
+        Step(
+            "Find out who or what disabled sending before turning it back on (a person, automation, or AWS)",
+            aws_command(
+                p,
+                "cloudtrail",
+                "lookup-events",
+                "--lookup-attributes",
+                "AttributeKey=EventName,AttributeValue=PutAccountSendingAttributes",
+                "--max-results 5",
+            ),
+            expect="the event with the caller's identity; also check UpdateAccountSendingEnabled",
+        ),
+        Step(
+            "Check that AWS has not paused the account (then re-enabling is not enough)",
+            _get_account(p, "EnforcementStatus"),
+            expect='"HEALTHY"',
+        ),
+        Step(
+            "Re-enable sending for the account (08_remediation does it with allow_writes=true)",
+            aws_command(p, "sesv2", "put-account-sending-attributes", "--sending-enabled"),
+            expect="no output (HTTP 200)",
+            verify=aws_command(p, "ses", "get-account-sending-enabled") + "   # expect Enabled true",
+        ),
     ]
 
 
-def _steps_paused(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_paused(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     return [
-        Step("Read AWS's notification (email to the account's contact, and the Support case) for the reason",
-             "https://console.aws.amazon.com/support/home#/case/history", kind="console"),
-        Step("Fix the cause first: bounce and complaint rates under 5 % / 0.1 % (see bounces-or-complaints-spike)",
-             aws_command(p, "cloudwatch", "get-metric-statistics", "--namespace AWS/SES", "--metric-name Reputation.BounceRate",
-                         "--statistics Average", "--period 3600", '--start-time "$(date -u -d \'7 days ago\' +%Y-%m-%dT%H:%M:%SZ)"',
-                         '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"')),
-        Step("Ask AWS to review the account again (only a person can): reply in the case with what changed. Prepared text:",
-             "<<CONFIRM: what caused the bounces or complaints and what was changed to stop it>> " + use_case_text(p, r),
-             kind="request",
-             expect="AWS lifts the pause or the probation after review",
-             verify=_get_account(p, "EnforcementStatus") + '   # expect "HEALTHY"'),
-        Step("Or in the console", _console(p, "Reputation metrics / Account dashboard -> the review notice"), kind="console"),
+        Step(
+            "Read AWS's notification (email to the account's contact, and the Support case) for the reason",
+            "https://console.aws.amazon.com/support/home#/case/history",
+            kind="console",
+        ),
+        Step(
+            "Fix the cause first: bounce and complaint rates under 5 % / 0.1 % (see bounces-or-complaints-spike)",
+            aws_command(
+                p,
+                "cloudwatch",
+                "get-metric-statistics",
+                "--namespace AWS/SES",
+                "--metric-name Reputation.BounceRate",
+                "--statistics Average",
+                "--period 3600",
+                "--start-time \"$(date -u -d '7 days ago' +%Y-%m-%dT%H:%M:%SZ)\"",
+                '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"',
+            ),
+        ),
+        Step(
+            "Ask AWS to review the account again (only a person can): reply in the case with what changed. Prepared text:",
+            "<<CONFIRM: what caused the bounces or complaints and what was changed to stop it>> " + use_case_text(p, r),
+            kind="request",
+            expect="AWS lifts the pause or the probation after review",
+            verify=_get_account(p, "EnforcementStatus") + '   # expect "HEALTHY"',
+        ),
+        Step(
+            "Or in the console",
+            _console(p, "Reputation metrics / Account dashboard -> the review notice"),
+            kind="console",
+        ),
     ]
 
 
-def _steps_domain(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_domain(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     return [
-        Step("Read the domain's verification token", aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain}"),
-             expect="VerificationStatus and VerificationToken"),
-        Step("Publish the token as a TXT record (Cloudflare: DNS -> Records -> Add record, type TXT)",
-             f'_amazonses.{p.domain}. 300 IN TXT "VERIFICATION_TOKEN"', kind="dns",
-             verify=f"dig +short TXT _amazonses.{p.domain}"),
-        Step("If SES has given up (Failed), start the verification again; the DKIM CNAMEs (dns.dkim) also verify a domain",
-             aws_command(p, "ses", "verify-domain-identity", f"--domain {p.domain}"),
-             expect="a VerificationToken; SES checks DNS for up to 72 hours",
-             verify=aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain}") + '   # expect "Success"'),
+        Step(
+            "Read the domain's verification token",
+            aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain}"),
+            expect="VerificationStatus and VerificationToken",
+        ),
+        Step(
+            "Publish the token as a TXT record (Cloudflare: DNS -> Records -> Add record, type TXT)",
+            f'_amazonses.{p.domain}. 300 IN TXT "VERIFICATION_TOKEN"',
+            kind="dns",
+            verify=f"dig +short TXT _amazonses.{p.domain}",
+        ),
+        Step(
+            "If SES has given up (Failed), start the verification again; the DKIM CNAMEs (dns.dkim) also verify a domain",
+            aws_command(p, "ses", "verify-domain-identity", f"--domain {p.domain}"),
+            expect="a VerificationToken; SES checks DNS for up to 72 hours",
+            verify=aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain}")
+            + '   # expect "Success"',
+        ),
     ]
 
 
-def _steps_quota(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_quota(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     d = _details(r, "quota.headroom")
     limit = float(d.get("Max24HourSend") or 50000)
     wanted = int(max(limit * 2, float(d.get("SentLast24Hours") or 0) * 2))
     return [
-        Step("See what is sending: a loop or a bulk job shows as a jump in the 15-minute points",
-             aws_command(p, "ses", "get-send-statistics", "--query", "'SendDataPoints[-8:]'")),
-        Step(f"Request a higher 24-hour quota (only a person can; prepared: {wanted:,} a day)",
-             aws_command(p, "service-quotas", "request-service-quota-increase", "--service-code ses",
-                         "--quota-code L-804C8AE8", f"--desired-value {wanted}"),
-             kind="request", expect="a request id; AWS answers within about a day",
-             verify=aws_command(p, "ses", "get-send-quota") + "   # expect Max24HourSend raised"),
-        Step("Or in the console", "https://console.aws.amazon.com/servicequotas/home/services/ses/quotas  ->  "
-             "Sending quota -> Request increase at account level", kind="console"),
-        Step("Meanwhile, the quota is a rolling 24-hour window: deferred mail can go as soon as SentLast24Hours drops",
-             aws_command(p, "ses", "get-send-quota"), kind="wait", expect="SentLast24Hours < Max24HourSend"),
+        Step(
+            "See what is sending: a loop or a bulk job shows as a jump in the 15-minute points",
+            aws_command(p, "ses", "get-send-statistics", "--query", "'SendDataPoints[-8:]'"),
+        ),
+        Step(
+            f"Request a higher 24-hour quota (only a person can; prepared: {wanted:,} a day)",
+            aws_command(
+                p,
+                "service-quotas",
+                "request-service-quota-increase",
+                "--service-code ses",
+                "--quota-code L-804C8AE8",
+                f"--desired-value {wanted}",
+            ),
+            kind="request",
+            expect="a request id; AWS answers within about a day",
+            verify=aws_command(p, "ses", "get-send-quota") + "   # expect Max24HourSend raised",
+        ),
+        Step(
+            "Or in the console",
+            "https://console.aws.amazon.com/servicequotas/home/services/ses/quotas  ->  "
+            "Sending quota -> Request increase at account level",
+            kind="console",
+        ),
+        Step(
+            "Meanwhile, the quota is a rolling 24-hour window: deferred mail can go as soon as SentLast24Hours drops",
+            aws_command(p, "ses", "get-send-quota"),
+            kind="wait",
+            expect="SentLast24Hours < Max24HourSend",
+        ),
     ]
 
 
-def _cw(p: "Params", metric: str) -> str:
-    return aws_command(p, "cloudwatch", "get-metric-statistics", "--namespace AWS/SES", f"--metric-name {metric}",
-                       "--statistics Average", "--period 3600", '--start-time "$(date -u -d \'24 hours ago\' +%Y-%m-%dT%H:%M:%SZ)"',
-                       '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"')
+def _cw(p: Params, metric: str) -> str:
+    return aws_command(
+        p,
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace AWS/SES",
+        f"--metric-name {metric}",
+        "--statistics Average",
+        "--period 3600",
+        "--start-time \"$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)\"",
+        '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"',
+    )
 
 
 def _steps_rate(kind: str) -> Steps:
@@ -386,185 +540,363 @@ def _steps_rate(kind: str) -> Steps:
     reason = "BOUNCE" if kind == "bounce" else "COMPLAINT"
     level = "5 %" if kind == "bounce" else "0.1 %"
 
-    def steps(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
-        from .. import feedback
+    def steps(p: Params, r: dict[str, CheckResult]) -> list[Step]:
 
         found = feedback.cause_for(p)
         named = feedback.responsible(found)
-        culprit = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in named.items()) or "the list import or job that started it"
+        culprit = (
+            ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in named.items())
+            or "the list import or job that started it"
+        )
         return [
-            Step("Read the notifications: what the bounces and complaints of the last day have in common (09_feedback)",
-                 feedback.receive_command(p), kind="command",
-                 expect=feedback.cause_text(found) if found else "set feedback_queue_url to read them here (09_feedback)"),
-            Step(f"Stop the job that is sending to bad addresses ({culprit}): the {kind} rate "
-                 "follows it within hours", None, kind="console"),
-            Step("Clean the list: 09_feedback writes every permanent bounce and complaint to feedback_export_file (CSV, "
-                 "mode 0600); remove them from the list they came from", None, kind="console",
-                 expect="the export's addresses gone from our lists"),
-            Step("Add them to the account's suppression list (fix suppress-exported, with allow_writes)",
-                 feedback.suppress_commands(p)[0],
-                 verify=aws_command(p, "sesv2", "list-suppressed-destinations", f"--reasons {reason}")),
-            Step("From now on send only to confirmed (double opt-in) addresses"
-                 + ("; add an unsubscribe link and a List-Unsubscribe header" if kind == "complaint" else ""), None, kind="console"),
-            Step(f"Verify the rate falls under {level} (it is computed over a window of recent sends, so it falls slowly)",
-                 _cw(p, metric), kind="wait", expect=f"Average under {level}"),
+            Step(
+                "Read the notifications: what the bounces and complaints of the last day have in common (09_feedback)",
+                feedback.receive_command(p),
+                kind="command",
+                expect=feedback.cause_text(found)
+                if found
+                else "set feedback_queue_url to read them here (09_feedback)",
+            ),
+            Step(
+                f"Stop the job that is sending to bad addresses ({culprit}): the {kind} rate follows it within hours",
+                None,
+                kind="console",
+            ),
+            Step(
+                "Clean the list: 09_feedback writes every permanent bounce and complaint to feedback_export_file (CSV, "
+                "mode 0600); remove them from the list they came from",
+                None,
+                kind="console",
+                expect="the export's addresses gone from our lists",
+            ),
+            Step(
+                "Add them to the account's suppression list (fix suppress-exported, with allow_writes)",
+                feedback.suppress_commands(p)[0],
+                verify=aws_command(p, "sesv2", "list-suppressed-destinations", f"--reasons {reason}"),
+            ),
+            Step(
+                "From now on send only to confirmed (double opt-in) addresses"
+                + ("; add an unsubscribe link and a List-Unsubscribe header" if kind == "complaint" else ""),
+                None,
+                kind="console",
+            ),
+            Step(
+                f"Verify the rate falls under {level} (it is computed over a window of recent sends, so it falls slowly)",
+                _cw(p, metric),
+                kind="wait",
+                expect=f"Average under {level}",
+            ),
         ]
+
     return steps
 
 
-def _steps_feedback(p: "Params", which: str) -> list[Step]:
-    from .. import feedback
+def _steps_feedback(p: Params, which: str) -> list[Step]:
 
     if which == "feedback-pipeline":
         commands = feedback.pipeline_commands(p)
-        steps = [Step("Create the pipeline: SNS topic, SQS queue (policy for the topic), subscription, identity topics", c) for c in commands]
-        steps.append(Step("Prove it end to end with the mailbox simulator", "ses-runbook check --only send.test_email -p send_test_email true "
-                          "-p feedback_queue_url QUEUE_URL", expect="all four simulator outcomes arrive"))
+        steps = [
+            Step("Create the pipeline: SNS topic, SQS queue (policy for the topic), subscription, identity topics", c)
+            for c in commands
+        ]
+        steps.append(
+            Step(
+                "Prove it end to end with the mailbox simulator",
+                "ses-runbook check --only send.test_email -p send_test_email true -p feedback_queue_url QUEUE_URL",
+                expect="all four simulator outcomes arrive",
+            )
+        )
         return steps
-    return [Step("Create the alarms at the warn levels, notifying the on-call", c,
-                 verify=aws_command(p, "cloudwatch", "describe-alarms-for-metric", "--namespace AWS/SES", "--metric-name Reputation.BounceRate"))
-            for c in feedback.alarm_commands(p)]
-
-
-def _steps_suppressed(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
     return [
-        Step("List the recently suppressed addresses (08_remediation shows them as a table)",
-             aws_command(p, "sesv2", "list-suppressed-destinations", '--start-date "$(date -u -d \'7 days ago\' +%Y-%m-%dT%H:%M:%SZ)"')),
-        Step("Find the source: addresses added together usually come from one import or job; fix that first", None, kind="console"),
-        Step("Remove only addresses known to be valid again (08_remediation with -p unsuppress ADDR,... -p allow_writes true)",
-             aws_command(p, "sesv2", "delete-suppressed-destination", "--email-address ADDRESS"),
-             expect="no output (HTTP 200)",
-             verify=aws_command(p, "sesv2", "get-suppressed-destination", "--email-address ADDRESS") + "   # expect NotFoundException"),
+        Step(
+            "Create the alarms at the warn levels, notifying the on-call",
+            c,
+            verify=aws_command(
+                p,
+                "cloudwatch",
+                "describe-alarms-for-metric",
+                "--namespace AWS/SES",
+                "--metric-name Reputation.BounceRate",
+            ),
+        )
+        for c in feedback.alarm_commands(p)
     ]
 
 
-def _zone_steps(p: "Params", r: dict[str, CheckResult], check_id: str, fallback: list[str], note: str) -> list[Step]:
+def _steps_suppressed(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+    return [
+        Step(
+            "List the recently suppressed addresses (08_remediation shows them as a table)",
+            aws_command(
+                p,
+                "sesv2",
+                "list-suppressed-destinations",
+                "--start-date \"$(date -u -d '7 days ago' +%Y-%m-%dT%H:%M:%SZ)\"",
+            ),
+        ),
+        Step(
+            "Find the source: addresses added together usually come from one import or job; fix that first",
+            None,
+            kind="console",
+        ),
+        Step(
+            "Remove only addresses known to be valid again (08_remediation with -p unsuppress ADDR,... -p allow_writes true)",
+            aws_command(p, "sesv2", "delete-suppressed-destination", "--email-address ADDRESS"),
+            expect="no output (HTTP 200)",
+            verify=aws_command(p, "sesv2", "get-suppressed-destination", "--email-address ADDRESS")
+            + "   # expect NotFoundException",
+        ),
+    ]
+
+
+def _zone_steps(p: Params, r: dict[str, CheckResult], check_id: str, fallback: list[str], note: str) -> list[Step]:
     d = _details(r, check_id)
     lines = d.get("zone_lines") or fallback
     records = d.get("records_to_add") or []
-    steps = [Step(f"Add to the zone (Cloudflare: DNS -> Records -> Add record{note})", line, kind="dns",
-                  verify=f"dig +short {rec['type']} {rec['name']} @1.1.1.1" if rec else None)
-             for line, rec in zip(lines, records + [None] * len(lines))]
+    steps = [
+        Step(
+            f"Add to the zone (Cloudflare: DNS -> Records -> Add record{note})",
+            line,
+            kind="dns",
+            verify=f"dig +short {rec['type']} {rec['name']} @1.1.1.1" if rec else None,
+        )
+        for line, rec in zip(lines, records + [None] * len(lines), strict=False)
+    ]
     return steps
 
 
-def _steps_dkim_cname(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_dkim_cname(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     tokens = [row["name"] for row in _details(r, "dns.dkim").get("records", [])]
     fallback = [f"TOKEN._domainkey.{p.domain}. 300 IN CNAME TOKEN.dkim.amazonses.com."]
     return [
-        Step("Read the identity's DKIM tokens", aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}",
-                                                             "--query", "DkimAttributes.Tokens")),
+        Step(
+            "Read the identity's DKIM tokens",
+            aws_command(
+                p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "DkimAttributes.Tokens"
+            ),
+        ),
         *_zone_steps(p, r, "dns.dkim", fallback, "; type CNAME, proxy status 'DNS only' (grey cloud)"),
-        Step("Wait for DNS propagation (TTL 300 s; Cloudflare is usually immediate); then SES re-checks by itself within 72 h",
-             f"dig +short CNAME {tokens[0] if tokens else 'TOKEN._domainkey.' + p.domain} @1.1.1.1", kind="wait",
-             expect="TOKEN.dkim.amazonses.com.",
-             verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}") + '   # expect "Success"'),
+        Step(
+            "Wait for DNS propagation (TTL 300 s; Cloudflare is usually immediate); then SES re-checks by itself within 72 h",
+            f"dig +short CNAME {tokens[0] if tokens else 'TOKEN._domainkey.' + p.domain} @1.1.1.1",
+            kind="wait",
+            expect="TOKEN.dkim.amazonses.com.",
+            verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}")
+            + '   # expect "Success"',
+        ),
     ]
 
 
-def _steps_dkim_propagating(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_dkim_propagating(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     return [
-        Step("The records are in DNS now; SES retries on its own for up to 72 hours. Check what public resolvers see",
-             f"dig +short CNAME TOKEN._domainkey.{p.domain} @8.8.8.8", kind="wait", expect="TOKEN.dkim.amazonses.com."),
-        Step("If SES has given up (Failed), start DKIM verification again",
-             aws_command(p, "ses", "verify-domain-dkim", f"--domain {p.domain}"),
-             expect="the same three tokens",
-             verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}") + '   # expect "Success"'),
+        Step(
+            "The records are in DNS now; SES retries on its own for up to 72 hours. Check what public resolvers see",
+            f"dig +short CNAME TOKEN._domainkey.{p.domain} @8.8.8.8",
+            kind="wait",
+            expect="TOKEN.dkim.amazonses.com.",
+        ),
+        Step(
+            "If SES has given up (Failed), start DKIM verification again",
+            aws_command(p, "ses", "verify-domain-dkim", f"--domain {p.domain}"),
+            expect="the same three tokens",
+            verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}")
+            + '   # expect "Success"',
+        ),
     ]
 
 
-def _steps_dkim_signing(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
-    return [Step("Turn DKIM signing on for the domain (08_remediation does it with allow_writes=true)",
-                 aws_command(p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled"),
-                 expect="no output (HTTP 200); mail is signed from now on",
-                 verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}") + '   # expect "DkimEnabled": true')]
+def _steps_dkim_signing(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+    return [
+        Step(
+            "Turn DKIM signing on for the domain (08_remediation does it with allow_writes=true)",
+            aws_command(
+                p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled"
+            ),
+            expect="no output (HTTP 200); mail is signed from now on",
+            verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}")
+            + '   # expect "DkimEnabled": true',
+        )
+    ]
 
 
-def _steps_spf(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_spf(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     name = _details(r, "dns.spf").get("name") or f"mail.{p.domain}"
-    return [*_zone_steps(p, r, "dns.spf", [f'{name}. 300 IN TXT "v=spf1 include:amazonses.com ~all"'],
-                         "; type TXT; one SPF record per name: merge into an existing one"),
-            Step("Check the published record", f"dig +short TXT {name} @1.1.1.1", kind="wait",
-                 expect='"v=spf1 include:amazonses.com ~all"'),
-            Step("Run a mail tester: send a test (02_send_test_email) to a mail-tester.com address and read the score, or "
-                 "look at a received message's Authentication-Results header", None, kind="console",
-                 expect="spf=pass dkim=pass dmarc=pass")]
+    return [
+        *_zone_steps(
+            p,
+            r,
+            "dns.spf",
+            [f'{name}. 300 IN TXT "v=spf1 include:amazonses.com ~all"'],
+            "; type TXT; one SPF record per name: merge into an existing one",
+        ),
+        Step(
+            "Check the published record",
+            f"dig +short TXT {name} @1.1.1.1",
+            kind="wait",
+            expect='"v=spf1 include:amazonses.com ~all"',
+        ),
+        Step(
+            "Run a mail tester: send a test (02_send_test_email) to a mail-tester.com address and read the score, or "
+            "look at a received message's Authentication-Results header",
+            None,
+            kind="console",
+            expect="spf=pass dkim=pass dmarc=pass",
+        ),
+    ]
 
 
-def _steps_dmarc(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
-    return [*_zone_steps(p, r, "dns.dmarc", [f'_dmarc.{p.domain}. 300 IN TXT "v=DMARC1; p=quarantine; '
-                                             f'rua=mailto:dmarc-reports@{p.domain}; adkim=r; aspf=r"'], "; type TXT"),
-            Step("Check the published record", f"dig +short TXT _dmarc.{p.domain} @1.1.1.1", kind="wait",
-                 expect='"v=DMARC1; p=quarantine; ..."'),
-            Step("Run a mail tester and read the Authentication-Results header of a received message", None, kind="console",
-                 expect="dmarc=pass")]
+def _steps_dmarc(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+    return [
+        *_zone_steps(
+            p,
+            r,
+            "dns.dmarc",
+            [
+                f'_dmarc.{p.domain}. 300 IN TXT "v=DMARC1; p=quarantine; '
+                f'rua=mailto:dmarc-reports@{p.domain}; adkim=r; aspf=r"'
+            ],
+            "; type TXT",
+        ),
+        Step(
+            "Check the published record",
+            f"dig +short TXT _dmarc.{p.domain} @1.1.1.1",
+            kind="wait",
+            expect='"v=DMARC1; p=quarantine; ..."',
+        ),
+        Step(
+            "Run a mail tester and read the Authentication-Results header of a received message",
+            None,
+            kind="console",
+            expect="dmarc=pass",
+        ),
+    ]
 
 
-def _steps_mail_from(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_mail_from(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     d = _details(r, "identity.mail_from")
     name = d.get("MailFromDomain") or f"mail.{p.domain}"
-    return [*_zone_steps(p, r, "identity.mail_from", [f"{name}. 300 IN MX 10 feedback-smtp.{p.region}.amazonses.com."],
-                         "; type MX, priority 10"),
-            Step("Check the published MX", f"dig +short MX {name} @1.1.1.1", kind="wait",
-                 expect=f"10 feedback-smtp.{p.region}.amazonses.com.",
-                 verify=aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}")
-                 + '   # expect "MailFromDomainStatus": "Success" (SES re-checks within 72 h)')]
+    return [
+        *_zone_steps(
+            p,
+            r,
+            "identity.mail_from",
+            [f"{name}. 300 IN MX 10 feedback-smtp.{p.region}.amazonses.com."],
+            "; type MX, priority 10",
+        ),
+        Step(
+            "Check the published MX",
+            f"dig +short MX {name} @1.1.1.1",
+            kind="wait",
+            expect=f"10 feedback-smtp.{p.region}.amazonses.com.",
+            verify=aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}")
+            + '   # expect "MailFromDomainStatus": "Success" (SES re-checks within 72 h)',
+        ),
+    ]
 
 
-def _steps_mail_from_recheck(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_mail_from_recheck(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     name = _details(r, "identity.mail_from").get("MailFromDomain") or f"mail.{p.domain}"
-    return [Step("Set the MAIL FROM domain again to make SES re-check it now (a write; the MX is already there)",
-                 aws_command(p, "sesv2", "put-email-identity-mail-from-attributes", f"--email-identity {p.domain}",
-                             f"--mail-from-domain {name}", "--behavior-on-mx-failure USE_DEFAULT_VALUE"),
-                 expect="status PENDING, then SUCCESS",
-                 verify=aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}"))]
+    return [
+        Step(
+            "Set the MAIL FROM domain again to make SES re-check it now (a write; the MX is already there)",
+            aws_command(
+                p,
+                "sesv2",
+                "put-email-identity-mail-from-attributes",
+                f"--email-identity {p.domain}",
+                f"--mail-from-domain {name}",
+                "--behavior-on-mx-failure USE_DEFAULT_VALUE",
+            ),
+            expect="status PENDING, then SUCCESS",
+            verify=aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}"),
+        )
+    ]
 
 
-def _smtp_user(p: "Params", r: dict[str, CheckResult]) -> str | None:
+def smtp_user(p: Params, r: dict[str, CheckResult]) -> str | None:
     owner = (_details(r, "iam.smtp_users").get("service_key") or {}).get("user")
     if owner:
         return owner
     return p.smtp_users[0] if len(p.smtp_users) == 1 else None
 
 
-def _steps_smtp_rotate(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
-    user = _smtp_user(p, r) or "SMTP_USER"
+def _steps_smtp_rotate(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+    user = smtp_user(p, r) or "SMTP_USER"
     return [
-        Step(f"Create a new access key for the SMTP user (08_remediation does it with allow_writes=true and "
-             f"smtp_credentials_file=PATH, deriving the password for {p.region})",
-             aws_command(p, "iam", "create-access-key", f"--user-name {user}", regional=False),
-             expect="AccessKeyId and SecretAccessKey (shown once; never paste the secret as the SMTP password)"),
-        Step("Derive the SMTP password from the secret, for this region",
-             f"python -c \"from ses_runbook.smtpcred import derive_smtp_password as d; import getpass; "
-             f"print(d(getpass.getpass('secret: '), '{p.region}'))\""),
-        Step(f"Put the key id in {p.smtp_username_env} and the derived password in {p.smtp_password_env} of every service "
-             "(NEST, the API, the webmail service: secret store / env vars), then restart them", None, kind="console"),
-        Step("Verify the services' login", f"ses-runbook check --only smtp.auth", expect="smtp.auth ok (235)"),
-        Step("Deactivate the old key once nothing uses it (check its last use first), delete it a week later",
-             aws_command(p, "iam", "update-access-key", f"--user-name {user}", "--access-key-id OLD_KEY_ID", "--status Inactive",
-                         regional=False),
-             verify=aws_command(p, "iam", "get-access-key-last-used", "--access-key-id OLD_KEY_ID", regional=False)),
+        Step(
+            f"Create a new access key for the SMTP user (08_remediation does it with allow_writes=true and "
+            f"smtp_credentials_file=PATH, deriving the password for {p.region})",
+            aws_command(p, "iam", "create-access-key", f"--user-name {user}", regional=False),
+            expect="AccessKeyId and SecretAccessKey (shown once; never paste the secret as the SMTP password)",
+        ),
+        Step(
+            "Derive the SMTP password from the secret, for this region",
+            f'python -c "from ses_runbook.core.smtpcred import derive_smtp_password as d; import getpass; '
+            f"print(d(getpass.getpass('secret: '), '{p.region}'))\"",
+        ),
+        Step(
+            f"Put the key id in {p.smtp_username_env} and the derived password in {p.smtp_password_env} of every service "
+            "(NEST, the API, the webmail service: secret store / env vars), then restart them",
+            None,
+            kind="console",
+        ),
+        Step("Verify the services' login", "ses-runbook check --only smtp.auth", expect="smtp.auth ok (235)"),
+        Step(
+            "Deactivate the old key once nothing uses it (check its last use first), delete it a week later",
+            aws_command(
+                p,
+                "iam",
+                "update-access-key",
+                f"--user-name {user}",
+                "--access-key-id OLD_KEY_ID",
+                "--status Inactive",
+                regional=False,
+            ),
+            verify=aws_command(p, "iam", "get-access-key-last-used", "--access-key-id OLD_KEY_ID", regional=False),
+        ),
     ]
 
 
-def _steps_smtp_key(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
-    user = _smtp_user(p, r) or "SMTP_USER"
+def _steps_smtp_key(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+    user = smtp_user(p, r) or "SMTP_USER"
     return [
-        Step("List the user's keys: the services' key is Inactive, deleted, or the user may not send",
-             aws_command(p, "iam", "list-access-keys", f"--user-name {user}", regional=False)),
-        Step("If the key was deactivated by mistake and is not compromised, activate it again",
-             aws_command(p, "iam", "update-access-key", f"--user-name {user}", "--access-key-id KEY_ID", "--status Active",
-                         regional=False), expect="no output", verify="ses-runbook check --only smtp.auth"),
+        Step(
+            "List the user's keys: the services' key is Inactive, deleted, or the user may not send",
+            aws_command(p, "iam", "list-access-keys", f"--user-name {user}", regional=False),
+        ),
+        Step(
+            "If the key was deactivated by mistake and is not compromised, activate it again",
+            aws_command(
+                p,
+                "iam",
+                "update-access-key",
+                f"--user-name {user}",
+                "--access-key-id KEY_ID",
+                "--status Active",
+                regional=False,
+            ),
+            expect="no output",
+            verify="ses-runbook check --only smtp.auth",
+        ),
         *_steps_smtp_rotate(p, r)[0:4],
     ]
 
 
-def _steps_smtp_connection(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_smtp_connection(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     host, port = p.smtp_endpoint
-    return [Step("Test the connection and certificate by hand", f"openssl s_client -starttls smtp -crlf -connect {host}:{port}",
-                 expect="a verified certificate for the host and '250 Ok' to EHLO"),
-            Step("Check egress: port 587 (or 2587) must be open from the services to the SES SMTP endpoint; "
-                 "port 25 is often blocked by cloud providers", None, kind="console")]
+    return [
+        Step(
+            "Test the connection and certificate by hand",
+            f"openssl s_client -starttls smtp -crlf -connect {host}:{port}",
+            expect="a verified certificate for the host and '250 Ok' to EHLO",
+        ),
+        Step(
+            "Check egress: port 587 (or 2587) must be open from the services to the SES SMTP endpoint; "
+            "port 25 is often blocked by cloud providers",
+            None,
+            kind="console",
+        ),
+    ]
 
 
 # -- causes seen in a received message (10_mail_tester, ses-runbook mail-test) -------------------
@@ -590,12 +922,14 @@ def _message_misaligned(results: dict[str, CheckResult]) -> tuple[str, str]:
     r = results["message.dmarc"]
     if r.status == Status.FAIL and (r.details.get("record") or {}).get("found"):
         return CONFIRMED, "message.dmarc is fail: neither SPF nor DKIM aligned with the From domain"
-    return RULED_OUT, f"message.dmarc is {r.status.value}" + ("" if r.status == Status.OK else " (no DMARC record: see dmarc-missing)")
+    return RULED_OUT, f"message.dmarc is {r.status.value}" + (
+        "" if r.status == Status.OK else " (no DMARC record: see dmarc-missing)"
+    )
 
 
 def _message_spam(results: dict[str, CheckResult]) -> tuple[str, str]:
     r = results.get("message.probe")
-    verdict = (r.details.get("spam_verdict") if r is not None else None)
+    verdict = r.details.get("spam_verdict") if r is not None else None
     if not verdict:
         return UNKNOWN, "no message from the inbound bucket was judged (run 10_mail_tester)"
     if verdict != "PASS":
@@ -619,221 +953,498 @@ def _spf_misconfigured(results: dict[str, CheckResult]) -> tuple[str, str]:
     return _default_verdict(("dns.spf",), results)
 
 
-def _steps_message_dkim(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_message_dkim(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     rows = _details(r, "message.dkim").get("signatures") or []
     bad = next((row for row in rows if row.get("aligned") and row.get("result") != "pass"), rows[0] if rows else {})
     name = bad.get("selector_name") or f"TOKEN._domainkey.{p.domain}"
     if bad.get("body_hash") == "mismatch":
-        return [Step("The body changed after SES signed it: find the hop that rewrites it (a proxy or relay adding a "
-                     "footer, converting 8-bit text, re-wrapping lines) and stop it, or sign after it", None, kind="console"),
-                Step("Check again on a fresh message", MAIL_TEST, expect="message.dkim ok")]
-    return [Step("Compare the key DNS publishes with the one SES signs with: the selector must be a CNAME to SES, not a "
-                 "TXT copy of an old key", f"dig +short CNAME {name} @1.1.1.1", kind="wait",
-                 expect=f"{name.split('.')[0]}.dkim.amazonses.com."),
-            Step("Replace a TXT record at the selector by the CNAME (Cloudflare: DNS -> Records -> edit; type CNAME, "
-                 "target TOKEN.dkim.amazonses.com, proxy status 'DNS only')",
-                 f"{name}. 300 IN CNAME {name.split('.')[0]}.dkim.amazonses.com.", kind="dns"),
-            Step("Check again on a fresh message", MAIL_TEST, expect="message.dkim ok")]
+        return [
+            Step(
+                "The body changed after SES signed it: find the hop that rewrites it (a proxy or relay adding a "
+                "footer, converting 8-bit text, re-wrapping lines) and stop it, or sign after it",
+                None,
+                kind="console",
+            ),
+            Step("Check again on a fresh message", MAIL_TEST, expect="message.dkim ok"),
+        ]
+    return [
+        Step(
+            "Compare the key DNS publishes with the one SES signs with: the selector must be a CNAME to SES, not a "
+            "TXT copy of an old key",
+            f"dig +short CNAME {name} @1.1.1.1",
+            kind="wait",
+            expect=f"{name.split('.')[0]}.dkim.amazonses.com.",
+        ),
+        Step(
+            "Replace a TXT record at the selector by the CNAME (Cloudflare: DNS -> Records -> edit; type CNAME, "
+            "target TOKEN.dkim.amazonses.com, proxy status 'DNS only')",
+            f"{name}. 300 IN CNAME {name.split('.')[0]}.dkim.amazonses.com.",
+            kind="dns",
+        ),
+        Step("Check again on a fresh message", MAIL_TEST, expect="message.dkim ok"),
+    ]
 
 
-def _steps_message_misaligned(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
+def _steps_message_misaligned(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     d = _details(r, "message.dmarc")
-    return [Step(f"Sign as the From domain: turn Easy DKIM signing on for {d.get('from_domain') or p.domain}",
-                 aws_command(p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled"),
-                 expect="mail carries DKIM-Signature d=" + (d.get("from_domain") or p.domain)),
-            Step("Bounce through your own domain: set a custom MAIL FROM (then publish its MX and SPF)",
-                 aws_command(p, "sesv2", "put-email-identity-mail-from-attributes", f"--email-identity {p.domain}",
-                             f"--mail-from-domain mail.{p.domain}", "--behavior-on-mx-failure USE_DEFAULT_VALUE"),
-                 expect="MAIL FROM PENDING, then SUCCESS once the MX is published"),
-            Step("Check again on a fresh message", MAIL_TEST, expect="message.dmarc ok: DKIM aligned, SPF aligned")]
+    return [
+        Step(
+            f"Sign as the From domain: turn Easy DKIM signing on for {d.get('from_domain') or p.domain}",
+            aws_command(
+                p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled"
+            ),
+            expect="mail carries DKIM-Signature d=" + (d.get("from_domain") or p.domain),
+        ),
+        Step(
+            "Bounce through your own domain: set a custom MAIL FROM (then publish its MX and SPF)",
+            aws_command(
+                p,
+                "sesv2",
+                "put-email-identity-mail-from-attributes",
+                f"--email-identity {p.domain}",
+                f"--mail-from-domain mail.{p.domain}",
+                "--behavior-on-mx-failure USE_DEFAULT_VALUE",
+            ),
+            expect="MAIL FROM PENDING, then SUCCESS once the MX is published",
+        ),
+        Step("Check again on a fresh message", MAIL_TEST, expect="message.dmarc ok: DKIM aligned, SPF aligned"),
+    ]
 
 
-def _steps_message_unsubscribe(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
-    return [Step("Send subscribed mail with an SES contact list: SES then adds List-Unsubscribe (https) and "
-                 "List-Unsubscribe-Post itself", aws_command(p, "sesv2", "send-email", "...",
-                 "--list-management-options ContactListName=LIST,TopicName=TOPIC"),
-                 expect="both headers on every subscribed message"),
-            Step("Or add both headers in the sending service (NEST, the API) to every subscribed message, and sign them",
-                 "List-Unsubscribe: <https://" + p.domain + "/unsubscribe?u=TOKEN>, <mailto:unsubscribe@" + p.domain + ">\n"
-                 "List-Unsubscribe-Post: List-Unsubscribe=One-Click", kind="console",
-                 expect="a POST to the https URI unsubscribes at once, without a login (RFC 8058)"),
-            Step("Check again on a subscribed message", MAIL_TEST.replace("MESSAGE.eml", "MESSAGE.eml -p message_kind subscribed"),
-                 expect="message.unsubscribe ok")]
+def _steps_message_unsubscribe(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+    return [
+        Step(
+            "Send subscribed mail with an SES contact list: SES then adds List-Unsubscribe (https) and "
+            "List-Unsubscribe-Post itself",
+            aws_command(
+                p, "sesv2", "send-email", "...", "--list-management-options ContactListName=LIST,TopicName=TOPIC"
+            ),
+            expect="both headers on every subscribed message",
+        ),
+        Step(
+            "Or add both headers in the sending service (NEST, the API) to every subscribed message, and sign them",
+            "List-Unsubscribe: <https://" + p.domain + "/unsubscribe?u=TOKEN>, <mailto:unsubscribe@" + p.domain + ">\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            kind="console",
+            expect="a POST to the https URI unsubscribes at once, without a login (RFC 8058)",
+        ),
+        Step(
+            "Check again on a subscribed message",
+            MAIL_TEST.replace("MESSAGE.eml", "MESSAGE.eml -p message_kind subscribed"),
+            expect="message.unsubscribe ok",
+        ),
+    ]
 
 
-def _steps_message_spam(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
-    return [Step("Authentication passes, so look at content and reputation: links to domains with a poor reputation, "
-                 "URL shorteners, image-only bodies, a complaint rate near 0.3 % (07_cloudwatch_metrics)", None, kind="console"),
-            Step("Read the provider's own verdict (Authentication-Results, Gmail Postmaster Tools spam rate)",
-                 MAIL_TEST, expect="message.probe ok (X-SES-Spam-Verdict PASS)")]
+def _steps_message_spam(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+    return [
+        Step(
+            "Authentication passes, so look at content and reputation: links to domains with a poor reputation, "
+            "URL shorteners, image-only bodies, a complaint rate near 0.3 % (07_cloudwatch_metrics)",
+            None,
+            kind="console",
+        ),
+        Step(
+            "Read the provider's own verdict (Authentication-Results, Gmail Postmaster Tools spam rate)",
+            MAIL_TEST,
+            expect="message.probe ok (X-SES-Spam-Verdict PASS)",
+        ),
+    ]
 
 
-def _steps_spf_permerror(p: "Params", r: dict[str, CheckResult]) -> list[Step]:
-    name = _details(r, "dns.spf").get("name") or _details(r, "message.spf").get("mail_from_domain") or f"mail.{p.domain}"
-    return [Step("Cut the record to at most 10 DNS-querying terms (include, a, mx, exists, redirect) and no name that "
-                 "does not exist: drop includes of services that no longer send, or replace them by their ip4 ranges "
-                 "(Cloudflare: DNS -> Records -> edit the TXT record of " + name + ")",
-                 f'{name}. 300 IN TXT "v=spf1 include:amazonses.com ~all"', kind="dns",
-                 verify=f"dig +short TXT {name} @1.1.1.1"),
-            Step("Check the record as receivers evaluate it", "ses-runbook check --only dns.spf", expect="dns.spf ok")]
+def _steps_spf_permerror(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+    name = (
+        _details(r, "dns.spf").get("name") or _details(r, "message.spf").get("mail_from_domain") or f"mail.{p.domain}"
+    )
+    return [
+        Step(
+            "Cut the record to at most 10 DNS-querying terms (include, a, mx, exists, redirect) and no name that "
+            "does not exist: drop includes of services that no longer send, or replace them by their ip4 ranges "
+            "(Cloudflare: DNS -> Records -> edit the TXT record of " + name + ")",
+            f'{name}. 300 IN TXT "v=spf1 include:amazonses.com ~all"',
+            kind="dns",
+            verify=f"dig +short TXT {name} @1.1.1.1",
+        ),
+        Step("Check the record as receivers evaluate it", "ses-runbook check --only dns.spf", expect="dns.spf ok"),
+    ]
 
 
 # -- the catalogue -------------------------------------------------------------------------
-CAUSES: dict[str, Cause] = {c.id: c for c in [
-    Cause("account-in-sandbox", "account in the SES sandbox",
-          "Every new SES account starts in a 'sandbox': it may send only to addresses verified in SES, at most 200 "
-          "messages a day. Mail to anyone else is rejected ('Email address is not verified'). AWS lifts this when a "
-          "person asks for production access and AWS approves the use case.",
-          ("account.production_access",), _steps_sandbox, request=True, severity=STOPS),
-    Cause("sending-disabled", "account-level sending is disabled",
-          "SES has one switch for the whole account. When it is off (set by a person, by automation, or by AWS), every "
-          "send fails with 'Sending paused for this account'; nothing is queued.",
-          ("account.sending_enabled",), _steps_sending_disabled, fix="reenable-sending", severity=STOPS),
-    Cause("account-paused-by-aws", "AWS has paused the account",
-          "AWS watches bounce and complaint rates. Above its levels it first puts the account under review "
-          "(PROBATION), then pauses sending (SHUTDOWN). Only AWS can lift a pause, after someone explains the fix.",
-          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.FAIL), request=True, severity=STOPS),
-    Cause("account-under-review", "account under review by AWS (probation)",
-          "A review is AWS's warning: the bounce or complaint rate went above its review level. Sending still works; "
-          "if the rates do not come down, AWS pauses the account.",
-          ("account.enforcement",), _steps_paused, verdict=_enforcement(Status.WARN), request=True, severity=RISKS),
-    Cause("domain-not-verified", "sending domain (or sender) not verified",
-          "SES sends only From identities it has verified. A domain is verified by a TXT (or the DKIM CNAME) records "
-          "in its DNS; when a record is removed, SES marks the identity Failed and rejects mail from it.",
-          ("identity.verification",), _steps_domain, verdict=_only_fail("identity.verification", "other identities only"),
-          severity=STOPS),
-    Cause("quota-exhausted", "24-hour sending quota used up",
-          "Each account may send a fixed number of messages in any rolling 24 hours (Max24HourSend). Above it SES "
-          "refuses with 'Daily message quota exceeded' until older sends leave the window.",
-          ("quota.headroom",), _steps_quota, request=True, severity=STOPS),
-    Cause("bounce-spike", "bounce rate above AWS's levels",
-          "A hard bounce means the address does not exist. Sending to old or imported lists raises the bounce rate; "
-          "AWS reviews the account at 5 % and may pause it at 10 %.",
-          ("reputation.bounce_rate",), _steps_rate("bounce"), severity=RISKS, fix="suppress-exported"),
-    Cause("complaint-spike", "complaint rate above AWS's levels",
-          "A complaint is a recipient pressing 'this is spam'. Mail people did not expect (marketing to old users, "
-          "no unsubscribe link) raises it; AWS reviews at 0.1 % and may pause at 0.5 %, and mailbox providers start "
-          "filtering the domain as spam.",
-          ("reputation.complaint_rate",), _steps_rate("complaint"), severity=RISKS, fix="suppress-exported"),
-    Cause("feedback-not-flowing", "bounce and complaint notifications go nowhere a machine reads",
-          "Without an SNS topic (with a confirmed subscriber) or an event destination, SES's feedback reaches at most the "
-          "Return-Path mailbox: nobody learns which addresses bounce, so the list is never cleaned and the rate climbs again.",
-          ("feedback.notifications",), lambda p, r: _steps_feedback(p, "feedback-pipeline"), fix="feedback-pipeline"),
-    Cause("no-reputation-alarms", "no alarm on the bounce and complaint rates",
-          "AWS recommends CloudWatch alarms on Reputation.BounceRate and ComplaintRate at the review levels: without "
-          "them nobody hears of a spike until AWS's review or pause notice.",
-          ("feedback.alarms",), lambda p, r: _steps_feedback(p, "reputation-alarms"), fix="reputation-alarms"),
-    Cause("recipients-suppressed", "many recipients on the suppression list",
-          "After a hard bounce or a complaint SES puts the address on the account's suppression list and silently drops "
-          "later mail to it: the application sees 'sent', the user gets nothing.",
-          ("suppression.list",), _steps_suppressed, fix="unsuppress", severity=RISKS),
-    Cause("dkim-cname-missing", "DKIM CNAME records missing or wrong in DNS",
-          "DKIM proves the mail comes from the domain. SES signs with keys it publishes at TOKEN.dkim.amazonses.com; "
-          "the domain must point three CNAMEs (TOKEN._domainkey) there. A deleted or mistyped record makes "
-          "verification fail and receivers distrust the mail.",
-          ("dns.dkim",), _steps_dkim_cname),
-    Cause("dkim-propagating", "DKIM records present, SES not yet re-verified",
-          "DNS changes take time to reach every resolver, and SES re-checks on its own schedule (up to 72 hours). "
-          "In between, SES still reports the old Failed/Pending state although the records are right.",
-          ("identity.dkim", "dns.dkim"), _steps_dkim_propagating, verdict=_dkim_propagating),
-    Cause("dkim-signing-disabled", "DKIM verified but signing disabled",
-          "Verification and signing are two switches. With signing off, SES sends the mail unsigned: DMARC then "
-          "depends on SPF alone and mailbox providers are more likely to file it as spam.",
-          ("identity.dkim",), _steps_dkim_signing, verdict=_dkim_signing_disabled, fix="enable-dkim-signing"),
-    Cause("spf-misconfigured", "SPF missing or not authorising SES",
-          "SPF is a TXT record listing who may send for a domain. Without include:amazonses.com on the MAIL FROM "
-          "domain, receivers cannot tell SES is allowed to send, and SPF fails.",
-          ("dns.spf",), _steps_spf, verdict=_spf_misconfigured),
-    Cause("spf-permerror", "SPF gives receivers a permerror",
-          "Receivers evaluate SPF with limits: more than 10 DNS lookups, more than 2 names that do not exist, or a "
-          "syntax error make the result 'permerror', which Gmail and Yahoo treat as a failure even though the "
-          "record includes amazonses.com.",
-          ("dns.spf", "message.spf"), _steps_spf_permerror, verdict=_spf_permerror),
-    Cause("message-dkim-broken", "the message's DKIM signature does not verify",
-          "The DKIM CNAMEs can be right and a delivered message still fail DKIM: the key at the selector is not the "
-          "one SES signs with (a TXT copy of an old key), or something changed the message after signing.",
-          ("message.dkim",), _steps_message_dkim, verdict=_message_dkim_broken),
-    Cause("message-from-misaligned", "From domain aligned with neither DKIM nor MAIL FROM",
-          "DMARC passes only when SPF or DKIM passes for the From domain itself (or its organizational domain). "
-          "Mail signed only as amazonses.com and bounced through amazonses.com passes both, yet fails DMARC.",
-          ("message.dmarc",), _steps_message_misaligned, verdict=_message_misaligned),
-    Cause("message-missing-unsubscribe", "subscribed mail without one-click unsubscribe",
-          "Since 2024 Gmail and Yahoo require subscribed (bulk) mail to carry List-Unsubscribe with an https URI and "
-          "List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058); without them it goes to spam or is rejected.",
-          ("message.unsubscribe",), _steps_message_unsubscribe,
-          verdict=_only_fail("message.unsubscribe", "the headers are there but not DKIM-signed")),
-    Cause("message-judged-spam", "the message authenticates but is judged spam",
-          "With SPF, DKIM and DMARC passing, the provider's spam filter still files the message as spam: content "
-          "and the sending reputation decide.",
-          ("message.probe",), _steps_message_spam, verdict=_message_spam),
-    Cause("dmarc-missing", "DMARC missing or not enforcing",
-          "DMARC tells receivers what to do when SPF and DKIM do not match the From domain, and where to send "
-          "reports. Without it, large mailbox providers (Gmail, Yahoo) treat bulk mail with suspicion.",
-          ("dns.dmarc",), _steps_dmarc),
-    Cause("mail-from-mx-missing", "MAIL FROM domain's MX record missing",
-          "With a custom MAIL FROM (mail.thephenom.app), bounces go to that subdomain, which needs an MX pointing at "
-          "SES's feedback endpoint. Without it SES marks the MAIL FROM Failed and falls back to amazonses.com "
-          "(SPF no longer aligned) or rejects the mail, depending on the setting.",
-          ("identity.mail_from",), _steps_mail_from, verdict=_mail_from(True)),
-    Cause("mail-from-not-rechecked", "MAIL FROM records present, SES not yet SUCCESS",
-          "SES checks the MAIL FROM MX periodically; after a fix it can take up to 72 hours to report SUCCESS.",
-          ("identity.mail_from",), _steps_mail_from_recheck, verdict=_mail_from(False)),
-    Cause("smtp-credentials-wrong", "SMTP credentials rotated or wrong",
-          "The SES SMTP username is an IAM access key id and the password is DERIVED from that key's secret for one "
-          "region. A rotated or deleted key, a password derived for another region, or the raw IAM secret pasted as "
-          "the password all give '535 Authentication Credentials Invalid'.",
-          ("smtp.auth",), _steps_smtp_rotate, verdict=_smtp_credentials, fix="new-smtp-credential", severity=STOPS),
-    Cause("smtp-key-inactive", "SMTP user's access key inactive (or the user may not send)",
-          "An access key can be set Inactive in IAM (e.g. by a key-rotation policy). The SMTP password derived from "
-          "it stops working at once, and a user without ses:SendRawEmail cannot send either.",
-          ("iam.smtp_users", "smtp.auth"), _steps_smtp_key, verdict=_smtp_key, fix="new-smtp-credential", severity=STOPS),
-    Cause("smtp-connection-problem", "SMTP endpoint unreachable or TLS not verified",
-          "Before credentials matter, the service must reach the SES SMTP endpoint (port 587, STARTTLS) and trust its "
-          "certificate; a firewall, a wrong host or a TLS interception proxy stops it there.",
-          ("smtp.auth",), _steps_smtp_connection, verdict=_smtp_connection, severity=STOPS),
-]}
+CAUSES: dict[str, Cause] = {
+    c.id: c
+    for c in [
+        Cause(
+            "account-in-sandbox",
+            "account in the SES sandbox",
+            "Every new SES account starts in a 'sandbox': it may send only to addresses verified in SES, at most 200 "
+            "messages a day. Mail to anyone else is rejected ('Email address is not verified'). AWS lifts this when a "
+            "person asks for production access and AWS approves the use case.",
+            ("account.production_access",),
+            _steps_sandbox,
+            request=True,
+            severity=STOPS,
+        ),
+        Cause(
+            "sending-disabled",
+            "account-level sending is disabled",
+            "SES has one switch for the whole account. When it is off (set by a person, by automation, or by AWS), every "
+            "send fails with 'Sending paused for this account'; nothing is queued.",
+            ("account.sending_enabled",),
+            _steps_sending_disabled,
+            fix="reenable-sending",
+            severity=STOPS,
+        ),
+        Cause(
+            "account-paused-by-aws",
+            "AWS has paused the account",
+            "AWS watches bounce and complaint rates. Above its levels it first puts the account under review "
+            "(PROBATION), then pauses sending (SHUTDOWN). Only AWS can lift a pause, after someone explains the fix.",
+            ("account.enforcement",),
+            _steps_paused,
+            verdict=_enforcement(Status.FAIL),
+            request=True,
+            severity=STOPS,
+        ),
+        Cause(
+            "account-under-review",
+            "account under review by AWS (probation)",
+            "A review is AWS's warning: the bounce or complaint rate went above its review level. Sending still works; "
+            "if the rates do not come down, AWS pauses the account.",
+            ("account.enforcement",),
+            _steps_paused,
+            verdict=_enforcement(Status.WARN),
+            request=True,
+            severity=RISKS,
+        ),
+        Cause(
+            "domain-not-verified",
+            "sending domain (or sender) not verified",
+            "SES sends only From identities it has verified. A domain is verified by a TXT (or the DKIM CNAME) records "
+            "in its DNS; when a record is removed, SES marks the identity Failed and rejects mail from it.",
+            ("identity.verification",),
+            _steps_domain,
+            verdict=_only_fail("identity.verification", "other identities only"),
+            severity=STOPS,
+        ),
+        Cause(
+            "quota-exhausted",
+            "24-hour sending quota used up",
+            "Each account may send a fixed number of messages in any rolling 24 hours (Max24HourSend). Above it SES "
+            "refuses with 'Daily message quota exceeded' until older sends leave the window.",
+            ("quota.headroom",),
+            _steps_quota,
+            request=True,
+            severity=STOPS,
+        ),
+        Cause(
+            "bounce-spike",
+            "bounce rate above AWS's levels",
+            "A hard bounce means the address does not exist. Sending to old or imported lists raises the bounce rate; "
+            "AWS reviews the account at 5 % and may pause it at 10 %.",
+            ("reputation.bounce_rate",),
+            _steps_rate("bounce"),
+            severity=RISKS,
+            fix="suppress-exported",
+        ),
+        Cause(
+            "complaint-spike",
+            "complaint rate above AWS's levels",
+            "A complaint is a recipient pressing 'this is spam'. Mail people did not expect (marketing to old users, "
+            "no unsubscribe link) raises it; AWS reviews at 0.1 % and may pause at 0.5 %, and mailbox providers start "
+            "filtering the domain as spam.",
+            ("reputation.complaint_rate",),
+            _steps_rate("complaint"),
+            severity=RISKS,
+            fix="suppress-exported",
+        ),
+        Cause(
+            "feedback-not-flowing",
+            "bounce and complaint notifications go nowhere a machine reads",
+            "Without an SNS topic (with a confirmed subscriber) or an event destination, SES's feedback reaches at most the "
+            "Return-Path mailbox: nobody learns which addresses bounce, so the list is never cleaned and the rate climbs again.",
+            ("feedback.notifications",),
+            lambda p, r: _steps_feedback(p, "feedback-pipeline"),
+            fix="feedback-pipeline",
+        ),
+        Cause(
+            "no-reputation-alarms",
+            "no alarm on the bounce and complaint rates",
+            "AWS recommends CloudWatch alarms on Reputation.BounceRate and ComplaintRate at the review levels: without "
+            "them nobody hears of a spike until AWS's review or pause notice.",
+            ("feedback.alarms",),
+            lambda p, r: _steps_feedback(p, "reputation-alarms"),
+            fix="reputation-alarms",
+        ),
+        Cause(
+            "recipients-suppressed",
+            "many recipients on the suppression list",
+            "After a hard bounce or a complaint SES puts the address on the account's suppression list and silently drops "
+            "later mail to it: the application sees 'sent', the user gets nothing.",
+            ("suppression.list",),
+            _steps_suppressed,
+            fix="unsuppress",
+            severity=RISKS,
+        ),
+        Cause(
+            "dkim-cname-missing",
+            "DKIM CNAME records missing or wrong in DNS",
+            "DKIM proves the mail comes from the domain. SES signs with keys it publishes at TOKEN.dkim.amazonses.com; "
+            "the domain must point three CNAMEs (TOKEN._domainkey) there. A deleted or mistyped record makes "
+            "verification fail and receivers distrust the mail.",
+            ("dns.dkim",),
+            _steps_dkim_cname,
+        ),
+        Cause(
+            "dkim-propagating",
+            "DKIM records present, SES not yet re-verified",
+            "DNS changes take time to reach every resolver, and SES re-checks on its own schedule (up to 72 hours). "
+            "In between, SES still reports the old Failed/Pending state although the records are right.",
+            ("identity.dkim", "dns.dkim"),
+            _steps_dkim_propagating,
+            verdict=_dkim_propagating,
+        ),
+        Cause(
+            "dkim-signing-disabled",
+            "DKIM verified but signing disabled",
+            "Verification and signing are two switches. With signing off, SES sends the mail unsigned: DMARC then "
+            "depends on SPF alone and mailbox providers are more likely to file it as spam.",
+            ("identity.dkim",),
+            _steps_dkim_signing,
+            verdict=_dkim_signing_disabled,
+            fix="enable-dkim-signing",
+        ),
+        Cause(
+            "spf-misconfigured",
+            "SPF missing or not authorising SES",
+            "SPF is a TXT record listing who may send for a domain. Without include:amazonses.com on the MAIL FROM "
+            "domain, receivers cannot tell SES is allowed to send, and SPF fails.",
+            ("dns.spf",),
+            _steps_spf,
+            verdict=_spf_misconfigured,
+        ),
+        Cause(
+            "spf-permerror",
+            "SPF gives receivers a permerror",
+            "Receivers evaluate SPF with limits: more than 10 DNS lookups, more than 2 names that do not exist, or a "
+            "syntax error make the result 'permerror', which Gmail and Yahoo treat as a failure even though the "
+            "record includes amazonses.com.",
+            ("dns.spf", "message.spf"),
+            _steps_spf_permerror,
+            verdict=_spf_permerror,
+        ),
+        Cause(
+            "message-dkim-broken",
+            "the message's DKIM signature does not verify",
+            "The DKIM CNAMEs can be right and a delivered message still fail DKIM: the key at the selector is not the "
+            "one SES signs with (a TXT copy of an old key), or something changed the message after signing.",
+            ("message.dkim",),
+            _steps_message_dkim,
+            verdict=_message_dkim_broken,
+        ),
+        Cause(
+            "message-from-misaligned",
+            "From domain aligned with neither DKIM nor MAIL FROM",
+            "DMARC passes only when SPF or DKIM passes for the From domain itself (or its organizational domain). "
+            "Mail signed only as amazonses.com and bounced through amazonses.com passes both, yet fails DMARC.",
+            ("message.dmarc",),
+            _steps_message_misaligned,
+            verdict=_message_misaligned,
+        ),
+        Cause(
+            "message-missing-unsubscribe",
+            "subscribed mail without one-click unsubscribe",
+            "Since 2024 Gmail and Yahoo require subscribed (bulk) mail to carry List-Unsubscribe with an https URI and "
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058); without them it goes to spam or is rejected.",
+            ("message.unsubscribe",),
+            _steps_message_unsubscribe,
+            verdict=_only_fail("message.unsubscribe", "the headers are there but not DKIM-signed"),
+        ),
+        Cause(
+            "message-judged-spam",
+            "the message authenticates but is judged spam",
+            "With SPF, DKIM and DMARC passing, the provider's spam filter still files the message as spam: content "
+            "and the sending reputation decide.",
+            ("message.probe",),
+            _steps_message_spam,
+            verdict=_message_spam,
+        ),
+        Cause(
+            "dmarc-missing",
+            "DMARC missing or not enforcing",
+            "DMARC tells receivers what to do when SPF and DKIM do not match the From domain, and where to send "
+            "reports. Without it, large mailbox providers (Gmail, Yahoo) treat bulk mail with suspicion.",
+            ("dns.dmarc",),
+            _steps_dmarc,
+        ),
+        Cause(
+            "mail-from-mx-missing",
+            "MAIL FROM domain's MX record missing",
+            "With a custom MAIL FROM (mail.thephenom.app), bounces go to that subdomain, which needs an MX pointing at "
+            "SES's feedback endpoint. Without it SES marks the MAIL FROM Failed and falls back to amazonses.com "
+            "(SPF no longer aligned) or rejects the mail, depending on the setting.",
+            ("identity.mail_from",),
+            _steps_mail_from,
+            verdict=_mail_from(True),
+        ),
+        Cause(
+            "mail-from-not-rechecked",
+            "MAIL FROM records present, SES not yet SUCCESS",
+            "SES checks the MAIL FROM MX periodically; after a fix it can take up to 72 hours to report SUCCESS.",
+            ("identity.mail_from",),
+            _steps_mail_from_recheck,
+            verdict=_mail_from(False),
+        ),
+        Cause(
+            "smtp-credentials-wrong",
+            "SMTP credentials rotated or wrong",
+            "The SES SMTP username is an IAM access key id and the password is DERIVED from that key's secret for one "
+            "region. A rotated or deleted key, a password derived for another region, or the raw IAM secret pasted as "
+            "the password all give '535 Authentication Credentials Invalid'.",
+            ("smtp.auth",),
+            _steps_smtp_rotate,
+            verdict=_smtp_credentials,
+            fix="new-smtp-credential",
+            severity=STOPS,
+        ),
+        Cause(
+            "smtp-key-inactive",
+            "SMTP user's access key inactive (or the user may not send)",
+            "An access key can be set Inactive in IAM (e.g. by a key-rotation policy). The SMTP password derived from "
+            "it stops working at once, and a user without ses:SendRawEmail cannot send either.",
+            ("iam.smtp_users", "smtp.auth"),
+            _steps_smtp_key,
+            verdict=_smtp_key,
+            fix="new-smtp-credential",
+            severity=STOPS,
+        ),
+        Cause(
+            "smtp-connection-problem",
+            "SMTP endpoint unreachable or TLS not verified",
+            "Before credentials matter, the service must reach the SES SMTP endpoint (port 587, STARTTLS) and trust its "
+            "certificate; a firewall, a wrong host or a TLS interception proxy stops it there.",
+            ("smtp.auth",),
+            _steps_smtp_connection,
+            verdict=_smtp_connection,
+            severity=STOPS,
+        ),
+    ]
+}
 
-SYMPTOMS: dict[str, Symptom] = {s.id: s for s in [
-    Symptom("emails-not-delivered", "Emails not delivered",
-            ("account-in-sandbox", "sending-disabled", "account-paused-by-aws", "domain-not-verified", "quota-exhausted",
-             "recipients-suppressed"),
+SYMPTOMS: dict[str, Symptom] = {
+    s.id: s
+    for s in [
+        Symptom(
+            "emails-not-delivered",
+            "Emails not delivered",
+            (
+                "account-in-sandbox",
+                "sending-disabled",
+                "account-paused-by-aws",
+                "domain-not-verified",
+                "quota-exhausted",
+                "recipients-suppressed",
+            ),
             "Mail the application sends never arrives.",
-            ("SES account still in sandbox", "Request production access in SES console")),
-    Symptom("bounces-or-complaints-spike", "Bounces or complaints spike",
-            ("bounce-spike", "complaint-spike", "account-under-review", "account-paused-by-aws", "feedback-not-flowing",
-             "no-reputation-alarms"),
+            ("SES account still in sandbox", "Request production access in SES console"),
+        ),
+        Symptom(
+            "bounces-or-complaints-spike",
+            "Bounces or complaints spike",
+            (
+                "bounce-spike",
+                "complaint-spike",
+                "account-under-review",
+                "account-paused-by-aws",
+                "feedback-not-flowing",
+                "no-reputation-alarms",
+            ),
             "The bounce or complaint rate jumped, or AWS wrote about the account's reputation.",
-            ("Sending to invalid or unsubscribed addresses", "Review bounce/complaint notifications in SES; clean mailing list")),
-    Symptom("dkim-verification-failed", "DKIM verification failed",
+            (
+                "Sending to invalid or unsubscribed addresses",
+                "Review bounce/complaint notifications in SES; clean mailing list",
+            ),
+        ),
+        Symptom(
+            "dkim-verification-failed",
+            "DKIM verification failed",
             ("dkim-cname-missing", "dkim-propagating"),
             "SES reports DKIM Failed or Pending for the domain.",
-            ("CNAME records missing or propagating", "Re-add DKIM CNAME records in Cloudflare; wait for DNS propagation")),
-    Symptom("sending-quota-hit", "Sending quota hit",
+            (
+                "CNAME records missing or propagating",
+                "Re-add DKIM CNAME records in Cloudflare; wait for DNS propagation",
+            ),
+        ),
+        Symptom(
+            "sending-quota-hit",
+            "Sending quota hit",
             ("quota-exhausted", "account-in-sandbox"),
             "SES refuses mail with 'Daily message quota exceeded'.",
-            ("24-hour send limit reached", "Request quota increase in SES console; review sending patterns")),
-    Symptom("smtp-auth-failure", "SMTP auth failure from service",
+            ("24-hour send limit reached", "Request quota increase in SES console; review sending patterns"),
+        ),
+        Symptom(
+            "smtp-auth-failure",
+            "SMTP auth failure from service",
             ("smtp-credentials-wrong", "smtp-key-inactive", "smtp-connection-problem"),
             "A service (NEST, the API, webmail) cannot log in to the SES SMTP endpoint.",
-            ("SMTP credentials rotated or wrong", "Regenerate SMTP credentials from IAM; update service env vars")),
-    Symptom("emails-going-to-spam", "Emails going to spam",
-            ("dkim-signing-disabled", "dkim-cname-missing", "spf-misconfigured", "dmarc-missing", "mail-from-mx-missing",
-             "message-dkim-broken", "message-from-misaligned", "spf-permerror", "message-missing-unsubscribe",
-             "complaint-spike", "message-judged-spam"),
+            ("SMTP credentials rotated or wrong", "Regenerate SMTP credentials from IAM; update service env vars"),
+        ),
+        Symptom(
+            "emails-going-to-spam",
+            "Emails going to spam",
+            (
+                "dkim-signing-disabled",
+                "dkim-cname-missing",
+                "spf-misconfigured",
+                "dmarc-missing",
+                "mail-from-mx-missing",
+                "message-dkim-broken",
+                "message-from-misaligned",
+                "spf-permerror",
+                "message-missing-unsubscribe",
+                "complaint-spike",
+                "message-judged-spam",
+            ),
             "Mail arrives, but in the spam folder.",
-            ("SPF/DKIM/DMARC misconfigured", "Verify all three DNS records in Cloudflare; run mail tester")),
-    Symptom("sending-paused", "Sending paused", ("sending-disabled", "account-paused-by-aws", "account-under-review"),
-            "Every send fails with 'Sending paused for this account'."),
-    Symptom("mail-from-failed", "Custom MAIL FROM failed", ("mail-from-mx-missing", "mail-from-not-rechecked"),
-            "SES reports the MAIL FROM domain as Failed or Pending."),
-    Symptom("suppression-list-growth", "Suppression list growing", ("recipients-suppressed", "bounce-spike", "complaint-spike"),
-            "Many addresses were suppressed recently; mail to them is silently dropped."),
-    Symptom("test-email-rejected", "Test email rejected",
-            ("account-in-sandbox", "domain-not-verified", "sending-disabled", "account-paused-by-aws", "quota-exhausted"),
-            "The page's 'aws ses send-email' test returns an error instead of a message id."),
-    Symptom("domain-not-verified", "Domain not verified", ("domain-not-verified",),
-            "SES reports the sending domain as not verified (Pending, Failed) or does not know it."),
-]}
+            ("SPF/DKIM/DMARC misconfigured", "Verify all three DNS records in Cloudflare; run mail tester"),
+        ),
+        Symptom(
+            "sending-paused",
+            "Sending paused",
+            ("sending-disabled", "account-paused-by-aws", "account-under-review"),
+            "Every send fails with 'Sending paused for this account'.",
+        ),
+        Symptom(
+            "mail-from-failed",
+            "Custom MAIL FROM failed",
+            ("mail-from-mx-missing", "mail-from-not-rechecked"),
+            "SES reports the MAIL FROM domain as Failed or Pending.",
+        ),
+        Symptom(
+            "suppression-list-growth",
+            "Suppression list growing",
+            ("recipients-suppressed", "bounce-spike", "complaint-spike"),
+            "Many addresses were suppressed recently; mail to them is silently dropped.",
+        ),
+        Symptom(
+            "test-email-rejected",
+            "Test email rejected",
+            (
+                "account-in-sandbox",
+                "domain-not-verified",
+                "sending-disabled",
+                "account-paused-by-aws",
+                "quota-exhausted",
+            ),
+            "The page's 'aws ses send-email' test returns an error instead of a message id.",
+        ),
+        Symptom(
+            "domain-not-verified",
+            "Domain not verified",
+            ("domain-not-verified",),
+            "SES reports the sending domain as not verified (Pending, Failed) or does not know it.",
+        ),
+    ]
+}
 
 
 def failure_modes() -> list[dict[str, str]]:
@@ -841,8 +1452,16 @@ def failure_modes() -> list[dict[str, str]]:
     rows = []
     for s in SYMPTOMS.values():
         cause, fix = s.page or ("", "")
-        rows.append({"symptom": s.title, "id": s.id, "likely cause (page)": cause, "remediation (page)": fix,
-                     "causes walked": ", ".join(s.causes), "on the page": "yes" if s.page else "no"})
+        rows.append(
+            {
+                "symptom": s.title,
+                "id": s.id,
+                "likely cause (page)": cause,
+                "remediation (page)": fix,
+                "causes walked": ", ".join(s.causes),
+                "on the page": "yes" if s.page else "no",
+            }
+        )
     return rows
 
 
@@ -864,4 +1483,3 @@ def checks_for(symptom: str) -> list[str]:
                 if check_id not in ids:
                     ids.append(check_id)
     return ids
-

@@ -1,22 +1,32 @@
-"""The diagnosis: run only the checks a symptom's causes need and judge each cause.
+"""The diagnosis as data: each symptom's causes judged against check results, and the fixes made.
 
-``diagnose(params, symptom)`` runs the checks in-process with one ``Aws`` and returns a
-``Diagnosis`` (per symptom, every cause walked with its verdict, evidence and steps); ``walk`` is
-the notebook's entry. The catalogue it judges against lives in ``catalogue``.
+``walk_symptom`` judges every cause of one symptom from results already at hand; the
+``Diagnosis`` holds what a walk found (per symptom, every cause with its verdict, evidence and
+steps) and the guarded fixes planned or made. Running the checks is ``investigate``'s job; the
+catalogue judged against lives in ``catalogue``.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..results import CheckResult, Status
-from .catalogue import _ORDER, CAUSES, CONFIRMED, RULED_OUT, SEVERITY, SYMPTOMS, Cause, Step, Symptom, checks_for, symptom_ids
-from .fixes import FixResult, apply_fixes, plan_fixes
+from ses_runbook.core.results import CheckResult, Status
+from ses_runbook.remediation.catalogue import (
+    CAUSES,
+    CONFIRMED,
+    RULED_OUT,
+    SEVERITY,
+    VERDICT_ORDER,
+    Cause,
+    Step,
+    Symptom,
+)
 
 if TYPE_CHECKING:
-    from ..aws import Aws
-    from ..params import Params
+    from ses_runbook.core.aws import Aws
+    from ses_runbook.core.params import Params
 
 
 @dataclass
@@ -28,10 +38,17 @@ class Finding:
     steps: list[Step]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cause": self.cause.id, "title": self.cause.title, "verdict": self.verdict, "note": self.note,
-                "why": self.cause.why, "fix": self.cause.fix, "request": self.cause.request,
-                "evidence": [{"id": r.id, "status": r.status.value, "summary": r.summary} for r in self.evidence],
-                "steps": [s.to_dict() for s in self.steps]}
+        return {
+            "cause": self.cause.id,
+            "title": self.cause.title,
+            "verdict": self.verdict,
+            "note": self.note,
+            "why": self.cause.why,
+            "fix": self.cause.fix,
+            "request": self.cause.request,
+            "evidence": [{"id": r.id, "status": r.status.value, "summary": r.summary} for r in self.evidence],
+            "steps": [s.to_dict() for s in self.steps],
+        }
 
 
 @dataclass
@@ -56,8 +73,12 @@ class ConfirmedCause:
         return self.finding.cause
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.finding.to_dict(), "severity": self.cause.severity, "impact": SEVERITY[self.cause.severity],
-                "symptoms": [s.id for s in self.symptoms]}
+        return {
+            **self.finding.to_dict(),
+            "severity": self.cause.severity,
+            "impact": SEVERITY[self.cause.severity],
+            "symptoms": [s.id for s in self.symptoms],
+        }
 
 
 _WORST = {Status.FAIL: 0, Status.WARN: 1}
@@ -70,14 +91,45 @@ def _severity_key(finding: Finding) -> tuple[int, int, int]:
 
 
 @dataclass
+class FixResult:
+    """One guarded fix: planned (read-only run) or made, and its re-check."""
+
+    id: str
+    title: str
+    cause: str
+    commands: list[str]
+    applied: bool = False
+    ok: bool | None = None  # re-check passed (None: not made)
+    message: str = ""
+    recheck: CheckResult | None = None
+    before: CheckResult | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)  # e.g. the suppression list
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "cause": self.cause,
+            "commands": self.commands,
+            "applied": self.applied,
+            "ok": self.ok,
+            "message": self.message,
+            "recheck": self.recheck.to_dict() if self.recheck else None,
+            "rows": self.rows,
+        }
+
+
+@dataclass
 class Diagnosis:
     requested: str
-    params: "Params"
+    params: Params
     symptoms: list[SymptomFindings]
     results: list[CheckResult]
-    aws: "Aws"
+    aws: Aws
     fixes: list[FixResult] = field(default_factory=list)
-    walked: list[SymptomFindings] = field(default_factory=list)  # every symptom walked (auto keeps only those confirmed)
+    walked: list[SymptomFindings] = field(
+        default_factory=list
+    )  # every symptom walked (auto keeps only those confirmed)
 
     def unique_findings(self) -> list[Finding]:
         """Every cause walked, once, in verdict order: what a run with nothing confirmed shows."""
@@ -85,7 +137,7 @@ class Diagnosis:
         for s in self.walked or self.symptoms:
             for f in s.findings:
                 seen.setdefault(f.cause.id, f)
-        return sorted(seen.values(), key=lambda f: _ORDER[f.verdict])
+        return sorted(seen.values(), key=lambda f: VERDICT_ORDER[f.verdict])
 
     @property
     def causes(self) -> list[ConfirmedCause]:
@@ -121,23 +173,31 @@ class Diagnosis:
         return [latest.get(r.id, r) for r in self.results]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"symptom": self.requested,
-                "run": {"as_of": self.params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.params.region,
-                        "endpoint_url": self.params.endpoint_url or f"AWS ({self.params.region})",
-                        "allow_writes": self.params.allow_writes, "aws_calls": self.aws.stats()},
-                "confirmed": [f.cause.id for f in self.confirmed],
-                "causes": [c.to_dict() for c in self.causes],
-                "symptoms": [{"id": s.symptom.id, "title": s.symptom.title, "findings": [f.to_dict() for f in s.findings]}
-                             for s in self.symptoms],
-                "fixes": [f.to_dict() for f in self.fixes],
-                "checks": [r.to_dict() for r in self.final_results()],
-                "exit_code": self.exit_code}
+        return {
+            "symptom": self.requested,
+            "run": {
+                "as_of": self.params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": self.params.region,
+                "endpoint_url": self.params.endpoint_url or f"AWS ({self.params.region})",
+                "allow_writes": self.params.allow_writes,
+                "aws_calls": self.aws.stats(),
+            },
+            "confirmed": [f.cause.id for f in self.confirmed],
+            "causes": [c.to_dict() for c in self.causes],
+            "symptoms": [
+                {"id": s.symptom.id, "title": s.symptom.title, "findings": [f.to_dict() for f in s.findings]}
+                for s in self.symptoms
+            ],
+            "fixes": [f.to_dict() for f in self.fixes],
+            "checks": [r.to_dict() for r in self.final_results()],
+            "exit_code": self.exit_code,
+        }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, default=str)
 
 
-def _walk(symptom: Symptom, params: "Params", results: dict[str, CheckResult]) -> SymptomFindings:
+def walk_symptom(symptom: Symptom, params: Params, results: dict[str, CheckResult]) -> SymptomFindings:
     findings = []
     for cid in symptom.causes:
         cause = CAUSES[cid]
@@ -145,59 +205,5 @@ def _walk(symptom: Symptom, params: "Params", results: dict[str, CheckResult]) -
         evidence = [results[i] for i in cause.checks if i in results]
         steps = cause.steps(params, results) if verdict != RULED_OUT else []
         findings.append(Finding(cause, verdict, note, evidence, steps))
-    findings.sort(key=lambda f: _ORDER[f.verdict])  # stable: most likely first within each verdict
+    findings.sort(key=lambda f: VERDICT_ORDER[f.verdict])  # stable: most likely first within each verdict
     return SymptomFindings(symptom, findings)
-
-
-def _message_results(params: "Params", aws: "Aws", ids: list[str]) -> list[CheckResult]:
-    """The mail test's verdicts, read-only: ``message_file``, else the newest message the inbound bucket holds
-    (nothing is sent during a diagnosis). Without either, the message causes stay 'could not tell'."""
-    from ..probe import mail_test
-
-    if not (params.message_file or (params.inbound_address and params.inbound_bucket)):
-        return []
-    try:
-        test = mail_test(params.model_copy(update={"send_test_email": False}), aws=aws)
-    except Exception:  # noqa: BLE001 - a message that cannot be read leaves its causes undecided
-        return []
-    return [r for r in test.results if r.id in ids]
-
-
-def diagnose(params: "Params", symptom: str = "auto", aws: "Aws | None" = None, fix: bool | None = None) -> Diagnosis:
-    """Run only the checks ``symptom``'s causes need and judge each cause.
-
-    ``auto`` walks every symptom and keeps those with a confirmed cause. ``fix`` (default: the
-    ``allow_writes`` parameter) also applies the guarded fixes of the confirmed causes.
-    """
-    from ..aws import Aws
-    from ..checks import Context, run
-
-    sids = symptom_ids(symptom)
-    aws = aws or Aws(params)
-    ctx = Context(params=params, aws=aws)
-    wanted = checks_for(symptom)
-    order = {cid: i for i, cid in enumerate(wanted)}
-    from_message = [cid for cid in wanted if cid.startswith("message.")]  # judged on a message, not by a check
-    results = sorted(run(ctx, ids=[cid for cid in wanted if cid not in from_message]), key=lambda r: order[r.id])  # most likely cause's checks first
-    if from_message:
-        results += _message_results(params, aws, from_message)
-    by_id = {r.id: r for r in results}
-    walked = [_walk(SYMPTOMS[sid], params, by_id) for sid in sids]
-    everything = walked
-    if symptom == "auto":
-        walked = [w for w in walked if w.confirmed]
-    diagnosis = Diagnosis(symptom, params, walked, results, aws, walked=everything)
-    if params.allow_writes if fix is None else fix:
-        apply_fixes(diagnosis)
-    else:
-        diagnosis.fixes = plan_fixes(diagnosis)
-    return diagnosis
-
-
-
-def walk(session: Any, symptom: str) -> Diagnosis:
-    """Notebook entry: diagnose with the session's clients and keep the checks for ``record``."""
-    d = diagnose(session.params, symptom, aws=session.aws, fix=False)
-    session.results.extend(d.results)
-    return d
-

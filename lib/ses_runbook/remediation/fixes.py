@@ -5,58 +5,43 @@ suppression list or creates a new SMTP credential, only with ``allow_writes``, e
 re-check that really asks AWS again (a write empties the run's memo). Without ``allow_writes`` it
 says what it would do and calls nothing that writes.
 """
+
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from ..commands import aws_command
-from ..redact import mask_key_id, mask_key_ids
-from ..results import CheckResult, Status
-from .catalogue import _smtp_user
+from ses_runbook.checks import Context, run_one, select
+from ses_runbook.core.aws import describe_error
+from ses_runbook.core.commands import aws_command
+from ses_runbook.core.redact import mask_key_id, mask_key_ids
+from ses_runbook.core.results import CheckResult, Status
+from ses_runbook.core.smtpcred import derive_smtp_password
+from ses_runbook.remediation.catalogue import smtp_user
+from ses_runbook.remediation.diagnosis import Diagnosis, FixResult
+from ses_runbook.sources import feedback, ses
 
 if TYPE_CHECKING:
-    from ..aws import Aws
-    from .diagnosis import Diagnosis
+    from ses_runbook.core.aws import Aws
 
 
-@dataclass
-class FixResult:
-    """One guarded fix: planned (read-only run) or made, and its re-check."""
-
-    id: str
-    title: str
-    cause: str
-    commands: list[str]
-    applied: bool = False
-    ok: bool | None = None  # re-check passed (None: not made)
-    message: str = ""
-    recheck: CheckResult | None = None
-    before: CheckResult | None = None
-    rows: list[dict[str, Any]] = field(default_factory=list)  # e.g. the suppression list
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "cause": self.cause, "commands": self.commands, "applied": self.applied,
-                "ok": self.ok, "message": self.message, "recheck": self.recheck.to_dict() if self.recheck else None,
-                "rows": self.rows}
-
-
-
-def _write(aws: "Aws", service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+def _write(aws: Aws, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
     """A write through the guarded client; it also drops the run's memo, so re-checks ask AWS again."""
     return aws.call(service, operation, **kwargs)
 
 
 def _recheck(diagnosis: Diagnosis, check_id: str, fix_id: str) -> CheckResult:
     """Run one check again after a fix (the write emptied the memo; a fresh check cache)."""
-    from ..checks import Context, run_one, select
 
     result = run_one(select([check_id])[0], Context(params=diagnosis.params, aws=diagnosis.aws))
     before = next((r for r in diagnosis.results if r.id == check_id), None)
     result.summary = f"re-check after fix {fix_id}: {result.summary}"
-    result.details = {**result.details, "fix": fix_id,
-                      "before": {"status": before.status.value, "summary": before.summary} if before else None}
+    result.details = {
+        **result.details,
+        "fix": fix_id,
+        "before": {"status": before.status.value, "summary": before.summary} if before else None,
+    }
     return result
 
 
@@ -77,13 +62,17 @@ def _fix_dkim(d: Diagnosis, fix: FixResult) -> None:
 
 
 def _suppressed_rows(d: Diagnosis) -> list[dict[str, Any]]:
-    from .. import ses
 
     rows = []
     for item in ses.suppressed_destinations(d.aws):
         when = ses.when(item.get("LastUpdateTime"))
-        rows.append({"email": item.get("EmailAddress"), "reason": item.get("Reason"),
-                     "last_update": when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None})
+        rows.append(
+            {
+                "email": item.get("EmailAddress"),
+                "reason": item.get("Reason"),
+                "last_update": when.strftime("%Y-%m-%dT%H:%M:%SZ") if when else None,
+            }
+        )
     return sorted(rows, key=lambda r: r["last_update"] or "", reverse=True)
 
 
@@ -100,22 +89,26 @@ def _fix_unsuppress(d: Diagnosis, fix: FixResult) -> None:
     fix.recheck = _recheck(d, "suppression.list", fix.id)
     still = {r["email"].lower() for r in _suppressed_rows(d)} & {a.lower() for a in removed}
     fix.ok = not still
-    fix.message = (f"removed {len(removed)} address(es) from the suppression list" + (f"; still listed: {', '.join(sorted(still))}" if still else "")
-                   + (f"; not on the list: {', '.join(absent)}" if absent else ""))
+    fix.message = (
+        f"removed {len(removed)} address(es) from the suppression list"
+        + (f"; still listed: {', '.join(sorted(still))}" if still else "")
+        + (f"; not on the list: {', '.join(absent)}" if absent else "")
+    )
 
 
 def _fix_credential(d: Diagnosis, fix: FixResult) -> None:
-    from ..smtpcred import derive_smtp_password
 
     p = d.params
     results = {r.id: r for r in d.results}
-    user = _smtp_user(p, results)
+    user = smtp_user(p, results)
     if user is None:
         fix.message = "no SMTP user known: set the smtp_users parameter to the IAM user the services send with"
         return
     if not p.smtp_credentials_file:
-        fix.message = ("not made: set smtp_credentials_file to a path; the new password is written there (mode 600), "
-                       "never shown in the notebook")
+        fix.message = (
+            "not made: set smtp_credentials_file to a path; the new password is written there (mode 600), "
+            "never shown in the notebook"
+        )
         return
     path = os.path.expanduser(p.smtp_credentials_file)
     if os.path.exists(path):
@@ -126,39 +119,45 @@ def _fix_credential(d: Diagnosis, fix: FixResult) -> None:
     password = derive_smtp_password(secret, p.region)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(f"# SES SMTP credential for IAM user {user}, region {p.region}; move it into the services' secret store, "
-                     "then delete this file\n")
+        handle.write(
+            f"# SES SMTP credential for IAM user {user}, region {p.region}; move it into the services' secret store, "
+            "then delete this file\n"
+        )
         handle.write(f"{p.smtp_username_env}={key_id}\n{p.smtp_password_env}={password}\n")
     del secret, password
     fix.applied = True
     fix.recheck = _recheck(d, "iam.smtp_users", fix.id)
-    from .. import ses
 
     active = any(k.get("AccessKeyId") == key_id and k.get("Status") == "Active" for k in ses.access_keys(d.aws, user))
     fix.ok = active and fix.recheck.status != Status.FAIL
-    fix.message = (f"new access key {mask_key_id(key_id)} for {user} is {'Active' if active else 'NOT active'}; username and "
-                   f"derived password written to {path} (mode 600). Next: put them in {p.smtp_username_env} / "
-                   f"{p.smtp_password_env} of NEST, the API and webmail, restart them, run 'ses-runbook check --only smtp.auth', "
-                   "then deactivate the old key")
+    fix.message = (
+        f"new access key {mask_key_id(key_id)} for {user} is {'Active' if active else 'NOT active'}; username and "
+        f"derived password written to {path} (mode 600). Next: put them in {p.smtp_username_env} / "
+        f"{p.smtp_password_env} of NEST, the API and webmail, restart them, run 'ses-runbook check --only smtp.auth', "
+        "then deactivate the old key"
+    )
 
 
 def _fix_suppress_export(d: Diagnosis, fix: FixResult) -> None:
     """SESv2 ``PutSuppressedDestination`` for every address of ``feedback_export_file``; then every one is looked for."""
-    from .. import feedback, ses
 
     if not d.params.feedback_export_file:
         fix.message = "not made: set feedback_export_file to the CSV 09_feedback wrote (the addresses to remove)"
         return
     rows = feedback.read_export(d.params.feedback_export_file)
     for row in rows:
-        _write(d.aws, "sesv2", "PutSuppressedDestination", EmailAddress=row["address"], Reason=row["reason"] or "BOUNCE")
+        _write(
+            d.aws, "sesv2", "PutSuppressedDestination", EmailAddress=row["address"], Reason=row["reason"] or "BOUNCE"
+        )
     fix.applied = bool(rows)
     fix.recheck = _recheck(d, "suppression.list", fix.id)
     listed = {item.get("EmailAddress", "").lower() for item in ses.suppressed_destinations(d.aws)}
     missing = [r["address"] for r in rows if r["address"].lower() not in listed]
     fix.ok = not missing
-    fix.message = (f"{len(rows) - len(missing)} of {len(rows)} exported address(es) are on the account's suppression list"
-                   + (f"; {len(missing)} are not (see the export file)" if missing else ""))
+    fix.message = (
+        f"{len(rows) - len(missing)} of {len(rows)} exported address(es) are on the account's suppression list"
+        + (f"; {len(missing)} are not (see the export file)" if missing else "")
+    )
 
 
 def _fix_feedback_pipeline(d: Diagnosis, fix: FixResult) -> None:
@@ -166,45 +165,70 @@ def _fix_feedback_pipeline(d: Diagnosis, fix: FixResult) -> None:
     ``SetIdentityNotificationTopic`` for Bounce and Complaint; then feedback.notifications again."""
     import json
 
-    from .. import feedback
-
     p = d.params
     topic = _write(d.aws, "sns", "CreateTopic", Name="ses-feedback")["TopicArn"]
     queue_arn = f"arn:aws:sqs:{p.region}:{d.aws.account_id()}:ses-feedback"
-    url = _write(d.aws, "sqs", "CreateQueue", QueueName="ses-feedback", Attributes={
-        "MessageRetentionPeriod": "1209600", "Policy": json.dumps(feedback.queue_policy(queue_arn, topic))})["QueueUrl"]
+    url = _write(
+        d.aws,
+        "sqs",
+        "CreateQueue",
+        QueueName="ses-feedback",
+        Attributes={"MessageRetentionPeriod": "1209600", "Policy": json.dumps(feedback.queue_policy(queue_arn, topic))},
+    )["QueueUrl"]
     _write(d.aws, "sns", "Subscribe", TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     for kind in ("Bounce", "Complaint"):
         _write(d.aws, "ses", "SetIdentityNotificationTopic", Identity=p.domain, NotificationType=kind, SnsTopic=topic)
     fix.applied = True
     fix.recheck = _recheck(d, "feedback.notifications", fix.id)
     fix.ok = fix.recheck.status == Status.OK
-    fix.message = (f"bounces and complaints of {p.domain} now go to SNS ses-feedback and the SQS queue {url}; "
-                   f"set feedback_queue_url to it so 09_feedback reads it" if fix.ok else "feedback still not flowing after the writes")
+    fix.message = (
+        f"bounces and complaints of {p.domain} now go to SNS ses-feedback and the SQS queue {url}; "
+        f"set feedback_queue_url to it so 09_feedback reads it"
+        if fix.ok
+        else "feedback still not flowing after the writes"
+    )
 
 
 def _fix_alarms(d: Diagnosis, fix: FixResult) -> None:
     """CloudWatch ``PutMetricAlarm`` on both reputation rates at the warn levels (SNS ``CreateTopic`` ses-alarms
     when no ``alarm_topic_arn`` is given); then feedback.alarms again."""
-    from .. import feedback
 
     p = d.params
     topic = p.alarm_topic_arn or _write(d.aws, "sns", "CreateTopic", Name="ses-alarms")["TopicArn"]
     for name, metric, level in feedback.ALARMS:
-        _write(d.aws, "cloudwatch", "PutMetricAlarm", AlarmName=name, Namespace="AWS/SES", MetricName=metric, Statistic="Average",
-               Period=3600, EvaluationPeriods=1, Threshold=getattr(p, level), ComparisonOperator="GreaterThanOrEqualToThreshold",
-               TreatMissingData="notBreaching", ActionsEnabled=True, AlarmActions=[topic])
+        _write(
+            d.aws,
+            "cloudwatch",
+            "PutMetricAlarm",
+            AlarmName=name,
+            Namespace="AWS/SES",
+            MetricName=metric,
+            Statistic="Average",
+            Period=3600,
+            EvaluationPeriods=1,
+            Threshold=getattr(p, level),
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+            TreatMissingData="notBreaching",
+            ActionsEnabled=True,
+            AlarmActions=[topic],
+        )
     fix.applied = True
     fix.recheck = _recheck(d, "feedback.alarms", fix.id)
     fix.ok = fix.recheck.status == Status.OK
-    fix.message = ("alarms ses-bounce-rate and ses-complaint-rate notify " + topic.rsplit(":", 1)[-1] if fix.ok else
-                   f"alarms created; nobody subscribes to {topic.rsplit(':', 1)[-1]} yet: subscribe the on-call "
-                   "(aws sns subscribe --protocol email), or set alarm_topic_arn to the on-call's topic")
+    fix.message = (
+        "alarms ses-bounce-rate and ses-complaint-rate notify " + topic.rsplit(":", 1)[-1]
+        if fix.ok
+        else f"alarms created; nobody subscribes to {topic.rsplit(':', 1)[-1]} yet: subscribe the on-call "
+        "(aws sns subscribe --protocol email), or set alarm_topic_arn to the on-call's topic"
+    )
 
 
 FIXES: dict[str, tuple[str, Callable[[Diagnosis, FixResult], None]]] = {
     "suppress-exported": ("Add the exported addresses to the suppression list", _fix_suppress_export),
-    "feedback-pipeline": ("Create the bounce and complaint pipeline (SNS topic, SQS queue, identity topics)", _fix_feedback_pipeline),
+    "feedback-pipeline": (
+        "Create the bounce and complaint pipeline (SNS topic, SQS queue, identity topics)",
+        _fix_feedback_pipeline,
+    ),
     "reputation-alarms": ("Create the bounce and complaint rate alarms", _fix_alarms),
     "reenable-sending": ("Re-enable account sending", _fix_sending),
     "enable-dkim-signing": ("Enable DKIM signing for the domain", _fix_dkim),
@@ -218,16 +242,22 @@ def _fix_commands(fix_id: str, d: Diagnosis) -> list[str]:
     if fix_id == "reenable-sending":
         return [aws_command(p, "sesv2", "put-account-sending-attributes", "--sending-enabled")]
     if fix_id == "enable-dkim-signing":
-        return [aws_command(p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled")]
+        return [
+            aws_command(
+                p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled"
+            )
+        ]
     if fix_id in ("suppress-exported", "feedback-pipeline", "reputation-alarms"):
-        from .. import feedback
-
-        return {"suppress-exported": feedback.suppress_commands, "feedback-pipeline": feedback.pipeline_commands,
-                "reputation-alarms": feedback.alarm_commands}[fix_id](p)
+        return {
+            "suppress-exported": feedback.suppress_commands,
+            "feedback-pipeline": feedback.pipeline_commands,
+            "reputation-alarms": feedback.alarm_commands,
+        }[fix_id](p)
     if fix_id == "unsuppress":
-        return [aws_command(p, "sesv2", "delete-suppressed-destination", f"--email-address {a}") for a in p.unsuppress] or [
-            "(name the addresses with -p unsuppress ADDR,ADDR)"]
-    user = _smtp_user(p, {r.id: r for r in d.results}) or "SMTP_USER"
+        return [
+            aws_command(p, "sesv2", "delete-suppressed-destination", f"--email-address {a}") for a in p.unsuppress
+        ] or ["(name the addresses with -p unsuppress ADDR,ADDR)"]
+    user = smtp_user(p, {r.id: r for r in d.results}) or "SMTP_USER"
     return [aws_command(p, "iam", "create-access-key", f"--user-name {user}", regional=False)]
 
 
@@ -241,8 +271,9 @@ def plan_fixes(diagnosis: Diagnosis) -> list[FixResult]:
         if fid and fid not in planned:
             planned[fid] = FixResult(fid, FIXES[fid][0], finding.cause.id, _fix_commands(fid, diagnosis))
     if diagnosis.params.unsuppress and "unsuppress" not in planned:
-        planned["unsuppress"] = FixResult("unsuppress", FIXES["unsuppress"][0], "recipients-suppressed",
-                                          _fix_commands("unsuppress", diagnosis))
+        planned["unsuppress"] = FixResult(
+            "unsuppress", FIXES["unsuppress"][0], "recipients-suppressed", _fix_commands("unsuppress", diagnosis)
+        )
     fixes = list(planned.values())
     for fix in fixes:
         fix.before = next((r for f in diagnosis.confirmed if f.cause.id == fix.cause for r in f.evidence), None)
@@ -250,8 +281,6 @@ def plan_fixes(diagnosis: Diagnosis) -> list[FixResult]:
             try:
                 fix.rows = _suppressed_rows(diagnosis)
             except Exception as exc:  # noqa: BLE001 - the table is a help, the fix says why it cannot run
-                from ..aws import describe_error
-
                 fix.message = describe_error(exc, diagnosis.params)
         if not diagnosis.params.allow_writes:
             fix.message = fix.message or "read-only run: set allow_writes=true to make this fix (nothing was changed)"
@@ -264,7 +293,6 @@ def apply_fixes(diagnosis: Diagnosis, session: Any = None) -> list[FixResult]:
     Read-only: returns the plan and calls nothing that writes. ``session`` (a notebook ``Runbook``)
     gets its recorded results replaced by the re-checks, so ``summary.json`` shows the state after the fix.
     """
-    from ..aws import describe_error
 
     fixes = plan_fixes(diagnosis)
     diagnosis.fixes = fixes
@@ -279,4 +307,3 @@ def apply_fixes(diagnosis: Diagnosis, session: Any = None) -> list[FixResult]:
         latest = {f.recheck.id: f.recheck for f in fixes if f.recheck is not None}
         session.results[:] = [latest.get(r.id, r) for r in session.results]
     return fixes
-

@@ -2,15 +2,25 @@
 
 The catalogue, the diagnosis and the fixes print nothing; everything shown goes through here.
 """
+
 from __future__ import annotations
 
 import html
 import os
 from typing import Any
 
-from .catalogue import CONFIRMED, PLACEHOLDER, RULED_OUT, SEVERITY, UNKNOWN, failure_modes
-from .diagnosis import Diagnosis
-from .fixes import FixResult
+from ses_runbook.core.display import show, status_badge, table_html, table_text
+from ses_runbook.remediation.catalogue import (
+    CONFIRMED,
+    PLACEHOLDER,
+    RULED_OUT,
+    SEVERITY,
+    SYMPTOMS,
+    UNKNOWN,
+    failure_modes,
+)
+from ses_runbook.remediation.diagnosis import Diagnosis, FixResult
+from ses_runbook.remediation.investigate import diagnose
 
 VERDICT_STYLE = {CONFIRMED: "bold red", UNKNOWN: "magenta", RULED_OUT: "green"}
 VERDICT_COLOUR = {CONFIRMED: "#cf222e", UNKNOWN: "#8250df", RULED_OUT: "#1a7f37"}
@@ -84,30 +94,36 @@ def fixes_text(fixes: list[FixResult]) -> str:
 
 
 def _badge(verdict: str) -> str:
-    return (f'<span style="color:white;background:{VERDICT_COLOUR[verdict]};padding:1px 6px;border-radius:3px;'
-            f'font-weight:bold">{html.escape(verdict)}</span>')
+    return (
+        f'<span style="color:white;background:{VERDICT_COLOUR[verdict]};padding:1px 6px;border-radius:3px;'
+        f'font-weight:bold">{html.escape(verdict)}</span>'
+    )
 
 
 def causes_html(d: Diagnosis) -> str:
-    from ..notebook import status_badge
 
     if not d.causes:
         return f"<p>{html.escape(causes_text(d))}</p>"
     rows = "".join(
         f"<tr><td>{i}</td><td><b>{html.escape(c.cause.title)}</b><br><code>{html.escape(c.cause.id)}</code></td>"
         f"<td>{html.escape(SEVERITY[c.cause.severity])}</td><td style='text-align:left'>"
-        + "<br>".join(f"{status_badge(r.status)} <code>{html.escape(r.id)}</code> {html.escape(r.summary)}"
-                      for r in c.finding.evidence)
-        + "</td><td style='text-align:left'>" + "<br>".join(f"{html.escape(s.title)} <code>{html.escape(s.id)}</code>"
-                                                          for s in c.symptoms) + "</td></tr>"
-        for i, c in enumerate(d.causes, 1))
-    return (f"<p><b>{len(d.causes)} confirmed cause{'s' if len(d.causes) > 1 else ''}</b>, most severe first</p>"
-            "<table><thead><tr><th>#</th><th>cause</th><th>impact</th><th style='text-align:left'>evidence</th>"
-            f"<th style='text-align:left'>symptoms it explains</th></tr></thead><tbody>{rows}</tbody></table>")
+        + "<br>".join(
+            f"{status_badge(r.status)} <code>{html.escape(r.id)}</code> {html.escape(r.summary)}"
+            for r in c.finding.evidence
+        )
+        + "</td><td style='text-align:left'>"
+        + "<br>".join(f"{html.escape(s.title)} <code>{html.escape(s.id)}</code>" for s in c.symptoms)
+        + "</td></tr>"
+        for i, c in enumerate(d.causes, 1)
+    )
+    return (
+        f"<p><b>{len(d.causes)} confirmed cause{'s' if len(d.causes) > 1 else ''}</b>, most severe first</p>"
+        "<table><thead><tr><th>#</th><th>cause</th><th>impact</th><th style='text-align:left'>evidence</th>"
+        f"<th style='text-align:left'>symptoms it explains</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 def walkthrough_html(d: Diagnosis) -> str:
-    from ..notebook import status_badge
 
     if not d.symptoms:
         return f"<pre>{html.escape(walkthrough_text(d))}</pre>"
@@ -115,12 +131,19 @@ def walkthrough_html(d: Diagnosis) -> str:
     for s in d.symptoms:
         rows = "".join(
             f"<tr><td>{_badge(f.verdict)}</td><td><b>{html.escape(f.cause.title)}</b><br><code>{html.escape(f.cause.id)}</code></td>"
-            f"<td style='text-align:left'>" + "<br>".join(f"{status_badge(r.status)} <code>{html.escape(r.id)}</code> "
-                                                           f"{html.escape(r.summary)}" for r in f.evidence)
-            + f"<br><small>{html.escape(f.note)}</small></td></tr>" for f in s.findings)
-        parts.append(f"<h4>{html.escape(s.symptom.title)} <code>{html.escape(s.symptom.id)}</code></h4>"
-                     f"<table><thead><tr><th>verdict</th><th>cause</th><th style='text-align:left'>evidence</th></tr></thead>"
-                     f"<tbody>{rows}</tbody></table>")
+            f"<td style='text-align:left'>"
+            + "<br>".join(
+                f"{status_badge(r.status)} <code>{html.escape(r.id)}</code> {html.escape(r.summary)}"
+                for r in f.evidence
+            )
+            + f"<br><small>{html.escape(f.note)}</small></td></tr>"
+            for f in s.findings
+        )
+        parts.append(
+            f"<h4>{html.escape(s.symptom.title)} <code>{html.escape(s.symptom.id)}</code></h4>"
+            f"<table><thead><tr><th>verdict</th><th>cause</th><th style='text-align:left'>evidence</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
     return "".join(parts)
 
 
@@ -139,12 +162,16 @@ def steps_html(d: Diagnosis) -> str:
             if s.verify:
                 bits.append(f"<br><small>verify: <code>{html.escape(s.verify)}</code></small>")
             items.append(f"<li>{''.join(bits)}</li>")
-        parts.append(f"<h4>{len(parts) + 1}. {html.escape(f.cause.title)} <code>{html.escape(f.cause.id)}</code></h4>"
-                     f"<p><i>Why this happens:</i> {html.escape(f.cause.why)}</p><ol>{''.join(items)}</ol>")
+        parts.append(
+            f"<h4>{len(parts) + 1}. {html.escape(f.cause.title)} <code>{html.escape(f.cause.id)}</code></h4>"
+            f"<p><i>Why this happens:</i> {html.escape(f.cause.why)}</p><ol>{''.join(items)}</ol>"
+        )
     blanks = placeholders(d)
     if blanks:
-        parts.append("<p><b>Prepared text to complete before anyone sends it</b> (it states only what this run measured):</p>"
-                     "<ul>" + "".join(f"<li><code>{html.escape(b)}</code></li>" for b in blanks) + "</ul>")
+        parts.append(
+            "<p><b>Prepared text to complete before anyone sends it</b> (it states only what this run measured):</p>"
+            "<ul>" + "".join(f"<li><code>{html.escape(b)}</code></li>" for b in blanks) + "</ul>"
+        )
     return "".join(parts)
 
 
@@ -153,14 +180,12 @@ def fixes_html(fixes: list[FixResult]) -> str:
 
 
 def _show(html_text: str, plain: str) -> None:
-    from ..notebook import _display
 
-    _display(html_text, plain)
+    show(html_text, plain)
 
 
 def show_failure_modes() -> None:
     """The page's table, as the notebook's first output."""
-    from ..notebook import table_html, table_text
 
     rows = failure_modes()
     _show(table_html(rows), table_text(rows))
@@ -178,8 +203,6 @@ def show_walkthrough(d: Diagnosis, session: Any = None) -> None:
         _show(walkthrough_html(d), walkthrough_text(d))
         return
     from IPython.display import display
-
-    from .diagnosis import diagnose
 
     display(picker)
     handle = display({"text/html": walkthrough_html(d), "text/plain": walkthrough_text(d)}, raw=True, display_id=True)
@@ -205,12 +228,17 @@ def symptom_picker(session: Any, d: Diagnosis) -> Any:
     """An ipywidgets Dropdown of the failure modes (and ``auto``), set to the diagnosis' symptom."""
     import ipywidgets
 
-    from .catalogue import SYMPTOMS
-
-    options = [("auto: every failure mode that shows", "auto")] + [(f"{s.title} ({s.id})", s.id) for s in SYMPTOMS.values()]
+    options = [("auto: every failure mode that shows", "auto")] + [
+        (f"{s.title} ({s.id})", s.id) for s in SYMPTOMS.values()
+    ]
     value = d.requested if d.requested in {v for _, v in options} else "auto"
-    return ipywidgets.Dropdown(options=options, value=value, description="symptom",
-                               layout=ipywidgets.Layout(width="32em"), style={"description_width": "initial"})
+    return ipywidgets.Dropdown(
+        options=options,
+        value=value,
+        description="symptom",
+        layout=ipywidgets.Layout(width="32em"),
+        style={"description_width": "initial"},
+    )
 
 
 def show_steps(d: Diagnosis) -> None:
@@ -219,22 +247,20 @@ def show_steps(d: Diagnosis) -> None:
 
 def show_suppression(d: Diagnosis) -> None:
     """The suppression list as a table (newest first), when the unsuppress fix is in play."""
-    from ..notebook import table_html, table_text
 
     fix = next((f for f in d.fixes if f.id == "unsuppress"), None)
     rows = fix.rows if fix else []
     if fix is None:
-        _show("<p>suppression list: not shown (no suppression cause confirmed, no address named in unsuppress)</p>",
-              "suppression list: not shown (no suppression cause confirmed, no address named in unsuppress)")
+        _show(
+            "<p>suppression list: not shown (no suppression cause confirmed, no address named in unsuppress)</p>",
+            "suppression list: not shown (no suppression cause confirmed, no address named in unsuppress)",
+        )
         return
     _show(table_html(rows), table_text(rows))
 
 
 def show_fixes(d: Diagnosis) -> None:
     _show(fixes_html(d.fixes), fixes_text(d.fixes))
-
-
-
 
 
 def print_diagnosis(d: Diagnosis, verbose: bool = False) -> None:
@@ -255,8 +281,10 @@ def print_diagnosis(d: Diagnosis, verbose: bool = False) -> None:
         console.print("\n[bold]Guarded fixes[/]")
         console.print(fixes_text(d.fixes), markup=False)
     if d.symptoms and d.requested == "auto" and not verbose:
-        console.print(f"\n[dim]{len(d.symptoms)} symptom(s) explained by these causes; --verbose shows each symptom's "
-                      "table with the causes ruled out[/]")
+        console.print(
+            f"\n[dim]{len(d.symptoms)} symptom(s) explained by these causes; --verbose shows each symptom's "
+            "table with the causes ruled out[/]"
+        )
         return
     for s in d.symptoms:
         table = Table(title=f"{s.symptom.title} ({s.symptom.id})", title_justify="left", show_lines=False)
@@ -265,5 +293,7 @@ def print_diagnosis(d: Diagnosis, verbose: bool = False) -> None:
         table.add_column("evidence")
         for f in s.findings:
             evidence = "\n".join(f"{r.status.value} {r.id}: {r.summary}" for r in f.evidence) or f.note
-            table.add_row(f"[{VERDICT_STYLE[f.verdict]}]{f.verdict}[/]", f"{f.cause.title}\n[dim]{f.cause.id}[/]", evidence)
+            table.add_row(
+                f"[{VERDICT_STYLE[f.verdict]}]{f.verdict}[/]", f"{f.cause.title}\n[dim]{f.cause.id}[/]", evidence
+            )
         console.print(table)

@@ -7,33 +7,38 @@ identity verification and DKIM in v1 and v2), in the wire formats botocore parse
 for SES v1, REST/JSON for SESv2. Everything else goes to moto unchanged. Every operation is
 counted here, on the server side, so tests can prove how many calls (and writes) a run made.
 """
+
 from __future__ import annotations
 
 import io
-import logging
 import json
+import logging
 import random
 import re
 import threading
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from ..aws import READ_OPERATIONS, READ_PATH_OPERATIONS, iam_action
-from . import notifications
-from .world import ACCOUNT, World
+from ses_runbook.core.aws import READ_OPERATIONS, READ_PATH_OPERATIONS, iam_action
+from ses_runbook.sandbox import inbound, notifications
+from ses_runbook.sandbox.inbound import contact_list_error, request_of
+from ses_runbook.sandbox.world import ACCOUNT, World
 
 XMLNS = "http://ses.amazonaws.com/doc/2010-12-01/"
 IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
 _READ = ("Get", "List", "Describe", "Head", "GET ", "HEAD ")  # S3 REST calls the layer cannot name: method and path
-_REPORT_COLUMNS = ("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
-                   "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
-                   "access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,"
-                   "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,"
-                   "access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,"
-                   "cert_2_active,cert_2_last_rotated")
+_REPORT_COLUMNS = (
+    "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,"
+    "password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,"
+    "access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,"
+    "access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,"
+    "access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,"
+    "cert_2_active,cert_2_last_rotated"
+)
 StartResponse = Callable[..., Any]
 
 
@@ -134,9 +139,13 @@ class SesLayer:
     def writes(self) -> dict[str, int]:
         """Calls that changed something, by operation: the server's own count."""
         with self._lock:
-            return {k: v for k, v in self.calls.items()
-                    if not k.split(".", 1)[1].startswith(_READ) and k not in READ_PATH_OPERATIONS
-                    and k not in READ_OPERATIONS}
+            return {
+                k: v
+                for k, v in self.calls.items()
+                if not k.split(".", 1)[1].startswith(_READ)
+                and k not in READ_PATH_OPERATIONS
+                and k not in READ_OPERATIONS
+            }
 
     def reset_calls(self) -> None:
         with self._lock:
@@ -174,7 +183,6 @@ class SesLayer:
                     return self._json(start_response, 200, self._v2[operation](_v2_args(environ, body, path_args)))
                 if operation == "SendEmail":
                     self._v2_send_precheck(json.loads(body or b"{}"))
-                    from .inbound import contact_list_error, request_of
 
                     missing = contact_list_error(self.world, request_of(service, operation, body) or {})
                     if missing:
@@ -200,8 +208,9 @@ class SesLayer:
             return self._error(start_response, service, exc)
         return self._to_moto(environ, start_response, service, operation, body)
 
-    def _to_moto(self, environ: dict[str, Any], start_response: StartResponse, service: str, operation: str,
-                 body: bytes = b"") -> Iterable[bytes]:
+    def _to_moto(
+        self, environ: dict[str, Any], start_response: StartResponse, service: str, operation: str, body: bytes = b""
+    ) -> Iterable[bytes]:
         status_holder: list[str] = []
 
         def capture(status: str, headers: list, exc_info: Any = None) -> Any:
@@ -231,7 +240,11 @@ class SesLayer:
         source = form.get("Source", [""])[0]
         recipients = [v[0] for k, v in form.items() if k.startswith("Destination.") and ".member." in k]
         caller = "sandbox-runbook"
-        tags = {form[k][0]: form.get(k[:-4] + "Value", [""])[0] for k in form if k.startswith("Tags.member.") and k.endswith(".Name")}
+        tags = {
+            form[k][0]: form.get(k[:-4] + "Value", [""])[0]
+            for k in form
+            if k.startswith("Tags.member.") and k.endswith(".Name")
+        }
         now = datetime.now(timezone.utc)
         mail_obj = notifications.mail(now, mid, source, caller, recipients, tags, self.region)
         rng = random.Random(mid)
@@ -264,7 +277,7 @@ class SesLayer:
         stamped = dict(message)
         kind = message["notificationType"].lower()
         if kind in stamped:  # the event's own time is when it happened: now
-            stamped[kind] = {**stamped[kind], "timestamp": notifications._ts(datetime.now(timezone.utc))}
+            stamped[kind] = {**stamped[kind], "timestamp": notifications.timestamp_text(datetime.now(timezone.utc))}
         try:
             sns_backends[ACCOUNT][self.region].publish(json.dumps(stamped), arn=topic)
         except Exception:  # noqa: BLE001 - a deleted topic: SES drops the notification too
@@ -277,12 +290,15 @@ class SesLayer:
                 if self.world.identity_view(name) is None:
                     continue
                 topics = self.world.notification_topics.get(name, {})
-                attrs: dict[str, Any] = {"BounceTopic": topics.get("Bounce"), "ComplaintTopic": topics.get("Complaint"),
-                                         "DeliveryTopic": topics.get("Delivery"),
-                                         "ForwardingEnabled": self.world.forwarding.get(name, True),
-                                         "HeadersInBounceNotificationsEnabled": False,
-                                         "HeadersInComplaintNotificationsEnabled": False,
-                                         "HeadersInDeliveryNotificationsEnabled": False}
+                attrs: dict[str, Any] = {
+                    "BounceTopic": topics.get("Bounce"),
+                    "ComplaintTopic": topics.get("Complaint"),
+                    "DeliveryTopic": topics.get("Delivery"),
+                    "ForwardingEnabled": self.world.forwarding.get(name, True),
+                    "HeadersInBounceNotificationsEnabled": False,
+                    "HeadersInComplaintNotificationsEnabled": False,
+                    "HeadersInDeliveryNotificationsEnabled": False,
+                }
                 out[name] = attrs
         return _xml_map("NotificationAttributes", out)
 
@@ -308,13 +324,15 @@ class SesLayer:
         with self.world.lock:
             topics = self.world.notification_topics.get(name, {})
             if not enabled and not (topics.get("Bounce") and topics.get("Complaint")):
-                raise SesError("InvalidParameterValue", "Feedback forwarding cannot be disabled without Bounce and Complaint topics")
+                raise SesError(
+                    "InvalidParameterValue",
+                    "Feedback forwarding cannot be disabled without Bounce and Complaint topics",
+                )
             self.world.forwarding[name] = enabled
         return ""
 
     def _deliver(self, service: str, operation: str, body: bytes, answer: bytes) -> list[bytes]:
         """After SES accepted a send: mail for the inbound address goes where a receipt rule puts it."""
-        from . import inbound
 
         try:
             request = inbound.request_of(service, operation, body)
@@ -352,34 +370,56 @@ class SesLayer:
         stamp = "%Y-%m-%dT%H:%M:%S+00:00"
         when = lambda t: t.strftime(stamp) if t else "N/A"  # noqa: E731
         generated = self.world.as_of
-        lines = [_REPORT_COLUMNS, f"<root_account>,arn:aws:iam::{ACCOUNT}:root,{when(generated)},not_supported,"
-                 "no_information,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A"]
+        lines = [
+            _REPORT_COLUMNS,
+            f"<root_account>,arn:aws:iam::{ACCOUNT}:root,{when(generated)},not_supported,"
+            "no_information,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A",
+        ]
         for user in list(iam_backends[ACCOUNT]["aws"].users.values()):
             fields = [user.name, user.arn, when(user.create_date), "false", "N/A", "N/A", "N/A", "false"]
             keys = list(user.access_keys)[:2]
             for key in keys + [None] * (2 - len(keys)):
                 used = getattr(key, "last_used", None)
-                fields += (["false", "N/A", "N/A", "N/A", "N/A"] if key is None else
-                           ["true" if key.status == "Active" else "false", when(key.create_date),
-                            when(getattr(used, "timestamp", None)), getattr(used, "region", None) or "N/A",
-                            getattr(used, "service", None) or "N/A"])
+                fields += (
+                    ["false", "N/A", "N/A", "N/A", "N/A"]
+                    if key is None
+                    else [
+                        "true" if key.status == "Active" else "false",
+                        when(key.create_date),
+                        when(getattr(used, "timestamp", None)),
+                        getattr(used, "region", None) or "N/A",
+                        getattr(used, "service", None) or "N/A",
+                    ]
+                )
             lines.append(",".join(fields + ["false", "N/A", "false", "N/A"]))
         content = base64.b64encode(("\n".join(lines) + "\n").encode()).decode()
         return _xml("Content", content) + _xml("ReportFormat", "text/csv") + _xml("GeneratedTime", generated)
 
     # -- responses ---------------------------------------------------------------------
-    def _json(self, start_response: StartResponse, status: int, payload: dict[str, Any],
-              content_type: str = "application/json") -> list[bytes]:
+    def _json(
+        self,
+        start_response: StartResponse,
+        status: int,
+        payload: dict[str, Any],
+        content_type: str = "application/json",
+    ) -> list[bytes]:
         data = json.dumps(payload, default=_json_default).encode()
-        start_response(f"{status} {'OK' if status == 200 else 'Error'}",
-                       [("Content-Type", content_type), ("Content-Length", str(len(data))),
-                        ("x-amzn-RequestId", str(uuid.uuid4()))])
+        start_response(
+            f"{status} {'OK' if status == 200 else 'Error'}",
+            [
+                ("Content-Type", content_type),
+                ("Content-Length", str(len(data))),
+                ("x-amzn-RequestId", str(uuid.uuid4())),
+            ],
+        )
         return [data]
 
     def _xml(self, start_response: StartResponse, operation: str, inner: str, xmlns: str = XMLNS) -> list[bytes]:
         request_id = uuid.uuid4()
-        data = (f'<{operation}Response xmlns="{xmlns}"><{operation}Result>{inner}</{operation}Result>'
-                f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{operation}Response>").encode()
+        data = (
+            f'<{operation}Response xmlns="{xmlns}"><{operation}Result>{inner}</{operation}Result>'
+            f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{operation}Response>"
+        ).encode()
         start_response("200 OK", [("Content-Type", "text/xml"), ("Content-Length", str(len(data)))])
         return [data]
 
@@ -391,8 +431,10 @@ class SesLayer:
             data = json.dumps({"message": exc.message}).encode()
             headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", exc.code)]
         else:
-            data = (f'<ErrorResponse xmlns="{XMLNS}"><Error><Type>Sender</Type><Code>{exc.code}</Code>'
-                    f"<Message>{_esc(exc.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
+            data = (
+                f'<ErrorResponse xmlns="{XMLNS}"><Error><Type>Sender</Type><Code>{exc.code}</Code>'
+                f"<Message>{_esc(exc.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+            ).encode()
             headers = [("Content-Type", "text/xml")]
         start_response(f"{exc.status} Error", headers + [("Content-Length", str(len(data)))])
         return [data]
@@ -406,8 +448,10 @@ class SesLayer:
             body = json.dumps({"__type": "AccessDenied", "message": message}).encode()
             headers = [("Content-Type", "application/x-amz-json-1.0")]
         else:
-            body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{_esc(message)}</Message>"
-                    f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{_esc(message)}</Message>"
+                f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+            ).encode()
             headers = [("Content-Type", "text/xml")]
         start_response("403 Forbidden", headers + [("Content-Length", str(len(body)))])
         return [body]
@@ -456,10 +500,20 @@ class SesLayer:
             time.sleep(0.05)
         out = []
         for m in picked:
-            out.append({"MessageId": m.id, "ReceiptHandle": m.receipt_handle, "MD5OfBody": hashlib.md5(m.body.encode()).hexdigest(),
-                        "Body": m.body, "Attributes": {"SentTimestamp": str(m.sent_timestamp), "SenderId": m.sender_id,
-                                                       "ApproximateReceiveCount": str(m.approximate_receive_count),
-                                                       "ApproximateFirstReceiveTimestamp": str(m.approximate_first_receive_timestamp)}})
+            out.append(
+                {
+                    "MessageId": m.id,
+                    "ReceiptHandle": m.receipt_handle,
+                    "MD5OfBody": hashlib.md5(m.body.encode()).hexdigest(),
+                    "Body": m.body,
+                    "Attributes": {
+                        "SentTimestamp": str(m.sent_timestamp),
+                        "SenderId": m.sender_id,
+                        "ApproximateReceiveCount": str(m.approximate_receive_count),
+                        "ApproximateFirstReceiveTimestamp": str(m.approximate_first_receive_timestamp),
+                    },
+                }
+            )
         return {"Messages": out} if out else {}
 
     def _change_visibility(self, queue: Any, handle: str, timeout: int) -> str | None:
@@ -478,7 +532,9 @@ class SesLayer:
         queue = self._queue(request.get("QueueUrl", ""))
         if queue is None:
             return None
-        error = self._change_visibility(queue, request.get("ReceiptHandle", ""), int(request.get("VisibilityTimeout", 0)))
+        error = self._change_visibility(
+            queue, request.get("ReceiptHandle", ""), int(request.get("VisibilityTimeout", 0))
+        )
         if error:
             raise SesError(error, f"{error}: the receipt handle or visibility timeout is not valid")
         return {}
@@ -489,7 +545,9 @@ class SesLayer:
             return None
         ok, failed = [], []
         for entry in request.get("Entries", []):
-            error = self._change_visibility(queue, entry.get("ReceiptHandle", ""), int(entry.get("VisibilityTimeout", 0)))
+            error = self._change_visibility(
+                queue, entry.get("ReceiptHandle", ""), int(entry.get("VisibilityTimeout", 0))
+            )
             if error:
                 failed.append({"Id": entry.get("Id"), "SenderFault": True, "Code": error, "Message": error})
             else:
@@ -508,8 +566,9 @@ class SesLayer:
         whole request to moto (``None``).
         """
         queries = request.get("MetricDataQueries", [])
-        if not queries or any("MetricStat" not in q or q["MetricStat"]["Metric"].get("Namespace") != "AWS/SES"
-                              for q in queries):
+        if not queries or any(
+            "MetricStat" not in q or q["MetricStat"]["Metric"].get("Namespace") != "AWS/SES" for q in queries
+        ):
             return None
         dimensioned = [q for q in queries if q["MetricStat"]["Metric"].get("Dimensions")]
         if dimensioned:
@@ -518,10 +577,14 @@ class SesLayer:
             from_moto = self._moto_metric_data(environ, {**request, "MetricDataQueries": dimensioned})
             if from_moto is None:
                 return None
-            answer = self.get_metric_data({**request, "MetricDataQueries": [q for q in queries if q not in dimensioned]})
+            answer = self.get_metric_data(
+                {**request, "MetricDataQueries": [q for q in queries if q not in dimensioned]}
+            )
             by_id = {r["Id"]: r for r in answer["MetricDataResults"] + from_moto.get("MetricDataResults", [])}
-            return {"MetricDataResults": [by_id[q["Id"]] for q in queries if q["Id"] in by_id],
-                    "Messages": from_moto.get("Messages", [])}
+            return {
+                "MetricDataResults": [by_id[q["Id"]] for q in queries if q["Id"] in by_id],
+                "Messages": from_moto.get("Messages", []),
+            }
         start = datetime.fromtimestamp(float(request["StartTime"]), timezone.utc)
         end = datetime.fromtimestamp(float(request["EndTime"]), timezone.utc)
         descending = request.get("ScanBy", "TimestampDescending") == "TimestampDescending"
@@ -532,8 +595,15 @@ class SesLayer:
             points = self.world.metric(metric["MetricName"], start, end, int(stat["Period"]), stat["Stat"])
             if descending:
                 points.reverse()
-            results.append({"Id": query["Id"], "Label": query.get("Label", metric["MetricName"]),
-                            "Timestamps": [t for t, _ in points], "Values": [v for _, v in points], "StatusCode": "Complete"})
+            results.append(
+                {
+                    "Id": query["Id"],
+                    "Label": query.get("Label", metric["MetricName"]),
+                    "Timestamps": [t for t, _ in points],
+                    "Values": [v for _, v in points],
+                    "StatusCode": "Complete",
+                }
+            )
         return {"MetricDataResults": results, "Messages": []}
 
     def _moto_metric_data(self, environ: dict[str, Any], request: dict[str, Any]) -> dict[str, Any] | None:
@@ -559,21 +629,31 @@ class SesLayer:
 
     def v1_get_send_quota(self, form: dict) -> str:
         account = self.world.scenario.account
-        return (_xml("Max24HourSend", account.max_24_hour_send) + _xml("MaxSendRate", account.max_send_rate)
-                + _xml("SentLast24Hours", self.world.sent_last_24h()))
+        return (
+            _xml("Max24HourSend", account.max_24_hour_send)
+            + _xml("MaxSendRate", account.max_send_rate)
+            + _xml("SentLast24Hours", self.world.sent_last_24h())
+        )
 
     def v1_get_send_statistics(self, form: dict) -> str:
-        points = [{"Timestamp": p.timestamp, "DeliveryAttempts": p.sends, "Bounces": p.bounces,
-                   "Complaints": p.complaints, "Rejects": p.rejects} for p in self.world.points]
+        points = [
+            {
+                "Timestamp": p.timestamp,
+                "DeliveryAttempts": p.sends,
+                "Bounces": p.bounces,
+                "Complaints": p.complaints,
+                "Rejects": p.rejects,
+            }
+            for p in self.world.points
+        ]
         return _xml("SendDataPoints", points)
 
     def v1_list_identities(self, form: dict) -> str:
         kind = form.get("IdentityType", [""])[0]
-        names = [n for n in self.world.identity_names()
-                 if not kind or (kind == "Domain") == ("@" not in n)]
+        names = [n for n in self.world.identity_names() if not kind or (kind == "Domain") == ("@" not in n)]
         start = int(form.get("NextToken", ["0"])[0] or 0)
         size = min(int(form.get("MaxItems", ["1000"])[0] or 1000), 1000)
-        page = names[start:start + size]
+        page = names[start : start + size]
         token = _xml("NextToken", start + size) if start + size < len(names) else ""
         return _xml("Identities", page) + token
 
@@ -613,8 +693,11 @@ class SesLayer:
         for name in self._batch(form):
             identity = self.world.identity_view(name)
             if identity is not None and identity.mail_from_domain:
-                out[name] = {"MailFromDomain": identity.mail_from_domain, "MailFromDomainStatus": identity.mail_from_status,
-                             "BehaviorOnMXFailure": identity.behavior_on_mx_failure}
+                out[name] = {
+                    "MailFromDomain": identity.mail_from_domain,
+                    "MailFromDomainStatus": identity.mail_from_status,
+                    "BehaviorOnMXFailure": identity.behavior_on_mx_failure,
+                }
             elif identity is not None:
                 out[name] = {"BehaviorOnMXFailure": identity.behavior_on_mx_failure}
         return _xml_map("MailFromDomainAttributes", out)
@@ -630,14 +713,22 @@ class SesLayer:
     def _send_precheck(self, source: str, recipients: list[str]) -> None:
         with self.world.lock:
             if not self.world.sending_enabled or self.world.scenario.account.enforcement_status == "SHUTDOWN":
-                raise SesError("AccountSendingPausedException",
-                               "Sending paused for this account. For more information, please check the reason in the SES console.")
+                raise SesError(
+                    "AccountSendingPausedException",
+                    "Sending paused for this account. For more information, please check the reason in the SES console.",
+                )
             if not self.world.is_verified_address(source):
-                raise SesError("MessageRejected", f"Email address is not verified. The following identities failed the check in region {self.region.upper()}: {source}")
+                raise SesError(
+                    "MessageRejected",
+                    f"Email address is not verified. The following identities failed the check in region {self.region.upper()}: {source}",
+                )
             if not self.world.scenario.account.production_access:
                 bad = [r for r in recipients if not self.world.is_verified_address(r)]
                 if bad:
-                    raise SesError("MessageRejected", f"Email address is not verified. The following identities failed the check in region {self.region.upper()}: {', '.join(bad)}")
+                    raise SesError(
+                        "MessageRejected",
+                        f"Email address is not verified. The following identities failed the check in region {self.region.upper()}: {', '.join(bad)}",
+                    )
 
     def _v1_send_precheck(self, form: dict) -> None:
         recipients = [v[0] for k, v in form.items() if k.startswith("Destination.") and ".member." in k]
@@ -645,29 +736,42 @@ class SesLayer:
 
     def _v2_send_precheck(self, request: dict) -> None:
         destination = request.get("Destination", {})
-        recipients = destination.get("ToAddresses", []) + destination.get("CcAddresses", []) + destination.get("BccAddresses", [])
+        recipients = (
+            destination.get("ToAddresses", [])
+            + destination.get("CcAddresses", [])
+            + destination.get("BccAddresses", [])
+        )
         try:
             self._send_precheck(request.get("FromEmailAddress", ""), recipients)
         except SesError as exc:
-            raise SesError("MessageRejected" if "verified" in exc.message else "SendingPausedException", exc.message) from None
+            raise SesError(
+                "MessageRejected" if "verified" in exc.message else "SendingPausedException", exc.message
+            ) from None
 
     # -- SESv2 -------------------------------------------------------------------------
     def v2_get_account(self, args: dict[str, Any]) -> dict[str, Any]:
         account = self.world.scenario.account
         with self.world.lock:
             enabled = self.world.sending_enabled
-        details: dict[str, Any] = {"MailType": account.mail_type, "WebsiteURL": account.website_url,
-                                   "ContactLanguage": "EN", "UseCaseDescription": "Transactional mail of thephenom.app",
-                                   "AdditionalContactEmailAddresses": [],
-                                   "ReviewDetails": {"Status": account.review_status}}
+        details: dict[str, Any] = {
+            "MailType": account.mail_type,
+            "WebsiteURL": account.website_url,
+            "ContactLanguage": "EN",
+            "UseCaseDescription": "Transactional mail of thephenom.app",
+            "AdditionalContactEmailAddresses": [],
+            "ReviewDetails": {"Status": account.review_status},
+        }
         if account.review_case_id:
             details["ReviewDetails"]["CaseId"] = account.review_case_id
         return {
             "DedicatedIpAutoWarmupEnabled": False,
             "EnforcementStatus": account.enforcement_status,
             "ProductionAccessEnabled": account.production_access,
-            "SendQuota": {"Max24HourSend": account.max_24_hour_send, "MaxSendRate": account.max_send_rate,
-                          "SentLast24Hours": self.world.sent_last_24h()},
+            "SendQuota": {
+                "Max24HourSend": account.max_24_hour_send,
+                "MaxSendRate": account.max_send_rate,
+                "SentLast24Hours": self.world.sent_last_24h(),
+            },
             "SendingEnabled": enabled,
             "SuppressionAttributes": {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]},
             "Details": details,
@@ -683,11 +787,16 @@ class SesLayer:
         start = int(args.get("NextToken") or 0)
         size = min(int(args.get("PageSize") or 1000), 1000)
         out = []
-        for name in names[start:start + size]:
+        for name in names[start : start + size]:
             identity = self.world.identity_view(name)
-            out.append({"IdentityType": "DOMAIN" if identity.is_domain else "EMAIL_ADDRESS", "IdentityName": name,
-                        "SendingEnabled": identity.verification == "Success",
-                        "VerificationStatus": _v2_status(identity.verification)})
+            out.append(
+                {
+                    "IdentityType": "DOMAIN" if identity.is_domain else "EMAIL_ADDRESS",
+                    "IdentityName": name,
+                    "SendingEnabled": identity.verification == "Success",
+                    "VerificationStatus": _v2_status(identity.verification),
+                }
+            )
         result: dict[str, Any] = {"EmailIdentities": out}
         if start + size < len(names):
             result["NextToken"] = str(start + size)
@@ -700,20 +809,40 @@ class SesLayer:
             raise SesError("NotFoundException", f"Email identity {name} does not exist.", 404)
         with self.world.lock:
             signing = self.world.dkim_enabled.get(name, identity.dkim_enabled)
-        dkim: dict[str, Any] = {"SigningEnabled": signing, "Status": _v2_status(identity.dkim),
-                                "SigningAttributesOrigin": "AWS_SES", "NextSigningKeyLength": "RSA_2048_BIT",
-                                "CurrentSigningKeyLength": "RSA_2048_BIT"}
+        dkim: dict[str, Any] = {
+            "SigningEnabled": signing,
+            "Status": _v2_status(identity.dkim),
+            "SigningAttributesOrigin": "AWS_SES",
+            "NextSigningKeyLength": "RSA_2048_BIT",
+            "CurrentSigningKeyLength": "RSA_2048_BIT",
+        }
         if identity.is_domain and identity.dkim != "NotStarted":
             dkim["Tokens"] = self.world.scenario.dkim_tokens(name)
             dkim["SigningHostedZone"] = "dkim.amazonses.com"
-        mail_from: dict[str, Any] = {"BehaviorOnMxFailure": "USE_DEFAULT_VALUE" if identity.behavior_on_mx_failure == "UseDefaultValue" else "REJECT_MESSAGE"}
+        mail_from: dict[str, Any] = {
+            "BehaviorOnMxFailure": "USE_DEFAULT_VALUE"
+            if identity.behavior_on_mx_failure == "UseDefaultValue"
+            else "REJECT_MESSAGE"
+        }
         if identity.mail_from_domain:
-            mail_from.update({"MailFromDomain": identity.mail_from_domain,
-                              "MailFromDomainStatus": identity.mail_from_status.upper().replace("TEMPORARYFAILURE", "TEMPORARY_FAILURE")})
-        return {"IdentityType": "DOMAIN" if identity.is_domain else "EMAIL_ADDRESS",
-                "FeedbackForwardingStatus": True, "VerifiedForSendingStatus": identity.verification == "Success",
-                "DkimAttributes": dkim, "MailFromAttributes": mail_from, "Policies": {}, "Tags": [],
-                "VerificationStatus": _v2_status(identity.verification)}
+            mail_from.update(
+                {
+                    "MailFromDomain": identity.mail_from_domain,
+                    "MailFromDomainStatus": identity.mail_from_status.upper().replace(
+                        "TEMPORARYFAILURE", "TEMPORARY_FAILURE"
+                    ),
+                }
+            )
+        return {
+            "IdentityType": "DOMAIN" if identity.is_domain else "EMAIL_ADDRESS",
+            "FeedbackForwardingStatus": True,
+            "VerifiedForSendingStatus": identity.verification == "Success",
+            "DkimAttributes": dkim,
+            "MailFromAttributes": mail_from,
+            "Policies": {},
+            "Tags": [],
+            "VerificationStatus": _v2_status(identity.verification),
+        }
 
     def v2_put_dkim(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args["EmailIdentity"]
@@ -731,7 +860,7 @@ class SesLayer:
             items = [i for i in items if i["Reason"] in _listify(reasons)]
         start = int(args.get("NextToken") or 0)
         size = min(int(args.get("PageSize") or 1000), 1000)
-        result: dict[str, Any] = {"SuppressedDestinationSummaries": items[start:start + size]}
+        result: dict[str, Any] = {"SuppressedDestinationSummaries": items[start : start + size]}
         if start + size < len(items):
             result["NextToken"] = str(start + size)
         return result
@@ -749,20 +878,31 @@ class SesLayer:
         if reason not in ("BOUNCE", "COMPLAINT") or "@" not in email:
             raise SesError("BadRequestException", "EmailAddress and Reason (BOUNCE or COMPLAINT) are required")
         with self.world.lock:
-            self.world.suppressed[email] = {"EmailAddress": email, "Reason": reason, "LastUpdateTime": datetime.now(timezone.utc)}
+            self.world.suppressed[email] = {
+                "EmailAddress": email,
+                "Reason": reason,
+                "LastUpdateTime": datetime.now(timezone.utc),
+            }
         return {}
 
     def v2_delete_suppressed(self, args: dict[str, Any]) -> dict[str, Any]:
         email = args["EmailAddress"]
         with self.world.lock:
             if self.world.suppressed.pop(email, None) is None:
-                raise SesError("NotFoundException", f"Email address {email} does not exist on your suppression list.", 404)
+                raise SesError(
+                    "NotFoundException", f"Email address {email} does not exist on your suppression list.", 404
+                )
         return {}
 
 
 def _v2_status(v1_status: str) -> str:
-    return {"Success": "SUCCESS", "Pending": "PENDING", "Failed": "FAILED",
-            "TemporaryFailure": "TEMPORARY_FAILURE", "NotStarted": "NOT_STARTED"}[v1_status]
+    return {
+        "Success": "SUCCESS",
+        "Pending": "PENDING",
+        "Failed": "FAILED",
+        "TemporaryFailure": "TEMPORARY_FAILURE",
+        "NotStarted": "NOT_STARTED",
+    }[v1_status]
 
 
 def _json_default(value: Any) -> Any:

@@ -5,6 +5,7 @@ The DNS checks resolve DKIM CNAMEs, SPF, DMARC and MX records with an ordinary r
 protocol over UDP and TCP exercises exactly the code paths production uses, including
 NXDOMAIN vs NODATA and TXT strings split into 255-byte chunks.
 """
+
 from __future__ import annotations
 
 import errno
@@ -14,10 +15,10 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .service import LoopbackService
-
 from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
+
+from ses_runbook.sandbox.service import LoopbackService
 
 __all__ = ["DnsServer"]
 
@@ -119,9 +120,7 @@ class _ZoneResolver(BaseResolver):
             # A client without EDNS gets at most 512 bytes over UDP, with EDNS the size it
             # advertised; beyond that TC=1 and it retries over TCP. dnslib's own truncation
             # drops the question section too, which dnspython rejects as a foreign reply.
-            limit = max(
-                [_CLASSIC_UDP_LIMIT] + [rr.rclass for rr in request.ar if rr.rtype == QTYPE.OPT]
-            )
+            limit = max([_CLASSIC_UDP_LIMIT] + [rr.rclass for rr in request.ar if rr.rtype == QTYPE.OPT])
             if len(reply.pack()) > limit:
                 rcode = reply.header.rcode
                 reply = request.reply(ra=0, aa=1)
@@ -158,7 +157,9 @@ class _ZoneResolver(BaseResolver):
                     break
                 seen.add(target)
                 target_records = zone.by_name.get(target, [])
-                matches = [r for r in target_records if r[0] == qtype] or [r for r in target_records if r[0] == QTYPE.CNAME]
+                matches = [r for r in target_records if r[0] == qtype] or [
+                    r for r in target_records if r[0] == QTYPE.CNAME
+                ]
                 for rtype, ttl, rdata in matches:
                     reply.add_answer(RR(DNSLabel(target), rtype, rdata=rdata, ttl=ttl))
                 present = present or target_records
@@ -195,9 +196,7 @@ class _TcpServer(_QuietMixin, socketserver.ThreadingMixIn, socketserver.TCPServe
     allow_reuse_address = True
 
 
-def _bind_pair(
-    resolver: BaseResolver, logger: DNSLogger, host: str, port: int
-) -> tuple[DNSServer, DNSServer]:
+def _bind_pair(resolver: BaseResolver, logger: DNSLogger, host: str, port: int) -> tuple[DNSServer, DNSServer]:
     """Bind UDP and TCP on the same port; with port 0, find one free for both."""
     attempts = 1 if port else _PORT_ATTEMPTS
     last_error: OSError | None = None
@@ -205,9 +204,7 @@ def _bind_pair(
         tcp = DNSServer(resolver, address=host, port=port, tcp=True, logger=logger, server=_TcpServer)
         actual = tcp.server.server_address[1]
         try:
-            udp = DNSServer(
-                resolver, address=host, port=actual, tcp=False, logger=logger, server=_UdpServer
-            )
+            udp = DNSServer(resolver, address=host, port=actual, tcp=False, logger=logger, server=_UdpServer)
         except OSError as exc:
             tcp.server.server_close()
             if exc.errno != errno.EADDRINUSE:

@@ -5,6 +5,7 @@ folder it landed in is the inbox placement. pymap speaks IMAP4rev1 over asyncio;
 its own thread and event loop, with one user whose login the scenario defines. Messages are put
 into folders the way a provider's filter would, by an ordinary IMAP APPEND.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +15,7 @@ import threading
 from argparse import Namespace
 from typing import Any
 
-from .service import LoopbackService
+from ses_runbook.sandbox.service import LoopbackService
 
 _log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class ImapServer(LoopbackService):
     def running(self) -> bool:
         return self._server is not None
 
-    def start(self) -> "ImapServer":
+    def start(self) -> ImapServer:
         for name in ("pymap", "asyncio"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         ready = threading.Event()
@@ -63,15 +64,24 @@ class ImapServer(LoopbackService):
         return self
 
     async def _serve(self) -> None:
-        from pymap.backend.dict import Config, DictBackend, Login
         from proxyprotocol.reader import ProxyProtocolReader
+        from pymap.backend.dict import Config, DictBackend, Login
         from pymap.imap import IMAPServer
         from pysasl.hashing import Cleartext
 
-        config = Config(Namespace(passlib_cfg=None, proxy_protocol="noop", inherited_sockets=None), host=self.host, port=self._port, demo_data=False, demo_user=self.username,
-                        demo_password=self.password, tls_enabled=False, secure_auth=False, reject_dnsbl=False,
-                        invalid_user_sleep=0.0,
-                        hash_context=Cleartext())  # the sandbox's own fixed password: no key stretching at each login
+        config = Config(
+            Namespace(passlib_cfg=None, proxy_protocol="noop", inherited_sockets=None),
+            host=self.host,
+            port=self._port,
+            demo_data=False,
+            demo_user=self.username,
+            demo_password=self.password,
+            tls_enabled=False,
+            secure_auth=False,
+            reject_dnsbl=False,
+            invalid_user_sleep=0.0,
+            hash_context=Cleartext(),
+        )  # the sandbox's own fixed password: no key stretching at each login
         config.apply_context()
         login = Login(config)
         await DictBackend._add_demo_user(config, login)
@@ -93,6 +103,7 @@ class ImapServer(LoopbackService):
         if loop is None:
             return
         if server is not None:
+
             async def close() -> None:
                 server.close()
                 await server.wait_closed()

@@ -4,6 +4,7 @@ Mail for the scenario's inbound address lands in a moto S3 bucket under the rule
 by a receipt id (not the sending message id, as with SES receiving), and in the loopback IMAP
 mailbox (``Inbox`` or ``Spam`` as the scenario says). Nothing here is reachable from ``checks/``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +13,8 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from . import mail
-from .world import ACCOUNT, World
+from ses_runbook.sandbox import mail
+from ses_runbook.sandbox.world import ACCOUNT, World
 
 
 def _s3_backend() -> Any:
@@ -33,15 +34,23 @@ def request_of(service: str, operation: str, body: bytes) -> dict[str, Any] | No
     if service == "sesv2" and operation == "SendEmail":
         data = json.loads(body or b"{}")
         simple = (data.get("Content") or {}).get("Simple") or {}
-        return {"from": data.get("FromEmailAddress", ""), "to": (data.get("Destination") or {}).get("ToAddresses", []),
-                "subject": (simple.get("Subject") or {}).get("Data", ""),
-                "text": ((simple.get("Body") or {}).get("Text") or {}).get("Data", ""),
-                "list": (data.get("ListManagementOptions") or {}).get("ContactListName")}
+        return {
+            "from": data.get("FromEmailAddress", ""),
+            "to": (data.get("Destination") or {}).get("ToAddresses", []),
+            "subject": (simple.get("Subject") or {}).get("Data", ""),
+            "text": ((simple.get("Body") or {}).get("Text") or {}).get("Data", ""),
+            "list": (data.get("ListManagementOptions") or {}).get("ContactListName"),
+        }
     if service == "ses" and operation == "SendEmail":
         form = parse_qs(body.decode("utf-8", "replace"))
         to = [v[0] for k, v in sorted(form.items()) if k.startswith("Destination.ToAddresses.member.")]
-        return {"from": form.get("Source", [""])[0], "to": to, "subject": form.get("Message.Subject.Data", [""])[0],
-                "text": form.get("Message.Body.Text.Data", [""])[0], "list": None}
+        return {
+            "from": form.get("Source", [""])[0],
+            "to": to,
+            "subject": form.get("Message.Subject.Data", [""])[0],
+            "text": form.get("Message.Body.Text.Data", [""])[0],
+            "list": None,
+        }
     return None
 
 
@@ -66,22 +75,43 @@ def build(world: World, request: dict[str, Any], message_id: str) -> bytes:
         headers["List-Unsubscribe"] = f"<https://unsubscribe.{scenario.region}.amazonses.com/v1/{token}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     when = world.as_of + timedelta(seconds=len(world.sent))
-    raw = mail.compose(sender, ", ".join(request["to"]), request["subject"], request["text"] + "\n",
-                       f"<{message_id}@email.amazonses.com>", when, headers)
+    raw = mail.compose(
+        sender,
+        ", ".join(request["to"]),
+        request["subject"],
+        request["text"] + "\n",
+        f"<{message_id}@email.amazonses.com>",
+        when,
+        headers,
+    )
     published, _ = mail.keypair("sandbox")
     signing: list[tuple[str, str, bytes]] = [("amazonses.com", mail.SES_SELECTOR, published)]
     with world.lock:
-        signs = identity is not None and identity.dkim == "Success" and world.dkim_enabled.get(identity.name, identity.dkim_enabled)
+        signs = (
+            identity is not None
+            and identity.dkim == "Success"
+            and world.dkim_enabled.get(identity.name, identity.dkim_enabled)
+        )
     if signs:
         key = published if box.signing_key == "published" else mail.keypair("sandbox-rotated")[0]
         signing.append((domain, scenario.dkim_tokens(identity.name)[0], key))
     mail_from = None
-    if identity is not None and identity.mail_from_domain and identity.mail_from_status == "Success" and scenario.dns.mail_from_mx:
+    if (
+        identity is not None
+        and identity.mail_from_domain
+        and identity.mail_from_status == "Success"
+        and scenario.dns.mail_from_mx
+    ):
         mail_from = identity.mail_from_domain
     return_path = f"{message_id}@{mail_from or 'amazonses.com'}"
-    return mail.ses_deliver(raw, signing=signing, return_path=return_path,
-                            received_by=f"inbound-smtp.{scenario.region}.amazonaws.com", when=when,
-                            spam_verdict="FAIL" if box.placement == "Spam" else "PASS")
+    return mail.ses_deliver(
+        raw,
+        signing=signing,
+        return_path=return_path,
+        received_by=f"inbound-smtp.{scenario.region}.amazonaws.com",
+        when=when,
+        spam_verdict="FAIL" if box.placement == "Spam" else "PASS",
+    )
 
 
 def deliver(world: World, request: dict[str, Any], message_id: str) -> str | None:
@@ -105,6 +135,11 @@ def seed(world: World) -> None:
     """One message already stored when the sandbox starts: the platform's last notification to the
     inbound address, built as SES built it, so a read-only mail test has something to judge."""
     box = world.scenario.mail
-    request = {"from": "no-reply@thephenom.app", "to": [box.inbound_address], "subject": "Your weekly summary",
-               "text": "Three new notifications are waiting for you on thephenom.app.", "list": box.contact_list}
+    request = {
+        "from": "no-reply@thephenom.app",
+        "to": [box.inbound_address],
+        "subject": "Your weekly summary",
+        "text": "Three new notifications are waiting for you on thephenom.app.",
+        "list": box.contact_list,
+    }
     deliver(world, request, "0100019a3c2f0000-seeded-notification-000000")

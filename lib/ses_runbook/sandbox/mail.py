@@ -7,6 +7,7 @@ CNAME at ``TOKEN.dkim.amazonses.com``) and once with ``d=amazonses.com``. The en
 receiving side's Received line names an address inside amazonses.com's SPF. dkimpy signs here
 exactly as it verifies in ``message.py``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -14,20 +15,29 @@ import functools
 import os
 import random
 import tempfile
-from pathlib import Path
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 SES_SELECTOR = "ug7nbtf4gccmlpwj322ax3p6ow6yfsug"  # the amazonses.com selector of the second signature
 SES_IP = "54.240.8.30"  # inside ip4:54.240.0.0/18 of amazonses.com's SPF
 SES_HOST = "a8-30.smtp-out.amazonses.com"
-SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"content-type",
-                  b"list-unsubscribe", b"list-unsubscribe-post"]
+SIGNED_HEADERS = [
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"mime-version",
+    b"content-type",
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
+]
 
 
-_SMALL_PRIMES = [n for n in range(3, 2000, 2) if all(n % d for d in range(3, int(n ** 0.5) + 1, 2))]
+_SMALL_PRIMES = [n for n in range(3, 2000, 2) if all(n % d for d in range(3, int(n**0.5) + 1, 2))]
 
 
 def _probable_prime(n: int, rng: random.Random) -> bool:
@@ -76,10 +86,12 @@ def keypair(label: str = "default", bits: int = 2048) -> tuple[bytes, str]:
         p, q = _prime(bits // 2, rng), _prime(bits // 2, rng)
         e, phi = 65537, (p - 1) * (q - 1)
         d = pow(e, -1, phi)
-        key = rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p),
-                                    rsa.RSAPublicNumbers(e, p * q)).private_key()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption())
+        key = rsa.RSAPrivateNumbers(
+            p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), rsa.RSAPublicNumbers(e, p * q)
+        ).private_key()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
     if not cache.exists():
         try:
             fd = os.open(cache, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -91,19 +103,38 @@ def keypair(label: str = "default", bits: int = 2048) -> tuple[bytes, str]:
     return private, "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode("ascii")
 
 
-def sign(raw: bytes, domain: str, selector: str, private_key: bytes, headers: list[bytes] | None = None,
-         length: bool = False) -> bytes:
+def sign(
+    raw: bytes, domain: str, selector: str, private_key: bytes, headers: list[bytes] | None = None, length: bool = False
+) -> bytes:
     """``raw`` with a DKIM-Signature (relaxed/relaxed, rsa-sha256) prepended."""
     import dkim
 
-    present = [h for h in (headers or SIGNED_HEADERS) if f"\n{h.decode()}:".encode() in b"\n" + raw.lower().split(b"\r\n\r\n")[0].split(b"\n\n")[0]]
-    signature = dkim.sign(raw, selector.encode(), domain.encode(), private_key, include_headers=present or [b"from"],
-                          canonicalize=(b"relaxed", b"relaxed"), length=length)
+    present = [
+        h
+        for h in (headers or SIGNED_HEADERS)
+        if f"\n{h.decode()}:".encode() in b"\n" + raw.lower().split(b"\r\n\r\n")[0].split(b"\n\n")[0]
+    ]
+    signature = dkim.sign(
+        raw,
+        selector.encode(),
+        domain.encode(),
+        private_key,
+        include_headers=present or [b"from"],
+        canonicalize=(b"relaxed", b"relaxed"),
+        length=length,
+    )
     return signature + raw
 
 
-def compose(sender: str, to: str, subject: str, text: str, message_id: str, when: datetime,
-            extra_headers: dict[str, str] | None = None) -> bytes:
+def compose(
+    sender: str,
+    to: str,
+    subject: str,
+    text: str,
+    message_id: str,
+    when: datetime,
+    extra_headers: dict[str, str] | None = None,
+) -> bytes:
     """The MIME message a sender hands to SES (what SES then signs and delivers), CRLF line ends."""
     msg = EmailMessage()
     msg["From"] = sender
@@ -117,8 +148,15 @@ def compose(sender: str, to: str, subject: str, text: str, message_id: str, when
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 
-def ses_deliver(raw: bytes, *, signing: list[tuple[str, str, bytes]], return_path: str, received_by: str,
-                when: datetime, spam_verdict: str = "PASS") -> bytes:
+def ses_deliver(
+    raw: bytes,
+    *,
+    signing: list[tuple[str, str, bytes]],
+    return_path: str,
+    received_by: str,
+    when: datetime,
+    spam_verdict: str = "PASS",
+) -> bytes:
     """What the receiving side stores: SES's signatures, then Return-Path, Received and SES receiving's verdicts.
 
     ``signing`` is a list of (domain, selector, private key), applied in order (the first ends up lowest).
@@ -126,11 +164,13 @@ def ses_deliver(raw: bytes, *, signing: list[tuple[str, str, bytes]], return_pat
     for domain, selector, private_key in signing:
         raw = sign(raw, domain, selector, private_key)
     stamp = format_datetime(when)
-    trace = (f"Return-Path: <{return_path}>\r\n"
-             f"Received: from {SES_HOST} ({SES_HOST} [{SES_IP}])\r\n by {received_by} with ESMTPS id sandbox\r\n"
-             f" for <{_first_to(raw)}>; {stamp}\r\n"
-             f"X-SES-Spam-Verdict: {spam_verdict}\r\n"
-             "X-SES-Virus-Verdict: PASS\r\n")
+    trace = (
+        f"Return-Path: <{return_path}>\r\n"
+        f"Received: from {SES_HOST} ({SES_HOST} [{SES_IP}])\r\n by {received_by} with ESMTPS id sandbox\r\n"
+        f" for <{_first_to(raw)}>; {stamp}\r\n"
+        f"X-SES-Spam-Verdict: {spam_verdict}\r\n"
+        "X-SES-Virus-Verdict: PASS\r\n"
+    )
     return trace.encode() + raw
 
 

@@ -5,6 +5,7 @@ would hold (one per bounce and complaint over the last ``feedback.queue_days``),
 mailbox simulator becomes the notification SES would publish for it. The JSON follows AWS's
 "Amazon SNS notification contents for Amazon SES" (``notificationType``, ``mail``, ``bounce`` ...).
 """
+
 from __future__ import annotations
 
 import json
@@ -13,32 +14,70 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .scenario import Scenario
-from .world import ACCOUNT, _rate
+from ses_runbook.sandbox.scenario import Scenario
+from ses_runbook.sandbox.world import ACCOUNT, spiked_rate
 
 SIMULATOR = "simulator.amazonses.com"
 # recipient domains of the platform's users, with their share of the mail
-DOMAINS = [("gmail.com", 35), ("yahoo.com", 14), ("outlook.com", 12), ("hotmail.com", 8), ("icloud.com", 7),
-           ("aol.com", 3), ("gmx.de", 3), ("web.de", 2), ("acme-corp.example", 6), ("northwind.example", 5),
-           ("contoso.example", 5)]
+DOMAINS = [
+    ("gmail.com", 35),
+    ("yahoo.com", 14),
+    ("outlook.com", 12),
+    ("hotmail.com", 8),
+    ("icloud.com", 7),
+    ("aol.com", 3),
+    ("gmx.de", 3),
+    ("web.de", 2),
+    ("acme-corp.example", 6),
+    ("northwind.example", 5),
+    ("contoso.example", 5),
+]
 # the services that send, their From address and the IAM identity they send with
-SOURCES = [("no-reply@thephenom.app", "api-mailer", "api", 55), ("notifications@thephenom.app", "ses-smtp-nest", "nest", 30),
-           ("webmail@thephenom.app", "ses-smtp-webmail", "webmail", 15)]
+SOURCES = [
+    ("no-reply@thephenom.app", "api-mailer", "api", 55),
+    ("notifications@thephenom.app", "ses-smtp-nest", "nest", 30),
+    ("webmail@thephenom.app", "ses-smtp-webmail", "webmail", 15),
+]
 # the usual bounces: (type, subtype, status, diagnostic code, share)
-BOUNCES = [("Permanent", "General", "5.1.1", "smtp; 550 5.1.1 The email account that you tried to reach does not exist", 50),
-           ("Permanent", "NoEmail", "5.1.1", "smtp; 550 5.1.1 Recipient address rejected: User unknown", 12),
-           ("Permanent", "OnAccountSuppressionList", "5.1.1", "Amazon SES did not send the message to this address because it is on the suppression list for your account.", 8),
-           ("Transient", "MailboxFull", "5.2.2", "smtp; 552 5.2.2 Mailbox full", 12),
-           ("Transient", "General", "4.7.0", "smtp; 421 4.7.0 Try again later, closing connection", 18)]
+BOUNCES = [
+    ("Permanent", "General", "5.1.1", "smtp; 550 5.1.1 The email account that you tried to reach does not exist", 50),
+    ("Permanent", "NoEmail", "5.1.1", "smtp; 550 5.1.1 Recipient address rejected: User unknown", 12),
+    (
+        "Permanent",
+        "OnAccountSuppressionList",
+        "5.1.1",
+        "Amazon SES did not send the message to this address because it is on the suppression list for your account.",
+        8,
+    ),
+    ("Transient", "MailboxFull", "5.2.2", "smtp; 552 5.2.2 Mailbox full", 12),
+    ("Transient", "General", "4.7.0", "smtp; 421 4.7.0 Try again later, closing connection", 18),
+]
 COMPLAINT_TYPES = [("abuse", 70), ("not-spam", 5), ("other", 15), ("fraud", 10)]
-FIRST = ["anna", "ben", "carla", "dev", "eli", "fatima", "georg", "hana", "ivan", "jules", "kim", "luca", "mia", "noah", "olga", "paul"]
+FIRST = [
+    "anna",
+    "ben",
+    "carla",
+    "dev",
+    "eli",
+    "fatima",
+    "georg",
+    "hana",
+    "ivan",
+    "jules",
+    "kim",
+    "luca",
+    "mia",
+    "noah",
+    "olga",
+    "paul",
+]
 
 
 def _pick(rng: random.Random, table: list[tuple]) -> tuple:
     return rng.choices(table, weights=[row[-1] for row in table])[0]
 
 
-def _ts(when: datetime) -> str:
+def timestamp_text(when: datetime) -> str:
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
@@ -47,46 +86,109 @@ def message_id(rng: random.Random, when: datetime) -> str:
     return f"{int(when.timestamp() * 1000):016x}-{uuid.UUID(int=rng.getrandbits(128))}-000000"
 
 
-def mail(when: datetime, mid: str, source: str, caller: str, destination: list[str], tags: dict[str, str], region: str) -> dict[str, Any]:
+def mail(
+    when: datetime, mid: str, source: str, caller: str, destination: list[str], tags: dict[str, str], region: str
+) -> dict[str, Any]:
     """The ``mail`` object every notification carries: who sent what, when, to whom, with which tags."""
     domain = source.rpartition("@")[2]
-    all_tags = {"ses:caller-identity": [caller], "ses:from-domain": [domain], "ses:operation": ["SendEmail"],
-                **{k: [v] for k, v in tags.items()}}
-    return {"timestamp": _ts(when), "messageId": mid, "source": source,
-            "sourceArn": f"arn:aws:ses:{region}:{ACCOUNT}:identity/{domain}", "sourceIp": "192.0.2.25",
-            "callerIdentity": caller, "sendingAccountId": ACCOUNT, "destination": destination, "tags": all_tags}
+    all_tags = {
+        "ses:caller-identity": [caller],
+        "ses:from-domain": [domain],
+        "ses:operation": ["SendEmail"],
+        **{k: [v] for k, v in tags.items()},
+    }
+    return {
+        "timestamp": timestamp_text(when),
+        "messageId": mid,
+        "source": source,
+        "sourceArn": f"arn:aws:ses:{region}:{ACCOUNT}:identity/{domain}",
+        "sourceIp": "192.0.2.25",
+        "callerIdentity": caller,
+        "sendingAccountId": ACCOUNT,
+        "destination": destination,
+        "tags": all_tags,
+    }
 
 
-def bounce(mail_obj: dict[str, Any], when: datetime, rng: random.Random, recipient: str, btype: str, subtype: str,
-           status: str, diagnostic: str) -> dict[str, Any]:
-    return {"notificationType": "Bounce", "mail": mail_obj,
-            "bounce": {"bounceType": btype, "bounceSubType": subtype, "timestamp": _ts(when),
-                       "feedbackId": message_id(rng, when).replace("-000000", "-000001"), "reportingMTA": "dsn; a8-12.smtp-out.amazonses.com",
-                       "bouncedRecipients": [{"emailAddress": recipient, "action": "failed" if btype == "Permanent" else "delayed",
-                                              "status": status, "diagnosticCode": diagnostic}]}}
+def bounce(
+    mail_obj: dict[str, Any],
+    when: datetime,
+    rng: random.Random,
+    recipient: str,
+    btype: str,
+    subtype: str,
+    status: str,
+    diagnostic: str,
+) -> dict[str, Any]:
+    return {
+        "notificationType": "Bounce",
+        "mail": mail_obj,
+        "bounce": {
+            "bounceType": btype,
+            "bounceSubType": subtype,
+            "timestamp": timestamp_text(when),
+            "feedbackId": message_id(rng, when).replace("-000000", "-000001"),
+            "reportingMTA": "dsn; a8-12.smtp-out.amazonses.com",
+            "bouncedRecipients": [
+                {
+                    "emailAddress": recipient,
+                    "action": "failed" if btype == "Permanent" else "delayed",
+                    "status": status,
+                    "diagnosticCode": diagnostic,
+                }
+            ],
+        },
+    }
 
 
-def complaint(mail_obj: dict[str, Any], when: datetime, rng: random.Random, recipient: str, feedback_type: str) -> dict[str, Any]:
-    return {"notificationType": "Complaint", "mail": mail_obj,
-            "complaint": {"complainedRecipients": [{"emailAddress": recipient}], "timestamp": _ts(when),
-                          "feedbackId": message_id(rng, when).replace("-000000", "-000002"), "complaintSubType": None,
-                          "userAgent": "Yahoo!-Mail-Feedback/2.0", "complaintFeedbackType": feedback_type,
-                          "arrivalDate": _ts(when - timedelta(minutes=3))}}
+def complaint(
+    mail_obj: dict[str, Any], when: datetime, rng: random.Random, recipient: str, feedback_type: str
+) -> dict[str, Any]:
+    return {
+        "notificationType": "Complaint",
+        "mail": mail_obj,
+        "complaint": {
+            "complainedRecipients": [{"emailAddress": recipient}],
+            "timestamp": timestamp_text(when),
+            "feedbackId": message_id(rng, when).replace("-000000", "-000002"),
+            "complaintSubType": None,
+            "userAgent": "Yahoo!-Mail-Feedback/2.0",
+            "complaintFeedbackType": feedback_type,
+            "arrivalDate": timestamp_text(when - timedelta(minutes=3)),
+        },
+    }
 
 
 def delivery(mail_obj: dict[str, Any], when: datetime, recipient: str) -> dict[str, Any]:
-    return {"notificationType": "Delivery", "mail": mail_obj,
-            "delivery": {"timestamp": _ts(when), "processingTimeMillis": 412, "recipients": [recipient],
-                         "smtpResponse": "250 2.6.0 Message received", "reportingMTA": "a8-12.smtp-out.amazonses.com",
-                         "remoteMtaIp": "192.0.2.80"}}
+    return {
+        "notificationType": "Delivery",
+        "mail": mail_obj,
+        "delivery": {
+            "timestamp": timestamp_text(when),
+            "processingTimeMillis": 412,
+            "recipients": [recipient],
+            "smtpResponse": "250 2.6.0 Message received",
+            "reportingMTA": "a8-12.smtp-out.amazonses.com",
+            "remoteMtaIp": "192.0.2.80",
+        },
+    }
 
 
 def envelope(message: dict[str, Any], topic_arn: str, when: datetime, rng: random.Random) -> str:
     """The SNS envelope an SQS subscriber (without raw delivery) receives."""
-    return json.dumps({"Type": "Notification", "MessageId": str(uuid.UUID(int=rng.getrandbits(128))), "TopicArn": topic_arn,
-                       "Message": json.dumps(message), "Timestamp": _ts(when), "SignatureVersion": "1",
-                       "Signature": "c2FuZGJveA==", "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService.pem",
-                       "UnsubscribeURL": f"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic_arn}:0"})
+    return json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": str(uuid.UUID(int=rng.getrandbits(128))),
+            "TopicArn": topic_arn,
+            "Message": json.dumps(message),
+            "Timestamp": timestamp_text(when),
+            "SignatureVersion": "1",
+            "Signature": "c2FuZGJveA==",
+            "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService.pem",
+            "UnsubscribeURL": f"https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic_arn}:0",
+        }
+    )
 
 
 def queue_notifications(scenario: Scenario, points: list[Any], end: datetime) -> list[tuple[datetime, dict[str, Any]]]:
@@ -110,8 +212,13 @@ def queue_notifications(scenario: Scenario, points: list[Any], end: datetime) ->
             continue
         hours_ago = (end - point.timestamp).total_seconds() / 3600
         spikes = scenario.traffic.spikes
-        for kind, n, metric, base in (("Bounce", point.bounces, "bounce_rate", base_b), ("Complaint", point.complaints, "complaint_rate", base_c)):
-            rate = _rate(base, spikes, metric, hours_ago)  # the scenario's rate here: above the base only in a spike
+        for kind, n, metric, base in (
+            ("Bounce", point.bounces, "bounce_rate", base_b),
+            ("Complaint", point.complaints, "complaint_rate", base_c),
+        ):
+            rate = spiked_rate(
+                base, spikes, metric, hours_ago
+            )  # the scenario's rate here: above the base only in a spike
             extra_share = max(0.0, 1 - base / rate) if rate > 0 and cause else 0.0
             for _ in range(n):
                 if fb.queue_sample < 1 and rng.random() >= fb.queue_sample:
@@ -133,7 +240,10 @@ def queue_notifications(scenario: Scenario, points: list[Any], end: datetime) ->
                     when = sent + timedelta(seconds=rng.uniform(1, 40))
                     if from_cause and cause:
                         btype, sub = "Permanent", cause.bounce_subtype
-                        status, diag = "5.1.1", f"smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown in virtual mailbox table"
+                        status, diag = (
+                            "5.1.1",
+                            f"smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown in virtual mailbox table",
+                        )
                     else:
                         btype, sub, status, diag, _ = _pick(rng, BOUNCES)
                     out.append((when, bounce(mail_obj, when, rng, recipient, btype, sub, status, diag)))
@@ -146,7 +256,9 @@ def queue_notifications(scenario: Scenario, points: list[Any], end: datetime) ->
     return out
 
 
-def simulator_outcome(address: str, mail_obj: dict[str, Any], when: datetime, rng: random.Random) -> dict[str, Any] | None:
+def simulator_outcome(
+    address: str, mail_obj: dict[str, Any], when: datetime, rng: random.Random
+) -> dict[str, Any] | None:
     """What SES publishes for a send to a mailbox simulator address (None: not a simulator address)."""
     local, _, domain = address.lower().partition("@")
     if domain != SIMULATOR:
@@ -158,8 +270,16 @@ def simulator_outcome(address: str, mail_obj: dict[str, Any], when: datetime, rn
     if local == "complaint":
         return complaint(mail_obj, when, rng, address, "abuse")
     if local == "suppressionlist":
-        return bounce(mail_obj, when, rng, address, "Permanent", "OnAccountSuppressionList", "5.1.1",
-                      "Amazon SES did not send the message to this address because it is on the suppression list for your account.")
+        return bounce(
+            mail_obj,
+            when,
+            rng,
+            address,
+            "Permanent",
+            "OnAccountSuppressionList",
+            "5.1.1",
+            "Amazon SES did not send the message to this address because it is on the suppression list for your account.",
+        )
     if local == "ooto":
         return delivery(mail_obj, when, address)
     return None

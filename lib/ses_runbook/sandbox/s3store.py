@@ -7,6 +7,7 @@ sandbox therefore restores the buckets from ``SES_RUNBOOK_SANDBOX_S3`` (default
 ``~/.cache/ses-runbook/sandbox/s3``) when it starts and writes them back when it stops.
 A bucket the folder does not hold does not exist, so a missing bucket is still an error.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,12 +15,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ses_runbook.sandbox.world import DEFAULT_STATE_DIR, SANDBOX_KEY
+
 BUCKET = "ses-runbook-reports"  # the staged bucket every sandbox has
 
 
 def default_dir() -> Path:
-    from .server import DEFAULT_STATE_DIR
-
     return Path(os.environ.get("SES_RUNBOOK_SANDBOX_S3") or DEFAULT_STATE_DIR / "s3").expanduser()
 
 
@@ -27,11 +28,14 @@ def client(endpoint_url: str, region: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    from .server import SANDBOX_KEY
-
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, aws_access_key_id=SANDBOX_KEY[0],
-                        aws_secret_access_key=SANDBOX_KEY[1],
-                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=SANDBOX_KEY[0],
+        aws_secret_access_key=SANDBOX_KEY[1],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
 
 
 def _create(s3: Any, bucket: str, region: str) -> None:

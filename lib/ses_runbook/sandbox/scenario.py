@@ -3,6 +3,7 @@
 A scenario may ``extends:`` another (deep merge; lists replace), so each failure mode is
 the healthy account plus the one thing that is wrong with it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..exceptions import SandboxError
+from ses_runbook.core.errors import SandboxError
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
@@ -120,8 +121,11 @@ class Feedback(_Strict):
     # moto's SQS scans the whole queue on every receive (AWS does not); shares between kinds stay true
     queue_sample: float = Field(1.0, gt=0, le=1)
     cause: FeedbackCause | None = None
-    simulator_delay_s: dict[str, float] = Field(default_factory=lambda: {
-        "success": 0.4, "bounce": 0.7, "complaint": 1.1, "suppressionlist": 0.2})
+    simulator_delay_s: dict[str, float] = Field(
+        default_factory=lambda: {"success": 0.4, "bounce": 0.7, "complaint": 1.1, "suppressionlist": 0.2}
+    )
+
+
 class Mail(_Strict):
     """The mail path after SES: the receipt rule's bucket, the test mailbox, how SES signs."""
 

@@ -1,4 +1,5 @@
 """Start and stop the whole sandbox: AWS (moto + the SES layer), DNS and SMTP on loopback."""
+
 from __future__ import annotations
 
 import functools
@@ -13,23 +14,31 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import SandboxError
-from ..smtpcred import derive_smtp_password
-from . import scenario as scenario_mod
-from .world import ACCOUNT, METRICS, World
+from ses_runbook.core.errors import SandboxError
+from ses_runbook.core.iampolicy import allows
+from ses_runbook.core.smtpcred import derive_smtp_password
+from ses_runbook.sandbox import notifications, s3store
+from ses_runbook.sandbox import scenario as scenario_mod
+from ses_runbook.sandbox.aws_app import SesLayer
+from ses_runbook.sandbox.dns import DnsServer
+from ses_runbook.sandbox.imap import ImapServer
+from ses_runbook.sandbox.inbound import create_bucket, seed
+from ses_runbook.sandbox.mail import keypair
+from ses_runbook.sandbox.mail import records as dkim_key_records
+from ses_runbook.sandbox.smtp import SmtpServer
+from ses_runbook.sandbox.world import ACCOUNT, METRICS, SANDBOX_KEY, World
 
 HOST = "127.0.0.1"
 DEFAULT_PORTS = {"aws": 5050, "dns": 5053, "smtp": 5587, "imap": 5143}
-DEFAULT_STATE_DIR = Path("~/.cache/ses-runbook/sandbox").expanduser()
-SANDBOX_KEY = ("AKIASANDBOXRUNBOOK00", "sandbox-secret-not-a-real-key")  # what the runbook signs with
 OLD_KEY_ID = "AKIASANDBOXROTATED01"
-AMAZONSES_SPF = ("v=spf1 ip4:199.255.192.0/22 ip4:199.127.232.0/22 ip4:54.240.0.0/18 ip4:69.169.224.0/20 "
-                 "ip4:23.249.208.0/20 ip4:23.251.224.0/19 ip4:76.223.176.0/20 ip4:54.240.64.0/19 ip4:54.240.96.0/19 "
-                 "ip4:52.82.172.0/22 -all")
-_ACTIVE: list["Sandbox"] = []
+AMAZONSES_SPF = (
+    "v=spf1 ip4:199.255.192.0/22 ip4:199.127.232.0/22 ip4:54.240.0.0/18 ip4:69.169.224.0/20 "
+    "ip4:23.249.208.0/20 ip4:23.251.224.0/19 ip4:76.223.176.0/20 ip4:54.240.64.0/19 ip4:54.240.96.0/19 "
+    "ip4:52.82.172.0/22 -all"
+)
+_ACTIVE: list[Sandbox] = []
 _DATAPOINTS: dict[str, list[Any]] = {}  # a world's CloudWatch datapoints (moto's objects), by scenario
 _ACTIVE_LOCK = threading.Lock()
-
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,13 +70,21 @@ class Sandbox:
     moto keeps its state in module globals, so one sandbox runs per process at a time.
     """
 
-    def __init__(self, scenario: str = "healthy", ports: dict[str, int] | None = None, state_dir: str | Path | None = None,
-                 as_of: str | None = None, s3_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        scenario: str = "healthy",
+        ports: dict[str, int] | None = None,
+        state_dir: str | Path | None = None,
+        as_of: str | None = None,
+        s3_dir: str | Path | None = None,
+    ) -> None:
         self.scenario = scenario_mod.load(scenario)
         # The world's "now": given, the scenario's own, or the start time rounded down to 15 minutes.
         if as_of or not self.scenario.as_of:
             now = datetime.now(timezone.utc)
-            pinned = as_of or (now - timedelta(minutes=now.minute % 15, seconds=now.second, microseconds=now.microsecond)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            pinned = as_of or (
+                now - timedelta(minutes=now.minute % 15, seconds=now.second, microseconds=now.microsecond)
+            ).strftime("%Y-%m-%dT%H:%M:%SZ")
             self.scenario = self.scenario.model_copy(update={"as_of": pinned})
         self.ports = {k: 0 for k in DEFAULT_PORTS} | (ports or {})
         self._tmp: tempfile.TemporaryDirectory | None = None
@@ -83,7 +100,7 @@ class Sandbox:
         self.s3_dir = Path(s3_dir).expanduser() if s3_dir else None  # where S3 objects persist between sessions
 
     # -- lifecycle ---------------------------------------------------------------------
-    def start(self) -> "Sandbox":
+    def start(self) -> Sandbox:
         with _ACTIVE_LOCK:
             if _ACTIVE:
                 raise SandboxError("a sandbox is already running in this process")
@@ -101,11 +118,12 @@ class Sandbox:
 
     def stop(self) -> None:
         if self._http is not None and self.s3_dir is not None:
-            from . import s3store
-
             try:
-                s3store.save(s3store.client(self.endpoint_url, self.scenario.region), self.s3_dir,
-                             skip=frozenset({self.scenario.mail.inbound_bucket}))
+                s3store.save(
+                    s3store.client(self.endpoint_url, self.scenario.region),
+                    self.s3_dir,
+                    skip=frozenset({self.scenario.mail.inbound_bucket}),
+                )
             except Exception as exc:  # noqa: BLE001 - stopping must finish
                 logging.getLogger(__name__).warning("sandbox S3 not saved to %s: %s", self.s3_dir, exc)
         for server in (getattr(self, "imap", None), self.smtp, self.dns):
@@ -122,7 +140,7 @@ class Sandbox:
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
 
-    def __enter__(self) -> "Sandbox":
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -134,8 +152,6 @@ class Sandbox:
         from moto.moto_api._internal.models import moto_api_backend
         from moto.server import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
-
-        from .aws_app import SesLayer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # AWS-managed policies (AmazonSESFullAccess...) exist in every account; moto loads them on request,
@@ -155,8 +171,12 @@ class Sandbox:
         except OSError as exc:
             raise SandboxError(f"cannot listen on {HOST}:{self.ports['aws']} for AWS: {exc.strerror}") from None
         self.ports["aws"] = self._http.server_port
-        threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05},  # stop returns within 50 ms
-                         name="sandbox-aws", daemon=True).start()
+        threading.Thread(
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop returns within 50 ms
+            name="sandbox-aws",
+            daemon=True,
+        ).start()
 
     @property
     def endpoint_url(self) -> str:
@@ -167,9 +187,14 @@ class Sandbox:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.scenario.region,
-                            aws_access_key_id=SANDBOX_KEY[0], aws_secret_access_key=SANDBOX_KEY[1],
-                            config=Config(disable_request_compression=True, retries={"max_attempts": 1}))
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=self.scenario.region,
+            aws_access_key_id=SANDBOX_KEY[0],
+            aws_secret_access_key=SANDBOX_KEY[1],
+            config=Config(disable_request_compression=True, retries={"max_attempts": 1}),
+        )
 
     def _seed(self) -> None:
         ses = self.client("ses")
@@ -181,14 +206,16 @@ class Sandbox:
         self._seed_iam()
         self._seed_metrics()
         self._seed_feedback()
-        from .inbound import create_bucket, seed
 
         create_bucket(self.world, self.client("s3"))
         seed(self.world)
-        from . import s3store
 
-        s3store.restore(s3store.client(self.endpoint_url, self.scenario.region), self.scenario.region, self.s3_dir,
-                        skip=frozenset({self.scenario.mail.inbound_bucket}))
+        s3store.restore(
+            s3store.client(self.endpoint_url, self.scenario.region),
+            self.scenario.region,
+            self.s3_dir,
+            skip=frozenset({self.scenario.mail.inbound_bucket}),
+        )
         self.layer.reset_calls()
 
     def _seed_iam(self) -> None:
@@ -196,7 +223,9 @@ class Sandbox:
 
         iam = self.client("iam")
         as_of = self.world.as_of
-        policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ses:SendRawEmail"],"Resource":"*"}]}'
+        policy = (
+            '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ses:SendRawEmail"],"Resource":"*"}]}'
+        )
         backend = None
         for user in self.scenario.users:
             iam.create_user(UserName=user.name, Tags=[{"Key": "managed-by", "Value": "ses-runbook-sandbox"}])
@@ -215,9 +244,17 @@ class Sandbox:
                             stored = candidate
                 stored.create_date = (as_of - timedelta(days=key.age_days)).replace(tzinfo=None)
                 if key.last_used_days is not None:
-                    stored.last_used = AccessKeyLastUsed(timestamp=(as_of - timedelta(days=key.last_used_days)).replace(tzinfo=None),
-                                                         service="ses", region=self.scenario.region)
-                self.world.keys[key_id] = {"user": user.name, "secret": secret, "status": key.status, "can_send": user.can_send}
+                    stored.last_used = AccessKeyLastUsed(
+                        timestamp=(as_of - timedelta(days=key.last_used_days)).replace(tzinfo=None),
+                        service="ses",
+                        region=self.scenario.region,
+                    )
+                self.world.keys[key_id] = {
+                    "user": user.name,
+                    "secret": secret,
+                    "status": key.status,
+                    "can_send": user.can_send,
+                }
                 if key.service_holds:
                     self._service_key = (key_id, secret)
         held = getattr(self, "_service_key", None)
@@ -225,7 +262,10 @@ class Sandbox:
         if mode == "current" and held:
             self.world.service_credentials = (held[0], derive_smtp_password(held[1], self.scenario.region))
         elif mode == "old":
-            self.world.service_credentials = (OLD_KEY_ID, derive_smtp_password("rotated-away-secret-key-material-000000", self.scenario.region))
+            self.world.service_credentials = (
+                OLD_KEY_ID,
+                derive_smtp_password("rotated-away-secret-key-material-000000", self.scenario.region),
+            )
 
     def _seed_metrics(self) -> None:
         """The traffic's AWS/SES datapoints, for what moto answers itself (GetMetricStatistics, ListMetrics).
@@ -244,8 +284,16 @@ class Sandbox:
             for point in self.world.points:
                 when = point.timestamp.astimezone(timezone.utc).replace(tzinfo=None)
                 for name, (attr, unit) in METRICS.items():
-                    data.append(MetricDatum(namespace="AWS/SES", name=name, value=float(getattr(point, attr)), dimensions=[],
-                                            timestamp=when, unit=unit))
+                    data.append(
+                        MetricDatum(
+                            namespace="AWS/SES",
+                            name=name,
+                            value=float(getattr(point, attr)),
+                            dimensions=[],
+                            timestamp=when,
+                            unit=unit,
+                        )
+                    )
             if len(_DATAPOINTS) >= 8:
                 _DATAPOINTS.pop(next(iter(_DATAPOINTS)))
             _DATAPOINTS[key] = data
@@ -257,18 +305,28 @@ class Sandbox:
 
         from moto.sqs.models import sqs_backends
 
-        from . import notifications
-
         fb = self.scenario.feedback
         region = self.scenario.region
         sns, sqs = self.client("sns"), self.client("sqs")
         self.feedback_queue_url = None
         topic = sns.create_topic(Name="ses-feedback")["TopicArn"] if fb.topic else None
         if topic and fb.subscription == "sqs":
-            self.feedback_queue_url = sqs.create_queue(QueueName="ses-feedback", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+            self.feedback_queue_url = sqs.create_queue(
+                QueueName="ses-feedback", Attributes={"MessageRetentionPeriod": "1209600"}
+            )["QueueUrl"]
             queue_arn = f"arn:aws:sqs:{region}:{ACCOUNT}:ses-feedback"
-            policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
-                      "Action": "sqs:SendMessage", "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]}
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": queue_arn,
+                        "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+                    }
+                ],
+            }
             sqs.set_queue_attributes(QueueUrl=self.feedback_queue_url, Attributes={"Policy": json.dumps(policy)})
             sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         elif topic and fb.subscription == "email":
@@ -278,17 +336,30 @@ class Sandbox:
             for identity in self.scenario.identities:
                 if identity.is_domain:
                     for kind in ("Bounce", "Complaint", "Delivery"):
-                        ses.set_identity_notification_topic(Identity=identity.name, NotificationType=kind, SnsTopic=topic)
+                        ses.set_identity_notification_topic(
+                            Identity=identity.name, NotificationType=kind, SnsTopic=topic
+                        )
         if fb.alarms:
             alarm_topic = sns.create_topic(Name="ses-alarms")["TopicArn"]
             sns.subscribe(TopicArn=alarm_topic, Protocol="email", Endpoint="oncall@thephenom.app")
             cloudwatch = self.client("cloudwatch")
-            for name, metric, threshold in (("ses-bounce-rate", "Reputation.BounceRate", 0.05),
-                                            ("ses-complaint-rate", "Reputation.ComplaintRate", 0.001)):
-                cloudwatch.put_metric_alarm(AlarmName=name, Namespace="AWS/SES", MetricName=metric, Statistic="Average",
-                                            Period=3600, EvaluationPeriods=1, Threshold=threshold,
-                                            ComparisonOperator="GreaterThanOrEqualToThreshold", ActionsEnabled=True,
-                                            AlarmActions=[alarm_topic], TreatMissingData="notBreaching")
+            for name, metric, threshold in (
+                ("ses-bounce-rate", "Reputation.BounceRate", 0.05),
+                ("ses-complaint-rate", "Reputation.ComplaintRate", 0.001),
+            ):
+                cloudwatch.put_metric_alarm(
+                    AlarmName=name,
+                    Namespace="AWS/SES",
+                    MetricName=metric,
+                    Statistic="Average",
+                    Period=3600,
+                    EvaluationPeriods=1,
+                    Threshold=threshold,
+                    ComparisonOperator="GreaterThanOrEqualToThreshold",
+                    ActionsEnabled=True,
+                    AlarmActions=[alarm_topic],
+                    TreatMissingData="notBreaching",
+                )
         if self.feedback_queue_url and topic:
             import random
 
@@ -299,7 +370,9 @@ class Sandbox:
 
             queue = sqs_backends[ACCOUNT][region].get_queue("ses-feedback")
             for when, message in notifications.queue_notifications(self.scenario, self.world.points, self.world.as_of):
-                item = Message(str(uuid.UUID(int=rng.getrandbits(128))), notifications.envelope(message, topic, when, rng))
+                item = Message(
+                    str(uuid.UUID(int=rng.getrandbits(128))), notifications.envelope(message, topic, when, rng)
+                )
                 item.sent_timestamp = int((when + timedelta(milliseconds=180)).timestamp() * 1000)
                 queue._messages.append(item)
 
@@ -322,8 +395,6 @@ class Sandbox:
 
     def _authorize(self, key_id: str, action: str) -> str | None:
         from moto.iam.models import iam_backends
-
-        from ..iampolicy import allows
 
         if key_id == SANDBOX_KEY[0]:
             return None
@@ -351,7 +422,9 @@ class Sandbox:
             for i, token in enumerate(self.scenario.dkim_tokens(name)):
                 if i in dns.dkim_missing:
                     continue
-                target = f"{token}.dkim.amazonses.com" if i not in dns.dkim_wrong_target else f"{token}.dkim.example.net"
+                target = (
+                    f"{token}.dkim.amazonses.com" if i not in dns.dkim_wrong_target else f"{token}.dkim.example.net"
+                )
                 records.append({"name": f"{token}._domainkey.{name}", "type": "CNAME", "value": target})
             if dns.spf:
                 records.append({"name": name, "type": "TXT", "value": dns.spf})
@@ -359,12 +432,16 @@ class Sandbox:
                 records.append({"name": f"_dmarc.{name}", "type": "TXT", "value": dns.dmarc})
             if identity.mail_from_domain:
                 if dns.mail_from_mx:
-                    records.append({"name": identity.mail_from_domain, "type": "MX", "value": dns.mail_from_mx.format(region=region)})
+                    records.append(
+                        {
+                            "name": identity.mail_from_domain,
+                            "type": "MX",
+                            "value": dns.mail_from_mx.format(region=region),
+                        }
+                    )
                 if dns.spf:
                     records.append({"name": identity.mail_from_domain, "type": "TXT", "value": dns.spf})
             # The public keys behind the Easy DKIM CNAMEs (and amazonses.com's own), so signatures verify.
-            from .mail import keypair
-            from .mail import records as dkim_key_records
 
             records.extend(dkim_key_records(name, self.scenario.dkim_tokens(name), keypair("sandbox")[1]))
         # AWS's own published SPF, so an include:amazonses.com resolves (and counts) as in production.
@@ -374,7 +451,6 @@ class Sandbox:
         return [{"ttl": 300, **r} for r in unique.values()]
 
     def _start_dns(self) -> None:
-        from .dns import DnsServer
 
         try:
             self.dns = DnsServer(self.dns_records(), host=HOST, port=self.ports["dns"]).start()
@@ -385,14 +461,18 @@ class Sandbox:
     def smtp_credentials(self) -> dict[str, str]:
         """Exactly what SES would accept: passwords derived from active keys of users who may send."""
         with self.world.lock:
-            return {key_id: derive_smtp_password(k["secret"], self.scenario.region)
-                    for key_id, k in self.world.keys.items() if k["status"] == "Active" and k["can_send"]}
+            return {
+                key_id: derive_smtp_password(k["secret"], self.scenario.region)
+                for key_id, k in self.world.keys.items()
+                if k["status"] == "Active" and k["can_send"]
+            }
 
     def _start_smtp(self) -> None:
-        from .smtp import SmtpServer
 
         try:
-            self.smtp = SmtpServer(self.smtp_credentials, cert_dir=self.state_dir, host=HOST, port=self.ports["smtp"]).start()
+            self.smtp = SmtpServer(
+                self.smtp_credentials, cert_dir=self.state_dir, host=HOST, port=self.ports["smtp"]
+            ).start()
         except OSError as exc:
             raise SandboxError(f"cannot listen on {HOST}:{self.ports['smtp']} for SMTP: {exc.strerror}") from None
         self.ports["smtp"] = self.smtp.port
@@ -401,13 +481,15 @@ class Sandbox:
 
     def _start_imap(self) -> None:
         """The test mailbox at a 'provider': copies of the inbound mail, filed in Inbox or Spam."""
-        from .imap import ImapServer
 
         try:
-            self.imap = ImapServer(self.scenario.mail.imap_username, self.IMAP_PASSWORD, host=HOST,
-                                   port=self.ports.get("imap", 0)).start()
+            self.imap = ImapServer(
+                self.scenario.mail.imap_username, self.IMAP_PASSWORD, host=HOST, port=self.ports.get("imap", 0)
+            ).start()
         except OSError as exc:
-            raise SandboxError(f"cannot listen on {HOST}:{self.ports.get('imap', 0)} for IMAP: {exc.strerror}") from None
+            raise SandboxError(
+                f"cannot listen on {HOST}:{self.ports.get('imap', 0)} for IMAP: {exc.strerror}"
+            ) from None
         self.ports["imap"] = self.imap.port
         with self.world.lock:
             stored = list(self.world.inbox)
@@ -420,16 +502,26 @@ class Sandbox:
     def params(self) -> dict[str, Any]:
         """Parameter values that point the runbook at this sandbox."""
         mail = self.scenario.mail
-        values = {"endpoint_url": self.endpoint_url, "region": self.scenario.region,
-                  "dns_nameservers": [f"{HOST}:{self.ports['dns']}"], "smtp_host": HOST,
-                  "smtp_port": self.ports["smtp"], "smtp_tls_ca_file": str(self.smtp.ca_file),
-                  "inbound_address": mail.inbound_address, "inbound_bucket": mail.inbound_bucket,
-                  "inbound_prefix": mail.inbound_prefix, "contact_list": mail.contact_list,
-                  "imap_host": HOST, "imap_port": self.ports["imap"],
-                  "feedback_queue_url": getattr(self, "feedback_queue_url", None)}
+        values = {
+            "endpoint_url": self.endpoint_url,
+            "region": self.scenario.region,
+            "dns_nameservers": [f"{HOST}:{self.ports['dns']}"],
+            "smtp_host": HOST,
+            "smtp_port": self.ports["smtp"],
+            "smtp_tls_ca_file": str(self.smtp.ca_file),
+            "inbound_address": mail.inbound_address,
+            "inbound_bucket": mail.inbound_bucket,
+            "inbound_prefix": mail.inbound_prefix,
+            "contact_list": mail.contact_list,
+            "imap_host": HOST,
+            "imap_port": self.ports["imap"],
+            "feedback_queue_url": getattr(self, "feedback_queue_url", None),
+        }
         return {k: v for k, v in values.items() if v is not None}
 
-    def env(self, smtp_username_env: str = "SES_SMTP_USERNAME", smtp_password_env: str = "SES_SMTP_PASSWORD") -> dict[str, str]:
+    def env(
+        self, smtp_username_env: str = "SES_SMTP_USERNAME", smtp_password_env: str = "SES_SMTP_PASSWORD"
+    ) -> dict[str, str]:
         """Environment for processes (kernels) that use the sandbox: fake AWS keys, the services' SMTP login,
         and ``SES_RUNBOOK_*`` values for parameters a notebook leaves unset."""
         env = {"AWS_ACCESS_KEY_ID": SANDBOX_KEY[0], "AWS_SECRET_ACCESS_KEY": SANDBOX_KEY[1]}
@@ -438,7 +530,10 @@ class Sandbox:
                 env[f"SES_RUNBOOK_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
         if self.world.service_credentials:
             env[smtp_username_env], env[smtp_password_env] = self.world.service_credentials
-        env["MAIL_TEST_IMAP_USERNAME"], env["MAIL_TEST_IMAP_PASSWORD"] = self.scenario.mail.imap_username, self.IMAP_PASSWORD
+        env["MAIL_TEST_IMAP_USERNAME"], env["MAIL_TEST_IMAP_PASSWORD"] = (
+            self.scenario.mail.imap_username,
+            self.IMAP_PASSWORD,
+        )
         return env
 
     def apply_env(self) -> dict[str, str | None]:
@@ -475,15 +570,17 @@ def write_env_file(box: Sandbox) -> Path:
 def describe(box: Sandbox) -> str:
     """What ``ses-runbook sandbox`` prints: where everything listens and how to point at it."""
     env_file = write_env_file(box)
-    return "\n".join([
-        f"ses-runbook sandbox: scenario '{box.scenario.name}' ({box.scenario.description}); Ctrl-C stops it",
-        f"  AWS   {box.endpoint_url}   (SES, SESv2, CloudWatch, IAM, STS, S3, SNS, SQS; account {ACCOUNT})",
-        f"  DNS   {HOST}:{box.ports['dns']}   (udp+tcp)",
-        f"  SMTP  {HOST}:{box.ports['smtp']}   (STARTTLS; CA {box.smtp.ca_file})",
-        f"  IMAP  {HOST}:{box.ports['imap']}   (test mailbox {box.scenario.mail.imap_username}; "
-        f"inbound mail for {box.scenario.mail.inbound_address} also in s3://{box.scenario.mail.inbound_bucket})",
-        "",
-        "Point the runbook at it (sandbox-only AWS keys, the services' SMTP login, SES_RUNBOOK_* endpoints):",
-        f"  source {env_file}",
-        "  ses-runbook check          # or: papermill notebooks/00_health_check.ipynb out.ipynb -f parameters/sandbox.yaml",
-    ])
+    return "\n".join(
+        [
+            f"ses-runbook sandbox: scenario '{box.scenario.name}' ({box.scenario.description}); Ctrl-C stops it",
+            f"  AWS   {box.endpoint_url}   (SES, SESv2, CloudWatch, IAM, STS, S3, SNS, SQS; account {ACCOUNT})",
+            f"  DNS   {HOST}:{box.ports['dns']}   (udp+tcp)",
+            f"  SMTP  {HOST}:{box.ports['smtp']}   (STARTTLS; CA {box.smtp.ca_file})",
+            f"  IMAP  {HOST}:{box.ports['imap']}   (test mailbox {box.scenario.mail.imap_username}; "
+            f"inbound mail for {box.scenario.mail.inbound_address} also in s3://{box.scenario.mail.inbound_bucket})",
+            "",
+            "Point the runbook at it (sandbox-only AWS keys, the services' SMTP login, SES_RUNBOOK_* endpoints):",
+            f"  source {env_file}",
+            "  ses-runbook check          # or: papermill notebooks/00_health_check.ipynb out.ipynb -f parameters/sandbox.yaml",
+        ]
+    )

@@ -1,4 +1,5 @@
 """What the sandbox's loopback servers share: start/stop as a context manager, a readable repr."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -9,7 +10,7 @@ class LoopbackService:
 
     host: str
 
-    def start(self) -> "LoopbackService":  # pragma: no cover - defined by subclasses
+    def start(self) -> LoopbackService:  # pragma: no cover - defined by subclasses
         raise NotImplementedError
 
     def stop(self) -> None:  # pragma: no cover - defined by subclasses

@@ -5,6 +5,7 @@ The SMTP check logs in to email-smtp.<region>.amazonaws.com:587 the way an appli
 server with a real certificate chain keeps that code path the production one; only the
 host, the port and the CA file change.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .service import LoopbackService
-
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from ses_runbook.sandbox.service import LoopbackService
 
 __all__ = ["ReceivedMessage", "SmtpServer"]
 
@@ -56,9 +57,7 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
         size = len(content if isinstance(content, bytes) else content.encode("utf-8"))
-        self._received.append(
-            ReceivedMessage(envelope.mail_from or "", tuple(envelope.rcpt_tos), size)
-        )
+        self._received.append(ReceivedMessage(envelope.mail_from or "", tuple(envelope.rcpt_tos), size))
         return f"250 Ok {uuid.uuid4().hex}-000000"
 
     async def handle_exception(self, error: Exception) -> str:
@@ -153,9 +152,7 @@ class SmtpServer(LoopbackService):
             return AuthResult(success=False, handled=False, message=f"{code} {text}")
         if isinstance(auth_data, LoginPassword):
             expected = self._current_credentials().get(auth_data.login.decode("utf-8", "replace"))
-            if expected is not None and hmac.compare_digest(
-                expected.encode("utf-8"), bytes(auth_data.password)
-            ):
+            if expected is not None and hmac.compare_digest(expected.encode("utf-8"), bytes(auth_data.password)):
                 return AuthResult(success=True, message=AUTH_OK, auth_data=auth_data)
         return AuthResult(success=False, handled=False, message=AUTH_INVALID)
 

@@ -3,24 +3,34 @@
 Pure data and arithmetic (no HTTP, no moto): the WSGI layer reads and changes it, the DNS and
 SMTP servers are configured from it, and tests can inspect it.
 """
+
 from __future__ import annotations
 
 import math
 import random
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
-from datetime import datetime, timedelta, timezone
 
-from .scenario import Identity, Scenario
+from ses_runbook.sandbox.scenario import Identity, Scenario
 
 ACCOUNT = "123456789012"  # moto's default account: the sandbox's
+SANDBOX_KEY = ("AKIASANDBOXRUNBOOK00", "sandbox-secret-not-a-real-key")  # what the runbook signs with
+DEFAULT_STATE_DIR = Path("~/.cache/ses-runbook/sandbox").expanduser()  # what a sandbox keeps between sessions
 STEP = timedelta(minutes=15)
 DAYS = 14
 # CloudWatch AWS/SES metric name -> (Point attribute, unit)
-METRICS = {"Send": ("sends", "Count"), "Delivery": ("deliveries", "Count"), "Bounce": ("bounces", "Count"),
-           "Complaint": ("complaints", "Count"), "Reject": ("rejects", "Count"),
-           "Reputation.BounceRate": ("bounce_rate", "None"), "Reputation.ComplaintRate": ("complaint_rate", "None")}
+METRICS = {
+    "Send": ("sends", "Count"),
+    "Delivery": ("deliveries", "Count"),
+    "Bounce": ("bounces", "Count"),
+    "Complaint": ("complaints", "Count"),
+    "Reject": ("rejects", "Count"),
+    "Reputation.BounceRate": ("bounce_rate", "None"),
+    "Reputation.ComplaintRate": ("complaint_rate", "None"),
+}
 
 
 @dataclass
@@ -37,10 +47,10 @@ class Point:
     complaint_rate: float
 
 
-def _rate(base: float, spikes, metric: str, hours_ago: float) -> float:
+def spiked_rate(base: float, spikes, metric: str, hours_ago: float) -> float:
     for spike in spikes:
         if spike.metric == metric and spike.start_hours_ago - spike.hours <= hours_ago <= spike.start_hours_ago:
-            return spike.value if metric.endswith("_rate") else base * spike.value
+            return spike.value if metric.endswith("rate") else base * spike.value
     return base
 
 
@@ -62,10 +72,10 @@ def traffic(scenario: Scenario) -> list[Point]:
         hours_ago = (end - ts).total_seconds() / 3600
         hour = ts.hour + ts.minute / 60
         cycle = 1 + 0.7 * math.sin((hour - 9) / 24 * 2 * math.pi)
-        mean = t.daily_sends / 96 * cycle * _rate(1.0, t.spikes, "sends", hours_ago)
+        mean = t.daily_sends / 96 * cycle * spiked_rate(1.0, t.spikes, "sends", hours_ago)
         sends = max(0, int(round(mean * rng.uniform(0.85, 1.15))))
-        bounce = _rate(t.bounce_rate, t.spikes, "bounce_rate", hours_ago)
-        complaint = _rate(t.complaint_rate, t.spikes, "complaint_rate", hours_ago)
+        bounce = spiked_rate(t.bounce_rate, t.spikes, "bounce_rate", hours_ago)
+        complaint = spiked_rate(t.complaint_rate, t.spikes, "complaint_rate", hours_ago)
         bounces = _binomial(rng, sends, bounce)
         complaints = _binomial(rng, sends, complaint)
         rejects = _binomial(rng, sends, t.reject_rate)
@@ -82,8 +92,18 @@ def traffic(scenario: Scenario) -> list[Point]:
             continue
         first, last = sums[max(0, i - window + 1)], sums[i + 1]
         total = (last[0] - first[0]) or 1
-        points.append(Point(ts, sends, max(0, sends - bounces - rejects), bounces, complaints, rejects,
-                            (last[1] - first[1]) / total, (last[2] - first[2]) / total))
+        points.append(
+            Point(
+                ts,
+                sends,
+                max(0, sends - bounces - rejects),
+                bounces,
+                complaints,
+                rejects,
+                (last[1] - first[1]) / total,
+                (last[2] - first[2]) / total,
+            )
+        )
     return points
 
 
@@ -119,13 +139,16 @@ class World:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
-    def build(cls, scenario: Scenario) -> "World":
+    def build(cls, scenario: Scenario) -> World:
         end = _end(scenario)
         world = cls(scenario=scenario, points=traffic(scenario), sending_enabled=scenario.account.sending_enabled)
         world.dkim_enabled = {i.name: i.dkim_enabled for i in scenario.identities}
         for s in scenario.suppressed:
-            world.suppressed[s.email] = {"EmailAddress": s.email, "Reason": s.reason,
-                                         "LastUpdateTime": end - timedelta(days=s.days_ago)}
+            world.suppressed[s.email] = {
+                "EmailAddress": s.email,
+                "Reason": s.reason,
+                "LastUpdateTime": end - timedelta(days=s.days_ago),
+            }
         return world
 
     @property
@@ -180,6 +203,11 @@ class World:
             if start <= point.timestamp < end:
                 index = int((point.timestamp - start).total_seconds() // period)
                 buckets.setdefault(index, []).append(float(getattr(point, attr)))
-        reduce = {"Sum": sum, "Average": lambda v: sum(v) / len(v), "Maximum": max, "Minimum": min,
-                  "SampleCount": lambda v: float(len(v))}.get(stat, sum)
+        reduce = {
+            "Sum": sum,
+            "Average": lambda v: sum(v) / len(v),
+            "Maximum": max,
+            "Minimum": min,
+            "SampleCount": lambda v: float(len(v)),
+        }.get(stat, sum)
         return [(start + timedelta(seconds=i * period), reduce(values)) for i, values in sorted(buckets.items())]

@@ -1,0 +1,49 @@
+"""Every error the runbook raises on purpose, in one place.
+
+Each carries a one-line message meant for an on-call engineer: the CLI prints it as is
+(exit 2) and a notebook shows it without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class RunbookError(Exception):
+    """Base class: a problem the user can fix, stated in one line."""
+
+    exit_code = 2
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing a traceback: the notebook shows one line.
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ParameterError(RunbookError):
+    """A parameter value (or parameter file) that the runbook cannot use."""
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        super().__init__(f"parameter '{name}': {message}" if name else message)
+
+
+class CredentialsError(RunbookError):
+    """No AWS credentials could be found where the parameters say to look."""
+
+
+class ReadOnlyError(RunbookError):
+    """A write operation was attempted while the run is read-only."""
+
+
+class SandboxError(RunbookError):
+    """The embedded sandbox could not start or was given an unknown scenario."""
+
+
+class NotebookError(RunbookError):
+    """A notebook name or file that the runner does not know."""
+
+
+class MessageError(RunbookError):
+    """A message (file, S3 object, IMAP mailbox) that cannot be read or judged at all."""
+
+
+class DnsError(RunbookError):
+    """DNS could not answer (timeout, SERVFAIL, no resolver): the check reports ``error``."""

@@ -1,0 +1,255 @@
+"""``ses-runbook lab``: JupyterLab on an investigation folder; ``ses-runbook export``: that folder as a report.
+
+An interactive session never edits the templates: ``create_investigation`` copies the notebooks
+into ``investigations/<UTC time>[-label]/`` with the parameters injected the way papermill injects
+them (``parameterize_notebook``: a cell tagged ``injected-parameters`` after the ``parameters``
+cell), and JupyterLab is rooted there, on loopback, with the running interpreter as the
+``Python (ses-runbook)`` kernel. ``investigation.json`` keeps who opened it, when, against which
+account and with which parameters, so ``export`` can put the same banner on the HTML as a
+scheduled report has.
+
+JupyterLab runs in its own session (process group): Ctrl-C and SIGTERM reach only this process,
+which stops JupyterLab (it shuts its kernels down), then anything of its process tree still
+alive, then the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ses_runbook.core import params as params_mod
+from ses_runbook.core.errors import NotebookError
+from ses_runbook.core.results import Status
+from ses_runbook.runs import bundle
+from ses_runbook.runs.runner import (
+    NotebookResult,
+    available,
+    banner_html,
+    default_out,
+    index_html,
+    render,
+    run_context,
+    sum_calls,
+)
+
+if TYPE_CHECKING:
+    from ses_runbook.core.params import Params
+
+INVESTIGATIONS = Path("investigations")
+CONTEXT_FILE = "investigation.json"
+KERNEL_NAME = "ses-runbook"
+KERNEL_DISPLAY_NAME = "Python (ses-runbook)"
+KERNELSPEC = {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME, "language": "python"}
+
+
+def create_investigation(
+    params: Params,
+    label: str | None = None,
+    out: str | Path | None = None,
+    scenario: str | None = None,
+    notebooks: Sequence[Path] | None = None,
+) -> Path:
+    """Copy the notebooks into a new investigation folder with ``params`` injected; returns the folder.
+
+    The copies start without outputs (the templates' are the sandbox's regression baseline, which an
+    on-call reader must not take for findings). The injected values are those that differ from the
+    model's defaults (what papermill would be given); STS GetCallerIdentity names the account.
+    """
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    folder = Path(out) if out else default_out(label, INVESTIGATIONS)
+    if folder.exists() and any(folder.iterdir()):
+        raise NotebookError(
+            f"investigation folder '{folder}' already exists and is not empty; choose another --out or --label"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    values = params_mod.changed(params)
+    for path in notebooks if notebooks is not None else available():
+        nb = load_notebook_node(str(path))  # as papermill reads an input: every cell has its tags list
+        for cell in nb.cells:  # the committed outputs are the sandbox's regression baseline, not findings
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        if values:
+            nb = parameterize_notebook(nb, values, kernel_name=KERNEL_NAME, language="python")
+        nb.metadata["kernelspec"] = dict(KERNELSPEC)
+        nbformat.write(nb, folder / path.name)
+    context = run_context(params, label, scenario)
+    (folder / CONTEXT_FILE).write_text(json.dumps(context, indent=2, default=str) + "\n", encoding="utf-8")
+    return folder
+
+
+def _kernel_path() -> Path:
+    """A private Jupyter data folder whose ``ses-runbook`` kernel is this interpreter (put first on
+    JUPYTER_PATH), so the kernel works wherever the package is installed, registered or not."""
+    from ipykernel.kernelspec import write_kernel_spec
+
+    root = Path(tempfile.mkdtemp(prefix="ses-runbook-lab-"))
+    write_kernel_spec(root / "kernels" / KERNEL_NAME, overrides={"display_name": KERNEL_DISPLAY_NAME})
+    return root
+
+
+def jupyter_command(
+    folder: Path, port: int | None = None, token: str | None = None, extra: Sequence[str] = ()
+) -> list[str]:
+    """The JupyterLab command line: loopback only, rooted at the investigation, our kernel by default."""
+    args = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--ip=127.0.0.1",
+        f"--ServerApp.root_dir={folder.resolve()}",
+        f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",
+    ]
+    if port is not None:  # 0: a free port the OS picks, bound at once (nothing can take it in between)
+        args += [f"--port={port}", "--ServerApp.port_retries=0"]
+    if token is not None:
+        args.append(f"--IdentityProvider.token={token}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--allow-root")  # containers and CI images often run as root
+    return args + list(extra)
+
+
+def _tree(pid: int) -> list[Any]:
+    import psutil
+
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def stop(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
+    """Stop JupyterLab and everything it started: SIGTERM to its process group (the server shuts its
+    kernels down), then SIGTERM and SIGKILL to whatever of its tree outlived it (kernels run in
+    sessions of their own, so the group signal alone does not reach them)."""
+    import psutil
+
+    tree = _tree(proc.pid)
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+    left = []
+    for p in tree:
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                p.terminate()
+                left.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(left, timeout=5)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def serve(folder: Path, port: int | None = None, token: str | None = None, extra: Sequence[str] = ()) -> int:
+    """Run JupyterLab on ``folder`` until it exits, Ctrl-C or SIGTERM; always leaves nothing running."""
+    kernels = _kernel_path()
+    env = {
+        **os.environ,
+        "JUPYTER_PATH": os.pathsep.join([str(kernels), *filter(None, [os.environ.get("JUPYTER_PATH")])]),
+    }
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    proc = None
+    try:
+        proc = subprocess.Popen(
+            jupyter_command(folder, port, token, extra), cwd=folder, env=env, start_new_session=True
+        )
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+        try:
+            if proc is not None:
+                stop(proc)
+        finally:
+            shutil.rmtree(kernels, ignore_errors=True)
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+# -- export ------------------------------------------------------------------------------------
+def export(folder: str | Path, out: str | Path | None = None) -> dict[str, Any]:
+    """Render an investigation folder's executed notebooks as the runner's bundle: one self-contained
+    HTML page per notebook (same banner), figures as PNG, ``index.html`` and ``summary.json``."""
+    import nbformat
+
+    folder = Path(folder)
+    context_file = folder / CONTEXT_FILE
+    if not context_file.is_file():
+        raise NotebookError(
+            f"'{folder}' is not an investigation folder (no {CONTEXT_FILE}); create one with ses-runbook lab"
+        )
+    context = json.loads(context_file.read_text(encoding="utf-8"))
+    out_dir = Path(out) if out else folder
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[NotebookResult] = []
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        if not any(c.get("execution_count") for c in nb.cells if c.cell_type == "code"):
+            continue  # opened but never run: nothing to show
+        result = NotebookResult(name=path.stem, ipynb=os.path.relpath(path, out_dir))
+        errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            result.error = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
+        render(nb, out_dir, banner_html(context), result)
+        results.append(result)
+    if not results:
+        raise NotebookError(f"no executed notebook in '{folder}'; run one in JupyterLab first")
+    checks = [c for r in results for c in r.checks]
+    worst = Status.worst([Status(c["status"]) for c in checks] + [Status.ERROR for r in results if r.error])
+    summary = {
+        "run": {
+            **{k: v for k, v in context.items() if k != "parameters"},
+            "parameters": context.get("parameters", {}),
+            "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "aws_calls": sum_calls(results),
+            "duration_s": 0,
+            "complete": True,
+            "interactive": True,
+        },
+        "notebooks": [
+            {
+                "name": r.name,
+                "worst": r.worst.value,
+                "ipynb": r.ipynb,
+                "html": r.html,
+                "error": r.error,
+                "checks": len(r.checks),
+                "duration_s": r.duration_s,
+            }
+            for r in results
+        ],
+        "checks": checks,
+        "worst": worst.value,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    index_page = index_html(summary, banner_html(context))
+    (out_dir / "index.html").write_text(index_page, encoding="utf-8")
+    bundle.write_report_html(out_dir, summary, index_page)  # one file to attach, as a run's bundle has
+    return summary

@@ -1,0 +1,1004 @@
+"""One received message judged the way a mailbox provider judges it: DKIM, SPF, DMARC, one-click unsubscribe.
+
+The runbook's "Emails going to spam" row ends with "run mail tester". DNS records that look
+right do not prove that a delivered message passes, so this module reads the message itself
+(a saved ``.eml``, or what SES receiving stored in S3 and a test mailbox holds over IMAP: ``probe.py``)
+and verifies it against live DNS, through the resolver the parameters name:
+
+- DKIM and ARC with ``dkimpy`` (the reference implementation, used by the dkimpy-milter and
+  OpenARC test suites), its TXT look-ups answered by the run's ``mailauth.dns.Lookup``;
+- SPF with ``pyspf`` (RFC 7208, including the 10-lookup and 2-void-lookup limits), its DNS
+  look-ups answered by a resolver built from ``dns_nameservers``;
+- DMARC policy parsing with ``spfdmarc`` (as ``dns.dmarc``) and the organizational
+  domain from its public-suffix list;
+- the receiver's own verdicts (``Authentication-Results``, ARC, SES receiving's
+  ``X-SES-*-Verdict``) parsed with ``authres``, shown beside ours.
+
+Every function returns data; nothing prints. Bad input is a ``MessageError`` (one line, exit 2)
+or a check result that says why it could not be judged, never a traceback.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import email.utils
+import functools
+import ipaddress
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ses_runbook.core.errors import MessageError, RunbookError
+from ses_runbook.core.results import CheckResult, Status
+from ses_runbook.sources.mailauth.dns import Lookup, dig_command, make_resolver
+from ses_runbook.sources.mailauth.spfdmarc import RecordError, parse_dmarc
+
+if TYPE_CHECKING:
+    from ses_runbook.core.params import Params
+
+IDS = ("message.dkim", "message.spf", "message.dmarc", "message.unsubscribe")
+TITLES = {
+    "message.dkim": "DKIM signature of the message verifies, aligned with the From domain",
+    "message.spf": "SPF of the envelope sender passes for the connecting IP",
+    "message.dmarc": "DMARC passes: SPF or DKIM aligned with the From domain",
+    "message.unsubscribe": "Subscribed mail carries one-click unsubscribe (RFC 8058)",
+}
+MAX_BYTES = 25 * 1024 * 1024  # larger than any provider accepts: not a message a support ticket brings
+_PRIVATE = [
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "127.0.0.0/8",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+        "169.254.0.0/16",
+        "100.64.0.0/10",
+    )
+]
+_IP_IN_FROM = re.compile(
+    r"\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]|\(\s*([0-9]{1,3}(?:\.[0-9]{1,3}){3})\s*\)|\b([0-9]{1,3}(?:\.[0-9]{1,3}){3})\b"
+)
+
+
+# -- reading -------------------------------------------------------------------------------------
+@dataclass
+class Message:
+    """A message as received: its bytes (DKIM needs them exactly) and the parsed headers."""
+
+    raw: bytes
+    source: str  # where it came from: a file path, s3://bucket/key, imap://host/folder
+    parsed: email.message.Message = field(repr=False)
+    folder: str | None = None  # the IMAP folder it was found in (inbox placement)
+
+    def header(self, name: str) -> str | None:
+        value = self.parsed.get(name)
+        return None if value is None else _unfold(str(value))
+
+    def headers(self, name: str) -> list[str]:
+        return [_unfold(str(v)) for v in (self.parsed.get_all(name) or [])]
+
+    @property
+    def from_address(self) -> str | None:
+        addresses = email.utils.getaddresses(self.headers("From"))
+        return addresses[0][1] if addresses and addresses[0][1] else None
+
+    @property
+    def from_domain(self) -> str | None:
+        address = self.from_address
+        return address.rpartition("@")[2].lower().rstrip(".") if address and "@" in address else None
+
+    @property
+    def return_path(self) -> str | None:
+        value = self.header("Return-Path")
+        if value is None:
+            return None
+        address = email.utils.parseaddr(value)[1]
+        return address or ""  # "" is the null sender <> (bounces)
+
+    @property
+    def message_id(self) -> str | None:
+        return self.header("Message-ID")
+
+
+def _unfold(value: str) -> str:
+    return re.sub(r"\r?\n[ \t]+", " ", value).strip()
+
+
+def parse(raw: bytes, source: str) -> Message:
+    """Parse message bytes; ``MessageError`` when they are not an RFC 5322 message at all."""
+    if not raw.strip():
+        raise MessageError(f"{source} is empty: not a message")
+    if b"\x00" in raw[:65536]:
+        raise MessageError(
+            f"{source} is binary (NUL bytes): not a message; save the message as .eml or 'show original' text"
+        )
+    if not re.match(rb"^[!-9;-~]+:", raw.lstrip(b"\r\n")):
+        raise MessageError(
+            f"{source} does not start with a header line ('Name: value'): not a message; "
+            "save it as .eml or use the provider's 'show original'"
+        )
+    parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
+    if parsed.get("From") is None:
+        raise MessageError(f"{source} has no From header: not a message (or only its body was saved)")
+    return Message(raw=raw, source=source, parsed=parsed)
+
+
+def read_file(path: str | Path) -> Message:
+    """Read a saved message (``.eml`` or the provider's 'show original' text) from a file."""
+    path = Path(path).expanduser()
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise MessageError(
+                f"message file '{path}' is {size:,} bytes: larger than any provider accepts; not a message"
+            )
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise MessageError(f"message file '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise MessageError(f"message file '{path}' is a folder, not a message") from None
+    except OSError as exc:
+        raise MessageError(f"message file '{path}' cannot be read: {exc.strerror}") from None
+    return parse(raw, str(path))
+
+
+# -- what a deliverability engineer reads first --------------------------------------------------
+def received_hops(msg: Message) -> list[dict[str, Any]]:
+    """The Received chain, newest first: from, IP, by, TLS or not, date."""
+    rows = []
+    for i, value in enumerate(msg.headers("Received")):
+        head, _, date = value.rpartition(";")
+        head = head or value
+        from_part = re.search(r"\bfrom\s+(.*?)(?=\s+by\s|\s+with\s|\s+id\s|$)", head, re.IGNORECASE | re.DOTALL)
+        by_part = re.search(r"\bby\s+(\S+)", head, re.IGNORECASE)
+        with_part = re.search(r"\bwith\s+(\S+)", head, re.IGNORECASE)
+        ip = _ip_of(from_part.group(1)) if from_part else None
+        proto = with_part.group(1) if with_part else ""
+        tls = bool(re.search(r"ESMTPS|ESMTPSA|TLS|version=TLS", head, re.IGNORECASE))
+        helo = from_part.group(1).split()[0] if from_part and from_part.group(1).split() else None
+        rows.append(
+            {
+                "hop": i + 1,
+                "from": helo,
+                "ip": ip,
+                "by": by_part.group(1) if by_part else None,
+                "with": proto,
+                "tls": "yes" if tls else "no",
+                "date": date.strip() if date else "",
+            }
+        )
+    return rows
+
+
+def _ip_of(text: str) -> str | None:
+    for match in _IP_IN_FROM.finditer(text):
+        candidate = next(g for g in match.groups() if g)
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
+
+
+def _public(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    return not any(address in net for net in _PRIVATE if net.version == address.version)
+
+
+def connecting_hop(msg: Message) -> dict[str, Any] | None:
+    """The hop where the message entered the receiver: the newest Received whose sender has a public IP."""
+    for hop in received_hops(msg):
+        if hop["ip"] and _public(hop["ip"]):
+            return hop
+    return None
+
+
+def header_rows(msg: Message) -> list[dict[str, Any]]:
+    """From, Return-Path, Message-ID, Subject, Date and the Received hops with TLS or not."""
+    rows = [
+        {"header": name, "value": msg.header(name) if msg.header(name) is not None else "(absent)"}
+        for name in (
+            "From",
+            "Return-Path",
+            "Message-ID",
+            "Subject",
+            "Date",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+        )
+    ]
+    for hop in received_hops(msg):
+        rows.append(
+            {
+                "header": f"Received #{hop['hop']}",
+                "value": f"from {hop['from'] or '?'} [{hop['ip'] or 'no IP'}] by {hop['by'] or '?'} with {hop['with'] or '?'}"
+                f"; TLS {hop['tls']}",
+            }
+        )
+    return rows
+
+
+def body_defects(msg: Message) -> list[str]:
+    """What is wrong with the body itself: truncated MIME, 8-bit data where 7-bit was declared."""
+    found = []
+    for part in msg.parsed.walk():
+        for defect in getattr(part, "defects", []) or []:
+            found.append(type(defect).__name__)
+    _, _, body = msg.raw.partition(b"\r\n\r\n") if b"\r\n\r\n" in msg.raw else msg.raw.partition(b"\n\n")
+    declared = (msg.header("Content-Transfer-Encoding") or "7bit").lower()
+    if (
+        declared in ("7bit", "quoted-printable", "base64")
+        and re.search(rb"[\x80-\xff]", body)
+        and not msg.parsed.is_multipart()
+    ):
+        found.append(f"8-bit bytes in a body declared {declared}")
+    if b"\xef\xbf\xbd" in body:
+        found.append("U+FFFD replacement characters (the body was re-encoded)")
+    return sorted(set(found))
+
+
+# -- DNS -----------------------------------------------------------------------------------------
+def _txt_func(lookup: Lookup) -> Callable[..., bytes | None]:
+    """dkimpy's ``dnsfunc``: the first TXT record of a name, through the run's resolver."""
+
+    def get_txt(name: bytes | str, timeout: float = 5) -> bytes | None:
+        text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
+        values = lookup.query(text.rstrip("."), "TXT").values
+        return values[0].encode("utf-8") if values else None
+
+    return get_txt
+
+
+# -- DKIM ----------------------------------------------------------------------------------------
+def _tags(value: str) -> dict[str, str]:
+    out = {}
+    for part in value.split(";"):
+        key, sep, val = part.partition("=")
+        if sep:
+            out[key.strip().lower()] = re.sub(r"\s+", "", val)
+    return out
+
+
+def org_domain(domain: str) -> str:
+    """The organizational domain (public suffix list, as DMARC receivers use)."""
+    return _public_suffixes().privatesuffix(domain.lower().rstrip(".")) or domain.lower().rstrip(".")
+
+
+@functools.lru_cache(maxsize=1)
+def _public_suffixes() -> Any:
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def aligned(domain: str | None, from_domain: str | None, mode: str = "r") -> bool:
+    """DMARC identifier alignment (RFC 7489 3.1): strict is equal names, relaxed equal organizational domains."""
+    if not domain or not from_domain:
+        return False
+    domain, from_domain = domain.lower().rstrip("."), from_domain.lower().rstrip(".")
+    if mode == "s":
+        return domain == from_domain
+    return domain == from_domain or org_domain(domain) == org_domain(from_domain)
+
+
+def _dkim_reason(exc: Exception) -> str:
+    text = str(exc)
+    if "body hash mismatch" in text:
+        return (
+            "body hash mismatch: the body changed after signing (truncated, re-encoded 8-bit, or rewritten by a proxy)"
+        )
+    if "missing public key" in text or "no key" in text.lower():
+        return "no public key in DNS at the selector (key missing or selector wrong)"
+    if "DnsTimeoutError" in text:
+        return "DNS did not answer for the key in time"
+    if "public key too small" in text:
+        return text
+    return text or type(exc).__name__
+
+
+class _Said:
+    """A logger for dkimpy that keeps what it reports as errors (a missing key is logged, not raised)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def error(self, text: str, *args: Any) -> None:
+        self.errors.append(str(text) % args if args else str(text))
+
+    def debug(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    info = warning = debug
+
+
+def verify_dkim(msg: Message, lookup: Lookup) -> list[dict[str, Any]]:
+    """Every DKIM-Signature verified against DNS: domain, selector, algorithm, key length, body hash, result."""
+    import dkim
+
+    get_txt = _txt_func(lookup)
+    rows = []
+    for idx, value in enumerate(msg.headers("DKIM-Signature")):
+        tags = _tags(value)
+        row: dict[str, Any] = {
+            "d": tags.get("d", "").lower(),
+            "s": tags.get("s"),
+            "a": tags.get("a"),
+            "c": tags.get("c", "simple/simple"),
+            "l": tags.get("l"),
+            "key_bits": None,
+            "body_hash": "?",
+            "result": "fail",
+            "reason": "",
+        }
+        row["selector_name"] = f"{row['s']}._domainkey.{row['d']}"
+        said = _Said()
+        try:
+            signer = dkim.DKIM(msg.raw, logger=said, minkey=1024, timeout=lookup.params.dns_timeout_s)
+            ok = signer.verify(idx=idx, dnsfunc=get_txt)
+            row["key_bits"] = signer.keysize or None
+            row["result"] = "pass" if ok else "fail"
+            if not ok and said.errors:  # dkimpy logs key trouble and returns False
+                row["reason"] = _dkim_reason(Exception(said.errors[-1]))
+                row["result"] = "permerror" if "missing public key" in said.errors[-1] else "fail"
+            elif not ok:
+                row["body_hash"] = "ok"
+                row["reason"] = (
+                    "the signature does not verify with the key published at "
+                    f"{row['selector_name']}: the key in DNS is not the one that signed, or a signed header changed"
+                )
+            else:
+                row["body_hash"] = "ok"
+        except dkim.DKIMException as exc:
+            row["reason"] = _dkim_reason(exc)
+            row["body_hash"] = "mismatch" if "body hash" in str(exc) else "?"
+            if "missing public key" in str(exc):
+                row["result"] = "permerror"
+        rows.append(row)
+    return rows
+
+
+def verify_arc(msg: Message, lookup: Lookup) -> dict[str, Any] | None:
+    """The ARC chain's validation (cv=) where the message carries one."""
+    if not msg.headers("ARC-Seal"):
+        return None
+    import dkim
+
+    try:
+        cv, _results, reason = dkim.arc_verify(msg.raw, dnsfunc=_txt_func(lookup), timeout=lookup.params.dns_timeout_s)
+    except dkim.DKIMException as exc:
+        return {"cv": "fail", "reason": str(exc)}
+    return {
+        "cv": cv.decode() if isinstance(cv, bytes) else str(cv),
+        "reason": reason.decode() if isinstance(reason, bytes) else str(reason or ""),
+    }
+
+
+# -- SPF -----------------------------------------------------------------------------------------
+_SPF_LOCAL = threading.local()
+_SPF_LOCK = threading.Lock()
+
+
+def _install_spf_hook() -> None:
+    """pyspf asks DNS through its module-level ``DNSLookup``; route it through the run's resolver.
+
+    Installed once; a thread without a resolver set (another user of pyspf) gets pyspf's own.
+    """
+    import spf
+
+    with _SPF_LOCK:
+        if getattr(spf, "_ses_runbook_hook", False):
+            return
+        original = spf.DNSLookup
+
+        def lookup(name: str, qtype: str, strict: bool = True, timeout: float = 30) -> list:
+            resolver = getattr(_SPF_LOCAL, "resolver", None)
+            if resolver is None:
+                return original(name, qtype, strict, timeout)
+            return _spf_dns(resolver, name, qtype)
+
+        spf.DNSLookup = lookup
+        spf._ses_runbook_hook = True
+
+
+def _spf_dns(resolver: Any, name: str, qtype: str) -> list:
+    """pyspf's DNSLookup contract ((name, type), value) pairs, asked of our resolver."""
+    import dns.exception
+    import dns.resolver
+    import spf
+
+    try:
+        answer = resolver.resolve(name, qtype, raise_on_no_answer=False, lifetime=resolver.lifetime)
+    except dns.resolver.NXDOMAIN:
+        return []
+    except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
+        raise spf.TempError(f"DNS {exc}") from None
+    out = []
+    for rrset in answer.response.answer:
+        rtype = dns.rdatatype.to_text(rrset.rdtype)
+        owner = rrset.name.to_text(omit_final_dot=True)
+        for rdata in rrset:
+            if rtype in ("A", "AAAA"):
+                out.append(((owner, rtype), rdata.address))
+            elif rtype == "MX":
+                out.append(((owner, rtype), (rdata.preference, rdata.exchange.to_text(omit_final_dot=True))))
+            elif rtype == "PTR":
+                out.append(((owner, rtype), rdata.target.to_text(omit_final_dot=True)))
+            elif rtype in ("TXT", "SPF"):
+                out.append(((owner, rtype), list(rdata.strings)))
+            elif rtype == "CNAME":
+                out.append(((owner, rtype), rdata.target.to_text(omit_final_dot=True)))
+    return out
+
+
+def evaluate_spf(params: Params, ip: str, sender: str, helo: str = "") -> dict[str, Any]:
+    """RFC 7208 ``check_host()`` as a receiver runs it: result, explanation, lookups used.
+
+    A permerror (syntax, more than 10 DNS lookups, more than 2 void lookups) is what receivers act
+    on as a failure; pyspf raises it at the same limits.
+    """
+    import spf
+
+    _install_spf_hook()
+    resolver, label = make_resolver(params)
+    _SPF_LOCAL.resolver = resolver
+    try:
+        query = spf.query(i=ip, s=sender, h=helo or "unknown", timeout=params.dns_timeout_s, querytime=0)
+        result, _code, explanation = query.check()
+    finally:
+        _SPF_LOCAL.resolver = None
+    return {
+        "result": result,
+        "explanation": explanation,
+        "ip": ip,
+        "sender": sender,
+        "helo": helo,
+        "dns_lookups": query.lookups,
+        "void_lookups": query.void_lookups,
+        "resolver": label,
+    }
+
+
+# -- DMARC ---------------------------------------------------------------------------------------
+def dmarc_record(domain: str, lookup: Lookup) -> dict[str, Any]:
+    """The DMARC policy for a From domain: ``_dmarc.<domain>``, else the organizational domain's."""
+
+    org = org_domain(domain)
+    for where in dict.fromkeys([domain, org]):
+        name = f"_dmarc.{where}"
+        records = [
+            v for v in lookup.query(name, "TXT").values if re.match(r"^v\s*=\s*DMARC1\s*(;|$)", v, re.IGNORECASE)
+        ]
+        if len(records) > 1:
+            return {
+                "found": False,
+                "location": name,
+                "error": f"{name} has {len(records)} DMARC records: receivers ignore them all",
+            }
+        if records:
+            try:
+                tags = dict(parse_dmarc(records[0])["tags"])
+            except RecordError as exc:
+                tags = {k: v for k, v in _tags(records[0]).items()}
+                tags["error"] = str(exc)
+            policy = tags.get("sp") if where != domain and tags.get("sp") else tags.get("p", "none")
+            return {
+                "found": True,
+                "location": name,
+                "record": records[0],
+                "policy": policy,
+                "adkim": tags.get("adkim", "r"),
+                "aspf": tags.get("aspf", "r"),
+                "pct": tags.get("pct", 100),
+                "tags": tags,
+            }
+    return {
+        "found": False,
+        "location": f"_dmarc.{domain}" + (f" or _dmarc.{org}" if org != domain else ""),
+        "error": "no DMARC record",
+    }
+
+
+# -- the receiver's own verdicts -----------------------------------------------------------------
+def receiver_verdicts(msg: Message) -> list[dict[str, Any]]:
+    """What the receiving side wrote into the message: Authentication-Results, ARC, SES receiving verdicts."""
+    import authres
+
+    rows = []
+    for header in ("Authentication-Results", "ARC-Authentication-Results"):
+        for value in msg.headers(header):
+            text = re.sub(r"^\s*i=\d+\s*;", "", value) if header.startswith("ARC") else value
+            try:
+                parsed = authres.AuthenticationResultsHeader.parse_value(text)
+            except Exception:  # noqa: BLE001 - a header we cannot parse is shown as it is
+                rows.append({"source": header, "by": "?", "method": "?", "result": "unparsed", "detail": value[:200]})
+                continue
+            for res in parsed.results:
+                detail = " ".join(f"{p.type}.{p.name}={p.value}" for p in res.properties)
+                rows.append(
+                    {
+                        "source": header,
+                        "by": parsed.authserv_id,
+                        "method": res.method,
+                        "result": res.result,
+                        "detail": detail,
+                    }
+                )
+    for header in ("X-SES-Spam-Verdict", "X-SES-Virus-Verdict"):
+        value = msg.header(header)
+        if value:
+            rows.append(
+                {
+                    "source": header,
+                    "by": "SES receiving",
+                    "method": header[6:-8].lower(),
+                    "result": value.lower(),
+                    "detail": "",
+                }
+            )
+    for value in msg.headers("Received-SPF"):
+        rows.append(
+            {
+                "source": "Received-SPF",
+                "by": "?",
+                "method": "spf",
+                "result": value.split()[0].lower() if value else "?",
+                "detail": value[:200],
+            }
+        )
+    return rows
+
+
+def _theirs(verdicts: list[dict[str, Any]], method: str) -> str | None:
+    found = [v["result"] for v in verdicts if v["method"] == method and v["source"] == "Authentication-Results"]
+    found = found or [v["result"] for v in verdicts if v["method"] == method]
+    return found[0] if found else None
+
+
+def _beside(ours: str, theirs: str | None) -> dict[str, Any]:
+    if theirs is None:
+        return {"receiver": None}
+    agree = (ours == "pass") == (theirs == "pass")
+    note = (
+        ""
+        if agree
+        else (
+            f"the receiver said {theirs}, we say {ours}: DNS changed since delivery (a key rotated, a record edited), "
+            "or the message was altered after the receiver checked it (forwarding, saving, a footer added)"
+        )
+    )
+    return {"receiver": theirs, "agrees": agree, "disagreement": note}
+
+
+# -- the four checks -----------------------------------------------------------------------------
+def _result(
+    check_id: str, status: Status, summary: str, details: dict[str, Any], remediation: str | None, cli: str
+) -> CheckResult:
+    return CheckResult(
+        id=check_id,
+        title=TITLES[check_id],
+        status=status,
+        summary=summary,
+        details=details,
+        remediation=remediation if status in (Status.WARN, Status.FAIL) else None,
+        cli=cli,
+    )
+
+
+def check_dkim(msg: Message, lookup: Lookup, verdicts: list[dict[str, Any]]) -> CheckResult:
+    rows = verify_dkim(msg, lookup)
+    from_domain = msg.from_domain
+    for row in rows:
+        row["aligned"] = aligned(row["d"], from_domain)
+    details: dict[str, Any] = {
+        "from_domain": from_domain,
+        "signatures": rows,
+        "resolver": lookup.label,
+        "arc": verify_arc(msg, lookup),
+        "body_defects": body_defects(msg),
+    }
+    first = rows[0]["selector_name"] if rows else f"SELECTOR._domainkey.{from_domain}"
+    cli = dig_command(lookup.params, "TXT", first)
+    passing = [r for r in rows if r["result"] == "pass"]
+    good = [r for r in passing if r["aligned"]]
+    ours = "pass" if passing else ("none" if not rows else "fail")  # as a receiver reports dkim=: any valid signature
+    details.update(_beside(ours, _theirs(verdicts, "dkim")))
+
+    def describe(r):
+        return f"d={r['d']} s={r['s']} a={r['a']} {r['key_bits'] or '?'}-bit: {r['result']}" + (
+            f" ({r['reason']})" if r["reason"] else ""
+        )
+
+    if not rows:
+        return _result(
+            "message.dkim",
+            Status.FAIL,
+            f"no DKIM-Signature in the message: receivers see it unsigned, and DMARC "
+            f"for {from_domain} can pass only through aligned SPF",
+            details,
+            "emails-going-to-spam",
+            cli,
+        )
+    bad = [r for r in rows if r["result"] != "pass"]
+    notes = [
+        f"{r['d']} signs only the first {r['l']} bytes of the body (l=): anything appended is unsigned"
+        for r in passing
+        if r["l"]
+    ]
+    if details["body_defects"] and bad:
+        notes.append("body defects: " + ", ".join(details["body_defects"]))
+    suffix = ("; " + "; ".join(notes)) if notes else ""
+    if not good:
+        status = Status.FAIL if bad or not passing else Status.WARN
+        if passing and not bad:
+            text = f"DKIM passes but no signature is aligned with the From domain {from_domain}: " + "; ".join(
+                describe(r) for r in rows
+            )
+        else:
+            text = f"no aligned DKIM signature verifies for {from_domain}: " + "; ".join(describe(r) for r in rows)
+        return _result("message.dkim", status, text + suffix, details, "emails-going-to-spam", cli)
+    if bad or notes:
+        return _result(
+            "message.dkim",
+            Status.WARN,
+            f"aligned signature passes ({describe(good[0])}) but: " + "; ".join([describe(r) for r in bad] + notes),
+            details,
+            "emails-going-to-spam",
+            cli,
+        )
+    return _result(
+        "message.dkim",
+        Status.OK,
+        "; ".join(describe(r) + (" aligned" if r["aligned"] else "") for r in rows),
+        details,
+        None,
+        cli,
+    )
+
+
+def check_spf(msg: Message, params: Params, verdicts: list[dict[str, Any]]) -> CheckResult:
+    return_path = msg.return_path
+    hop = connecting_hop(msg)
+    envelope = return_path or ""
+    domain = envelope.rpartition("@")[2].lower() if "@" in envelope else ""
+    details: dict[str, Any] = {"return_path": return_path, "mail_from_domain": domain or None, "connecting_hop": hop}
+    details.update(_beside("?", _theirs(verdicts, "spf")))
+    cli = dig_command(params, "TXT", domain or "MAIL_FROM_DOMAIN")
+    if return_path is None:
+        return _result(
+            "message.spf",
+            Status.ERROR,
+            "no Return-Path header: the message was not saved as delivered (the "
+            "receiving server adds it), so the envelope sender is unknown",
+            details,
+            None,
+            cli,
+        )
+    if not domain:
+        return _result(
+            "message.spf",
+            Status.ERROR,
+            "the Return-Path is the null sender <> (a bounce): SPF is checked on the "
+            "HELO name then, not measurable here",
+            details,
+            None,
+            cli,
+        )
+    if hop is None:
+        return _result(
+            "message.spf",
+            Status.ERROR,
+            "no Received header names a public connecting IP (the chain has no IP, "
+            "or only private ones): SPF cannot be evaluated for this message",
+            details,
+            None,
+            cli,
+        )
+    try:
+        evaluation = evaluate_spf(params, hop["ip"], envelope, hop.get("from") or "")
+    except RunbookError as exc:
+        return _result("message.spf", Status.ERROR, str(exc), details, None, cli)
+    details.update(evaluation)
+    details.update(_beside(evaluation["result"], _theirs(verdicts, "spf")))
+    result = evaluation["result"]
+    head = (
+        f"SPF {result} for {domain} (Return-Path) from {hop['ip']} ({hop.get('from') or '?'}); "
+        f"{evaluation['dns_lookups']} DNS lookup(s)"
+    )
+    if evaluation["explanation"] and result != "pass":
+        head += f": {evaluation['explanation']}"
+    if result == "pass":
+        return _result("message.spf", Status.OK, head, details, None, cli)
+    if result == "temperror":
+        return _result("message.spf", Status.ERROR, head + " (DNS did not answer: try again)", details, None, cli)
+    if result in ("neutral", "none", "softfail"):
+        return _result(
+            "message.spf",
+            Status.WARN if result == "neutral" else Status.FAIL,
+            head,
+            details,
+            "emails-going-to-spam",
+            cli,
+        )
+    return _result(
+        "message.spf",
+        Status.FAIL,
+        head + ("; receivers treat a permerror as a failure (RFC 7208 2.6.7)" if result == "permerror" else ""),
+        details,
+        "emails-going-to-spam",
+        cli,
+    )
+
+
+def check_dmarc(
+    msg: Message, lookup: Lookup, dkim_result: CheckResult, spf_result: CheckResult, verdicts: list[dict[str, Any]]
+) -> CheckResult:
+    from_domain = msg.from_domain
+    details: dict[str, Any] = {"from_domain": from_domain}
+    cli = dig_command(lookup.params, "TXT", f"_dmarc.{from_domain}")
+    if not from_domain:
+        return _result(
+            "message.dmarc",
+            Status.FAIL,
+            "the From header has no address with a domain: DMARC cannot align anything",
+            details,
+            "emails-going-to-spam",
+            cli,
+        )
+    record = dmarc_record(from_domain, lookup)
+    details["record"] = record
+    adkim, aspf = str(record.get("adkim", "r")), str(record.get("aspf", "r"))
+    dkim_pass = [s["d"] for s in dkim_result.details.get("signatures", []) if s["result"] == "pass"]
+    dkim_ok = [d for d in dkim_pass if aligned(d, from_domain, adkim)]
+    spf_domain = spf_result.details.get("mail_from_domain")
+    spf_pass = spf_result.details.get("result") == "pass"
+    spf_ok = spf_pass and aligned(spf_domain, from_domain, aspf)
+    details.update(
+        dkim_aligned=dkim_ok, spf_aligned=spf_ok, spf_domain=spf_domain, spf_known=spf_result.status != Status.ERROR
+    )
+    ours = "pass" if dkim_ok or spf_ok else "fail"
+    details.update(_beside(ours, _theirs(verdicts, "dmarc")))
+    mode = f"adkim={adkim}, aspf={aspf} ({'strict' if 's' in (adkim, aspf) else 'relaxed'})"
+    how = []
+    how.append(
+        f"DKIM aligned (d={dkim_ok[0]})"
+        if dkim_ok
+        else (f"DKIM passes for {', '.join(dkim_pass)} but is not aligned" if dkim_pass else "no passing DKIM")
+    )
+    how.append(
+        f"SPF aligned ({spf_domain})"
+        if spf_ok
+        else (
+            f"SPF passes for {spf_domain} but is not aligned"
+            if spf_pass
+            else "SPF not evaluated"
+            if spf_result.status == Status.ERROR
+            else "SPF does not pass"
+        )
+    )
+    if not record.get("found"):
+        status = Status.FAIL
+        summary = (
+            f"{record.get('error')} at {record['location']}: providers require one for bulk senders; {'; '.join(how)}"
+        )
+        return _result("message.dmarc", status, summary, details, "emails-going-to-spam", cli)
+    summary = f"DMARC {ours} for {from_domain} (p={record['policy']}, {mode}): {'; '.join(how)}"
+    if ours == "pass":
+        status = Status.OK
+    elif not dkim_ok and spf_result.status == Status.ERROR:
+        status = Status.ERROR
+        summary += "; SPF could not be evaluated, so DMARC may still pass through SPF"
+    else:
+        status = Status.FAIL
+        summary += f"; receivers apply p={record['policy']}"
+    return _result("message.dmarc", status, summary, details, "emails-going-to-spam", cli)
+
+
+def check_unsubscribe(msg: Message, kind: str) -> CheckResult:
+    """RFC 8058 one-click: an https List-Unsubscribe URI plus ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``."""
+    value = msg.header("List-Unsubscribe")
+    post = msg.header("List-Unsubscribe-Post")
+    uris = re.findall(r"<([^>]+)>", value or "")
+    https = [u for u in uris if u.lower().startswith("https://")]
+    one_click = bool(post) and re.sub(r"\s+", "", post).lower() == "list-unsubscribe=one-click"
+    signed = any(
+        "list-unsubscribe" in (_tags(v).get("h") or "").lower().split(":") for v in msg.headers("DKIM-Signature")
+    )
+    details = {
+        "message_kind": kind,
+        "List-Unsubscribe": value,
+        "List-Unsubscribe-Post": post,
+        "https_uris": https,
+        "one_click": one_click,
+        "signed_by_dkim": signed,
+    }
+    cli = "ses-runbook mail-test MESSAGE.eml -p message_kind subscribed"
+    missing = []
+    if not https:
+        missing.append("List-Unsubscribe with an https URI" + (f" (has only {', '.join(uris)})" if uris else ""))
+    if not one_click:
+        missing.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click" + (f" (has '{post}')" if post else ""))
+    if kind == "transactional":
+        text = "transactional mail is exempt from one-click unsubscribe" + (
+            "" if not missing else "; it lacks " + " and ".join(missing) + " (needed once it is subscribed mail)"
+        )
+        return _result("message.unsubscribe", Status.OK, text, details, None, cli)
+    if missing:
+        return _result(
+            "message.unsubscribe",
+            Status.FAIL,
+            "subscribed mail without one-click unsubscribe: missing "
+            + " and ".join(missing)
+            + "; Gmail and Yahoo require it from bulk senders",
+            details,
+            "emails-going-to-spam",
+            cli,
+        )
+    note = "" if signed else " (not covered by a DKIM signature: Gmail wants both headers signed)"
+    return _result(
+        "message.unsubscribe",
+        Status.OK if signed else Status.WARN,
+        f"one-click unsubscribe present: {https[0]}{note}",
+        details,
+        "emails-going-to-spam",
+        cli,
+    )
+
+
+@dataclass
+class Judgement:
+    """A message and everything judged about it: what the notebook and the CLI display."""
+
+    message: Message
+    results: list[CheckResult]
+    verdicts: list[dict[str, Any]]
+
+    def by_id(self) -> dict[str, CheckResult]:
+        return {r.id: r for r in self.results}
+
+
+def judge(msg: Message, params: Params, lookup: Lookup | None = None) -> Judgement:
+    """The four ``message.*`` checks for one message; a check that cannot run is an ``error`` result."""
+
+    verdicts = receiver_verdicts(msg)
+    lookup = lookup or Lookup(params)
+    results: list[CheckResult] = []
+
+    def guarded(check_id: str, fn: Callable[[], CheckResult]) -> CheckResult:
+        try:
+            return fn()
+        except RunbookError as exc:
+            return _result(check_id, Status.ERROR, str(exc), {}, None, "")
+        except Exception as exc:  # noqa: BLE001 - one bad header must not hide the other verdicts
+            return _result(check_id, Status.ERROR, f"{type(exc).__name__}: {exc}", {}, None, "")
+
+    dkim_r = guarded("message.dkim", lambda: check_dkim(msg, lookup, verdicts))
+    spf_r = guarded("message.spf", lambda: check_spf(msg, params, verdicts))
+    dmarc_r = guarded("message.dmarc", lambda: check_dmarc(msg, lookup, dkim_r, spf_r, verdicts))
+    unsub_r = guarded("message.unsubscribe", lambda: check_unsubscribe(msg, params.message_kind))
+    results = [dkim_r, spf_r, dmarc_r, unsub_r]
+    for r in results:
+        r.details.setdefault("source", msg.source)
+        if msg.folder:
+            r.details.setdefault("folder", msg.folder)
+    return Judgement(message=msg, results=results, verdicts=verdicts)
+
+
+# -- the providers' rules ------------------------------------------------------------------------
+COMPLAINT_LIMIT = 0.003  # Gmail and Yahoo: keep the user-reported spam rate under 0.3 %
+
+
+def verdict_rows(judgement: Judgement) -> list[dict[str, Any]]:
+    """Our verdict beside the receiver's, per mechanism, with any disagreement explained."""
+    rows = []
+    for r in judgement.results[:3]:
+        method = r.id.split(".")[1]
+        signatures = r.details.get("signatures", [])
+        ours = {
+            "message.dkim": (
+                "none" if not signatures else "pass" if any(s["result"] == "pass" for s in signatures) else "fail"
+            )
+            + (
+                " (aligned)"
+                if any(s.get("aligned") and s["result"] == "pass" for s in signatures)
+                else " (not aligned)"
+                if any(s["result"] == "pass" for s in signatures)
+                else ""
+            ),
+            "message.spf": r.details.get("result", "not evaluated"),
+            "message.dmarc": "pass"
+            if r.status == Status.OK
+            else ("fail" if r.status == Status.FAIL else "not evaluated"),
+        }[r.id]
+        rows.append(
+            {
+                "mechanism": method,
+                "ours": ours,
+                "status": r.status.value,
+                "receiver": r.details.get("receiver") or "(none in message)",
+                "note": r.details.get("disagreement") or "",
+            }
+        )
+    for v in judgement.verdicts:
+        if v["method"] in ("spam", "virus"):
+            rows.append(
+                {"mechanism": v["method"], "ours": "", "status": "", "receiver": v["result"], "note": v["source"]}
+            )
+    if judgement.message.folder:
+        rows.append(
+            {
+                "mechanism": "placement",
+                "ours": "",
+                "status": "",
+                "receiver": judgement.message.folder,
+                "note": "IMAP folder the message was found in",
+            }
+        )
+    return rows
+
+
+def requirements(
+    judgement: Judgement | None, complaint_rate: float | None = None, dns_results: Iterable[CheckResult] = ()
+) -> list[dict[str, str]]:
+    """Gmail's and Yahoo's sender requirements (enforced since 2024), each met / not met / not measurable here."""
+    by_id = judgement.by_id() if judgement else {}
+    dns_by_id = {r.id: r for r in dns_results}
+
+    def state(ok: bool | None) -> str:
+        return "not measurable here" if ok is None else ("met" if ok else "not met")
+
+    def from_check(check_id: str) -> bool | None:
+        r = by_id.get(check_id)
+        if r is None or r.status in (Status.ERROR, Status.SKIP):
+            return None
+        return (
+            r.status in (Status.OK, Status.WARN)
+            if check_id != "message.dkim"
+            else any(s["result"] == "pass" for s in r.details.get("signatures", []))
+        )
+
+    spf = from_check("message.spf")
+    if spf is not None:
+        spf = by_id["message.spf"].details.get("result") == "pass"
+    dmarc = by_id.get("message.dmarc")
+    has_record = (
+        None
+        if dmarc is None or dmarc.status == Status.ERROR and "record" not in dmarc.details
+        else bool(dmarc.details.get("record", {}).get("found"))
+    )
+    aligned_ok = None if dmarc is None or dmarc.status == Status.ERROR else dmarc.status == Status.OK
+    unsub = by_id.get("message.unsubscribe")
+    kind = unsub.details.get("message_kind") if unsub else None
+    one_click = None if unsub is None else (unsub.status != Status.FAIL)
+    tls = None
+    if judgement:
+        hop = connecting_hop(judgement.message)
+        tls = None if hop is None else hop["tls"] == "yes"
+    rate_ok = None if complaint_rate is None else complaint_rate < COMPLAINT_LIMIT
+    rows = [
+        ("SPF passes for the sending domain", state(spf), "message.spf"),
+        ("DKIM passes (a valid signature)", state(from_check("message.dkim")), "message.dkim"),
+        ("A DMARC record is published (p=none at least)", state(has_record), "message.dmarc / dns.dmarc"),
+        ("From domain aligned with SPF or DKIM (DMARC passes)", state(aligned_ok), "message.dmarc"),
+        (
+            "One-click unsubscribe on subscribed mail (RFC 8058)",
+            state(one_click) + (" (transactional: exempt)" if kind == "transactional" else ""),
+            "message.unsubscribe",
+        ),
+        ("Delivered over TLS", state(tls), "Received header of the connecting hop"),
+        (
+            "Spam complaint rate under 0.3 % (Postmaster Tools)",
+            state(rate_ok) + ("" if complaint_rate is None else f" ({complaint_rate:.3%} SES complaint rate)"),
+            "reputation.complaint_rate; 07_cloudwatch_metrics plot",
+        ),
+        ("Valid forward and reverse DNS of the sending IPs", "met (Amazon SES's shared IPs)", "SES"),
+    ]
+    if "dns.dmarc" in dns_by_id and has_record is None:
+        rows[2] = (rows[2][0], state(dns_by_id["dns.dmarc"].status in (Status.OK, Status.WARN)), "dns.dmarc")
+    return [{"requirement": r, "state": s, "evidence": e} for r, s, e in rows]
