@@ -1,4 +1,4 @@
-# make demo | make test | make lab | make notebooks | make bench | make test-browser
+# make demo | make test | make lint | make lab | make notebooks | make bench | make test-browser
 # Each target creates .venv when it is missing and installs the project into it.
 PYTHON ?= python3
 VENV   := .venv
@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 KERNEL := $(VENV)/share/jupyter/kernels/ses-runbook/kernel.json
 AS_OF  := 2026-11-01T00:00:00Z
 
-.PHONY: install demo test test-browser test-airflow lab notebooks bench clean
+.PHONY: install demo test lint test-browser test-airflow lab notebooks bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ demo: install
 WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 test: install
 	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal --ignore=tests/airflow_dag
+
+# The architecture and the code's hygiene, as CI checks them: the layers and the other import
+# contracts (import-linter, with the project's own contracts in .ci/contracts.py), lint and format
+# (ruff), and types (mypy).
+lint: install
+	PYTHONPATH=.ci $(BIN)/lint-imports
+	$(BIN)/ruff check lib tests bench .ci
+	$(BIN)/ruff format --check lib tests bench .ci
+	$(BIN)/mypy
 
 # The browser test alone, after making sure a Chromium is there: the system's, else Playwright's
 # download, else (as root on Debian) apt's.

@@ -68,8 +68,13 @@ class PrivateNamesContract(Contract):
                         if alias.name in modules and alias.asname:
                             aliases[alias.asname] = alias.name
             for node in ast.walk(tree):
-                if (isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)
-                        and node.value.id in aliases and aliases[node.value.id] != name):
+                if (
+                    isinstance(node, ast.Attribute)
+                    and _private(node.attr)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases
+                    and aliases[node.value.id] != name
+                ):
                     problems.append(f"{name}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
         return ContractCheck(kept=not problems, metadata={"problems": problems})
 

@@ -580,6 +580,8 @@ class SesLayer:
             answer = self.get_metric_data(
                 {**request, "MetricDataQueries": [q for q in queries if q not in dimensioned]}
             )
+            if answer is None:  # not reached: every query left is an AWS/SES one without dimensions
+                return None
             by_id = {r["Id"]: r for r in answer["MetricDataResults"] + from_moto.get("MetricDataResults", [])}
             return {
                 "MetricDataResults": [by_id[q["Id"]] for q in queries if q["Id"] in by_id],
@@ -611,7 +613,12 @@ class SesLayer:
         body = json.dumps(request).encode()
         sub = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
         status: list[str] = []
-        chunks = self.moto_app(sub, lambda s, h, e=None: status.append(s) or (lambda data: None))
+
+        def start_response(code: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
+            status.append(code)
+            return lambda data: None
+
+        chunks = self.moto_app(sub, start_response)
         data = b"".join(chunks)
         if not status or not status[0].startswith("200"):
             return None
@@ -789,6 +796,8 @@ class SesLayer:
         out = []
         for name in names[start : start + size]:
             identity = self.world.identity_view(name)
+            if identity is None:  # listed a moment ago, deleted since
+                continue
             out.append(
                 {
                     "IdentityType": "DOMAIN" if identity.is_domain else "EMAIL_ADDRESS",
@@ -921,12 +930,12 @@ def sesv2_operation(method: str, path: str) -> tuple[str, dict[str, str]]:
         import botocore.session
 
         model = botocore.session.get_session().get_service_model("sesv2")
-        ops = []
+        ops: list[tuple[str, re.Pattern[str], str]] = []
         for name in model.operation_names:
             http = model.operation_model(name).http
             uri = http["requestUri"].split("?")[0]
-            pattern = re.sub(r"\\{([^}]+)\\}", lambda m: f"(?P<{m.group(1).rstrip('+')}>[^/]+)", re.escape(uri))
-            ops.append((http["method"], re.compile(f"^{pattern}$"), name))
+            regex = re.sub(r"\\{([^}]+)\\}", lambda m: f"(?P<{m.group(1).rstrip('+')}>[^/]+)", re.escape(uri))
+            ops.append((http["method"], re.compile(f"^{regex}$"), name))
         _SESV2_OPS = sorted(ops, key=lambda o: -len(o[1].pattern))
     for verb, pattern, name in _SESV2_OPS:
         match = pattern.match(path)

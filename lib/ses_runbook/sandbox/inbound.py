@@ -92,7 +92,7 @@ def build(world: World, request: dict[str, Any], message_id: str) -> bytes:
             and identity.dkim == "Success"
             and world.dkim_enabled.get(identity.name, identity.dkim_enabled)
         )
-    if signs:
+    if signs and identity is not None:
         key = published if box.signing_key == "published" else mail.keypair("sandbox-rotated")[0]
         signing.append((domain, scenario.dkim_tokens(identity.name)[0], key))
     mail_from = None

@@ -239,9 +239,7 @@ class Sandbox:
                 backend = backend or iam_backends[created.get("AccountId", ACCOUNT)]["aws"]
                 stored = backend.access_keys[key_id] if key_id in getattr(backend, "access_keys", {}) else None
                 if stored is None:
-                    for candidate in backend.users[user.name].access_keys:
-                        if candidate.access_key_id == key_id:
-                            stored = candidate
+                    stored = next(k for k in backend.users[user.name].access_keys if k.access_key_id == key_id)
                 stored.create_date = (as_of - timedelta(days=key.age_days)).replace(tzinfo=None)
                 if key.last_used_days is not None:
                     stored.last_used = AccessKeyLastUsed(
@@ -373,7 +371,7 @@ class Sandbox:
                 item = Message(
                     str(uuid.UUID(int=rng.getrandbits(128))), notifications.envelope(message, topic, when, rng)
                 )
-                item.sent_timestamp = int((when + timedelta(milliseconds=180)).timestamp() * 1000)
+                item.sent_timestamp = int((when + timedelta(milliseconds=180)).timestamp() * 1000)  # type: ignore[assignment]  # moto types it None until sent
                 queue._messages.append(item)
 
     # -- IAM enforcement ---------------------------------------------------------------

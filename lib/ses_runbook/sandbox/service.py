@@ -27,4 +27,4 @@ class LoopbackService:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.host}:{self.port} {'running' if self.running else 'stopped'}>"
+        return f"<{type(self).__name__} {self.host}:{getattr(self, 'port', '?')} {'running' if self.running else 'stopped'}>"

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import trustme
 from aiosmtpd.controller import Controller
@@ -83,7 +83,7 @@ class _Controller(Controller):
         # Controller connects to self.port to warm the server up; with port 0 that is the
         # port the OS picked, readable only from the bound socket.
         if self.port == 0 and self.server is not None:
-            self.port = self.server.sockets[0].getsockname()[1]
+            self.port = cast("asyncio.Server", self.server).sockets[0].getsockname()[1]
         super()._trigger_server()
 
     def cancel_tasks(self, stop_loop: bool = True) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,20 @@ METRICS = {
     "Reject": ("rejects", "Count"),
     "Reputation.BounceRate": ("bounce_rate", "None"),
     "Reputation.ComplaintRate": ("complaint_rate", "None"),
+}
+
+
+def _sum(values: list[float]) -> float:
+    return float(sum(values))
+
+
+# CloudWatch statistic -> how the datapoints of one period reduce to it
+STATISTICS: dict[str, Callable[[list[float]], float]] = {
+    "Sum": _sum,
+    "Average": lambda v: sum(v) / len(v),
+    "Maximum": max,
+    "Minimum": min,
+    "SampleCount": lambda v: float(len(v)),
 }
 
 
@@ -203,11 +218,5 @@ class World:
             if start <= point.timestamp < end:
                 index = int((point.timestamp - start).total_seconds() // period)
                 buckets.setdefault(index, []).append(float(getattr(point, attr)))
-        reduce = {
-            "Sum": sum,
-            "Average": lambda v: sum(v) / len(v),
-            "Maximum": max,
-            "Minimum": min,
-            "SampleCount": lambda v: float(len(v)),
-        }.get(stat, sum)
+        reduce = STATISTICS.get(stat, _sum)
         return [(start + timedelta(seconds=i * period), reduce(values)) for i, values in sorted(buckets.items())]
