@@ -5,7 +5,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 KERNEL := $(VENV)/share/jupyter/kernels/ses-runbook/kernel.json
-AS_OF  := 2026-11-01T00:00:00Z
 
 .PHONY: install demo test lint test-browser test-airflow lab notebooks bench clean
 
@@ -57,9 +56,10 @@ LAB_ARGS ?= --sandbox
 lab: install
 	$(BIN)/ses-runbook lab $(LAB_ARGS)
 
-# Re-execute every notebook in place against the sandbox at a fixed as_of (committed outputs).
+# Re-execute every notebook in place against the sandbox at a fixed as_of (committed outputs;
+# regenerate's FIXED_AS_OF, which the tests share).
 notebooks: install
-	$(BIN)/python -m ses_runbook.frontends.regenerate --as-of $(AS_OF)
+	$(BIN)/python -m ses_runbook.frontends.regenerate
 
 # Airflow in an environment of its own (outside make test): the DAG end to end with dag.test() on the sandbox.
 AIRFLOW_VENV := .venv-airflow

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from labclient import Lab
+from support import Lab
 
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (make test-browser installs it)"

@@ -2,8 +2,7 @@
 its own checks non-ok, tells the engineer the record to paste or the SMTP reply, and never lets a
 secret into a report.
 
-Only one sandbox runs per process: every test starts and stops its own (or reads a report that
-was produced by one that is already stopped).
+Each test gets the sandbox of its scenario from the ``sandbox`` fixture, at this file's as_of.
 """
 
 from __future__ import annotations
@@ -14,17 +13,14 @@ import hmac
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import ses_runbook.core.params
-from conftest import closed_port
 from ses_runbook.checks import Context, run
 from ses_runbook.checks import dns as dns_checks
 from ses_runbook.checks import iam as iam_checks
@@ -33,74 +29,37 @@ from ses_runbook.checks import suite as health
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.results import Report, Status
 from ses_runbook.core.smtpcred import derive_smtp_password
+from ses_runbook.sandbox import mail
 from ses_runbook.sandbox import scenario as scenario_mod
-from ses_runbook.sandbox.server import Sandbox, restore_env
+from ses_runbook.sources import message
+from ses_runbook.sources.mailauth.dns import Answer
+from support import SCENARIOS, Running, closed_port, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
-CLI = [
-    sys.executable,
-    "-m",
-    "ses_runbook.frontends.cli",
-]  # the interpreter running the tests, wherever its environment lives
-AS_OF = "2026-03-02T12:00:00Z"
+AS_OF = "2026-03-02T12:00:00Z"  # the IAM keys' ages and last uses below are counted from it
 DOMAIN = "thephenom.app"
 DNS_IDS = ["identity.mail_from", "dns.dkim", "dns.spf", "dns.dmarc"]
+DNS_DRIFT = str(SCENARIOS / "dns-drift.yaml")
+SUBDOMAIN_SENDER = str(SCENARIOS / "subdomain-sender.yaml")
 
 
-class Boxes:
-    """One sandbox per scenario, at most one alive (moto is per process): reused while consecutive
-    tests ask for the same scenario, stopped (and the environment restored) before the next starts."""
-
-    def __init__(self) -> None:
-        self.name: str | None = None
-        self.box: Sandbox | None = None
-        self._previous: dict[str, str | None] = {}
-        self.reports: dict[str, tuple[Report, dict[str, str]]] = {}
-
-    def get(self, name: str = "healthy") -> Sandbox:
-        if self.name != name:
-            self.close()
-            box = Sandbox(name, as_of=AS_OF).start()
-            self.box, self.name = box, name
-            self._previous = box.apply_env()
-        assert self.box is not None
-        return self.box
-
-    def params(self, name: str = "healthy", **overrides: Any) -> ses_runbook.core.params.Params:
-        """Parameters pointing at the scenario's sandbox (validated like a user's)."""
-        return ses_runbook.core.params.load(overrides={**self.get(name).params(), "as_of": AS_OF, **overrides})
-
-    def report(self, name: str) -> tuple[Report, dict[str, str]]:
-        """Every check of a scenario, run once, and the secrets that were in play."""
-        if name not in self.reports:
-            box = self.get(name)
-            report = health.check_all(self.params(name))
-            env = box.env()
-            secrets = {
-                "smtp_password": env.get("SES_SMTP_PASSWORD", ""),
-                "smtp_username": env.get("SES_SMTP_USERNAME", ""),
-                **{f"secret:{k}": v["secret"] for k, v in box.world.keys.items()},
-                **{f"key:{k}": k for k in box.world.keys},
-            }
-            self.reports[name] = (report, secrets)
-        return self.reports[name]
-
-    def close(self) -> None:
-        if self.box is not None:
-            try:
-                restore_env(self._previous)
-            finally:
-                self.box.stop()
-                self.box, self.name, self._previous = None, None, {}
+def on(*scenarios: str):
+    """The test runs once on the sandbox of each scenario, at AS_OF."""
+    return pytest.mark.parametrize(
+        "sandbox", [(s, AS_OF) for s in scenarios], indirect=True, ids=[Path(s).stem for s in scenarios]
+    )
 
 
-@pytest.fixture(scope="module")
-def boxes() -> Iterator[Boxes]:
-    manager = Boxes()
-    try:
-        yield manager
-    finally:
-        manager.close()
+def report_and_secrets(sandbox: Running) -> tuple[Report, dict[str, str]]:
+    """Every check of the sandbox's scenario, and the secrets that were in play."""
+    report = health.check_all(sandbox.params)
+    env = sandbox.box.env()
+    secrets = {
+        "smtp_password": env.get("SES_SMTP_PASSWORD", ""),
+        "smtp_username": env.get("SES_SMTP_USERNAME", ""),
+        **{f"secret:{k}": v["secret"] for k, v in sandbox.box.world.keys.items()},
+        **{f"key:{k}": k for k in sandbox.box.world.keys},
+    }
+    return report, secrets
 
 
 def run_checks(params: ses_runbook.core.params.Params, ids: list[str]) -> dict[str, Any]:
@@ -110,15 +69,17 @@ def run_checks(params: ses_runbook.core.params.Params, ids: list[str]) -> dict[s
 # --------------------------------------------------------------------------- healthy
 
 
-def test_healthy_passes_every_check(boxes: Boxes) -> None:
-    report, _ = boxes.report("healthy")
+@on("healthy")
+def test_healthy_passes_every_check(sandbox: Running) -> None:
+    report, _ = report_and_secrets(sandbox)
     assert {c.id: c.status.value for c in report.checks if c.status is not Status.OK} == {}
     assert set(DNS_IDS + ["smtp.auth", "iam.smtp_users", "suppression.list"]) <= {c.id for c in report.checks}
     assert report.exit_code == 0
 
 
-def test_healthy_details(boxes: Boxes) -> None:
-    checks = boxes.report("healthy")[0].by_id()
+@on("healthy")
+def test_healthy_details(sandbox: Running) -> None:
+    checks = health.check_all(sandbox.params).by_id()
     assert checks["dns.spf"].details["name"] == "mail.thephenom.app"
     assert checks["dns.spf"].details["dns_lookups"] == 1
     assert checks["dns.dmarc"].details["policy"] == "quarantine"
@@ -131,8 +92,9 @@ def test_healthy_details(boxes: Boxes) -> None:
     assert checks["suppression.list"].details["total"] == 1
 
 
-def test_iam_asks_once_per_user_key_and_policy(boxes: Boxes) -> None:
-    calls = boxes.report("healthy")[0].run["aws_calls"]["by_operation"]
+@on("healthy")
+def test_iam_asks_once_per_user_key_and_policy(sandbox: Running) -> None:
+    calls = health.check_all(sandbox.params).run["aws_calls"]["by_operation"]
     iam = {op: n for op, n in calls.items() if op.startswith("iam.")}
     # users and their policies in one paged call; every user's keys from the credential report;
     # the services' key looked up by id for its owner
@@ -146,8 +108,9 @@ def test_iam_asks_once_per_user_key_and_policy(boxes: Boxes) -> None:
     assert calls["sesv2.GetEmailIdentity"] == 1  # shared by identity.mail_from and the three DNS checks
 
 
-def test_iam_rows_are_masked_and_serialisable(boxes: Boxes) -> None:
-    result = boxes.report("healthy")[0].by_id()["iam.smtp_users"]
+@on("healthy")
+def test_iam_rows_are_masked_and_serialisable(sandbox: Running) -> None:
+    result = health.check_all(sandbox.params).by_id()["iam.smtp_users"]
     rows = result.details["users"]
     assert [r["user"] for r in rows] == ["ses-smtp-nest", "ses-smtp-webmail", "api-mailer"]  # ci-deploy cannot send
     assert {r["age_days"] for r in rows} == {41, 12, 63}
@@ -162,38 +125,38 @@ def test_iam_rows_are_masked_and_serialisable(boxes: Boxes) -> None:
     assert result.details["service_key"]["user"] == "ses-smtp-nest"
 
 
-def test_missing_smtp_credentials_skip_naming_the_variable(boxes: Boxes) -> None:
+@on("healthy")
+def test_missing_smtp_credentials_skip_naming_the_variable(sandbox: Running) -> None:
     os.environ.pop("SES_RUNBOOK_TEST_UNSET_USERNAME", None)
-    params = boxes.params(smtp_username_env="SES_RUNBOOK_TEST_UNSET_USERNAME")
+    params = sandbox.load(smtp_username_env="SES_RUNBOOK_TEST_UNSET_USERNAME")
     result = run_checks(params, ["smtp.auth"])["smtp.auth"]
     assert result.status is Status.SKIP
     assert "SES_RUNBOOK_TEST_UNSET_USERNAME" in result.summary
     assert "SES_SMTP_PASSWORD" not in result.summary  # that one is set
 
 
-def test_smtp_tls_verification_failure_names_the_host(boxes: Boxes, tmp_path: Path) -> None:
+@on("healthy")
+def test_smtp_tls_verification_failure_names_the_host(sandbox: Running, tmp_path: Path) -> None:
     import trustme
 
     other_ca = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other_ca))
-    result = run_checks(boxes.params(smtp_tls_ca_file=str(other_ca)), ["smtp.auth"])["smtp.auth"]
+    result = run_checks(sandbox.load(smtp_tls_ca_file=str(other_ca)), ["smtp.auth"])["smtp.auth"]
     assert result.status is Status.FAIL
     assert "TLS certificate of 127.0.0.1 could not be verified" in result.summary
 
 
-def test_smtp_temporary_failure_warns(boxes: Boxes) -> None:
-    box = boxes.get("healthy")
-    box.smtp.refuse_auth_with = (454, "Temporary authentication failure")
-    try:
-        result = run_checks(boxes.params(), ["smtp.auth"])["smtp.auth"]
-    finally:
-        box.smtp.refuse_auth_with = None
+@on("healthy")
+def test_smtp_temporary_failure_warns(sandbox: Running) -> None:
+    sandbox.box.smtp.refuse_auth_with = (454, "Temporary authentication failure")
+    result = run_checks(sandbox.params, ["smtp.auth"])["smtp.auth"]
     assert result.status is Status.WARN
     assert result.details["code"] == 454 and "454 Temporary authentication failure" in result.summary
 
 
-def test_smtp_connection_refused_and_timeout_are_errors(boxes: Boxes) -> None:
-    params = boxes.params(connect_timeout_s=1.0)
+@on("healthy")
+def test_smtp_connection_refused_and_timeout_are_errors(sandbox: Running) -> None:
+    params = sandbox.load(connect_timeout_s=1.0)
     with closed_port() as refusing, socket.socket() as silent:  # accepts connections (backlog) but never says hello
         silent.bind(("127.0.0.1", 0))
         silent.listen(4)
@@ -209,7 +172,8 @@ def test_smtp_connection_refused_and_timeout_are_errors(boxes: Boxes) -> None:
     assert elapsed < 5
 
 
-def test_dns_server_that_never_answers_is_an_error_within_the_timeout(boxes: Boxes) -> None:
+@on("healthy")
+def test_dns_server_that_never_answers_is_an_error_within_the_timeout(sandbox: Running) -> None:
     def asked(sock: socket.socket) -> int:
         """Queries that reached the silent server since the last look (counted, not timed: load cannot change it)."""
         sock.setblocking(False)
@@ -224,7 +188,7 @@ def test_dns_server_that_never_answers_is_an_error_within_the_timeout(boxes: Box
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:
         mute.bind(("127.0.0.1", 0))  # bound, never answering: queries wait in its buffer
         port = mute.getsockname()[1]
-        params = boxes.params(dns_nameservers=[f"127.0.0.1:{port}"], dns_timeout_s=1.0)
+        params = sandbox.load(dns_nameservers=[f"127.0.0.1:{port}"], dns_timeout_s=1.0)
         first = run_checks(params, ["dns.dkim"])["dns.dkim"]
         for_one = asked(mute)
         results = run_checks(params, DNS_IDS)
@@ -235,33 +199,27 @@ def test_dns_server_that_never_answers_is_an_error_within_the_timeout(boxes: Box
     assert 1 <= for_one and for_four == for_one  # one timeout for the run, not one per question
 
 
-def test_key_age_and_disuse_warn_and_unknown_dependency_fails(boxes: Boxes) -> None:
-    later = boxes.params(as_of="2026-05-01T12:00:00Z")  # 60 days on: keys aged and unused
+@on("healthy")
+def test_key_age_and_disuse_warn_and_unknown_dependency_fails(sandbox: Running) -> None:
+    later = sandbox.load(as_of="2026-05-01T12:00:00Z")  # 60 days on: keys aged and unused
     aged = run_checks(later, ["iam.smtp_users"])["iam.smtp_users"]
     assert aged.status is Status.WARN
     assert "older than 90 days" in aged.summary and "unused for 60 days" in aged.summary
-    missing = run_checks(boxes.params(smtp_users=["ses-smtp-gone"]), ["iam.smtp_users"])["iam.smtp_users"]
+    missing = run_checks(sandbox.load(smtp_users=["ses-smtp-gone"]), ["iam.smtp_users"])["iam.smtp_users"]
     assert missing.status is Status.FAIL
     assert "IAM user ses-smtp-gone (smtp_users) does not exist" in missing.summary
 
 
-def test_wrong_dkim_target_spf_over_ten_lookups_and_dmarc_p_none(boxes: Boxes, tmp_path: Path) -> None:
-    includes = [f"spf{i}.example.net" for i in range(10)]
-    spf = "v=spf1 " + " ".join(f"include:{n}" for n in includes) + " include:amazonses.com ~all"
-    extra = "".join(f"    - {{name: {n}, type: TXT, value: 'v=spf1 -all'}}\n" for n in includes)
-    path = tmp_path / "dns-drift.yaml"
-    path.write_text(
-        "extends: healthy\ndns:\n  dkim_wrong_target: [0]\n  dmarc: 'v=DMARC1; p=none'\n"
-        f"  spf: '{spf}'\n  extra:\n{extra}"
-    )
-    report, _ = boxes.report(str(path))
+@on(DNS_DRIFT)
+def test_wrong_dkim_target_spf_over_ten_lookups_and_dmarc_p_none(sandbox: Running) -> None:
+    report = health.check_all(sandbox.params)
     checks = report.by_id()
     assert {c.id: c.status.value for c in report.checks if c.status is not Status.OK} == {
         "dns.dkim": "fail",
         "dns.spf": "fail",
         "dns.dmarc": "warn",
     }  # >10 lookups: receivers get a permerror
-    token = scenario_mod.load(str(path)).dkim_tokens(DOMAIN)[0]
+    token = scenario_mod.load(DNS_DRIFT).dkim_tokens(DOMAIN)[0]
     assert f"point elsewhere ({token}._domainkey.{DOMAIN} -> {token}.dkim.example.net)" in checks["dns.dkim"].summary
     assert checks["dns.dkim"].details["zone_lines"] == [
         f"{token}._domainkey.{DOMAIN}. 300 IN CNAME {token}.dkim.amazonses.com."
@@ -285,16 +243,18 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("name", list(EXPECTED))
-def test_each_scenario_breaks_exactly_its_checks(boxes: Boxes, name: str) -> None:
-    report, _ = boxes.report(name)
-    assert {c.id: c.status.value for c in report.checks if c.status is not Status.OK} == EXPECTED[name]
-    for check_id in EXPECTED[name]:
+@on(*EXPECTED)
+def test_each_scenario_breaks_exactly_its_checks(sandbox: Running) -> None:
+    report = health.check_all(sandbox.params)
+    expected = EXPECTED[sandbox.scenario]
+    assert {c.id: c.status.value for c in report.checks if c.status is not Status.OK} == expected
+    for check_id in expected:
         assert report.by_id()[check_id].remediation, f"{check_id} names no remediation"
 
 
-def test_dkim_cname_missing_prints_the_exact_record(boxes: Boxes) -> None:
-    report, _ = boxes.report("dkim-cname-missing")
+@on("dkim-cname-missing")
+def test_dkim_cname_missing_prints_the_exact_record(sandbox: Running) -> None:
+    report = health.check_all(sandbox.params)
     token = scenario_mod.load("dkim-cname-missing").dkim_tokens(DOMAIN)[1]
     result = report.by_id()["dns.dkim"]
     line = f"{token}._domainkey.{DOMAIN}. 300 IN CNAME {token}.dkim.amazonses.com."
@@ -308,17 +268,26 @@ def test_dkim_cname_missing_prints_the_exact_record(boxes: Boxes) -> None:
     assert report.by_id()["identity.dkim"].status is Status.OK  # the API has not noticed yet
 
 
-def test_spf_dmarc_and_mx_records_to_add(boxes: Boxes) -> None:
-    spf = boxes.report("spf-missing")[0].by_id()["dns.spf"]
+@on("spf-missing")
+def test_spf_record_to_add(sandbox: Running) -> None:
+    spf = health.check_all(sandbox.params).by_id()["dns.spf"]
     assert spf.details["zone_lines"] == ['mail.thephenom.app. 300 IN TXT "v=spf1 include:amazonses.com ~all"']
     assert spf.details["name"] == "mail.thephenom.app"  # the MAIL FROM domain, not the apex
     assert spf.details["zone_lines"][0] in spf.summary
-    dmarc = boxes.report("dmarc-missing")[0].by_id()["dns.dmarc"]
+
+
+@on("dmarc-missing")
+def test_dmarc_record_to_add(sandbox: Running) -> None:
+    dmarc = health.check_all(sandbox.params).by_id()["dns.dmarc"]
     assert dmarc.details["zone_lines"] == [
         '_dmarc.thephenom.app. 300 IN TXT "v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:dmarc-reports@thephenom.app"'
     ]
     assert "NXDOMAIN" in dmarc.summary
-    mx = boxes.report("mail-from-mx-missing")[0].by_id()["identity.mail_from"]
+
+
+@on("mail-from-mx-missing")
+def test_mail_from_mx_record_to_add(sandbox: Running) -> None:
+    mx = health.check_all(sandbox.params).by_id()["identity.mail_from"]
     assert mx.details["zone_lines"] == ["mail.thephenom.app. 300 IN MX 10 feedback-smtp.us-east-1.amazonses.com."]
     assert mx.details["records_to_add"] == [
         {"name": "mail.thephenom.app", "type": "MX", "value": "10 feedback-smtp.us-east-1.amazonses.com", "ttl": 300}
@@ -327,8 +296,9 @@ def test_spf_dmarc_and_mx_records_to_add(boxes: Boxes) -> None:
     assert "USE_DEFAULT_VALUE" in mx.summary
 
 
-def test_rotated_credentials_report_535(boxes: Boxes) -> None:
-    result = boxes.report("smtp-credentials-rotated")[0].by_id()["smtp.auth"]
+@on("smtp-credentials-rotated")
+def test_rotated_credentials_report_535(sandbox: Running) -> None:
+    result = health.check_all(sandbox.params).by_id()["smtp.auth"]
     assert result.status is Status.FAIL
     assert result.details["code"] == 535
     assert result.details["reply"] == "Authentication Credentials Invalid"
@@ -338,8 +308,9 @@ def test_rotated_credentials_report_535(boxes: Boxes) -> None:
     assert result.remediation == "smtp-auth-failure"
 
 
-def test_inactive_key_is_named(boxes: Boxes) -> None:
-    report, _ = boxes.report("smtp-key-inactive")
+@on("smtp-key-inactive")
+def test_inactive_key_is_named(sandbox: Running) -> None:
+    report = health.check_all(sandbox.params)
     assert any("is Inactive" in h for h in report.by_id()["smtp.auth"].details["diagnosis"])
     iam = report.by_id()["iam.smtp_users"]
     assert "ses-smtp-nest (used by the services via SES_SMTP_USERNAME) has no active access key" in iam.summary
@@ -347,17 +318,18 @@ def test_inactive_key_is_named(boxes: Boxes) -> None:
     assert row["status"] == "Inactive" and row["depended_on"] == "SES_SMTP_USERNAME"
 
 
-@pytest.mark.parametrize("name", ["healthy", "smtp-credentials-rotated", "smtp-key-inactive"])
-def test_no_secret_in_the_report(boxes: Boxes, name: str) -> None:
-    report, secrets = boxes.report(name)
+@on("healthy", "smtp-credentials-rotated", "smtp-key-inactive")
+def test_no_secret_in_the_report(sandbox: Running) -> None:
+    report, secrets = report_and_secrets(sandbox)
     text = report.to_json()
     assert secrets["smtp_password"] and secrets["smtp_username"]
     for label, value in secrets.items():
         assert value not in text, f"{label} leaked into the report"
 
 
-def test_suppression_growth_counts(boxes: Boxes) -> None:
-    result = boxes.report("suppression-growth")[0].by_id()["suppression.list"]
+@on("suppression-growth")
+def test_suppression_growth_counts(sandbox: Running) -> None:
+    result = health.check_all(sandbox.params).by_id()["suppression.list"]
     assert result.details["total"] == 41
     assert result.details["added_last_7_days"] == 40
     assert result.details["by_reason"] == {"BOUNCE": 37, "COMPLAINT": 4}
@@ -432,14 +404,7 @@ def test_zone_lines_and_dkim_targets() -> None:
 
 
 def _cli(scenario: str) -> tuple[int, dict[str, Any]]:
-    proc = subprocess.run(
-        [*CLI, "check", f"--sandbox={scenario}", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("SES_")},
-    )
+    proc = run_cli("check", f"--sandbox={scenario}", "--json", timeout=180)
     return proc.returncode, json.loads(proc.stdout)
 
 
@@ -461,3 +426,101 @@ def test_cli_smtp_credentials_rotated() -> None:
     assert code == 1
     assert checks["smtp.auth"]["status"] == "fail" and checks["smtp.auth"]["details"]["code"] == 535
     assert "535" in checks["smtp.auth"]["summary"]
+
+
+# --------------------------------------------------------------------------- the DNS checks and mail-test agree
+
+
+def _as_ses_sends(sandbox: Running, sender: str) -> bytes:
+    """The message SES builds for ``sender`` under the verified thephenom.app, as a mailbox receives it:
+    signed d=thephenom.app (Easy DKIM, the sandbox's published key) and d=amazonses.com, Return-Path
+    on the custom MAIL FROM domain, delivered from an address inside amazonses.com's SPF."""
+    key = mail.keypair("sandbox")[0]
+    token = sandbox.box.scenario.dkim_tokens(DOMAIN)[0]
+    when = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    raw = mail.compose(sender, "user@example.net", "Your receipt", "Hello.\n", "<1@email.amazonses.com>", when)
+    return mail.ses_deliver(
+        raw,
+        signing=[("amazonses.com", mail.SES_SELECTOR, key), (DOMAIN, token, key)],
+        return_path="0100-1@mail.thephenom.app",
+        received_by="mx.example.net",
+        when=when,
+    )
+
+
+@on(SUBDOMAIN_SENDER)
+@pytest.mark.parametrize(
+    "sender, location, tag, policy, verdict",
+    [
+        # no record of its own: the organizational domain's sp=reject, not its p=none; relaxed: aligned
+        ("no-reply@news.thephenom.app", "_dmarc.thephenom.app", "sp", "reject", "pass"),
+        # its own strict record: d=thephenom.app and MAIL FROM mail.thephenom.app are not the same name
+        ("no-reply@strict.thephenom.app", "_dmarc.strict.thephenom.app", "p", "reject", "fail"),
+    ],
+)
+def test_subdomain_sender_is_covered_and_dns_dmarc_and_mail_test_agree(
+    sandbox: Running, sender: str, location: str, tag: str, policy: str, verdict: str
+) -> None:
+    params = sandbox.load(sender=sender)
+    checks = run_checks(params, ["identity.verification", "dns.dmarc"])
+    covered = checks["identity.verification"]
+    assert covered.status is Status.OK, covered.summary
+    assert f"{sender} verified through the domain thephenom.app" in covered.summary
+    predicted = checks["dns.dmarc"]
+    assert predicted.status is Status.OK, predicted.summary  # an enforcing policy governs the sender
+    assert (predicted.details["name"], predicted.details["policy"]) == (location, policy)
+    assert f"{tag}={policy}" in predicted.summary
+    alignment = predicted.details["alignment"]
+    assert alignment["from_domain"] == sender.partition("@")[2]
+    assert (alignment["dkim_aligned"] or alignment["spf_aligned"]) is (verdict == "pass")
+
+    judged = message.judge(message.parse(_as_ses_sends(sandbox, sender), "ses.eml"), params).by_id()
+    measured = judged["message.dmarc"]
+    assert (measured.details["record"]["location"], measured.details["record"]["policy"]) == (location, policy)
+    assert f"{tag}={policy}" in measured.summary
+    assert measured.status is (Status.OK if verdict == "pass" else Status.FAIL), measured.summary
+    assert bool(measured.details["dkim_aligned"]) is alignment["dkim_aligned"]
+    assert measured.details["spf_aligned"] is alignment["spf_aligned"]
+    assert judged["message.dkim"].details["signatures"][0]["result"] == "pass"
+    spf = judged["message.spf"]
+    assert spf.details["result"] == "pass" and spf.details["dns_lookups"] == 10  # the limit, not over it
+
+
+@on(SUBDOMAIN_SENDER)
+def test_spf_at_exactly_ten_lookups_is_ok(sandbox: Running) -> None:
+    result = run_checks(sandbox.params, ["dns.spf"])["dns.spf"]
+    assert result.status is Status.OK, result.summary
+    assert result.details["dns_lookups"] == 10 and "10/10 DNS lookups" in result.summary
+
+
+class _Zone:
+    """A fake of the run's ``Lookup`` for the DNS checks without a sandbox: fixed answers, NXDOMAIN else."""
+
+    label = "the test zone"
+
+    def __init__(self, records: dict[tuple[str, str], list[str]]) -> None:
+        self.records = records
+
+    def query(self, name: str, rtype: str) -> Answer:
+        key = (name.lower().rstrip("."), rtype.upper())
+        exists = any(n == key[0] for n, _ in self.records)
+        return Answer(key[0], key[1], list(self.records.get(key, [])), "NOERROR" if exists else "NXDOMAIN")
+
+
+def test_spf_authorises_ses_through_a_nested_include() -> None:
+    ctx = Context(ses_runbook.core.params.load(overrides={}), None)  # type: ignore[arg-type]  # no AWS asked
+    ctx.cache["dns.identity"] = {
+        "MailFromAttributes": {"MailFromDomain": "mail.thephenom.app", "MailFromDomainStatus": "SUCCESS"}
+    }
+    ctx.cache["dns"] = _Zone(
+        {
+            ("mail.thephenom.app", "TXT"): ["v=spf1 include:_spf.thephenom.app ~all"],
+            ("_spf.thephenom.app", "TXT"): ["v=spf1 include:amazonses.com -all"],
+            ("amazonses.com", "TXT"): ["v=spf1 ip4:54.240.0.0/18 -all"],
+            ("mail.thephenom.app", "MX"): ["10 feedback-smtp.us-east-1.amazonses.com"],
+        }
+    )
+    result = dns_checks.spf(ctx)
+    assert result.status is Status.OK, result.summary
+    assert result.details["dns_lookups"] == 2 and result.details["ses_included_via"] == ["_spf.thephenom.app"]
+    assert "SPF includes amazonses.com" in dns_checks.mail_from(ctx).summary

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from importlib.metadata import packages_distributions, requires
 
 import pytest
 
-from conftest import ROOT, run_cli
+from ses_runbook.core.errors import SandboxExtraError
+from ses_runbook.frontends.sandboxing import EXTRA_MODULES, sandbox_imports
+from support import ROOT, run_cli, terminal_neutral
 
 CHECK_KEYS = {"id", "title", "status", "summary", "details", "remediation", "cli"}
 
@@ -142,3 +150,95 @@ def test_bad_input_to_run_writes_no_report_folder(tmp_path, args: list[str], nam
     proc = run_cli("run", "--out", str(out), *args)
     assert proc.returncode == 2 and named in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+# -- without the sandbox extra: one line that says what to install ------------------------------------
+def _sandbox_extra_modules() -> set[str]:
+    """The top-level modules of the `sandbox` extra's distributions (as the installed package's metadata lists them)."""
+    extra = [r for r in requires("ses-runbook") or [] if re.search(r"""extra\s*==\s*["']sandbox["']""", r)]
+    names = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in extra}
+    return {module for module, dists in packages_distributions().items() if {d.lower() for d in dists} & names}
+
+
+# A front end run as if only `pip install ses-runbook` had been: a finder first on the import path
+# refuses every module of the extra's distributions (and their submodules).
+WITHOUT_EXTRA = """
+import runpy, sys
+
+class Absent:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {absent!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, Absent())
+sys.argv[0] = {module!r}
+runpy.run_module({module!r}, run_name="__main__", alter_sys=True)
+"""
+NEEDS_THE_EXTRA = "ses-runbook: the sandbox needs its extra: pip install 'ses-runbook[sandbox]' (no module named "
+
+
+def _without_extra(module: str, *args: str, env: dict | None = None):
+    code = WITHOUT_EXTRA.format(absent=sorted(_sandbox_extra_modules()), module=module)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        env=terminal_neutral({**os.environ, **(env or {})}),
+        cwd=ROOT,
+    )
+
+
+def test_the_front_ends_look_for_exactly_the_modules_of_the_extra() -> None:
+    assert set(EXTRA_MODULES) == _sandbox_extra_modules()
+    assert {"moto", "flask", "aiosmtpd", "dnslib", "pymap"} <= _sandbox_extra_modules()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "--sandbox"],
+        ["check", "--json", "--sandbox=bounce-spike"],
+        ["run", "--sandbox", "--out", "{tmp}/report"],
+        ["diagnose", "--sandbox"],
+        ["mail-test", "--sandbox"],
+        ["lab", "--sandbox", "--out", "{tmp}/investigation"],
+        ["history", "--reports", "{tmp}", "--sandbox"],
+        ["sandbox"],
+        ["sandbox", "--list"],
+    ],
+    ids=lambda args: " ".join(a for a in args if "{tmp}" not in a),
+)
+def test_sandbox_without_its_extra_is_one_line_exit_2(tmp_path, args: list[str]) -> None:
+    proc = _without_extra("ses_runbook.frontends.cli", *(a.format(tmp=tmp_path) for a in args))
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.startswith(NEEDS_THE_EXTRA) and proc.stderr.count("\n") == 1, proc.stderr[-2000:]
+    assert proc.stdout == "" and list(tmp_path.iterdir()) == []  # nothing started, nothing written
+
+
+def test_regenerate_and_sample_history_without_the_extra_are_one_line_exit_2(tmp_path) -> None:
+    notebooks = tmp_path / "notebooks"  # a copy: the committed notebooks are never at stake here
+    notebooks.mkdir()
+    shutil.copy(ROOT / "notebooks" / "00_health_check.ipynb", notebooks)
+    before = (notebooks / "00_health_check.ipynb").read_bytes()
+    proc = _without_extra("ses_runbook.frontends.regenerate", "00", env={"SES_RUNBOOK_NOTEBOOKS": str(notebooks)})
+    assert proc.returncode == 2 and proc.stderr.startswith(NEEDS_THE_EXTRA), proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and (notebooks / "00_health_check.ipynb").read_bytes() == before
+    proc = _without_extra("ses_runbook.frontends.samplehistory", str(tmp_path / "history"))
+    assert proc.returncode == 2 and proc.stderr.startswith(NEEDS_THE_EXTRA), proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "history").exists()
+
+
+def test_a_dependency_missing_at_import_is_the_extra_and_a_module_of_the_package_is_not() -> None:
+    """A module of the extra's own dependencies, found missing only when imported, says the same;
+    a missing module of the package itself is a broken installation, not a missing extra."""
+    with pytest.raises(
+        SandboxExtraError, match=r"pip install 'ses-runbook\[sandbox\]' \(no module named 'xmltodict'\)"
+    ):
+        with sandbox_imports():
+            raise ModuleNotFoundError("No module named 'xmltodict'", name="xmltodict")
+    with pytest.raises(ModuleNotFoundError) as broken, sandbox_imports():
+        raise ModuleNotFoundError("No module named 'ses_runbook.sandbox.gone'", name="ses_runbook.sandbox.gone")
+    assert not isinstance(broken.value, SandboxExtraError)

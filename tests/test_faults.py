@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import pytest
 
-from conftest import CLI, ROOT
-from faultproxy import FaultProxy
 from ses_runbook.checks import suite as health
-
-SPINE = [
-    "account.sending_enabled",
-    "account.production_access",
-    "account.enforcement",
-    "quota.headroom",
-    "reputation.bounce_rate",
-    "reputation.complaint_rate",
-    "identity.verification",
-    "identity.dkim",
-]
-
-
-def _statuses(report) -> dict[str, str]:
-    return {r.id: r.status.value for r in report.checks}
+from support import SPINE, FaultProxy, run_cli, statuses
 
 
 def test_thirty_percent_throttled_gives_same_answers(sandbox) -> None:
@@ -35,7 +18,7 @@ def test_thirty_percent_throttled_gives_same_answers(sandbox) -> None:
         params = sandbox.params.model_copy(update={"endpoint_url": proxy.url})
         throttled = health.check_all(params, ids=SPINE)
     assert sum(proxy.throttled.values()) >= 2, proxy.throttled
-    assert _statuses(throttled) == _statuses(clean)
+    assert statuses(throttled) == statuses(clean)
     assert throttled.run["aws_calls"]["retries"] == sum(proxy.throttled.values())
     assert throttled.run["aws_calls"]["total"] == clean.run["aws_calls"]["total"]
 
@@ -48,9 +31,9 @@ def test_one_service_cut_only_errors_its_checks(sandbox, mode: str) -> None:
         started = time.monotonic()
         report = health.check_all(params, ids=SPINE)
         elapsed = time.monotonic() - started
-    statuses = _statuses(report)
-    assert statuses["reputation.bounce_rate"] == statuses["reputation.complaint_rate"] == "error"
-    assert all(v == "ok" for k, v in statuses.items() if not k.startswith("reputation.")), statuses
+    found = statuses(report)
+    assert found["reputation.bounce_rate"] == found["reputation.complaint_rate"] == "error"
+    assert all(v == "ok" for k, v in found.items() if not k.startswith("reputation.")), found
     assert report.exit_code == 2
     summary = report.by_id()["reputation.bounce_rate"].summary
     if mode == "deny":
@@ -78,14 +61,8 @@ def test_read_timeout_names_host_and_timeout(sandbox) -> None:
 def test_cli_report_still_written_when_a_service_is_down(sandbox, tmp_path) -> None:
     with FaultProxy(sandbox.box.endpoint_url) as proxy:
         proxy.cut["cloudwatch"] = "drop"
-        args = ["check", "--json", "-p", "max_attempts", "2"]
-        proc = subprocess.run(
-            [*CLI, *args, "-p", "endpoint_url", proxy.url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=sandbox.env,
-            cwd=ROOT,
+        proc = run_cli(
+            "check", "--json", "-p", "max_attempts", "2", "-p", "endpoint_url", proxy.url, env=sandbox.env, timeout=120
         )
     assert proc.returncode == 2
     data = json.loads(proc.stdout)

@@ -7,31 +7,28 @@ import json
 import random
 import re
 import stat
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from ses_runbook.checks import suite as health
-from ses_runbook.core import params as params_mod
 from ses_runbook.core.aws import Aws
-from ses_runbook.core.errors import ReadOnlyError
+from ses_runbook.core.errors import FeedbackError, ReadOnlyError
+from ses_runbook.remediation import diagnose
 from ses_runbook.sandbox import notifications as sim
 from ses_runbook.sources import feedback
+from support import statuses
 
 FEEDBACK_IDS = ["feedback.notifications", "feedback.alarms"]
 WHEN = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 ADDRESS = re.compile(r"\b[a-z]+\.\d{5}@[a-z0-9.-]+\b")  # the sandbox's recipients, unmasked
 
 
-def _statuses(params) -> dict[str, str]:
-    return {r.id: r.status.value for r in health.check_all(params).checks}
-
-
 # -- the checks, per scenario -------------------------------------------------------------------------
 def test_healthy_has_feedback_flowing_and_alarms(sandbox) -> None:
-    statuses = _statuses(sandbox.params)
-    assert {k: v for k, v in statuses.items() if v != "ok"} == {}
-    assert set(FEEDBACK_IDS) <= set(statuses)
+    found = statuses(health.check_all(sandbox.params))
+    assert {k: v for k, v in found.items() if v != "ok"} == {}
+    assert set(FEEDBACK_IDS) <= set(found)
 
 
 @pytest.mark.parametrize(
@@ -173,7 +170,7 @@ def test_low_redrive_is_refused_unless_told(sandbox) -> None:
     )["QueueUrl"]
     assert dlq
     params = sandbox.params.model_copy(update={"feedback_queue_url": url})
-    with pytest.raises(feedback.FeedbackError, match="after 3 receives"):
+    with pytest.raises(FeedbackError, match="after 3 receives"):
         feedback.read_queue(Aws(params), params)
     told = params.model_copy(update={"feedback_low_redrive_ok": True})
     assert feedback.read_queue(Aws(told), told).notes["read_to_end"]
@@ -205,6 +202,56 @@ def test_complaint_spike_names_the_campaign(sandbox) -> None:
     cause = feedback.cause(fb, sandbox.params)
     assert cause["kind"] == "complaints"  # what rose, although permanent bounces outnumber them
     assert "campaign=we-miss-you-2026-11" in feedback.responsible(cause)["tags"]
+
+
+def _read_notifications_step(diagnosis) -> str:
+    """What the bounce-spike cause's first step expects: the spike's cause as read from the queue."""
+    finding = next(f for f in diagnosis.confirmed if f.cause.id == "bounce-spike")
+    return finding.steps[0].expect or ""
+
+
+@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+def test_each_diagnosis_reads_the_queue_anew_with_its_own_clients(sandbox) -> None:
+    symptom = "bounces-or-complaints-spike"
+    first = diagnose(sandbox.params, symptom)
+    assert "mail.sunsetisp.example" in _read_notifications_step(first)
+    counted = first.to_dict()["run"]["aws_calls"]["by_operation"]
+    assert counted.get("sqs.ReceiveMessage", 0) >= 1 and counted.get("sqs.GetQueueAttributes") == 1
+
+    # The queue changes while the process stays up (a JupyterLab kernel): same parameters, new answers.
+    sqs, url = sandbox.box.client("sqs"), sandbox.box.feedback_queue_url
+    sqs.purge_queue(QueueUrl=url)
+    as_of = sandbox.params.as_of_datetime()
+    rng = random.Random(3)
+    for n in range(20):
+        when = as_of - timedelta(hours=2, minutes=n)
+        mail = sim.mail(
+            when,
+            f"0100-new-{n}",
+            "news@thephenom.app",
+            "newsletter-job",
+            [f"gone.{n}@isp-two.example"],
+            {},
+            "us-east-1",
+        )
+        record = sim.bounce(
+            mail,
+            when,
+            rng,
+            f"gone.{n}@isp-two.example",
+            "Permanent",
+            "General",
+            "5.1.1",
+            "smtp; 550 5.1.1 no such user",
+        )
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+
+    second = diagnose(sandbox.params, symptom)
+    expect = _read_notifications_step(second)
+    assert "mail.sunsetisp.example" not in expect, "the first run's cause was served again"
+    assert "isp-two.example" in expect and second.facts.feedback_cause["count"] == 20
+    counted = second.to_dict()["run"]["aws_calls"]["by_operation"]
+    assert counted.get("sqs.ReceiveMessage", 0) >= 1 and counted.get("sqs.GetQueueAttributes") == 1
 
 
 def test_healthy_names_no_cause(sandbox) -> None:
@@ -277,9 +324,7 @@ def test_a_default_run_masks_addresses_in_every_artifact(sandbox, tmp_path) -> N
 
 # -- acting on it: opt-in fixes, each re-checked ---------------------------------------------------------
 def _diagnose(sandbox, **extra):
-    from ses_runbook.remediation import diagnose
-
-    return diagnose(params_mod.load(overrides={**sandbox.overrides(), **extra}), "bounces-or-complaints-spike")
+    return diagnose(sandbox.load(**extra), "bounces-or-complaints-spike")
 
 
 @pytest.mark.parametrize("sandbox", ["feedback-not-configured"], indirect=True)

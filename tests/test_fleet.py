@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 
-from conftest import run_cli
 from ses_runbook.sandbox.world import SANDBOX_KEY
+from support import run_cli
 
 TARGETS = """
 concurrency: 2

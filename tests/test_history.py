@@ -3,7 +3,6 @@ history makes of them, the "changed since" block, pages that stand alone, prunin
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -12,16 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
 from ses_runbook.runs import bundle, history, reporting, storage
-
-
-def _hashes(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in folder.rglob("*")
-        if p.is_file()
-    }
+from support import hashes, run_cli
 
 
 def _runs(root: Path) -> list[Path]:
@@ -46,14 +37,14 @@ def test_local_root_first_bad_run_recovery_trends_and_changes(tmp_path) -> None:
     assert first.returncode == 0, first.stderr
     (run1,) = _runs(root)
     assert run1.parent.parent.name == "123456789012" and run1.parent.name == "us-east-1"
-    before = _hashes(run1)
+    before = hashes(run1)
     second = run_cli("run", "--sandbox=bounce-spike", "--reports", str(root), "00")
     assert second.returncode == 1, second.stderr
     third = run_cli("run", "--sandbox", "--reports", str(root), "--label", "after-fix", "00")
     assert third.returncode == 0, third.stderr
     run1, run2, run3 = _runs(root)
     assert run3.name.endswith("-after-fix")
-    assert _hashes(run1) == before  # later runs never change an earlier one
+    assert hashes(run1) == before  # later runs never change an earlier one
 
     proc = run_cli("history", "--reports", str(root), "--json")
     assert proc.returncode == 0, proc.stderr

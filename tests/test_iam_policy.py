@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from conftest import ROOT
 from ses_runbook import remediation
 from ses_runbook.checks import suite as health
 from ses_runbook.runs import runner
+from support import ROOT
 
 POLICY = json.loads(re.findall(r"```json\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)[0])
 

@@ -15,12 +15,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import nbformat
 import psutil
 import pytest
 
-from conftest import INTERRUPTIBLE_CLI, alive
-from ses_runbook.runs.notebook import parameters_source
+from support import INTERRUPTIBLE_CLI, alive, write_notebook
 
 WAIT = "import pathlib, time\npathlib.Path('started-{name}').touch()\ntime.sleep(600)"
 
@@ -31,12 +29,7 @@ def _waiting_notebooks(folder: Path, count: int) -> list[Path]:
     paths = []
     for i in range(count):
         name = f"9{i}_wait"
-        parameters = nbformat.v4.new_code_cell(parameters_source("00_health_check"))
-        parameters.metadata["tags"] = ["parameters"]
-        nb = nbformat.v4.new_notebook(cells=[parameters, nbformat.v4.new_code_cell(WAIT.format(name=name))])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        nbformat.write(nb, folder / f"{name}.ipynb")
-        paths.append(folder / f"{name}.ipynb")
+        paths.append(write_notebook(folder / f"{name}.ipynb", WAIT.format(name=name)))
     return paths
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import signal
@@ -12,25 +11,18 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ROOT, alive, run_cli
-from labclient import Lab
 from ses_runbook.frontends import lab
 from ses_runbook.runs import runner
+from support import ROOT, Lab, alive, hashes, run_cli
 
-
-def _template_hashes() -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted((ROOT / "notebooks").iterdir())
-        if p.is_file()
-    }
+TEMPLATES = ROOT / "notebooks"
 
 
 def test_investigation_is_a_parameterised_copy(sandbox, tmp_path) -> None:
-    before = _template_hashes()
+    before = hashes(TEMPLATES, "*")
     params = sandbox.params.model_copy(update={"symptom": "emails-not-delivered"})
     folder = lab.create_investigation(params, label="INC-7", out=tmp_path / "inv", scenario="healthy")
-    assert _template_hashes() == before
+    assert hashes(TEMPLATES, "*") == before
     names = sorted(p.name for p in folder.glob("*.ipynb"))
     assert names == sorted(p.name for p in runner.available())
     nb = nbformat.read(folder / "08_remediation.ipynb", as_version=4)
@@ -80,7 +72,7 @@ def test_stop_leaves_nothing_running(tmp_path, signum) -> None:
 
 
 def test_a_session_that_ran_every_notebook_leaves_the_templates_alone_and_exports(tmp_path) -> None:
-    before = _template_hashes()
+    before = hashes(TEMPLATES, "*")
     session = Lab(tmp_path, "--sandbox", "--label", "X")
     try:
         session.wait_ready()
@@ -91,7 +83,7 @@ def test_a_session_that_ran_every_notebook_leaves_the_templates_alone_and_export
         assert session.signal(signal.SIGTERM) == 0
     finally:
         session.close()
-    assert _template_hashes() == before
+    assert hashes(TEMPLATES, "*") == before
     executed = nbformat.read(session.folder / "00_health_check.ipynb", as_version=4)
     assert any(
         o.get("data", {}).get("text/html", "").count(">ok<") for c in executed.cells for o in c.get("outputs", [])

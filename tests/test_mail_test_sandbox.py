@@ -7,20 +7,16 @@ import json
 
 import pytest
 
-from conftest import Running
 from ses_runbook.checks import mailtest as probe
 from ses_runbook.core.results import Status
-
-
-def _statuses(report: dict) -> dict[str, str]:
-    return {c["id"]: c["status"] for c in report["checks"]}
+from support import Running, statuses
 
 
 def test_healthy_round_trip_all_ok_and_only_the_send_is_a_write(sandbox: Running) -> None:
     proc = sandbox.cli("mail-test", "-p", "send_test_email", "true", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert _statuses(report) == {
+    assert statuses(report) == {
         "message.probe": "ok",
         "message.dkim": "ok",
         "message.spf": "ok",
@@ -36,7 +32,7 @@ def test_without_send_test_email_nothing_is_sent_and_the_newest_stored_message_i
     proc = sandbox.cli("mail-test", "--json")
     report = json.loads(proc.stdout)
     assert proc.returncode == 0, proc.stderr
-    assert _statuses(report) == {
+    assert statuses(report) == {
         "message.probe": "skip",
         "message.dkim": "ok",
         "message.spf": "ok",
@@ -61,8 +57,8 @@ def test_without_send_test_email_nothing_is_sent_and_the_newest_stored_message_i
 def test_each_message_scenario_fails_what_it_breaks(sandbox: Running, kind: str, failing: set[str]) -> None:
     proc = sandbox.cli("mail-test", "-p", "send_test_email", "true", "-p", "message_kind", kind, "--json")
     assert proc.returncode == 1, proc.stderr
-    statuses = _statuses(json.loads(proc.stdout))
-    assert {k for k, v in statuses.items() if v == "fail"} == failing, statuses
+    found = statuses(json.loads(proc.stdout))
+    assert {k for k, v in found.items() if v == "fail"} == failing, found
 
 
 def test_subscribed_probe_through_a_contact_list_has_one_click(sandbox: Running) -> None:

@@ -3,14 +3,18 @@ loopback DNS server, the bad inputs, and the CLI on a saved message with no AWS 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+import dkim
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from conftest import run_cli
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.errors import MessageError
 from ses_runbook.core.results import Status
@@ -18,12 +22,22 @@ from ses_runbook.sandbox import mail
 from ses_runbook.sandbox.dns import DnsServer
 from ses_runbook.sandbox.server import AMAZONSES_SPF
 from ses_runbook.sources import message
+from ses_runbook.sources.mailauth.dns import Lookup
+from support import run_cli
 
 WHEN = datetime(2026, 11, 1, tzinfo=timezone.utc)
 KEY, PUBLIC = mail.keypair("test-example")
 OTHER_KEY, OTHER_PUBLIC = mail.keypair("test-other")
 SES_KEY, SES_PUBLIC = mail.keypair("test-ses")
 MANY = [f"spf{i}.example.net" for i in range(11)]
+# RFC 8463 Ed25519: dkimpy's private key is the 32-byte seed in base64, DNS publishes the raw public key
+ED_SEED = hashlib.sha256(b"test-ed25519").digest()
+ED_KEY = base64.b64encode(ED_SEED)
+ED_PUBLIC = "v=DKIM1; k=ed25519; p=" + base64.b64encode(
+    Ed25519PrivateKey.from_private_bytes(ED_SEED)
+    .public_key()
+    .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+).decode("ascii")
 
 
 def _records() -> list[dict]:
@@ -37,6 +51,16 @@ def _records() -> list[dict]:
         {"name": "us-east-1.amazonses.com", "type": "TXT", "value": "v=spf1 include:amazonses.com -all"},
         {"name": "_dmarc.example.org", "type": "TXT", "value": "v=DMARC1; p=reject; adkim=r; aspf=r"},
         {"name": "_dmarc.strict.example", "type": "TXT", "value": "v=DMARC1; p=reject; adkim=s; aspf=s"},
+        {"name": "ed._domainkey.example.org", "type": "TXT", "value": ED_PUBLIC},
+        # the organizational domain's record only: its sp= governs news.orgsp.example, its p= orgsp.example
+        {"name": "_dmarc.orgsp.example", "type": "TXT", "value": "v=DMARC1; p=none; sp=reject"},
+        {"name": "sel._domainkey.orgsp.example", "type": "TXT", "value": PUBLIC},
+        # exactly 10 DNS lookups: nine includes, then amazonses.com
+        {
+            "name": "ten.example",
+            "type": "TXT",
+            "value": "v=spf1 " + " ".join(f"include:{n}" for n in MANY[:9]) + " include:amazonses.com -all",
+        },
         {"name": "sel._domainkey.strict.example", "type": "TXT", "value": PUBLIC},
         {"name": "strict.example", "type": "TXT", "value": "v=spf1 include:amazonses.com -all"},
         # more than 10 DNS lookups: a permerror
@@ -138,6 +162,45 @@ def test_two_signatures_only_the_unaligned_one_passing_fails(dns: DnsServer) -> 
     assert checks["message.dmarc"].status is Status.OK and "SPF aligned" in checks["message.dmarc"].summary
 
 
+def _ed25519_signed(raw: bytes) -> bytes:
+    """``raw`` with an ed25519-sha256 DKIM-Signature (d=example.org, s=ed) prepended."""
+    headers = [b"from", b"to", b"subject", b"date", b"message-id"]
+    signature = dkim.sign(
+        raw,
+        b"ed",
+        b"example.org",
+        ED_KEY,
+        signature_algorithm=b"ed25519-sha256",
+        include_headers=headers,
+        canonicalize=(b"relaxed", b"relaxed"),
+    )
+    return signature + raw
+
+
+def test_ed25519_signature_verifies_alone_and_beside_rsa(dns: DnsServer) -> None:
+    raw = mail.compose("no-reply@example.org", "user@example.net", "Hi", "Hello.\n", "<3@example.org>", WHEN)
+    alone = mail.ses_deliver(
+        _ed25519_signed(raw), signing=[], return_path="b@amazonses.com", received_by="mx.example.net", when=WHEN
+    )
+    checks = _judge(dns, alone)
+    dkim_result = checks["message.dkim"]
+    assert dkim_result.status is Status.OK, dkim_result.summary
+    assert [(r["a"], r["result"], r["key_bits"], r["aligned"]) for r in dkim_result.details["signatures"]] == [
+        ("ed25519-sha256", "pass", 256, True)
+    ]
+    assert checks["message.dmarc"].status is Status.OK  # DKIM alone aligns: the envelope is amazonses.com
+    # RFC 8463 senders sign twice, Ed25519 and RSA: both verify
+    both = mail.ses_deliver(
+        _ed25519_signed(raw),
+        signing=[("example.org", "sel", KEY)],
+        return_path="b@bounce.example.org",
+        received_by="mx.example.net",
+        when=WHEN,
+    )
+    rows = _judge(dns, both)["message.dkim"].details["signatures"]
+    assert sorted((r["a"], r["result"]) for r in rows) == [("ed25519-sha256", "pass"), ("rsa-sha256", "pass")]
+
+
 def test_no_dkim_signature_is_a_clear_fail(dns: DnsServer) -> None:
     dkim = _judge(dns, _message(signing=()))["message.dkim"]
     assert dkim.status is Status.FAIL and dkim.summary.startswith("no DKIM-Signature in the message")
@@ -153,6 +216,11 @@ def test_spf_more_than_ten_lookups_is_a_permerror_fail(dns: DnsServer) -> None:
 def test_spf_more_than_two_void_lookups_is_a_permerror_fail(dns: DnsServer) -> None:
     spf = _judge(dns, _message(return_path="b@voids.example"))["message.spf"]
     assert spf.status is Status.FAIL and spf.details["result"] == "permerror" and "oid lookup" in spf.summary
+
+
+def test_spf_at_exactly_ten_lookups_passes(dns: DnsServer) -> None:
+    spf = _judge(dns, _message(return_path="b@ten.example"))["message.spf"]
+    assert spf.status is Status.OK and spf.details["result"] == "pass" and spf.details["dns_lookups"] == 10
 
 
 def test_spf_fails_for_an_ip_outside_the_record(dns: DnsServer) -> None:
@@ -179,10 +247,32 @@ def test_dmarc_relaxed_aligns_a_subdomain_strict_does_not(dns: DnsServer) -> Non
     assert strict.details["record"]["location"] == "_dmarc.strict.example"  # the organizational domain's record
 
 
+def test_dmarc_of_a_subdomain_is_the_organizational_domains_sp(dns: DnsServer) -> None:
+    raw = _message(
+        sender="no-reply@news.orgsp.example", signing=(("orgsp.example", "sel", KEY),), return_path="b@amazonses.com"
+    )
+    dmarc = _judge(dns, raw)["message.dmarc"]
+    assert dmarc.status is Status.OK and "sp=reject of _dmarc.orgsp.example" in dmarc.summary
+    record = dmarc.details["record"]
+    assert (record["location"], record["policy"], record["policy_tag"]) == ("_dmarc.orgsp.example", "reject", "sp")
+    own = _judge(dns, _message(sender="no-reply@orgsp.example", signing=(("orgsp.example", "sel", KEY),)))
+    assert own["message.dmarc"].details["record"]["policy"] == "none"  # p= for the organizational domain itself
+
+
 def test_dmarc_missing_record_fails(dns: DnsServer) -> None:
     raw = _message(sender="a@nodmarc.example", return_path="b@bounce.example.org")
     dmarc = _judge(dns, raw)["message.dmarc"]
     assert dmarc.status is Status.FAIL and "no DMARC record" in dmarc.summary
+
+
+def test_one_lookup_per_run_counts_the_questions_it_sends(dns: DnsServer) -> None:
+    lookup = Lookup(_params(dns))
+    raw = _message()
+    message.judge(message.parse(raw, "t.eml"), lookup.params, lookup)
+    asked = lookup.asked
+    assert asked == 4  # the DKIM key, the SPF of bounce.example.org and of amazonses.com, _dmarc.example.org
+    message.judge(message.parse(raw, "t.eml"), lookup.params, lookup)
+    assert lookup.asked == asked  # the second judgement is answered from the run's memo
 
 
 # -- one-click unsubscribe -------------------------------------------------------------------------

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import sys
 from datetime import datetime, timedelta, timezone
 
 import nbformat
+import numpy as np
 import pytest
+from matplotlib.colors import to_rgb
+from matplotlib.image import imread
 
-from conftest import ROOT
+from ses_runbook.checks import Context, run_one, select
 from ses_runbook.core.aws import Aws
 from ses_runbook.runs import plots
 from ses_runbook.sources import metrics
+from support import ROOT
 
 NOW = datetime(2026, 11, 1, tzinfo=timezone.utc)
 # The world's "now" is fixed, so no result depends on the hour the suite runs. At 10:00 UTC the
@@ -187,10 +193,6 @@ def test_rate_figure_shades_the_spike(sandbox, tmp_path) -> None:
     assert {round(line.get_ydata()[0], 4) for line in bounce_ax.lines[1:]} == {0.05, 0.10}
     # the saved PNG shows it: 10 x 6 inches at 100 dpi, the spike's periods shaded in the bounce panel
     # (warn colour alone, then fail over warn), nothing shaded in the complaint panel
-    import numpy as np
-    from matplotlib.colors import to_rgb
-    from matplotlib.image import imread
-
     image = imread(plots.save(fig, tmp_path / "rates.png"))
     assert image.shape[:2] == (600, 1000)
     pixels = np.rint(image[..., :3] * 255)
@@ -222,64 +224,74 @@ def test_executed_notebook_has_pngs_and_the_report_folder_too(sandbox, tmp_path)
     assert len(pngs) == 3
     files = sorted(tmp_path.glob("07_cloudwatch_metrics-*.png"))
     assert [f.name for f in files] == [f"07_cloudwatch_metrics-{n}.png" for n in (1, 2, 3)]
-    assert all(f.read_bytes().startswith(b"\x89PNG") for f in files)
+    # each file is the notebook's image, and each image shows the figure the library draws from the same
+    # CloudWatch data and quota, pixel for pixel, in the page's order: activity, reputation rates, quota use
+    params = _params(sandbox)
+    aws = Aws(params)
+    frame = metrics.ses_metrics_frame(aws, params)
+    drawn = [
+        plots.metrics_figure(frame),
+        plots.rates_figure(frame, params),
+        plots.quota_figure(metrics.quota_frame(aws, params)),
+    ]
+    assert [plots.title(f).split(",")[0] for f in drawn] == [
+        "SES sending",
+        "SES reputation rates",
+        "24-hour sending quota use (GetSendStatistics + GetAccount SendQuota)",
+    ]
+    for fig, file, output in zip(drawn, files, pngs, strict=True):
+        assert file.read_bytes() == base64.b64decode(output["data"]["image/png"]), file.name
+        assert np.array_equal(imread(file), imread(io.BytesIO(plots.png_bytes(fig)))), plots.title(fig)
     assert suite.summary["run"]["aws_calls"]["by_operation"]["cloudwatch.GetMetricData"] == 1
     assert "data:image/png" in (tmp_path / "07_cloudwatch_metrics.html").read_text(encoding="utf-8")
 
 
 # -- the period still running at as_of (issue 16) ------------------------------------------------
 @pytest.mark.parametrize(
-    "world_as_of, as_of",
+    "sandbox, as_of",
     [
-        ("2026-11-01T10:15:00Z", "2026-11-01T10:07:00Z"),  # a few minutes into the hour (and into a 15-minute point)
-        ("2026-11-01T10:00:00Z", "2026-11-01T10:00:00Z"),  # exactly at the top of the hour
+        # a few minutes into the hour (and into a 15-minute point); exactly at the top of the hour
+        (("healthy", "2026-11-01T10:15:00Z"), "2026-11-01T10:07:00Z"),
+        (("healthy", "2026-11-01T10:00:00Z"), "2026-11-01T10:00:00Z"),
     ],
+    indirect=["sandbox"],
+    ids=["2026-11-01T10:15:00Z-2026-11-01T10:07:00Z", "2026-11-01T10:00:00Z-2026-11-01T10:00:00Z"],
 )
-def test_partial_period_is_never_drawn_or_compared_as_a_whole_one(world_as_of, as_of) -> None:
-    from ses_runbook.checks import Context, run_one, select
-    from ses_runbook.core import params as params_mod
-    from ses_runbook.sandbox.server import Sandbox, restore_env
-
-    box = Sandbox("healthy", as_of=world_as_of).start()
-    previous = box.apply_env()
-    try:
-        params = params_mod.load(overrides={**box.params(), "as_of": as_of})
-        at = params.as_of_datetime()
-        top = at.replace(minute=0)
-        aws = Aws(params)
-        frame = metrics.ses_metrics_frame(aws, params)
-        period = timedelta(seconds=frame.attrs["period"])
-        # plots and jump detection see whole periods only, and the last one is not a collapse
-        assert frame.index[-1].to_pydatetime() + period <= at
-        assert frame["Send"].iloc[-1] >= 0.25 * frame["Send"].tail(24).mean()
-        line = plots.metrics_figure(frame).axes[0].lines[0]
-        assert line.get_xdata()[-1] + period <= at
-        assert all(
-            datetime.strptime(r["hour (UTC)"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc) + timedelta(hours=1) <= at
-            for r in metrics.anomaly_rows(frame)
-        )
-        # the page's hourly table: 24 whole hours, then the running hour marked partial (no count to compare)
-        hourly = metrics.hourly_send_rows(frame)
-        whole = [r for r in hourly if isinstance(r["Send (Sum)"], int)]
-        assert len(whole) == 24 and whole[-1]["hour (UTC)"] == f"{top - timedelta(hours=1):%Y-%m-%d %H:%M}"
-        assert whole[-1]["Send (Sum)"] > 0
-        partial = [r for r in hourly if not isinstance(r["Send (Sum)"], int)]
-        if at == top:
-            assert partial == [] and not any("still running" in n for n in frame.attrs["notes"])
-        else:
-            assert [r["hour (UTC)"] for r in partial] == [f"{top:%Y-%m-%d %H:%M} (partial)"]
-            assert any("still running at as_of" in n for n in frame.attrs["notes"])
-        # the 15-minute send statistics and the quota use end with a whole point too
-        send = metrics.send_statistics_frame(aws)
-        assert send.index[-1].to_pydatetime() + timedelta(minutes=15) <= at
-        quota = metrics.quota_frame(aws, params)
-        assert quota.index[-1] == send.index[-1] and quota["SentLast24Hours"].iloc[-1] > 0
-        # the reputation verdicts name the whole period they used
-        ctx = Context(params=params, aws=aws)
-        for check_id in ("reputation.bounce_rate", "reputation.complaint_rate"):
-            result = run_one(select([check_id])[0], ctx)
-            named = f"{top - timedelta(hours=1):%Y-%m-%d %H:%M}-{top:%H:%M} UTC"
-            assert result.details["period"] == named and named in result.summary, result.summary
-    finally:
-        restore_env(previous)
-        box.stop()
+def test_partial_period_is_never_drawn_or_compared_as_a_whole_one(sandbox, as_of) -> None:
+    params = sandbox.load(as_of=as_of)  # the world's "now" is the sandbox's; the run's is at or before it
+    at = params.as_of_datetime()
+    top = at.replace(minute=0)
+    aws = Aws(params)
+    frame = metrics.ses_metrics_frame(aws, params)
+    period = timedelta(seconds=frame.attrs["period"])
+    # plots and jump detection see whole periods only, and the last one is not a collapse
+    assert frame.index[-1].to_pydatetime() + period <= at
+    assert frame["Send"].iloc[-1] >= 0.25 * frame["Send"].tail(24).mean()
+    line = plots.metrics_figure(frame).axes[0].lines[0]
+    assert line.get_xdata()[-1] + period <= at
+    assert all(
+        datetime.strptime(r["hour (UTC)"], "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc) + timedelta(hours=1) <= at
+        for r in metrics.anomaly_rows(frame)
+    )
+    # the page's hourly table: 24 whole hours, then the running hour marked partial (no count to compare)
+    hourly = metrics.hourly_send_rows(frame)
+    whole = [r for r in hourly if isinstance(r["Send (Sum)"], int)]
+    assert len(whole) == 24 and whole[-1]["hour (UTC)"] == f"{top - timedelta(hours=1):%Y-%m-%d %H:%M}"
+    assert whole[-1]["Send (Sum)"] > 0
+    partial = [r for r in hourly if not isinstance(r["Send (Sum)"], int)]
+    if at == top:
+        assert partial == [] and not any("still running" in n for n in frame.attrs["notes"])
+    else:
+        assert [r["hour (UTC)"] for r in partial] == [f"{top:%Y-%m-%d %H:%M} (partial)"]
+        assert any("still running at as_of" in n for n in frame.attrs["notes"])
+    # the 15-minute send statistics and the quota use end with a whole point too
+    send = metrics.send_statistics_frame(aws)
+    assert send.index[-1].to_pydatetime() + timedelta(minutes=15) <= at
+    quota = metrics.quota_frame(aws, params)
+    assert quota.index[-1] == send.index[-1] and quota["SentLast24Hours"].iloc[-1] > 0
+    # the reputation verdicts name the whole period they used
+    ctx = Context(params=params, aws=aws)
+    for check_id in ("reputation.bounce_rate", "reputation.complaint_rate"):
+        result = run_one(select([check_id])[0], ctx)
+        named = f"{top - timedelta(hours=1):%Y-%m-%d %H:%M}-{top:%H:%M} UTC"
+        assert result.details["period"] == named and named in result.summary, result.summary

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -10,17 +9,23 @@ import sys
 import nbformat
 import pytest
 
-from conftest import ROOT
 from ses_runbook.core import params as params_mod
+from ses_runbook.remediation import SYMPTOMS
 from ses_runbook.runs.notebook import parameters_source
 from ses_runbook.runs.runner import KernelPool, available
+from support import ROOT
 
 NOTEBOOKS = available()
+# What hand-written remediation looks like in a markdown cell: "When it is not ok ...", "**When ... rise**",
+# "(failure mode `X`): do this". The steps live in the catalogue alone; a notebook shows them with rb.remedy.
+HAND_WRITTEN = re.compile(r"\bwhen\b[^.\n]{0,60}\bnot ok\b|\*\*when\b|failure mode\s*`", re.IGNORECASE)
+REMEDY = re.compile(r"\brb\.remedy\(([^)]*)\)")
 
 
-def test_nbval_matches_committed_outputs(nbval_sandbox, tmp_path) -> None:
-    """Every notebook in one nbval session (one kernel each, as nbval does): each of its cells'
-    outputs matches the committed ones, and every notebook was compared."""
+def test_nbval_matches_committed_outputs(sandbox, sample_history, tmp_path) -> None:
+    """Every notebook in one nbval session (one kernel each, as nbval does) against the healthy sandbox
+    at the committed outputs' as_of: each of its cells' outputs matches the committed ones, and every
+    notebook was compared."""
     report = tmp_path / "nbval.xml"
     proc = subprocess.run(
         [
@@ -42,7 +47,7 @@ def test_nbval_matches_committed_outputs(nbval_sandbox, tmp_path) -> None:
         capture_output=True,
         text=True,
         timeout=900,
-        env=dict(os.environ),
+        env={**sandbox.env, "SES_RUNBOOK_REPORTS_ROOT": str(sample_history)},  # 11_history reads the sample root
         cwd=ROOT / "notebooks",
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
@@ -69,7 +74,9 @@ def test_parameters_cell_fits_on_a_screen(path) -> None:
     assert 4 <= len(lines) <= 15, lines
 
 
-def test_every_notebook_accepts_the_production_parameter_file(nbval_sandbox, tmp_path, caplog, monkeypatch) -> None:
+def test_every_notebook_accepts_the_production_parameter_file(
+    sandbox, sample_history, tmp_path, caplog, monkeypatch
+) -> None:
     """`papermill -f parameters/phenom.yaml` on each notebook (pointed at the sandbox): parameters a
     notebook's cell does not list are injected with papermill's warning, and the notebook runs."""
     import logging
@@ -82,9 +89,11 @@ def test_every_notebook_accepts_the_production_parameter_file(nbval_sandbox, tmp
     monkeypatch.setattr(
         logging.getLogger("papermill"), "filters", []
     )  # the runner quiets these; plain papermill does not
+    monkeypatch.setenv("SES_RUNBOOK_AS_OF", sandbox.as_of)  # the kernels' environment, as nbval's
+    monkeypatch.setenv("SES_RUNBOOK_REPORTS_ROOT", str(sample_history))
     values = {
         **yaml.safe_load((ROOT / "parameters" / "phenom.yaml").read_text()),
-        **nbval_sandbox.params(),
+        **sandbox.box.params(),
         "aws_profile": None,
     }
     kernels = KernelPool(1, "python3", ROOT / "notebooks")  # one kernel, reset between notebooks, as `run` does
@@ -114,3 +123,36 @@ def test_every_notebook_accepts_the_production_parameter_file(nbval_sandbox, tmp
             )  # 11 reads earlier runs
     finally:
         kernels.shutdown()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_remediation_text_comes_from_the_catalogue_only(path) -> None:
+    """No markdown cell says what to do when a check is not ok: a code cell asks the catalogue
+    (``rb.remedy("failure-mode")``), naming a failure mode it knows."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            found = HAND_WRITTEN.search(cell.source)
+            assert found is None, f"{path.stem}: hand-written remediation in a markdown cell: {found.group(0)!r}"
+    for args in (m for c in nb.cells if c.cell_type == "code" for m in REMEDY.findall(c.source)):
+        names = re.findall(r"[\"']([^\"']+)[\"']", args)
+        assert set(names) <= set(SYMPTOMS), (path.stem, args)
+
+
+def test_the_notebooks_with_checks_show_the_catalogue_steps() -> None:
+    """Every notebook that runs checks and had its own "what to do" text now shows the catalogue's."""
+    calling = {
+        p.stem for p in NOTEBOOKS if REMEDY.search("\n".join(c.source for c in nbformat.read(p, as_version=4).cells))
+    }
+    assert calling >= {
+        "00_health_check",
+        "01_quota_and_statistics",
+        "02_send_test_email",
+        "03_domain_verification",
+        "04_dkim",
+        "05_account_sending",
+        "06_smtp_credentials",
+        "07_cloudwatch_metrics",
+        "09_feedback",
+        "10_mail_tester",
+    }

@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import closed_port, run_cli
 from ses_runbook.runs import notify, reporting
 from ses_runbook.runs.runner import resolve_notebooks
 from ses_runbook.sandbox.world import SANDBOX_KEY
+from support import closed_port, run_cli
 
 
 class Receiver:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import stat
@@ -9,13 +10,14 @@ import stat
 import nbformat
 import pytest
 
-from conftest import run_cli
 from ses_runbook import remediation
 from ses_runbook.checks import all_checks
 from ses_runbook.core import params as params_mod
-from ses_runbook.core.results import MIME_TYPE
+from ses_runbook.core.results import MIME_TYPE, CheckResult, Status
 from ses_runbook.remediation import CAUSES, CONFIRMED, RULED_OUT, SYMPTOMS, diagnose
+from ses_runbook.remediation.render import judge_here, remedy_html, remedy_text
 from ses_runbook.sources import message
+from support import run_cli
 
 # scenario -> (a symptom it shows, the causes staged in it)
 STAGED = {
@@ -51,10 +53,6 @@ def _writes(box) -> dict[str, int]:
     """Writes the server counted, by operation. Requests the sandbox layer cannot name (counted as
     'METHOD /path', e.g. the metrics module's SESv2 ListConfigurationSets) are reads it hands to moto."""
     return {k: v for k, v in box.layer.writes().items() if " " not in k}
-
-
-def _params(sandbox, **extra):
-    return params_mod.load(overrides={**sandbox.overrides(), **extra})
 
 
 # -- the catalogue itself ---------------------------------------------------------------------
@@ -120,7 +118,7 @@ def test_confirms_exactly_the_staged_causes(sandbox) -> None:
         expected = CONFIRMED if finding.cause.id in staged else RULED_OUT
         assert finding.verdict == expected, (finding.cause.id, finding.note)
         if expected == CONFIRMED:  # the steps shown are the catalogue's for that cause
-            assert finding.steps and finding.steps == finding.cause.steps(sandbox.params, results)
+            assert finding.steps and finding.steps == finding.cause.steps(sandbox.params, results, one.facts)
             assert any(s.command for s in finding.steps)
     assert _writes(sandbox.box) == {}  # read-only: not a single write reached the server
     text = remediation.walkthrough_text(auto) + remediation.steps_text(auto) + auto.to_json()
@@ -135,7 +133,7 @@ def test_reenable_sending_only_with_allow_writes(sandbox) -> None:
     assert "put-account-sending-attributes --sending-enabled" in read_only.fixes[0].commands[0]
     assert _writes(sandbox.box) == {}
 
-    fixed = diagnose(_params(sandbox, allow_writes=True), "sending-paused")
+    fixed = diagnose(sandbox.load(allow_writes=True), "sending-paused")
     fix = fixed.fixes[0]
     assert fix.applied and fix.ok and fix.recheck.status.value == "ok"
     assert _writes(sandbox.box) == {"sesv2.PutAccountSendingAttributes": 1}
@@ -145,7 +143,7 @@ def test_reenable_sending_only_with_allow_writes(sandbox) -> None:
 
 @pytest.mark.parametrize("sandbox", ["dkim-signing-disabled"], indirect=True)
 def test_enable_dkim_signing(sandbox) -> None:
-    fixed = diagnose(_params(sandbox, allow_writes=True), "emails-going-to-spam")
+    fixed = diagnose(sandbox.load(allow_writes=True), "emails-going-to-spam")
     fix = next(f for f in fixed.fixes if f.id == "enable-dkim-signing")
     assert fix.ok and fix.recheck.id == "identity.dkim" and fix.recheck.status.value == "ok"
     assert _writes(sandbox.box) == {"sesv2.PutEmailIdentityDkimAttributes": 1}
@@ -154,11 +152,11 @@ def test_enable_dkim_signing(sandbox) -> None:
 @pytest.mark.parametrize("sandbox", ["suppression-growth"], indirect=True)
 def test_unsuppress_named_addresses(sandbox) -> None:
     names = ["imported-00@example.net", "imported-01@example.net", "nobody@example.org"]
-    planned = diagnose(_params(sandbox, unsuppress=names), "suppression-list-growth")
+    planned = diagnose(sandbox.load(unsuppress=names), "suppression-list-growth")
     fix = next(f for f in planned.fixes if f.id == "unsuppress")
     assert not fix.applied and len(fix.rows) == 41 and _writes(sandbox.box) == {}
 
-    fixed = diagnose(_params(sandbox, unsuppress=names, allow_writes=True), "suppression-list-growth")
+    fixed = diagnose(sandbox.load(unsuppress=names, allow_writes=True), "suppression-list-growth")
     fix = next(f for f in fixed.fixes if f.id == "unsuppress")
     assert fix.applied and fix.ok and "not on the list: nobody@example.org" in fix.message
     assert _writes(sandbox.box) == {"sesv2.DeleteSuppressedDestination": 2}
@@ -168,10 +166,10 @@ def test_unsuppress_named_addresses(sandbox) -> None:
 @pytest.mark.parametrize("sandbox", ["smtp-key-inactive"], indirect=True)
 def test_new_smtp_credential_goes_to_a_file_only(sandbox, tmp_path) -> None:
     target = tmp_path / "smtp.env"
-    no_file = diagnose(_params(sandbox, allow_writes=True), "smtp-auth-failure")
+    no_file = diagnose(sandbox.load(allow_writes=True), "smtp-auth-failure")
     assert "smtp_credentials_file" in no_file.fixes[0].message and _writes(sandbox.box) == {}
 
-    fixed = diagnose(_params(sandbox, allow_writes=True, smtp_credentials_file=str(target)), "smtp-auth-failure")
+    fixed = diagnose(sandbox.load(allow_writes=True, smtp_credentials_file=str(target)), "smtp-auth-failure")
     fix = fixed.fixes[0]
     assert fix.id == "new-smtp-credential" and fix.applied and fix.ok, fix.message
     assert _writes(sandbox.box) == {"iam.CreateAccessKey": 1}
@@ -309,3 +307,59 @@ def test_prepared_request_states_only_measured_facts_and_marked_placeholders(san
     assert "put-account-details" in step.command and "<<CONFIRM:" in step.command and "<<FILL:" in step.command
     shown = remediation.steps_text(auto)
     assert all(p in shown.split("Prepared text to complete")[1] for p in remediation.placeholders(auto))
+
+
+# -- a notebook's remedy: the catalogue's steps, judged on the results gathered so far ------------------
+def _result(check_id: str, status: Status, **details) -> CheckResult:
+    return CheckResult(check_id, check_id, status, f"{check_id} is {status.value}", details)
+
+
+def test_remedy_is_one_line_naming_the_failure_mode_when_its_checks_are_ok() -> None:
+    params = params_mod.load(overrides={"as_of": "2026-11-01T00:00:00Z"})
+    results = [_result("identity.dkim", Status.OK), _result("dns.dkim", Status.OK)]
+    remedies = judge_here(params, results, ["dkim-verification-failed"])
+    text = remedy_text(remedies)
+    assert "\n" not in text and "dkim-verification-failed" in text and "nothing to do" in text
+    assert "<code>dkim-verification-failed</code>" in remedy_html(remedies)
+    # a cause none of whose checks ran is named as not checked, not judged
+    text = remedy_text(judge_here(params, [_result("quota.headroom", Status.OK)], ["sending-quota-hit"]))
+    assert "not checked above: account-in-sandbox (account.production_access)" in text
+
+
+def test_remedy_shows_the_steps_of_confirmed_and_pointed_at_causes() -> None:
+    params = params_mod.load(overrides={"as_of": "2026-11-01T00:00:00Z"})
+    results = [_result("identity.dkim", Status.FAIL, DkimVerificationStatus="Failed"), _result("dns.dkim", Status.FAIL)]
+    [remedy] = judge_here(params, results, ["dkim-verification-failed"])
+    assert [(f.cause.id, f.verdict) for f in remedy.shown] == [("dkim-cname-missing", CONFIRMED)]
+    text, page = remedy_text([remedy]), remedy_html([remedy])
+    for step in CAUSES["dkim-cname-missing"].steps(params, {r.id: r for r in results}, remediation.Facts()):
+        assert step.action in text and html.escape(step.action) in page
+        assert step.command is None or (step.command in text and html.escape(step.command) in page)
+    # the test email refused: the causes its error points at are undecided, with their steps; the rest unchecked
+    refused = [_result("send.test_email", Status.FAIL, error_code="AccountSendingPausedException")]
+    [remedy] = judge_here(params, refused, ["test-email-rejected"])
+    assert {f.cause.id for f in remedy.shown} == {"sending-disabled", "account-paused-by-aws"}
+    assert {c.id for c in remedy.unchecked} == {"account-in-sandbox", "domain-not-verified", "quota-exhausted"}
+    assert "put-account-sending-attributes --sending-enabled" in remedy_text([remedy])
+
+
+def test_run_04_on_a_failing_scenario_shows_the_catalogue_steps(tmp_path) -> None:
+    """The executed notebook itself (the runner, dkim-failed sandbox): its remedy cell shows the
+    confirmed cause and the catalogue's steps with their commands, in both faces."""
+    out = tmp_path / "report"
+    proc = run_cli("run", "04_dkim", "--sandbox=dkim-failed", "--out", str(out), timeout=300)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    nb = nbformat.read(out / "04_dkim.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if c.cell_type == "code" and 'rb.remedy("dkim-verification-failed")' in c.source]
+    text = "".join(str(o.get("data", {}).get("text/plain", "")) for o in cell.outputs)
+    page = "".join(str(o.get("data", {}).get("text/html", "")) for o in cell.outputs)
+    assert "dkim-verification-failed" in text and "dkim-cname-missing): confirmed" in text
+    params = params_mod.load(overrides={"as_of": "2026-11-01T00:00:00Z"})
+    for step in CAUSES["dkim-cname-missing"].steps(params, {}, remediation.Facts()):
+        assert step.action in text and html.escape(step.action) in page, step.action
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    [dkim] = [c for c in summary["checks"] if c["id"] == "dns.dkim"]
+    assert dkim["status"] == "fail" and dkim["details"]["zone_lines"]
+    for line in dkim["details"]["zone_lines"]:  # the records to add, as the catalogue's DNS steps give them
+        assert line in text and html.escape(line) in page
+    assert "aws ses verify-domain-dkim --domain thephenom.app" in text

@@ -10,16 +10,7 @@ import nbformat
 import pytest
 
 from ses_runbook.runs import runner
-from ses_runbook.runs.notebook import parameters_source
-
-
-def _notebook(path, *sources: str) -> None:
-    cells = [nbformat.v4.new_code_cell(parameters_source("00_health_check"))]
-    cells[0].metadata["tags"] = ["parameters"]
-    cells += [nbformat.v4.new_code_cell(s) for s in sources]
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
+from support import run_cli, write_notebook
 
 
 def test_bundle_contents_and_links(sandbox, tmp_path) -> None:
@@ -49,8 +40,8 @@ def test_bundle_contents_and_links(sandbox, tmp_path) -> None:
 
 
 def test_a_failing_notebook_does_not_stop_the_others_nor_leak_into_them(sandbox, tmp_path) -> None:
-    _notebook(tmp_path / "50_broken.ipynb", "leaked = 42", "1 / 0")
-    _notebook(
+    write_notebook(tmp_path / "50_broken.ipynb", "leaked = 42", "1 / 0")
+    write_notebook(
         tmp_path / "51_clean.ipynb",
         "assert 'leaked' not in globals(), 'state leaked between notebooks'",
         "from ses_runbook.runs import notebook\nrb = notebook.start(globals())\nrb.check('account.sending_enabled')\nrb.record()",
@@ -67,8 +58,8 @@ def test_a_failing_notebook_does_not_stop_the_others_nor_leak_into_them(sandbox,
 
 
 def test_a_notebook_that_kills_its_kernel_is_reported_and_the_next_gets_a_new_one(sandbox, tmp_path) -> None:
-    _notebook(tmp_path / "52_dies.ipynb", "print('reached the first cell')", "import os\nos._exit(1)")
-    _notebook(
+    write_notebook(tmp_path / "52_dies.ipynb", "print('reached the first cell')", "import os\nos._exit(1)")
+    write_notebook(
         tmp_path / "53_after.ipynb",
         "from ses_runbook.runs import notebook\nrb = notebook.start(globals())\n"
         "rb.check('account.sending_enabled')\nrb.record()",
@@ -84,7 +75,7 @@ def test_a_notebook_that_kills_its_kernel_is_reported_and_the_next_gets_a_new_on
 
 
 def test_a_notebook_that_times_out_is_written_up_to_the_cell_that_hung(sandbox, tmp_path) -> None:
-    _notebook(
+    write_notebook(
         tmp_path / "54_hangs.ipynb",
         "print('reached the first cell')",
         "import time\ntime.sleep(120)",
@@ -116,8 +107,6 @@ def test_failing_scenario_turns_worst_to_fail(sandbox, tmp_path) -> None:
 
 
 def test_unknown_notebook_is_one_line() -> None:
-    from conftest import run_cli
-
     proc = run_cli("run", "99_nothing")
     assert (
         proc.returncode == 2
@@ -127,8 +116,6 @@ def test_unknown_notebook_is_one_line() -> None:
 
 
 def test_list_explains_every_parameter() -> None:
-    from conftest import run_cli
-
     proc = run_cli("list")
     assert proc.returncode == 0
     assert (

@@ -27,7 +27,7 @@ import pytest
 
 from ses_runbook.core.smtpcred import derive_smtp_password
 from ses_runbook.sandbox.dns import DnsServer
-from ses_runbook.sandbox.smtp import SmtpServer
+from ses_runbook.sandbox.smtp import ReceivedMessage, SmtpServer
 
 ZONE = "thephenom.app"
 DKIM_NAME = f"abcdef123456._domainkey.{ZONE}"
@@ -222,6 +222,7 @@ def test_dns_is_silent_even_for_garbage(dns_server: DnsServer, capfd: pytest.Cap
 # --------------------------------------------------------------------------- SMTP
 
 SMTP_PASSWORD = derive_smtp_password(SECRET_ACCESS_KEY, REGION)
+MESSAGE = b"From: noreply@thephenom.app\r\nSubject: t\r\n\r\nhi\r\n"  # lines end in CRLF: sent as they are
 
 
 @pytest.fixture
@@ -249,11 +250,14 @@ def test_smtp_accepts_the_ses_password_derived_from_the_key(smtp_server: SmtpSer
         client.starttls(context=_tls(smtp_server))
         code, text = client.login(ACCESS_KEY_ID, SMTP_PASSWORD)
         assert (code, text) == (235, b"Authentication successful.")
-        client.sendmail(f"noreply@{ZONE}", ["success@simulator.amazonses.com"], b"Subject: t\r\n\r\nhi\r\n")
-    (message,) = smtp_server.received
-    assert message.mail_from == f"noreply@{ZONE}"
-    assert message.rcpt_tos == ("success@simulator.amazonses.com",)
-    assert message.size > 0
+        client.sendmail(f"noreply@{ZONE}", ["success@simulator.amazonses.com"], MESSAGE)
+        client.sendmail(f"alerts@{ZONE}", ["a@example.com", "b@example.net"], MESSAGE.replace(b"hi", b"hello"))
+    # each message recorded with its own envelope, and all of its bytes arrived: the server keeps
+    # the envelope and the size only (a message's content may hold secrets)
+    assert smtp_server.received == [
+        ReceivedMessage(f"noreply@{ZONE}", ("success@simulator.amazonses.com",), len(MESSAGE)),
+        ReceivedMessage(f"alerts@{ZONE}", ("a@example.com", "b@example.net"), len(MESSAGE) + 3),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -10,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from support import ROOT
 
 README = (ROOT / "README.md").read_text()
 
@@ -41,6 +42,35 @@ def _ses_runbook() -> str:
     return str(Path(sys.executable).with_name("ses-runbook"))
 
 
+def _assert_one_healthy_run(reports: Path) -> None:
+    """The command wrote one run of notebook 00 into the root, as a scheduler's reader (monitoring,
+    the on-call engineer) finds it: summary.json says every check ran and all is well, and index.html
+    says so too, for the right account and region, linking the notebook's page."""
+    [summary_file] = reports.glob("*/*/*/summary.json")
+    run_dir = summary_file.parent
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    assert {"run", "notebooks", "checks", "worst"} <= set(summary)
+    assert summary["worst"] == "ok", [(c["id"], c["status"], c["summary"]) for c in summary["checks"]]
+    run = summary["run"]
+    assert (run_dir.parent.parent.name, run_dir.parent.name) == (run["account"], run["region"])
+    assert (run["account"], run["region"], run["scenario"], run["complete"]) == (
+        "123456789012",
+        "us-east-1",
+        "healthy",
+        True,
+    )
+    assert [(n["name"], n["error"]) for n in summary["notebooks"]] == [("00_health_check", None)]
+    ids = {c["id"] for c in summary["checks"]}
+    assert {"account.sending_enabled", "reputation.bounce_rate", "dns.dkim", "smtp.auth"} <= ids
+    assert all(c["status"] in ("ok", "skip") for c in summary["checks"])
+    index = (run_dir / "index.html").read_text(encoding="utf-8")
+    assert re.search(r"worst status: <span[^>]*>ok</span>", index), index[-2000:]
+    assert "account 123456789012" in index and "region us-east-1" in index and "sandbox scenario healthy" in index
+    assert "href='00_health_check.html'" in index and (run_dir / "00_health_check.html").is_file()
+    attention = index.partition("Checks that need attention")[2]  # the section lists no check at all
+    assert not any(c["id"] in attention for c in summary["checks"]), attention
+
+
 def test_cron_line_is_valid_and_its_command_runs(tmp_path) -> None:
     (block,) = _blocks("cron")
     line = block.strip()
@@ -55,7 +85,7 @@ def test_cron_line_is_valid_and_its_command_runs(tmp_path) -> None:
     assert argv[0] == ".venv/bin/ses-runbook"
     proc = subprocess.run([_ses_runbook(), *argv[1:]], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    assert len(list((tmp_path / "R").glob("*/*/*/summary.json"))) == 1
+    _assert_one_healthy_run(tmp_path / "R")
 
 
 def test_systemd_units_verify_and_the_service_command_runs(tmp_path) -> None:
@@ -91,4 +121,4 @@ def test_systemd_units_verify_and_the_service_command_runs(tmp_path) -> None:
         [_ses_runbook(), *_on_sandbox(argv, tmp_path / "R")[1:]], capture_output=True, text=True, timeout=600, cwd=ROOT
     )
     assert run.returncode == 0, run.stderr
-    assert len(list((tmp_path / "R").glob("*/*/*/index.html"))) == 1
+    _assert_one_healthy_run(tmp_path / "R")

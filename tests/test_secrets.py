@@ -44,7 +44,11 @@ def test_no_secret_in_check_json_run_bundle_or_logs(sandbox, tmp_path) -> None:
     )
     out = tmp_path / "bundle"
     run = sandbox.cli("run", "--out", str(out), "--jobs", "2", timeout=900)
-    assert (out / "summary.json").exists(), run.stderr[-2000:]
+    # the notebooks ran through and found what `check` found: smtp.auth failed, nothing else, exit 1
+    assert run.returncode == 1, run.stdout[-2000:] + run.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["worst"] == "fail" and all(n["error"] is None for n in summary["notebooks"]), summary["notebooks"]
+    assert {c["id"] for c in summary["checks"] if c["status"] not in ("ok", "skip")} == {"smtp.auth"}
     artifacts = [p for p in out.rglob("*") if p.is_file()]
     assert {p.suffix for p in artifacts} >= {".ipynb", ".html", ".json"}
     assert sandbox.box.layer.writes() == {}, "a default check and run must not write (counted at the server)"

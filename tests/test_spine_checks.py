@@ -9,17 +9,7 @@ import pytest
 from ses_runbook.checks import suite as health
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.errors import ReadOnlyError
-
-SPINE = [
-    "account.sending_enabled",
-    "account.production_access",
-    "account.enforcement",
-    "quota.headroom",
-    "reputation.bounce_rate",
-    "reputation.complaint_rate",
-    "identity.verification",
-    "identity.dkim",
-]
+from support import SPINE
 
 EXPECTED = {
     "healthy": {},

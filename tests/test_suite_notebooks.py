@@ -8,11 +8,9 @@ import math
 import nbformat
 import pytest
 
-from conftest import FIXED_AS_OF
-from ses_runbook.core import params as params_mod
 from ses_runbook.core.results import read_recorded
 from ses_runbook.runs.runner import resolve_notebooks, run_suite
-from ses_runbook.sandbox.server import Sandbox, restore_env
+from support import SCENARIOS
 
 TIMEOUT = 300  # per cell (papermill execution_timeout): a hung kernel fails the test instead of blocking it
 
@@ -64,18 +62,10 @@ def test_rejected_test_email_is_a_fail_not_a_traceback(sandbox, tmp_path) -> Non
     assert sandbox.box.layer.writes() == {"ses.SendEmail": 1}  # tried once, refused by SES
 
 
-def test_identities_of_a_scale_scenario_are_all_listed_in_batches(tmp_path) -> None:
-    scenario = tmp_path / "scale.yaml"
-    scenario.write_text("extends: healthy\nextra_identities: 250\n")
-    box = Sandbox(str(scenario), as_of=FIXED_AS_OF).start()
-    previous = box.apply_env()
-    try:
-        params = params_mod.load(overrides={**box.params(), "as_of": FIXED_AS_OF})
-        _, nb = _run(params, "03_domain_verification", tmp_path / "scale")
-        calls = dict(box.layer.calls)
-    finally:
-        restore_env(previous)
-        box.stop()
+@pytest.mark.parametrize("sandbox", [SCENARIOS / "scale.yaml"], indirect=True, ids=["scale"])
+def test_identities_of_a_scale_scenario_are_all_listed_in_batches(sandbox, tmp_path) -> None:
+    _, nb = _run(sandbox.params, "03_domain_verification", tmp_path / "scale")
+    calls = dict(sandbox.box.layer.calls)
     [table] = [o for c in nb.cells if "identity_inventory" in c.source for o in c.outputs]
     lines = table["data"]["text/plain"].splitlines()
     assert len(lines) - 1 == 252  # header + one row per identity

@@ -1,23 +1,51 @@
-"""The package is a package: a wheel built by `python -m build`, installed outside the checkout, runs the suite."""
+"""The package is a package: a wheel built by `python -m build`, installed outside the checkout, runs the
+suite; what `pip install ses-runbook` installs leaves the sandbox out; environment.yml lists what pyproject does."""
 
 from __future__ import annotations
 
+import email.parser
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
-from conftest import ROOT
+from support import ROOT
 
 tomllib = pytest.importorskip("tomllib")
+
+SANDBOX_PARTS = {"moto", "werkzeug", "flask", "aiosmtpd", "dnslib", "trustme", "pymap", "pysasl"}
+DEVELOPMENT_EXTRAS = ("sandbox", "test", "lab", "lint")  # environment.yml's (Airflow has an environment of its own)
 
 
 def _pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {canonicalize_name(Requirement(r).name) for r in requirements}
+
+
+def _assert_base_requirements_leave_out_the_sandbox(wheel: Path) -> None:
+    """The wheel's Requires-Dist: without an extra, pyproject's dependencies and none of the sandbox's
+    parts; the sandbox's parts only under `extra == "sandbox"` (what `ses-runbook[sandbox]` adds)."""
+    with zipfile.ZipFile(wheel) as archive:
+        [metadata] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        requires = email.parser.Parser().parsestr(archive.read(metadata).decode("utf-8")).get_all("Requires-Dist")
+    base = [r for r in requires or [] if Requirement(r).marker is None]
+    sandbox = [r for r in requires or [] if re.search(r"""extra\s*==\s*["']sandbox["']""", r)]
+    assert _names(base) & SANDBOX_PARTS == set(), base
+    assert _names(base) == _names(_pyproject()["project"]["dependencies"]), base
+    assert _names(sandbox) == SANDBOX_PARTS == _names(_pyproject()["project"]["optional-dependencies"]["sandbox"])
 
 
 def test_every_package_under_lib_is_in_the_wheel() -> None:
@@ -26,6 +54,25 @@ def test_every_package_under_lib_is_in_the_wheel() -> None:
     found = {".".join(p.parent.relative_to(ROOT / "lib").parts) for p in (ROOT / "lib").rglob("__init__.py")}
     assert found <= listed, found - listed
     assert _pyproject()["project"]["license"] == "MIT"  # SPDX form: no license-field warning when building
+
+
+def test_environment_yml_is_the_dependencies_and_the_development_extras() -> None:
+    """environment.yml (for those who develop with conda) pip-installs exactly pyproject's dependencies
+    and those of the sandbox, test, lab and lint extras, each once, then the checkout; its Python is one
+    the package supports."""
+    project = _pyproject()["project"]
+    expected = list(project["dependencies"])
+    for extra in DEVELOPMENT_EXTRAS:
+        for requirement in project["optional-dependencies"][extra]:
+            if canonicalize_name(Requirement(requirement).name) == "ses-runbook":  # an extra of the package's own
+                assert Requirement(requirement).extras <= set(DEVELOPMENT_EXTRAS), requirement
+            elif requirement not in expected:
+                expected.append(requirement)
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    [pip] = [entry["pip"] for entry in environment["dependencies"] if isinstance(entry, dict)]
+    assert sorted(pip) == sorted([*expected, "-e ."])
+    [python] = [entry for entry in environment["dependencies"] if str(entry).startswith("python=")]
+    assert SpecifierSet(project["requires-python"]).contains(python.split("=", 1)[1] + ".0"), python
 
 
 def test_wheel_installed_elsewhere_runs_the_suite(tmp_path) -> None:
@@ -39,6 +86,7 @@ def test_wheel_installed_elsewhere_runs_the_suite(tmp_path) -> None:
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
     assert "license" not in built.stderr.lower(), built.stderr[-2000:]  # the deprecated table form warned here
     [wheel] = dist.glob("ses_runbook-*.whl")
+    _assert_base_requirements_leave_out_the_sandbox(wheel)
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)

@@ -6,6 +6,11 @@ before SES flips the identity to Failed. Every record that is missing or wrong c
 exact line to paste into the zone (``details["zone_lines"]``) and as data
 (``details["records_to_add"]``). ``identity.mail_from`` lives here too: it is an API status plus
 an MX record, and it shares the resolver.
+
+What a record means is decided in ``sources.mailauth``, the same code the mail tester judges a
+delivered message with: SPF by ``mailauth.spf.audit``, DMARC by ``mailauth.dmarc.discover`` for
+the sender's From domain (its own ``_dmarc`` record, else the organizational domain's with ``sp=``)
+and ``mailauth.dmarc.evaluate`` for what SES's signature and MAIL FROM will align with.
 """
 
 from __future__ import annotations
@@ -16,20 +21,22 @@ from typing import TYPE_CHECKING, Any
 from ses_runbook.checks import Context, Outcome, check
 from ses_runbook.core.aws import describe_error
 from ses_runbook.core.commands import aws_command
+from ses_runbook.core.errors import DnsError, RecordError
 from ses_runbook.core.results import Status
 from ses_runbook.sources import ses
-from ses_runbook.sources.mailauth import spfdmarc
+from ses_runbook.sources.mailauth import dmarc as dmarc_auth
+from ses_runbook.sources.mailauth import spf as spf_auth
 from ses_runbook.sources.mailauth.dns import Lookup, dig_command
+from ses_runbook.sources.mailauth.domains import domain_of, org_domain
 
 if TYPE_CHECKING:
-    pass
+    from ses_runbook.core.params import Params
 
 TTL = 300  # what Cloudflare's "Auto" TTL means
 DEFAULT_SIGNING_ZONE = "dkim.amazonses.com"
 SPF_VALUE = "v=spf1 include:amazonses.com ~all"
-SPF_LOOKUP_LIMIT = spfdmarc.LOOKUP_LIMIT
-SPF_VOID_LIMIT = spfdmarc.VOID_LIMIT
-_SES_INCLUDE = re.compile(r"^[+]?include:amazonses\.com\.?$", re.IGNORECASE)
+SPF_LOOKUP_LIMIT = spf_auth.LOOKUP_LIMIT
+SPF_VOID_LIMIT = spf_auth.VOID_LIMIT
 
 
 def lookup(ctx: Context) -> Lookup:
@@ -144,10 +151,14 @@ def mail_from(ctx: Context) -> Outcome:
     resolver = lookup(ctx)
     mx = resolver.query(domain, "MX")
     hosts = [v.split(" ", 1)[1] for v in mx.values]
-    spf = [v for v in resolver.query(domain, "TXT").values if spfdmarc.is_spf(v)]
+    spf = [v for v in resolver.query(domain, "TXT").values if spf_auth.is_spf(v)]
+    try:
+        includes_ses = any(_authorises_ses(ctx, domain, v) for v in spf)
+    except DnsError:  # an include that DNS cannot answer is dns.spf's to report; the note reads the record
+        includes_ses = any(spf_auth.includes_term(v, spf_auth.SES_DOMAIN) for v in spf)
     spf_note = (
         "SPF includes amazonses.com"
-        if any(_includes_ses(v) for v in spf)
+        if includes_ses
         else "SPF missing"
         if not spf
         else "SPF lacks include:amazonses.com"
@@ -276,10 +287,6 @@ def dkim(ctx: Context) -> Outcome:
     return Outcome(Status.OK, f"all {len(tokens)} DKIM CNAMEs of {p.domain} point to TOKEN.{suffix}{note}", details)
 
 
-def _includes_ses(value: str) -> bool:
-    return any(_SES_INCLUDE.match(term) for term in value.split())
-
-
 def _with_ses_include(value: str) -> str:
     """The record with ``include:amazonses.com`` added before its ``all`` term (or redirect)."""
     terms = value.split()
@@ -289,22 +296,25 @@ def _with_ses_include(value: str) -> str:
     return " ".join(terms + ["include:amazonses.com"])
 
 
-def _spf_evaluate(ctx: Context, name: str, value: str) -> dict[str, Any]:
-    """One SPF record graded (``spfdmarc``): syntax, DNS lookups with includes followed, void lookups."""
-    resolver = lookup(ctx)
-    try:
-        graded = spfdmarc.evaluate_spf(value, name, _query(resolver))
-    except spfdmarc.RecordError as exc:
-        return {"valid": False, "error": str(exc)}
-    return {"valid": True, **graded}
+def _authorises_ses(ctx: Context, name: str, value: str) -> bool:
+    """Whether a pass of the record can come from amazonses.com's SPF: ``include:amazonses.com``
+    in the record, or reached through its includes and redirects."""
+    if spf_auth.includes_term(value, spf_auth.SES_DOMAIN):
+        return True
+    return spf_auth.SES_DOMAIN in _spf_audit(ctx, name, value).get("includes", [])
 
 
-def _query(resolver: Lookup) -> spfdmarc.Query:
-    def query(name: str, rtype: str) -> tuple[list[str], bool]:
-        answer = resolver.query(name, rtype)
-        return answer.values, not answer.values
+def _spf_audit(ctx: Context, name: str, value: str) -> dict[str, Any]:
+    """One SPF record graded by ``mailauth.spf.audit``: syntax, DNS lookups with includes and
+    redirects followed, void lookups, the ``all`` result, and the includes a pass goes through."""
 
-    return query
+    def grade() -> dict[str, Any]:
+        try:
+            return {"valid": True, **spf_auth.audit(lookup(ctx), name, value)}
+        except RecordError as exc:
+            return {"valid": False, "error": str(exc)}
+
+    return ctx.once(f"dns.spf.audit:{name}:{value}", grade)
 
 
 @check(
@@ -329,7 +339,7 @@ def spf(ctx: Context) -> Outcome:
     role = "MAIL FROM domain" if custom else "domain (no custom MAIL FROM)"
     resolver = lookup(ctx)
     answer = resolver.query(name, "TXT")
-    records = [v for v in answer.values if spfdmarc.is_spf(v)]
+    records = [v for v in answer.values if spf_auth.is_spf(v)]
     details: dict[str, Any] = {"name": name, "role": role, "spf_records": records, "resolver": resolver.label}
     if not records:
         add = [record(name, "TXT", SPF_VALUE)]
@@ -349,7 +359,9 @@ def spf(ctx: Context) -> Outcome:
             details,
         )
     value = records[0]
-    if not _includes_ses(value):
+    evaluation = _spf_audit(ctx, name, value)
+    direct = spf_auth.includes_term(value, spf_auth.SES_DOMAIN)
+    if not _authorises_ses(ctx, name, value):
         fixed = [record(name, "TXT", _with_ses_include(value))]
         _with_records(details, fixed)
         details["replace"] = value
@@ -359,16 +371,14 @@ def spf(ctx: Context) -> Outcome:
             f"replace it with: {zone_line(fixed[0])}",
             details,
         )
-    evaluation = _spf_evaluate(ctx, name, value)
-    details.update(evaluation)
+    details.update({k: v for k, v in evaluation.items() if k not in ("includes", "permerror")})
+    if not direct:
+        details["ses_included_via"] = [d for d in evaluation["includes"] if d != spf_auth.SES_DOMAIN]
     problems, permerror = [], []
     if not evaluation["valid"]:
         permerror.append(evaluation["error"])
     else:
-        if (evaluation.get("dns_lookups") or 0) > SPF_LOOKUP_LIMIT:
-            permerror.append(f"{evaluation['dns_lookups']} DNS lookups (limit {SPF_LOOKUP_LIMIT})")
-        if (evaluation.get("void_dns_lookups") or 0) > SPF_VOID_LIMIT:
-            permerror.append(f"{evaluation['void_dns_lookups']} void lookups (limit {SPF_VOID_LIMIT})")
+        permerror += evaluation["permerror"]
         if evaluation.get("all") == "pass":
             problems.append("'+all' lets any server pass SPF")
         problems += evaluation.get("warnings", [])
@@ -390,15 +400,12 @@ def spf(ctx: Context) -> Outcome:
     )
 
 
-def _aligned(domain: str, org: str, mode: str) -> bool:
-    domain, org = domain.lower().rstrip("."), org.lower().rstrip(".")
-    return domain == org if mode == "s" else domain == org or domain.endswith("." + org)
-
-
-def _alignment(ctx: Context, adkim: str, aspf: str) -> dict[str, Any]:
-    """Whether SES's DKIM signature and MAIL FROM line up with the From domain under the policy."""
+def _alignment(ctx: Context, policy: dict[str, Any]) -> dict[str, Any]:
+    """What DMARC will say of SES's mail from the sender: its DKIM signature (``d=`` the identity,
+    when signing is on and verified) and its MAIL FROM (the custom domain when SES uses it, else
+    amazonses.com) aligned with the From domain under the policy (``mailauth.dmarc.evaluate``)."""
     p = ctx.params
-    from_domain = p.sender.rpartition("@")[2].lower()
+    from_domain = policy["from_domain"]
     try:
         data = identity(ctx)
     except Exception as exc:  # noqa: BLE001 - alignment is context; the record check stands alone
@@ -408,62 +415,80 @@ def _alignment(ctx: Context, adkim: str, aspf: str) -> dict[str, Any]:
     mf = data.get("MailFromAttributes") or {}
     custom = mf.get("MailFromDomain") if str(mf.get("MailFromDomainStatus", "")).upper() == "SUCCESS" else None
     envelope = custom or "amazonses.com"
+    verdict = dmarc_auth.evaluate(policy, [p.domain] if signs else [], envelope, spf_pass=True)
     return {
         "from_domain": from_domain,
         "dkim_domain": p.domain if signs else None,
-        "dkim_aligned": signs and _aligned(p.domain, from_domain, adkim),
+        "dkim_aligned": bool(verdict["dkim_aligned"]),
         "mail_from": envelope,
-        "spf_aligned": bool(custom) and _aligned(envelope, from_domain, aspf),
+        "spf_aligned": bool(custom) and verdict["spf_aligned"],
     }
+
+
+def _dmarc_names(p: Params) -> list[str]:
+    """Where a receiver looks for the sender's policy: its From domain, then its organizational domain."""
+    from_domain = domain_of(p.sender) or p.domain
+    return [f"_dmarc.{d}" for d in dict.fromkeys([from_domain, org_domain(from_domain)])]
+
+
+def _enforcing(value: str, tag: str) -> tuple[str, str]:
+    """The record with the policy that applies moved from none to quarantine, and the tag moved:
+    ``sp=`` when the subdomain policy is written out, else ``p=`` (which ``sp=`` defaults to)."""
+    name = tag if re.search(rf"(^|;)\s*{tag}\s*=", value, re.IGNORECASE) else "p"
+    moved = re.sub(rf"(^|;)(\s*){name}\s*=\s*none", rf"\1\2{name}=quarantine", value, count=1, flags=re.IGNORECASE)
+    return name, moved
 
 
 @check(
     "dns.dmarc",
     "DMARC record is published with an enforcing policy",
-    lambda p: dig_command(p, "TXT", f"_dmarc.{p.domain}"),
+    lambda p: " ; ".join(dig_command(p, "TXT", name) for name in _dmarc_names(p)),
     remediation="emails-going-to-spam",
 )
 def dmarc(ctx: Context) -> Outcome:
     p = ctx.params
-    name = f"_dmarc.{p.domain}"
+    from_domain = domain_of(p.sender) or p.domain
     resolver = lookup(ctx)
-    answer = resolver.query(name, "TXT")
-    records = [v for v in answer.values if spfdmarc.is_dmarc(v)]
-    details: dict[str, Any] = {"name": name, "dmarc_records": records, "resolver": resolver.label}
-    suggested = f"v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:dmarc-reports@{p.domain}"
-    if not records:
-        add = [record(name, "TXT", suggested)]
+    policy = dmarc_auth.discover(resolver, from_domain)
+    name = policy["location"] if policy["found"] or policy["records"] else policy["asked"][0]["name"]
+    details: dict[str, Any] = {"name": name, "dmarc_records": policy["records"], "resolver": resolver.label}
+    if policy.get("inherited"):
+        details.update(from_domain=from_domain, asked=policy["asked"], policy_tag=policy["policy_tag"])
+    if not policy["found"] and not policy["records"]:
+        org = policy["org_domain"]
+        where = f"_dmarc.{org}"
+        suggested = f"v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:dmarc-reports@{org}"
+        add = [record(where, "TXT", suggested)]
         _with_records(details, add)
-        why = answer.absent if not answer.values else "TXT records exist but none starts with v=DMARC1"
+        details["asked"] = policy["asked"]
+        why = " nor ".join(f"at {a['name']} ({a['answer']})" for a in policy["asked"])
         return Outcome(
             Status.FAIL,
-            f"no DMARC record at {name} ({why}): receivers apply no policy and send no "
+            f"no DMARC record {why}: receivers apply no policy and send no "
             f"reports (adjust rua to a mailbox you read){_add_text(add)}",
             details,
         )
-    if len(records) > 1:
+    if not policy["found"]:
+        return Outcome(Status.FAIL, f"{policy['error']}; keep one", details)
+    value = policy["record"]
+    if "parse_error" in policy:
+        details["error"] = policy["parse_error"]
         return Outcome(
-            Status.FAIL, f"{name} has {len(records)} DMARC records: receivers ignore them all; keep one", details
+            Status.WARN, f"the DMARC record at {name} does not parse: {policy['parse_error']} ({value})", details
         )
-    value = records[0]
-    try:
-        parsed = spfdmarc.parse_dmarc(value)
-    except spfdmarc.RecordError as exc:
-        details["error"] = str(exc)
-        return Outcome(Status.WARN, f"the DMARC record at {name} does not parse: {exc} ({value})", details)
-    tags = parsed["tags"]
-    policy, adkim, aspf = tags.get("p", "none"), tags.get("adkim", "r"), tags.get("aspf", "r")
-    align = _alignment(ctx, adkim, aspf)
+    tags = policy["tags"]
+    effective, adkim, aspf = policy["policy"], policy["adkim"], policy["aspf"]
+    align = _alignment(ctx, policy)
     details.update(
-        policy=policy,
+        policy=effective,
         subdomain_policy=tags.get("sp"),
         adkim=adkim,
         aspf=aspf,
-        pct=tags.get("pct", "100"),
+        pct=policy["pct"],
         rua=tags.get("rua"),
         tags=tags,
         alignment=align,
-        warnings=list(parsed.get("warnings") or []),
+        warnings=list(policy["warnings"]),
     )
     if "error" in align:
         how = f"alignment unknown ({align['error']})"
@@ -475,13 +500,21 @@ def dmarc(ctx: Context) -> Outcome:
             else f"SPF not aligned (MAIL FROM {align['mail_from']})"
         )
         how = f"{dkim_text}, {spf_text}"
-    summary = f"{name}: p={policy}, adkim={adkim}, aspf={aspf}, pct={details['pct']}; {how}"
-    if policy == "none":
-        details["suggested"] = zone_line(record(name, "TXT", value.replace("p=none", "p=quarantine", 1)))
+    if policy["inherited"]:
+        head = (
+            f"{name} governs {from_domain} (no record at _dmarc.{from_domain}: the organizational domain's "
+            f"sp= applies): sp={effective} (p={tags['p']})"
+        )
+    else:
+        head = f"{name}: p={effective}"
+    summary = f"{head}, adkim={adkim}, aspf={aspf}, pct={details['pct']}; {how}"
+    if effective == "none":
+        tag, moved = _enforcing(value, policy["policy_tag"])
+        details["suggested"] = zone_line(record(name, "TXT", moved))
         return Outcome(
             Status.WARN,
-            f"{summary}; p=none only monitors: spoofed mail is still delivered "
-            f"(move to p=quarantine: {details['suggested']})",
+            f"{summary}; {policy['policy_tag']}=none only monitors: spoofed mail is still delivered "
+            f"(move to {tag}=quarantine: {details['suggested']})",
             details,
         )
     return Outcome(Status.OK, summary, details)

@@ -1,4 +1,9 @@
-"""Runbook sections "Check domain verification status" and "Check DKIM status"."""
+"""Runbook sections "Check domain verification status" and "Check DKIM status".
+
+Whether the sender is covered is SES's rule, kept in ``mailauth.identity``: its own verified
+address identity, or a verified domain identity of its domain or of any parent domain
+(``no-reply@mail.thephenom.app`` sends under verified ``thephenom.app``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from ses_runbook.checks import Context, Outcome, check
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.results import Status
 from ses_runbook.sources import ses
+from ses_runbook.sources.mailauth.identity import covering_identity, nearest_domain_identity
 
 
 def _domain_identity(ctx: Context) -> dict | None:
@@ -29,11 +35,12 @@ def _domain_identity(ctx: Context) -> dict | None:
 def verification(ctx: Context) -> Outcome:
     p = ctx.params
     rows = ses.email_identities(ctx.aws)
+    statuses = {name: row["verification"] for name, row in rows.items()}
     domain = rows.get(p.domain, {}).get("verification", "NotFound")
-    sender_domain = p.sender.rpartition("@")[2].lower()
     own = rows.get(p.sender, {}).get("verification")
-    via = rows.get(sender_domain, {}).get("verification")
-    sender_ok = own == "Success" or via == "Success"
+    covering = covering_identity(p.sender, statuses)
+    parent = covering if covering and "@" not in covering else nearest_domain_identity(p.sender, statuses)
+    via = statuses.get(parent) if parent else None
     others = [
         r["identity"]
         for r in rows.values()
@@ -52,12 +59,20 @@ def verification(ctx: Context) -> Outcome:
             details,
             "domain-not-verified",
         )
-    if not sender_ok:
+    if covering is None:
+        why = (
+            f"the nearest domain identity, {parent}, is {via}"
+            if parent
+            else "neither the address nor its domain or a parent domain is an identity"
+        )
         return Outcome(
-            Status.FAIL, f"sender {p.sender} is not covered by a verified identity", details, "domain-not-verified"
+            Status.FAIL,
+            f"sender {p.sender} is not covered by a verified identity ({why})",
+            details,
+            "domain-not-verified",
         )
     extra = f"; {len(others)} other identities not verified" if others else ""
-    how = "its own identity" if own == "Success" else f"the domain {sender_domain}"
+    how = "its own identity" if "@" in covering else f"the domain {covering}"
     return Outcome(
         Status.WARN if others else Status.OK, f"{p.domain} verified; {p.sender} verified through {how}{extra}", details
     )

@@ -1,10 +1,11 @@
 """Runbook section "Send a test email": one SES ``SendEmail``, only when asked for.
 
-Sending is a write, so it is not a registered check (``ses-runbook check`` never sends): the
-notebook builds the ``send.test_email`` result here and adds it to its own results. Without
-``send_test_email`` the result is ``skip`` and nothing is called; a send that SES rejects
-(MessageRejected in the sandbox, AccountSendingPausedException when sending is paused) is a
-``fail`` carrying SES's own error text, never a traceback.
+Sending is a write, so it is not a registered check: ``ses-runbook check`` sends only when
+``send.test_email`` is named with ``--only`` (``checks.ON_REQUEST``), and the notebook builds the
+result here and adds it to its own results. Without ``send_test_email`` the result is ``skip`` and
+nothing is called; a send that SES rejects (MessageRejected in the sandbox,
+AccountSendingPausedException when sending is paused) is a ``fail`` carrying SES's own error text,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import botocore.exceptions
 
 from ses_runbook.core.aws import describe_error
 from ses_runbook.core.commands import aws_command
-from ses_runbook.core.errors import RunbookError
+from ses_runbook.core.errors import FeedbackError, RunbookError
 from ses_runbook.core.results import CheckResult, Status
 from ses_runbook.sources import feedback
 
@@ -116,7 +117,7 @@ def simulator_round_trip(aws: Aws, params: Params) -> CheckResult:
         feedback.refuse_low_redrive(
             feedback.queue_attributes(aws, params.feedback_queue_url), params, params.feedback_queue_url
         )
-    except feedback.FeedbackError as exc:
+    except FeedbackError as exc:
         result.status, result.summary = Status.ERROR, f"nothing sent: {exc}"
         return result
     for address, expected in SIMULATOR:

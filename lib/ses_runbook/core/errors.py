@@ -47,3 +47,43 @@ class MessageError(RunbookError):
 
 class DnsError(RunbookError):
     """DNS could not answer (timeout, SERVFAIL, no resolver): the check reports ``error``."""
+
+
+class FeedbackError(RunbookError):
+    """The feedback queue cannot be read (missing, denied, or unsafe to read): one line saying why."""
+
+
+class ReportsError(RunbookError):
+    """The reports root cannot be used (unwritable folder, missing bucket, bad address)."""
+
+
+class HistoryError(RunbookError):
+    """Bad history options (``--since``)."""
+
+
+class NotifyError(RunbookError):
+    """A ``--notify`` value the runbook cannot use."""
+
+
+class TargetsError(RunbookError):
+    """A targets file the runbook cannot use."""
+
+
+class UsageError(RunbookError):
+    """Command-line options that do not go together."""
+
+
+class SandboxExtraError(SandboxError):
+    """The sandbox was asked for, but its optional dependencies (the ``sandbox`` extra) are not installed."""
+
+    def __init__(self, missing: str) -> None:
+        self.missing = missing
+        super().__init__(
+            f"the sandbox needs its extra: pip install 'ses-runbook[sandbox]' (no module named '{missing}')"
+        )
+
+
+class RecordError(ValueError):
+    """An SPF or DMARC record that does not parse or cannot be evaluated (a permanent error in the
+    RFCs' terms). Not a ``RunbookError``: the DNS checks and the mail tester catch it and report
+    what receivers will do with the record (permerror), so it never ends a run."""

@@ -468,8 +468,13 @@ def load(
 
 def changed(params: Params) -> dict[str, Any]:
     """The values (JSON form) that differ from the model's defaults: what a notebook must be given."""
+    return differing(params.public())
+
+
+def differing(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Those of ``values`` (JSON form, as ``Params.public`` gives them) that differ from the model's defaults."""
     defaults = Params.model_construct().model_dump(mode="json")
-    return {k: v for k, v in params.public().items() if v != defaults.get(k)}
+    return {k: v for k, v in values.items() if v != defaults.get(k)}
 
 
 def from_namespace(namespace: Mapping[str, Any]) -> Params:

@@ -55,7 +55,7 @@ class CheckResult:
     status: Status
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
-    remediation: str | None = None  # a failure-mode id in remediation.CATALOGUE
+    remediation: str | None = None  # a symptom id of remediation.catalogue.SYMPTOMS (what `diagnose` walks)
     cli: str = ""  # the equivalent aws command, for copy and paste
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from ses_runbook.checks import mailtest as probe
 from ses_runbook.checks import select
 from ses_runbook.checks import suite as health
 from ses_runbook.core import params
-from ses_runbook.core.errors import RunbookError
+from ses_runbook.core.errors import ReportsError, RunbookError, UsageError
 from ses_runbook.frontends import lab
+from ses_runbook.frontends.sandboxing import sandbox_imports
 from ses_runbook.runs import fleet, history, notify, report_text, reporting, runner, storage
 from ses_runbook.runs.fleet import result_record
 from ses_runbook.runs.runner import available, parameters_dir
@@ -177,8 +178,9 @@ def _maybe_sandbox(scenario: str | None, announce: bool = False) -> Iterator[dic
     if scenario is None:
         yield {}
         return
-    from ses_runbook.sandbox import s3store
-    from ses_runbook.sandbox.server import Sandbox, describe, restore_env
+    with sandbox_imports():
+        from ses_runbook.sandbox import s3store
+        from ses_runbook.sandbox.server import Sandbox, describe, restore_env
 
     box = Sandbox(scenario, s3_dir=s3store.default_dir())  # S3 objects outlive the command, as a bucket's do
     box.start()
@@ -212,7 +214,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     with _maybe_sandbox(args.sandbox) as overrides:
         merged = _load(args, overrides)
         show = None if args.json else report_text.progress_printer()
-        report = health.check_all(merged, ids=args.only, progress=show)
+        report = health.check_all(merged, ids=args.only, progress=show, scenario=args.sandbox)
     if args.json:
         print(report.to_json())
     else:
@@ -240,10 +242,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             scenario=args.sandbox,
         )
     return result.exit_code
-
-
-class UsageError(RunbookError):
-    """Options that do not go together."""
 
 
 def _run_into_root(args: argparse.Namespace, names: list[Any]) -> int:
@@ -325,7 +323,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     with _maybe_sandbox(args.sandbox) as overrides:
         root = storage.open_root(args.reports, _load(args, overrides))
         if isinstance(root, storage.LocalRoot) and not root.path.is_dir():
-            raise storage.ReportsError(f"reports root '{args.reports}' does not exist")
+            raise ReportsError(f"reports root '{args.reports}' does not exist")
         result = history.history(
             root,
             account=args.account,
@@ -341,22 +339,20 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from ses_runbook.sandbox import scenario as scenario_mod
-    from ses_runbook.sandbox.server import DEFAULT_PORTS, Sandbox
-    from ses_runbook.sandbox.world import DEFAULT_STATE_DIR
+    with sandbox_imports():
+        from ses_runbook.sandbox import s3store
+        from ses_runbook.sandbox import scenario as scenario_mod
+        from ses_runbook.sandbox.server import DEFAULT_PORTS, Sandbox, describe
+        from ses_runbook.sandbox.world import DEFAULT_STATE_DIR
 
     if args.list:
         for name in scenario_mod.available():
             print(f"{name:28} {scenario_mod.load(name).description}")
         return 0
     ports = None if args.free_ports else dict(DEFAULT_PORTS)
-    from ses_runbook.sandbox import s3store
-
     box = Sandbox(args.scenario, ports=ports, state_dir=DEFAULT_STATE_DIR, s3_dir=s3store.default_dir())
     box.start()
     try:
-        from ses_runbook.sandbox.server import describe
-
         print(describe(box), flush=True)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         stop = threading.Event()

@@ -22,14 +22,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ses_runbook.core import context as context_mod
 from ses_runbook.core import params as params_mod
+from ses_runbook.core.aws import Aws
 from ses_runbook.core.errors import NotebookError
-from ses_runbook.core.results import Status
 from ses_runbook.runs import bundle
 from ses_runbook.runs.runner import (
     NotebookResult,
@@ -38,8 +39,7 @@ from ses_runbook.runs.runner import (
     default_out,
     index_html,
     render,
-    run_context,
-    sum_calls,
+    summary_of,
 )
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def create_investigation(
             nb = parameterize_notebook(nb, values, kernel_name=KERNEL_NAME, language="python")
         nb.metadata["kernelspec"] = dict(KERNELSPEC)
         nbformat.write(nb, folder / path.name)
-    context = run_context(params, label, scenario)
+    context = context_mod.run_block(params, Aws(params), label=label, scenario=scenario)
     (folder / CONTEXT_FILE).write_text(json.dumps(context, indent=2, default=str) + "\n", encoding="utf-8")
     return folder
 
@@ -221,33 +221,14 @@ def export(folder: str | Path, out: str | Path | None = None) -> dict[str, Any]:
         results.append(result)
     if not results:
         raise NotebookError(f"no executed notebook in '{folder}'; run one in JupyterLab first")
-    checks = [c for r in results for c in r.checks]
-    worst = Status.worst([Status(c["status"]) for c in checks] + [Status.ERROR for r in results if r.error])
-    summary = {
-        "run": {
-            **{k: v for k, v in context.items() if k != "parameters"},
-            "parameters": context.get("parameters", {}),
-            "exported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "aws_calls": sum_calls(results),
-            "duration_s": 0,
-            "complete": True,
-            "interactive": True,
-        },
-        "notebooks": [
-            {
-                "name": r.name,
-                "worst": r.worst.value,
-                "ipynb": r.ipynb,
-                "html": r.html,
-                "error": r.error,
-                "checks": len(r.checks),
-                "duration_s": r.duration_s,
-            }
-            for r in results
-        ],
-        "checks": checks,
-        "worst": worst.value,
-    }
+    summary = summary_of(
+        context,
+        results,
+        0,  # an interactive session has no run time of its own
+        exported=context_mod.stamp(datetime.now(timezone.utc)),
+        complete=True,
+        interactive=True,
+    )
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     index_page = index_html(summary, banner_html(context))
     (out_dir / "index.html").write_text(index_page, encoding="utf-8")

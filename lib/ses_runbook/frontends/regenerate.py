@@ -14,10 +14,11 @@ import tempfile
 from pathlib import Path
 
 from ses_runbook.core.errors import SandboxError
+from ses_runbook.frontends.sandboxing import sandbox_imports, says_what_to_install
 from ses_runbook.runs.notebook import parameters_source
 from ses_runbook.runs.runner import available, resolve_notebooks
 
-FIXED_AS_OF = "2026-11-01T00:00:00Z"
+FIXED_AS_OF = "2026-11-01T00:00:00Z"  # the world's "now" of the committed outputs (the tests import it)
 
 
 def refresh_parameters(nb, notebook: str) -> bool:
@@ -67,13 +68,15 @@ def build_sample_history(folder: Path) -> Path:
     return folder
 
 
+@says_what_to_install
 def main(argv: list[str] | None = None) -> int:
-    from ses_runbook.sandbox.server import DEFAULT_PORTS, Sandbox, restore_env
-
     parser = argparse.ArgumentParser(prog="python -m ses_runbook.frontends.regenerate", description=__doc__)
     parser.add_argument("notebooks", nargs="*", help="names (default: all)")
-    parser.add_argument("--as-of", default=FIXED_AS_OF)
+    parser.add_argument("--as-of", default=FIXED_AS_OF, help=f"the sandbox world's fixed now (default {FIXED_AS_OF})")
     args = parser.parse_args(argv)
+    with sandbox_imports():
+        from ses_runbook.sandbox.server import DEFAULT_PORTS, Sandbox, restore_env
+
     paths = resolve_notebooks(args.notebooks) if args.notebooks else available()
     state_dir = (
         Path(tempfile.gettempdir()) / "ses-runbook-sandbox-regenerate"

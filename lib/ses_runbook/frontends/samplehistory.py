@@ -19,18 +19,21 @@ from pathlib import Path
 
 from ses_runbook.checks import suite as health
 from ses_runbook.core import params as params_mod
+from ses_runbook.frontends.regenerate import FIXED_AS_OF
+from ses_runbook.frontends.sandboxing import sandbox_imports, says_what_to_install
 from ses_runbook.runs import history, storage
 
 RUNS = (  # (scenario, as_of): a healthy day, a bounce spike for two runs, the recovery
     ("healthy", "2026-10-29T00:00:00Z"),
     ("bounce-spike", "2026-10-30T00:00:00Z"),
     ("bounce-spike", "2026-10-31T00:00:00Z"),
-    ("healthy", "2026-11-01T00:00:00Z"),
+    ("healthy", FIXED_AS_OF),  # the committed outputs' as_of: 11_history's latest run
 )
 
 
 def build(folder: Path) -> list[str]:
-    from ses_runbook.sandbox.server import Sandbox, restore_env
+    with sandbox_imports():
+        from ses_runbook.sandbox.server import Sandbox, restore_env
 
     shutil.rmtree(folder, ignore_errors=True)
     root = storage.LocalRoot(str(folder))
@@ -55,6 +58,7 @@ def build(folder: Path) -> list[str]:
     return written
 
 
+@says_what_to_install
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ses_runbook.frontends.samplehistory", description=__doc__.splitlines()[0]

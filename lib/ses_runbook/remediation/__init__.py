@@ -2,7 +2,8 @@
 
 One module per concern:
 
-- ``catalogue``: symptoms, causes, verdicts and steps (adding a failure mode touches it alone);
+- ``catalogue``: symptoms, causes, verdicts and steps (adding a failure mode touches it alone); it
+  reads nothing: what its steps name beyond the check results arrives as ``Facts``;
 - ``diagnosis``: each symptom's causes judged against check results, as data;
 - ``investigate``: ``diagnose`` runs only the checks a symptom's causes need, judges, plans or makes the fixes;
 - ``fixes``: the guarded fixes (only with ``allow_writes``), each followed by a re-check;
@@ -22,6 +23,7 @@ from ses_runbook.remediation.catalogue import (
     SYMPTOMS,
     UNKNOWN,
     Cause,
+    Facts,
     Step,
     Symptom,
     checks_for,
@@ -70,6 +72,7 @@ __all__ = [
     "Cause",
     "ConfirmedCause",
     "Diagnosis",
+    "Facts",
     "Finding",
     "FixResult",
     "Step",

@@ -11,14 +11,16 @@ Here every row, plus the failure modes the checks name beyond the page, becomes 
 
 Requests only a person can make (production access, a quota increase, an appeal of a pause) come
 with the prepared text and the console path or command. Adding a failure mode touches this module
-alone; it prints nothing and calls no AWS API.
+alone; it prints nothing and calls no AWS API: what a cause's steps name beyond the check results
+(the spike's cause on the feedback queue) the diagnosis reads with the run's clients and hands in
+as ``Facts`` (``Cause.reads``; a new kind of fact is read in ``investigate.read_facts``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.core.commands import aws_command
@@ -63,8 +65,16 @@ class Step:
         }
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What a diagnosis read beside the check results, for the steps that name it: the catalogue
+    itself reads nothing. A cause lists the fields its steps use in ``Cause.reads``."""
+
+    feedback_cause: dict[str, Any] | None = None  # sources.feedback.cause_for: what the spike's mail has in common
+
+
 Verdict = Callable[[dict[str, CheckResult]], "tuple[str, str]"]
-Steps = Callable[["Params", dict[str, CheckResult]], "list[Step]"]
+Steps = Callable[["Params", dict[str, CheckResult], Facts], "list[Step]"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +88,7 @@ class Cause:
     fix: str | None = None  # id in FIXES the runbook can make itself (with allow_writes)
     request: bool = False  # only a person can ask AWS for it (the steps hold the prepared text)
     severity: int = DEGRADES  # STOPS, RISKS or DEGRADES: the order confirmed causes are shown in
+    reads: tuple[str, ...] = ()  # the Facts fields its steps use (read only when it is not ruled out)
 
     def judge(self, results: dict[str, CheckResult]) -> tuple[str, str]:
         """(verdict, note) from the results of this cause's checks."""
@@ -93,6 +104,11 @@ class Symptom:
     causes: tuple[str, ...]  # most likely first
     description: str
     page: tuple[str, str] | None = None  # the page's own "likely cause" and "remediation" columns
+    # Checks whose fail/warn is the symptom itself rather than one of its causes (the test email refused):
+    # when one shows it, the causes no check has judged yet are undecided, not merely unchecked.
+    seen_in: tuple[str, ...] = ()
+    # The error code such a check reports (details "error_code") -> the causes that code points at.
+    error_causes: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
 
 def _default_verdict(ids: Iterable[str], results: dict[str, CheckResult]) -> tuple[str, str]:
@@ -361,22 +377,25 @@ def _get_account(p: Params, query: str) -> str:
     return aws_command(p, "sesv2", "get-account", "--query", f"'{query}'")
 
 
-def _steps_sandbox(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_sandbox(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     review = _details(r, "account.production_access").get("ReviewStatus")
     steps = [
         Step(
             "Request production access (only a person can; AWS reviews it, usually within 24 hours). "
-            "Console: Account dashboard -> 'Request production access', or the command below. Its text states only what "
-            "this run measured: replace every <<CONFIRM: ...>> and <<FILL: ...>> with what your team knows before sending",
+            "Console: Account dashboard -> 'Request production access', or the command below (mail type, website, and "
+            "how bounces and complaints are handled). Its text states only what this run measured: replace every "
+            "<<CONFIRM: ...>> with what your team can vouch for and every <<FILL: ...>> with the figure asked "
+            "(volumes and rates: 01_quota_and_statistics, 07_cloudwatch_metrics, 08_remediation), and send it only "
+            "when none is left",
             production_access_command(p, r),
             kind="request",
-            expect="Details.ReviewDetails.Status becomes PENDING; AWS answers in a Support case",
+            expect="Details.ReviewDetails.Status becomes PENDING; AWS answers in a Support case within about a day",
             verify=_get_account(p, "{Prod:ProductionAccessEnabled,Review:Details.ReviewDetails.Status}")
             + "   # expect Prod true",
         ),
         Step("Or in the console", _console(p, "Account dashboard -> Request production access"), kind="console"),
         Step(
-            "Until it is granted, verify each recipient you must reach (sandbox accounts deliver only to verified addresses)",
+            "Until it is granted, only verified recipients receive mail: verify each recipient you must reach",
             aws_command(p, "ses", "verify-email-identity", "--email-address RECIPIENT@example.com"),
             expect="the recipient gets a confirmation link; after clicking it, mail to it is accepted",
             verify=aws_command(p, "ses", "get-identity-verification-attributes", "--identities RECIPIENT@example.com"),
@@ -396,7 +415,7 @@ def _steps_sandbox(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     return steps
 
 
-def _steps_sending_disabled(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_sending_disabled(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     return [
         Step(
             "Find out who or what disabled sending before turning it back on (a person, automation, or AWS)",
@@ -416,7 +435,8 @@ def _steps_sending_disabled(p: Params, r: dict[str, CheckResult]) -> list[Step]:
             expect='"HEALTHY"',
         ),
         Step(
-            "Re-enable sending for the account (08_remediation does it with allow_writes=true)",
+            "If a person or automation disabled it (not AWS), re-enable sending for the account (a write: "
+            "08_remediation does it with allow_writes=true; the page's form is aws ses update-account-sending-enabled --enabled)",
             aws_command(p, "sesv2", "put-account-sending-attributes", "--sending-enabled"),
             expect="no output (HTTP 200)",
             verify=aws_command(p, "ses", "get-account-sending-enabled") + "   # expect Enabled true",
@@ -424,15 +444,17 @@ def _steps_sending_disabled(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     ]
 
 
-def _steps_paused(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_paused(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     return [
         Step(
-            "Read AWS's notification (email to the account's contact, and the Support case) for the reason",
+            "Read why AWS paused it: its notification (email to the account's contact), the Support case, the SES "
+            "console's Account dashboard and the AWS Health Dashboard",
             "https://console.aws.amazon.com/support/home#/case/history",
             kind="console",
         ),
         Step(
-            "Fix the cause first: bounce and complaint rates under 5 % / 0.1 % (see bounces-or-complaints-spike)",
+            "Fix the cause first, usually bounces or complaints: rates under 5 % / 0.1 % (see bounces-or-complaints-spike, "
+            "01_quota_and_statistics, 07_cloudwatch_metrics)",
             aws_command(
                 p,
                 "cloudwatch",
@@ -460,8 +482,16 @@ def _steps_paused(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     ]
 
 
-def _steps_domain(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_domain(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    sender_domain = p.sender.rpartition("@")[2].lower()
+    other = sender_domain if sender_domain and sender_domain != p.domain.lower() else "OTHER_DOMAIN"
     return [
+        Step(
+            "Open the domain in the SES console and check that its DNS records are still published in Cloudflare "
+            "(04_dkim shows which: the DKIM CNAMEs verify the domain too)",
+            _console(p, f"Configuration -> Identities -> {p.domain}"),
+            kind="console",
+        ),
         Step(
             "Read the domain's verification token",
             aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain}"),
@@ -474,26 +504,40 @@ def _steps_domain(p: Params, r: dict[str, CheckResult]) -> list[Step]:
             verify=f"dig +short TXT _amazonses.{p.domain}",
         ),
         Step(
-            "If SES has given up (Failed), start the verification again; the DKIM CNAMEs (dns.dkim) also verify a domain",
+            "Pending means SES has not seen the records yet: wait for DNS propagation (SES keeps looking for up to 72 hours)",
+            f"dig +short TXT _amazonses.{p.domain} @1.1.1.1",
+            kind="wait",
+            expect='"VERIFICATION_TOKEN"',
+        ),
+        Step(
+            "A domain whose records stay missing for 72 hours becomes Failed and must be verified again: start the "
+            "verification again; the DKIM CNAMEs (dns.dkim) also verify a domain",
             aws_command(p, "ses", "verify-domain-identity", f"--domain {p.domain}"),
             expect="a VerificationToken; SES checks DNS for up to 72 hours",
             verify=aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain}")
             + '   # expect "Success"',
         ),
+        Step(
+            f"A sender at another domain than {p.domain} needs its own identity, verified the same way",
+            aws_command(p, "ses", "verify-domain-identity", f"--domain {other}"),
+            expect="a VerificationToken to publish in that domain's DNS",
+        ),
     ]
 
 
-def _steps_quota(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_quota(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     d = _details(r, "quota.headroom")
     limit = float(d.get("Max24HourSend") or 50000)
     wanted = int(max(limit * 2, float(d.get("SentLast24Hours") or 0) * 2))
     return [
         Step(
-            "See what is sending: a loop or a bulk job shows as a jump in the 15-minute points",
+            "Find what sent more than usual (the 15-minute points, and the services' logs): a loop or a bulk job "
+            "shows as a jump",
             aws_command(p, "ses", "get-send-statistics", "--query", "'SendDataPoints[-8:]'"),
         ),
         Step(
-            f"Request a higher 24-hour quota (only a person can; prepared: {wanted:,} a day)",
+            f"If the volume is real, request a higher 24-hour quota well before you need it: increases are not instant "
+            f"(only a person can; prepared: {wanted:,} a day)",
             aws_command(
                 p,
                 "service-quotas",
@@ -509,7 +553,8 @@ def _steps_quota(p: Params, r: dict[str, CheckResult]) -> list[Step]:
         Step(
             "Or in the console",
             "https://console.aws.amazon.com/servicequotas/home/services/ses/quotas  ->  "
-            "Sending quota -> Request increase at account level",
+            "Sending quota -> Request increase at account level   (or SES console: Account dashboard -> "
+            "Request a sending limit increase)",
             kind="console",
         ),
         Step(
@@ -540,9 +585,8 @@ def _steps_rate(kind: str) -> Steps:
     reason = "BOUNCE" if kind == "bounce" else "COMPLAINT"
     level = "5 %" if kind == "bounce" else "0.1 %"
 
-    def steps(p: Params, r: dict[str, CheckResult]) -> list[Step]:
-
-        found = feedback.cause_for(p)
+    def steps(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+        found = f.feedback_cause
         named = feedback.responsible(found)
         culprit = (
             ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in named.items())
@@ -550,7 +594,9 @@ def _steps_rate(kind: str) -> Steps:
         )
         return [
             Step(
-                "Read the notifications: what the bounces and complaints of the last day have in common (09_feedback)",
+                "Find which sender or list produced them: what the bounce and complaint notifications of the last day "
+                "have in common (09_feedback; the hours whose counts jumped: 07_cloudwatch_metrics; the newest entries "
+                "of the suppression list)",
                 feedback.receive_command(p),
                 kind="command",
                 expect=feedback.cause_text(found)
@@ -575,8 +621,12 @@ def _steps_rate(kind: str) -> Steps:
                 verify=aws_command(p, "sesv2", "list-suppressed-destinations", f"--reasons {reason}"),
             ),
             Step(
-                "From now on send only to confirmed (double opt-in) addresses"
-                + ("; add an unsubscribe link and a List-Unsubscribe header" if kind == "complaint" else ""),
+                "Stop mailing addresses that bounce; from now on send only to confirmed (double opt-in) addresses"
+                + (
+                    "; make unsubscribing easy: an unsubscribe link and a List-Unsubscribe header"
+                    if kind == "complaint"
+                    else ""
+                ),
                 None,
                 kind="console",
             ),
@@ -606,6 +656,14 @@ def _steps_feedback(p: Params, which: str) -> list[Step]:
                 expect="all four simulator outcomes arrive",
             )
         )
+        steps.append(
+            Step(
+                "No notifications in the lookback although mail bounced: another reader deletes the messages first, or "
+                "the feedback goes to another topic; compare the identities' topics with the queue's subscription",
+                aws_command(p, "ses", "get-identity-notification-attributes", f"--identities {p.domain}"),
+                expect="Bounce and Complaint topics are the one the queue is subscribed to",
+            )
+        )
         return steps
     return [
         Step(
@@ -623,7 +681,7 @@ def _steps_feedback(p: Params, which: str) -> list[Step]:
     ]
 
 
-def _steps_suppressed(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_suppressed(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     return [
         Step(
             "List the recently suppressed addresses (08_remediation shows them as a table)",
@@ -665,7 +723,7 @@ def _zone_steps(p: Params, r: dict[str, CheckResult], check_id: str, fallback: l
     return steps
 
 
-def _steps_dkim_cname(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_dkim_cname(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     tokens = [row["name"] for row in _details(r, "dns.dkim").get("records", [])]
     fallback = [f"TOKEN._domainkey.{p.domain}. 300 IN CNAME TOKEN.dkim.amazonses.com."]
     return [
@@ -675,19 +733,39 @@ def _steps_dkim_cname(p: Params, r: dict[str, CheckResult]) -> list[Step]:
                 p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "DkimAttributes.Tokens"
             ),
         ),
-        *_zone_steps(p, r, "dns.dkim", fallback, "; type CNAME, proxy status 'DNS only' (grey cloud)"),
+        *_zone_steps(
+            p,
+            r,
+            "dns.dkim",
+            fallback,
+            "; type CNAME, exactly as the line; proxy status 'DNS only' (grey cloud), not proxied: an orange-cloud "
+            "CNAME does not resolve to amazonses.com",
+        ),
         Step(
-            "Wait for DNS propagation (TTL 300 s; Cloudflare is usually immediate); then SES re-checks by itself within 72 h",
+            "Wait for DNS propagation (TTL 300 s; Cloudflare is usually immediate); SES re-checks by itself and flips "
+            "to Success within hours (at most 72 h)",
             f"dig +short CNAME {tokens[0] if tokens else 'TOKEN._domainkey.' + p.domain} @1.1.1.1",
             kind="wait",
             expect="TOKEN.dkim.amazonses.com.",
             verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}")
             + '   # expect "Success"',
         ),
+        _dkim_restart(p, "If SES still says Failed more than 72 hours after the records are in"),
     ]
 
 
-def _steps_dkim_propagating(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _dkim_restart(p: Params, when: str) -> Step:
+    return Step(
+        f"{when}, restart DKIM verification (SES console: Configuration -> Identities -> {p.domain} -> "
+        "Authentication: re-enable DKIM; or the command)",
+        aws_command(p, "ses", "verify-domain-dkim", f"--domain {p.domain}"),
+        expect="the same three tokens",
+        verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}")
+        + '   # expect "Success"',
+    )
+
+
+def _steps_dkim_propagating(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     return [
         Step(
             "The records are in DNS now; SES retries on its own for up to 72 hours. Check what public resolvers see",
@@ -695,17 +773,11 @@ def _steps_dkim_propagating(p: Params, r: dict[str, CheckResult]) -> list[Step]:
             kind="wait",
             expect="TOKEN.dkim.amazonses.com.",
         ),
-        Step(
-            "If SES has given up (Failed), start DKIM verification again",
-            aws_command(p, "ses", "verify-domain-dkim", f"--domain {p.domain}"),
-            expect="the same three tokens",
-            verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}")
-            + '   # expect "Success"',
-        ),
+        _dkim_restart(p, "If SES has given up (Failed)"),
     ]
 
 
-def _steps_dkim_signing(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_dkim_signing(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     return [
         Step(
             "Turn DKIM signing on for the domain (08_remediation does it with allow_writes=true)",
@@ -719,7 +791,7 @@ def _steps_dkim_signing(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     ]
 
 
-def _steps_spf(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_spf(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     name = _details(r, "dns.spf").get("name") or f"mail.{p.domain}"
     return [
         *_zone_steps(
@@ -736,8 +808,8 @@ def _steps_spf(p: Params, r: dict[str, CheckResult]) -> list[Step]:
             expect='"v=spf1 include:amazonses.com ~all"',
         ),
         Step(
-            "Run a mail tester: send a test (02_send_test_email) to a mail-tester.com address and read the score, or "
-            "look at a received message's Authentication-Results header",
+            "Run a mail tester (10_mail_tester), or send a test (02_send_test_email) to a real mailbox or a "
+            "mail-tester.com address and read the received message's Authentication-Results header",
             None,
             kind="console",
             expect="spf=pass dkim=pass dmarc=pass",
@@ -745,7 +817,7 @@ def _steps_spf(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     ]
 
 
-def _steps_dmarc(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_dmarc(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     return [
         *_zone_steps(
             p,
@@ -772,7 +844,7 @@ def _steps_dmarc(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     ]
 
 
-def _steps_mail_from(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_mail_from(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     d = _details(r, "identity.mail_from")
     name = d.get("MailFromDomain") or f"mail.{p.domain}"
     return [
@@ -794,7 +866,7 @@ def _steps_mail_from(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     ]
 
 
-def _steps_mail_from_recheck(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_mail_from_recheck(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     name = _details(r, "identity.mail_from").get("MailFromDomain") or f"mail.{p.domain}"
     return [
         Step(
@@ -820,17 +892,19 @@ def smtp_user(p: Params, r: dict[str, CheckResult]) -> str | None:
     return p.smtp_users[0] if len(p.smtp_users) == 1 else None
 
 
-def _steps_smtp_rotate(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_smtp_rotate(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     user = smtp_user(p, r) or "SMTP_USER"
     return [
         Step(
-            f"Create a new access key for the SMTP user (08_remediation does it with allow_writes=true and "
-            f"smtp_credentials_file=PATH, deriving the password for {p.region})",
+            f"Create a new access key for the SMTP user (IAM console: Users -> {user} -> Security credentials -> "
+            f"Create access key; 08_remediation does it with allow_writes=true and smtp_credentials_file=PATH, "
+            f"deriving the password for {p.region}; for a new user, SES console -> SMTP settings -> Create SMTP "
+            "credentials does this and the next step at once)",
             aws_command(p, "iam", "create-access-key", f"--user-name {user}", regional=False),
             expect="AccessKeyId and SecretAccessKey (shown once; never paste the secret as the SMTP password)",
         ),
         Step(
-            "Derive the SMTP password from the secret, for this region",
+            "Derive the SMTP password from the secret, for this region (SMTP passwords are regional)",
             f'python -c "from ses_runbook.core.smtpcred import derive_smtp_password as d; import getpass; '
             f"print(d(getpass.getpass('secret: '), '{p.region}'))\"",
         ),
@@ -842,7 +916,8 @@ def _steps_smtp_rotate(p: Params, r: dict[str, CheckResult]) -> list[Step]:
         ),
         Step("Verify the services' login", "ses-runbook check --only smtp.auth", expect="smtp.auth ok (235)"),
         Step(
-            "Deactivate the old key once nothing uses it (check its last use first), delete it a week later",
+            "Deactivate the old key once nothing uses it (check its last use first), delete it a week later; rotate "
+            "or delete the same way keys older than key_max_age_days or unused for key_unused_days",
             aws_command(
                 p,
                 "iam",
@@ -857,7 +932,7 @@ def _steps_smtp_rotate(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     ]
 
 
-def _steps_smtp_key(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_smtp_key(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     user = smtp_user(p, r) or "SMTP_USER"
     return [
         Step(
@@ -878,11 +953,11 @@ def _steps_smtp_key(p: Params, r: dict[str, CheckResult]) -> list[Step]:
             expect="no output",
             verify="ses-runbook check --only smtp.auth",
         ),
-        *_steps_smtp_rotate(p, r)[0:4],
+        *_steps_smtp_rotate(p, r, f)[0:4],
     ]
 
 
-def _steps_smtp_connection(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_smtp_connection(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     host, port = p.smtp_endpoint
     return [
         Step(
@@ -953,7 +1028,7 @@ def _spf_misconfigured(results: dict[str, CheckResult]) -> tuple[str, str]:
     return _default_verdict(("dns.spf",), results)
 
 
-def _steps_message_dkim(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_message_dkim(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     rows = _details(r, "message.dkim").get("signatures") or []
     bad = next((row for row in rows if row.get("aligned") and row.get("result") != "pass"), rows[0] if rows else {})
     name = bad.get("selector_name") or f"TOKEN._domainkey.{p.domain}"
@@ -985,7 +1060,7 @@ def _steps_message_dkim(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     ]
 
 
-def _steps_message_misaligned(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_message_misaligned(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     d = _details(r, "message.dmarc")
     return [
         Step(
@@ -1011,11 +1086,11 @@ def _steps_message_misaligned(p: Params, r: dict[str, CheckResult]) -> list[Step
     ]
 
 
-def _steps_message_unsubscribe(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_message_unsubscribe(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     return [
         Step(
-            "Send subscribed mail with an SES contact list: SES then adds List-Unsubscribe (https) and "
-            "List-Unsubscribe-Post itself",
+            "Send subscribed mail with an SES contact list (parameter contact_list): SES then adds List-Unsubscribe "
+            "(https) and List-Unsubscribe-Post: List-Unsubscribe=One-Click itself",
             aws_command(
                 p, "sesv2", "send-email", "...", "--list-management-options ContactListName=LIST,TopicName=TOPIC"
             ),
@@ -1036,8 +1111,22 @@ def _steps_message_unsubscribe(p: Params, r: dict[str, CheckResult]) -> list[Ste
     ]
 
 
-def _steps_message_spam(p: Params, r: dict[str, CheckResult]) -> list[Step]:
-    return [
+def _steps_message_spam(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    probe = r.get("message.probe")
+    lost = (
+        [
+            Step(
+                "The probe was refused or never reached the bucket: check the receipt rule, its S3 action and the "
+                "bucket policy",
+                aws_command(p, "ses", "describe-active-receipt-rule-set"),
+                expect=f"a rule for {p.inbound_address or 'inbound_address'} with an S3 action to "
+                f"{p.inbound_bucket or 'inbound_bucket'}",
+            )
+        ]
+        if probe is not None and probe.status == Status.FAIL and not probe.details.get("spam_verdict")
+        else []
+    )
+    return lost + [
         Step(
             "Authentication passes, so look at content and reputation: links to domains with a poor reputation, "
             "URL shorteners, image-only bodies, a complaint rate near 0.3 % (07_cloudwatch_metrics)",
@@ -1052,14 +1141,14 @@ def _steps_message_spam(p: Params, r: dict[str, CheckResult]) -> list[Step]:
     ]
 
 
-def _steps_spf_permerror(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+def _steps_spf_permerror(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     name = (
         _details(r, "dns.spf").get("name") or _details(r, "message.spf").get("mail_from_domain") or f"mail.{p.domain}"
     )
     return [
         Step(
-            "Cut the record to at most 10 DNS-querying terms (include, a, mx, exists, redirect) and no name that "
-            "does not exist: drop includes of services that no longer send, or replace them by their ip4 ranges "
+            "Flatten the record to at most 10 DNS-querying terms (include, a, mx, exists, redirect) and at most 2 "
+            "names that do not exist (void lookups): drop includes of services that no longer send, or replace them by their ip4 ranges "
             "(Cloudflare: DNS -> Records -> edit the TXT record of " + name + ")",
             f'{name}. 300 IN TXT "v=spf1 include:amazonses.com ~all"',
             kind="dns",
@@ -1120,7 +1209,9 @@ CAUSES: dict[str, Cause] = {
             "domain-not-verified",
             "sending domain (or sender) not verified",
             "SES sends only From identities it has verified. A domain is verified by a TXT (or the DKIM CNAME) records "
-            "in its DNS; when a record is removed, SES marks the identity Failed and rejects mail from it.",
+            "in its DNS; when a record is removed, SES marks the identity Failed and rejects mail from it "
+            "('MessageRejected: Email address is not verified', the words a sandbox account uses for an unverified "
+            "recipient). A sender at another domain is not covered by this one.",
             ("identity.verification",),
             _steps_domain,
             verdict=_only_fail("identity.verification", "other identities only"),
@@ -1130,7 +1221,8 @@ CAUSES: dict[str, Cause] = {
             "quota-exhausted",
             "24-hour sending quota used up",
             "Each account may send a fixed number of messages in any rolling 24 hours (Max24HourSend). Above it SES "
-            "refuses with 'Daily message quota exceeded' until older sends leave the window.",
+            "refuses with 'Daily message quota exceeded' until older sends leave the window; faster than MaxSendRate "
+            "it refuses with 'Throttling: Maximum sending rate exceeded'.",
             ("quota.headroom",),
             _steps_quota,
             request=True,
@@ -1145,6 +1237,7 @@ CAUSES: dict[str, Cause] = {
             _steps_rate("bounce"),
             severity=RISKS,
             fix="suppress-exported",
+            reads=("feedback_cause",),
         ),
         Cause(
             "complaint-spike",
@@ -1156,6 +1249,7 @@ CAUSES: dict[str, Cause] = {
             _steps_rate("complaint"),
             severity=RISKS,
             fix="suppress-exported",
+            reads=("feedback_cause",),
         ),
         Cause(
             "feedback-not-flowing",
@@ -1163,7 +1257,7 @@ CAUSES: dict[str, Cause] = {
             "Without an SNS topic (with a confirmed subscriber) or an event destination, SES's feedback reaches at most the "
             "Return-Path mailbox: nobody learns which addresses bounce, so the list is never cleaned and the rate climbs again.",
             ("feedback.notifications",),
-            lambda p, r: _steps_feedback(p, "feedback-pipeline"),
+            lambda p, r, f: _steps_feedback(p, "feedback-pipeline"),
             fix="feedback-pipeline",
         ),
         Cause(
@@ -1172,7 +1266,7 @@ CAUSES: dict[str, Cause] = {
             "AWS recommends CloudWatch alarms on Reputation.BounceRate and ComplaintRate at the review levels: without "
             "them nobody hears of a spike until AWS's review or pause notice.",
             ("feedback.alarms",),
-            lambda p, r: _steps_feedback(p, "reputation-alarms"),
+            lambda p, r, f: _steps_feedback(p, "reputation-alarms"),
             fix="reputation-alarms",
         ),
         Cause(
@@ -1436,6 +1530,14 @@ SYMPTOMS: dict[str, Symptom] = {
                 "quota-exhausted",
             ),
             "The page's 'aws ses send-email' test returns an error instead of a message id.",
+            seen_in=("send.test_email",),
+            error_causes={
+                "MessageRejected": ("account-in-sandbox", "domain-not-verified"),
+                "MailFromDomainNotVerifiedException": ("domain-not-verified",),
+                "AccountSendingPausedException": ("sending-disabled", "account-paused-by-aws"),
+                "SendingPausedException": ("sending-disabled", "account-paused-by-aws"),
+                "Throttling": ("quota-exhausted",),
+            },
         ),
         Symptom(
             "domain-not-verified",
@@ -1483,3 +1585,15 @@ def checks_for(symptom: str) -> list[str]:
                 if check_id not in ids:
                     ids.append(check_id)
     return ids
+
+
+def facts_for(symptom_ids: Iterable[str], results: dict[str, CheckResult]) -> set[str]:
+    """The ``Facts`` fields the steps of these symptoms' causes will use: those of every cause the
+    results do not rule out (what a diagnosis reads beside the checks, and only that)."""
+    return {
+        name
+        for sid in symptom_ids
+        for cid in SYMPTOMS[sid].causes
+        if CAUSES[cid].reads and CAUSES[cid].judge(results)[0] != RULED_OUT
+        for name in CAUSES[cid].reads
+    }

@@ -1,6 +1,6 @@
 """The diagnosis as data: each symptom's causes judged against check results, and the fixes made.
 
-``walk_symptom`` judges every cause of one symptom from results already at hand; the
+``walk_symptom`` judges every cause of one symptom from results (and ``Facts``) already at hand; the
 ``Diagnosis`` holds what a walk found (per symptom, every cause with its verdict, evidence and
 steps) and the guarded fixes planned or made. Running the checks is ``investigate``'s job; the
 catalogue judged against lives in ``catalogue``.
@@ -20,6 +20,7 @@ from ses_runbook.remediation.catalogue import (
     SEVERITY,
     VERDICT_ORDER,
     Cause,
+    Facts,
     Step,
     Symptom,
 )
@@ -130,6 +131,7 @@ class Diagnosis:
     walked: list[SymptomFindings] = field(
         default_factory=list
     )  # every symptom walked (auto keeps only those confirmed)
+    facts: Facts = field(default_factory=Facts)  # what was read beside the checks for the steps
 
     def unique_findings(self) -> list[Finding]:
         """Every cause walked, once, in verdict order: what a run with nothing confirmed shows."""
@@ -197,13 +199,17 @@ class Diagnosis:
         return json.dumps(self.to_dict(), indent=indent, default=str)
 
 
-def walk_symptom(symptom: Symptom, params: Params, results: dict[str, CheckResult]) -> SymptomFindings:
+def walk_symptom(
+    symptom: Symptom, params: Params, results: dict[str, CheckResult], facts: Facts | None = None
+) -> SymptomFindings:
+    """Judge every cause of ``symptom`` from ``results``; the steps of each not ruled out, with ``facts``."""
+    facts = facts or Facts()
     findings = []
     for cid in symptom.causes:
         cause = CAUSES[cid]
         verdict, note = cause.judge(results)
         evidence = [results[i] for i in cause.checks if i in results]
-        steps = cause.steps(params, results) if verdict != RULED_OUT else []
+        steps = cause.steps(params, results, facts) if verdict != RULED_OUT else []
         findings.append(Finding(cause, verdict, note, evidence, steps))
     findings.sort(key=lambda f: VERDICT_ORDER[f.verdict])  # stable: most likely first within each verdict
     return SymptomFindings(symptom, findings)

@@ -1,8 +1,10 @@
 """A diagnosis made: run only the checks a symptom's causes need, judge each cause, plan or make the fixes.
 
-``diagnose(params, symptom)`` runs the checks in-process with one ``Aws`` and returns a
-``Diagnosis``; ``walk`` is the notebook's entry. It sits above ``diagnosis`` (the judging) and
-``fixes`` (the guarded writes), which know nothing of each other's callers.
+``diagnose(params, symptom)`` runs the checks in-process with one ``Aws``, reads with the same
+clients what the steps need beside them (``read_facts``: the feedback queue's spike cause, only when
+a cause that names it is not ruled out) and returns a ``Diagnosis``; ``walk`` is the notebook's
+entry. It sits above ``diagnosis`` (the judging) and ``fixes`` (the guarded writes), which know
+nothing of each other's callers.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from ses_runbook.checks import Context, run
 from ses_runbook.checks.mailtest import mail_test
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.results import CheckResult
-from ses_runbook.remediation.catalogue import SYMPTOMS, checks_for, symptom_ids
+from ses_runbook.remediation.catalogue import SYMPTOMS, Facts, checks_for, facts_for, symptom_ids
 from ses_runbook.remediation.diagnosis import Diagnosis, walk_symptom
 from ses_runbook.remediation.fixes import apply_fixes, plan_fixes
+from ses_runbook.sources import feedback
 
 if TYPE_CHECKING:
     from ses_runbook.core.params import Params
@@ -31,6 +34,12 @@ def _message_results(params: Params, aws: Aws, ids: list[str]) -> list[CheckResu
     except Exception:  # noqa: BLE001 - a message that cannot be read leaves its causes undecided
         return []
     return [r for r in test.results if r.id in ids]
+
+
+def read_facts(params: Params, aws: Aws, names: set[str]) -> Facts:
+    """What the steps to be shown need beside the check results, read once with the run's clients
+    (so the calls count with the run's): the spike's cause from the feedback queue."""
+    return Facts(feedback_cause=feedback.cause_for(aws, params) if "feedback_cause" in names else None)
 
 
 def diagnose(params: Params, symptom: str = "auto", aws: Aws | None = None, fix: bool | None = None) -> Diagnosis:
@@ -51,11 +60,12 @@ def diagnose(params: Params, symptom: str = "auto", aws: Aws | None = None, fix:
     if from_message:
         results += _message_results(params, aws, from_message)
     by_id = {r.id: r for r in results}
-    walked = [walk_symptom(SYMPTOMS[sid], params, by_id) for sid in sids]
+    facts = read_facts(params, aws, facts_for(sids, by_id))
+    walked = [walk_symptom(SYMPTOMS[sid], params, by_id, facts) for sid in sids]
     everything = walked
     if symptom == "auto":
         walked = [w for w in walked if w.confirmed]
-    diagnosis = Diagnosis(symptom, params, walked, results, aws, walked=everything)
+    diagnosis = Diagnosis(symptom, params, walked, results, aws, walked=everything, facts=facts)
     if params.allow_writes if fix is None else fix:
         apply_fixes(diagnosis)
     else:

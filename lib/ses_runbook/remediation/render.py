@@ -7,20 +7,33 @@ from __future__ import annotations
 
 import html
 import os
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ses_runbook.core.display import show, status_badge, table_html, table_text
+from ses_runbook.core.results import CheckResult, Status
 from ses_runbook.remediation.catalogue import (
+    CAUSES,
     CONFIRMED,
     PLACEHOLDER,
     RULED_OUT,
     SEVERITY,
     SYMPTOMS,
     UNKNOWN,
+    VERDICT_ORDER,
+    Cause,
+    Facts,
+    Symptom,
     failure_modes,
+    symptom_ids,
 )
-from ses_runbook.remediation.diagnosis import Diagnosis, FixResult
-from ses_runbook.remediation.investigate import diagnose
+from ses_runbook.remediation.diagnosis import Diagnosis, Finding, FixResult
+from ses_runbook.remediation.investigate import diagnose, read_facts
+
+if TYPE_CHECKING:
+    from ses_runbook.core.aws import Aws
+    from ses_runbook.core.params import Params
 
 VERDICT_STYLE = {CONFIRMED: "bold red", UNKNOWN: "magenta", RULED_OUT: "green"}
 VERDICT_COLOUR = {CONFIRMED: "#cf222e", UNKNOWN: "#8250df", RULED_OUT: "#1a7f37"}
@@ -41,8 +54,15 @@ def causes_text(d: Diagnosis) -> str:
 
 def placeholders(d: Diagnosis) -> list[str]:
     """Every ``<<CONFIRM: ...>>`` / ``<<FILL: ...>>`` in the steps' prepared texts, each once: what to fill before sending."""
-    found = [m.group(0) for f in d.confirmed for s in f.steps for m in PLACEHOLDER.finditer(s.command or "")]
+    return _placeholders(d.confirmed)
+
+
+def _placeholders(findings: Iterable[Finding]) -> list[str]:
+    found = [m.group(0) for f in findings for s in f.steps for m in PLACEHOLDER.finditer(s.command or "")]
     return list(dict.fromkeys(found))
+
+
+_BLANKS = "Prepared text to complete before anyone sends it (it states only what this run measured):"
 
 
 def walkthrough_text(d: Diagnosis) -> str:
@@ -63,19 +83,30 @@ def walkthrough_text(d: Diagnosis) -> str:
 
 
 def steps_text(d: Diagnosis) -> str:
+    return "\n".join(_findings_text(d.confirmed)) or "nothing confirmed: no steps"
+
+
+def _findings_text(findings: list[Finding], verdicts: bool = False, shown_before: set[str] | None = None) -> list[str]:
+    """Cause by cause: why, then each step with its command, expectation and verification; the
+    prepared texts' blanks last. ``verdicts`` adds each cause's verdict and note (a notebook's remedy);
+    a cause in ``shown_before`` is named with a pointer instead of its steps again."""
     out = []
-    for n, f in enumerate(d.confirmed, 1):
-        out.append(f"{n}. {f.cause.title} ({f.cause.id})\n  why: {f.cause.why}")
+    for n, f in enumerate(findings, 1):
+        head = f"{n}. {f.cause.title} ({f.cause.id})" + (f": {f.verdict}, {f.note}" if verdicts else "")
+        if shown_before is not None and f.cause.id in shown_before:
+            out.append(f"{head}\n  steps: above")
+            continue
+        out.append(f"{head}\n  why: {f.cause.why}")
         for i, s in enumerate(f.steps, 1):
             out.append(f"  {i}. {s.action}")
             for label, value in (("", s.command), ("expect: ", s.expect), ("verify: ", s.verify)):
                 if value:
                     out.append(f"     {label}{value}")
-    blanks = placeholders(d)
+    blanks = _placeholders(findings)
     if blanks:
-        out.append("Prepared text to complete before anyone sends it (it states only what this run measured):")
+        out.append(_BLANKS)
         out.extend(f"  {b}" for b in blanks)
-    return "\n".join(out) or "nothing confirmed: no steps"
+    return out
 
 
 def fixes_text(fixes: list[FixResult]) -> str:
@@ -150,8 +181,19 @@ def walkthrough_html(d: Diagnosis) -> str:
 def steps_html(d: Diagnosis) -> str:
     if not d.confirmed:
         return "<p>nothing confirmed: no steps</p>"
+    return _findings_html(d.confirmed)
+
+
+def _findings_html(findings: list[Finding], verdicts: bool = False, shown_before: set[str] | None = None) -> str:
+    """The HTML face of ``_findings_text``."""
     parts = []
-    for f in d.confirmed:
+    for f in findings:
+        head = f"<h4>{len(parts) + 1}. {html.escape(f.cause.title)} <code>{html.escape(f.cause.id)}</code>" + (
+            f" {_badge(f.verdict)} <small>{html.escape(f.note)}</small></h4>" if verdicts else "</h4>"
+        )
+        if shown_before is not None and f.cause.id in shown_before:
+            parts.append(f"{head}<p>steps: above</p>")
+            continue
         items = []
         for s in f.steps:
             bits = [html.escape(s.action)]
@@ -162,11 +204,8 @@ def steps_html(d: Diagnosis) -> str:
             if s.verify:
                 bits.append(f"<br><small>verify: <code>{html.escape(s.verify)}</code></small>")
             items.append(f"<li>{''.join(bits)}</li>")
-        parts.append(
-            f"<h4>{len(parts) + 1}. {html.escape(f.cause.title)} <code>{html.escape(f.cause.id)}</code></h4>"
-            f"<p><i>Why this happens:</i> {html.escape(f.cause.why)}</p><ol>{''.join(items)}</ol>"
-        )
-    blanks = placeholders(d)
+        parts.append(f"{head}<p><i>Why this happens:</i> {html.escape(f.cause.why)}</p><ol>{''.join(items)}</ol>")
+    blanks = _placeholders(findings)
     if blanks:
         parts.append(
             "<p><b>Prepared text to complete before anyone sends it</b> (it states only what this run measured):</p>"
@@ -297,3 +336,168 @@ def print_diagnosis(d: Diagnosis, verbose: bool = False) -> None:
                 f"[{VERDICT_STYLE[f.verdict]}]{f.verdict}[/]", f"{f.cause.title}\n[dim]{f.cause.id}[/]", evidence
             )
         console.print(table)
+
+
+# -- a notebook's remedy: one failure mode judged on the results the notebook has gathered so far --------
+_NOT_OK = (Status.FAIL, Status.WARN)
+
+
+@dataclass
+class Remedy:
+    """One failure mode judged against the results a notebook has so far: its causes whose steps
+    apply (confirmed, then undecided), those ruled out, and those none of whose checks has run yet."""
+
+    symptom: Symptom
+    evidence: list[CheckResult]  # the failure mode's checks that ran, in the catalogue's order
+    shown: list[Finding]  # confirmed, then could not tell: the causes whose steps are shown
+    ruled_out: list[Finding]
+    unchecked: list[Cause]
+
+
+def judge_here(
+    params: Params, results: Iterable[CheckResult], symptoms: Iterable[str] = (), aws: Aws | None = None
+) -> list[Remedy]:
+    """Each failure mode in ``symptoms`` (default: those the fail/warn ``results`` name) judged on
+    ``results`` alone: nothing is checked again. A cause none of whose checks ran is left unchecked,
+    unless one of the failure mode's own checks (``Symptom.seen_in``) shows it and its error points
+    at that cause: then it is undecided, with its steps. The facts the shown steps name are read with ``aws``."""
+    by_id = {r.id: r for r in results}  # a check run twice: its latest result
+    wanted = list(symptoms) or [
+        r.remediation for r in by_id.values() if r.status in _NOT_OK and r.remediation in SYMPTOMS
+    ]
+    sids = [sid for name in dict.fromkeys(wanted) for sid in symptom_ids(name)]  # unknown name: ParameterError
+    remedies, pending = [], []
+    for sid in sids:
+        symptom = SYMPTOMS[sid]
+        seen = [by_id[c] for c in symptom.seen_in if c in by_id and by_id[c].status in _NOT_OK]
+        codes = [str(r.details.get("error_code") or "") for r in seen]
+        pointed = {c for code in codes for c in symptom.error_causes.get(code, ())}
+        if seen and not pointed:
+            pointed = set(symptom.causes)
+        rem = Remedy(symptom, [], [], [], [])
+        for cid in symptom.causes:
+            cause = CAUSES[cid]
+            gathered = [by_id[i] for i in cause.checks if i in by_id]
+            verdict, note = cause.judge(by_id) if gathered else (UNKNOWN, "")
+            if verdict == UNKNOWN and all(r.status == Status.OK for r in gathered):  # undecided for want of checks
+                if cid not in pointed:
+                    rem.unchecked.append(cause)
+                    continue
+                why = ", ".join(
+                    f"{r.id} is {r.status.value}" + (f" ({c})" if c else "") for r, c in zip(seen, codes, strict=True)
+                )
+                verdict, note, gathered = UNKNOWN, f"not checked above; {why}", gathered + seen
+            finding = Finding(cause, verdict, note, gathered, [])
+            (rem.ruled_out if verdict == RULED_OUT else rem.shown).append(finding)
+        order = list(symptom.causes)
+        rem.shown.sort(key=lambda f: (VERDICT_ORDER[f.verdict], f.cause.severity, order.index(f.cause.id)))
+        ids = [i for cid in symptom.causes for i in CAUSES[cid].checks] + list(symptom.seen_in)
+        rem.evidence = [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+        remedies.append(rem)
+        pending += rem.shown
+    names = {name for f in pending for name in f.cause.reads}
+    facts = read_facts(params, aws, names) if names and aws is not None else Facts()
+    for f in pending:
+        f.steps = f.cause.steps(params, by_id, facts)
+    return remedies
+
+
+def _walk(symptom: Symptom) -> list[tuple[str, bool]]:
+    return [(" 08_remediation walks it: ", False), (f"ses-runbook diagnose {symptom.id}", True)]
+
+
+def _statuses(results: list[CheckResult]) -> str:
+    """``a, b ok; c skip``: the checks grouped by status, worst last."""
+    groups: dict[str, list[str]] = {}
+    for r in sorted(results, key=lambda r: list(Status).index(r.status)):
+        groups.setdefault(r.status.value, []).append(r.id)
+    return "; ".join(f"{', '.join(ids)} {status}" for status, ids in groups.items())
+
+
+def _unchecked(rem: Remedy) -> str:
+    return ", ".join(f"{c.id} ({', '.join(c.checks)})" for c in rem.unchecked)
+
+
+def _remedy_line(rem: Remedy) -> list[tuple[str, bool]]:
+    """The failure mode's line, as (text, is code) segments: the whole answer when no cause's steps
+    apply (naming it, so a reader knows where to look), else the heading of the steps."""
+    s = rem.symptom
+    head: list[tuple[str, bool]] = [("Failure mode ", False), (s.id, True), (f" ({s.title}): ", False)]
+    if rem.shown:
+        confirmed = sum(f.verdict == CONFIRMED for f in rem.shown)
+        counts = [f"{confirmed} cause{'s' if confirmed != 1 else ''} confirmed"] if confirmed else []
+        if len(rem.shown) > confirmed:
+            counts.append(f"{len(rem.shown) - confirmed} could not tell")
+        return head + [(" and ".join(counts) + "; what to do, cause by cause, below.", False)] + _walk(s)
+    if not rem.evidence:
+        checks = ", ".join(dict.fromkeys(i for c in s.causes for i in CAUSES[c].checks))
+        return head + [(f"none of its checks ran above ({checks}).", False)] + _walk(s)
+    bad = [f for f in rem.ruled_out if any(r.status in _NOT_OK for r in f.evidence)]
+    if any(r.status in _NOT_OK for r in rem.evidence):
+        text = f"no cause confirmed by the checks above ({_statuses(rem.evidence)}"
+        text += "".join(f"; {f.cause.id} ruled out: {f.note}" for f in bad) + ")"
+    else:
+        text = f"nothing to do, no check above is fail or warn ({_statuses(rem.evidence)})"
+    if rem.unchecked:
+        text += f"; not checked above: {_unchecked(rem)}"
+    return head + [(text + ".", False)] + _walk(s)
+
+
+def _tail(rem: Remedy) -> str:
+    """Under the steps: the causes ruled out and those not checked, by id."""
+    parts = []
+    if rem.ruled_out:
+        parts.append("ruled out: " + ", ".join(f.cause.id for f in rem.ruled_out))
+    if rem.unchecked:
+        parts.append("not checked above: " + _unchecked(rem))
+    return "; ".join(parts)
+
+
+_NONE = (
+    "No check above is fail or warn and names a failure mode: nothing to do. 08_remediation walks every "
+    "failure mode: ses-runbook diagnose"
+)
+
+
+def remedy_text(remedies: list[Remedy]) -> str:
+    """Plain text of a notebook's remedy: stable between runs (what nbval compares)."""
+    if not remedies:
+        return _NONE
+    out: list[str] = []
+    shown: set[str] = set()
+    for rem in remedies:
+        out.append("".join(text for text, _ in _remedy_line(rem)))
+        if rem.shown:
+            out.extend(_findings_text(rem.shown, verdicts=True, shown_before=shown))
+            tail = _tail(rem)
+            if tail:
+                out.append(tail)
+            shown |= {f.cause.id for f in rem.shown}
+    return "\n".join(out)
+
+
+def remedy_html(remedies: list[Remedy]) -> str:
+    """The HTML face of ``remedy_text`` (JupyterLab, the report)."""
+    if not remedies:
+        return f"<p>{html.escape(_NONE)}</p>"
+    parts: list[str] = []
+    shown: set[str] = set()
+    for rem in remedies:
+        line = "".join(f"<code>{html.escape(t)}</code>" if code else html.escape(t) for t, code in _remedy_line(rem))
+        parts.append(f"<p>{line}</p>")
+        if rem.shown:
+            parts.append(_findings_html(rem.shown, verdicts=True, shown_before=shown))
+            tail = _tail(rem)
+            if tail:
+                parts.append(f"<p><small>{html.escape(tail)}</small></p>")
+            shown |= {f.cause.id for f in rem.shown}
+    return "".join(parts)
+
+
+def show_remedy(
+    params: Params, results: Iterable[CheckResult], symptoms: Iterable[str] = (), aws: Aws | None = None
+) -> list[Remedy]:
+    """A notebook's "what to do when it is not ok": the catalogue's steps for ``symptoms``, judged on ``results``."""
+    remedies = judge_here(params, results, symptoms, aws)
+    _show(remedy_html(remedies), remedy_text(remedies))
+    return remedies

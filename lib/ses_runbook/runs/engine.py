@@ -19,6 +19,7 @@ from typing import Any
 
 from papermill.engines import NBClientEngine, NotebookExecutionManager
 
+
 class _Manager(NotebookExecutionManager):
     """papermill's execution state, without the write at each cell's start and end."""
 
@@ -73,4 +74,3 @@ class Engine(NBClientEngine):
             nb_man.cleanup_pbar()
             nb_man.notebook_complete()
         return nb_man.nb
-

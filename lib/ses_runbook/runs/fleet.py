@@ -37,17 +37,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.aws import describe_error
 from ses_runbook.core.display import status_badge
-from ses_runbook.core.errors import RunbookError
+from ses_runbook.core.errors import RunbookError, TargetsError
 from ses_runbook.core.redact import mask_key_ids
 from ses_runbook.runs import storage
 from ses_runbook.runs.history import changes_text
 
 if TYPE_CHECKING:
     from ses_runbook.core.params import Params
-
-
-class TargetsError(RunbookError):
-    """A targets file the runbook cannot use."""
 
 
 class Target(BaseModel):

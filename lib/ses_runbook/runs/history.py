@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.display import status_badge
-from ses_runbook.core.errors import RunbookError
+from ses_runbook.core.errors import HistoryError
 from ses_runbook.core.results import Status
 from ses_runbook.runs.report_text import STYLE, rich_console
 from ses_runbook.runs.storage import open_root
@@ -44,10 +44,6 @@ THRESHOLDS = {
     "complaint_rate": ("complaint_rate_warn", "complaint_rate_fail"),
     "quota_used": ("quota_warn", "quota_fail"),
 }
-
-
-class HistoryError(RunbookError):
-    """Bad history options (``--since``)."""
 
 
 # -- what a run records ---------------------------------------------------------------------

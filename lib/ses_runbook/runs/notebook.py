@@ -12,12 +12,13 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ses_runbook import __version__
 from ses_runbook.checks import Context, all_checks, run
+from ses_runbook.core import context as context_mod
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.display import results_html, results_text, show, table_html, table_text
 from ses_runbook.core.results import MIME_TYPE, CheckResult, Report, Status
+from ses_runbook.remediation.render import show_remedy
 
 if TYPE_CHECKING:
     from ses_runbook.core.params import Params
@@ -55,19 +56,18 @@ class Runbook:
 
     # -- showing -----------------------------------------------------------------------
     def context(self) -> None:
-        """Who ran this, when, against which account: the first thing a postmortem reader needs."""
-        import getpass
-        import platform
-
+        """Who ran this, when, against which account: the first thing a postmortem reader needs
+        (the run's ``core.context`` block, as a table)."""
+        block = context_mod.run_block(self.params, self.aws)
         rows = [
             {
-                "as of (UTC)": self.params.as_of_datetime().strftime("%Y-%m-%d %H:%M:%S"),
-                "account": self.aws.account_label(),
-                "region": self.params.region,
-                "endpoint": self.params.endpoint_url or "AWS",
-                "profile": self.params.aws_profile or "(default chain)",
-                "operator": f"{getpass.getuser()}@{platform.node()}",
-                "ses-runbook": __version__,
+                "as of (UTC)": context_mod.readable(block["as_of"]),
+                "account": block["account"],
+                "region": block["region"],
+                "endpoint": block["endpoint_url"],
+                "profile": block["profile"] or "(default chain)",
+                "operator": f"{block['operator']}@{block['host']}",
+                "ses-runbook": block["version"],
             }
         ]
         show(table_html(rows), table_text(rows))
@@ -115,6 +115,13 @@ class Runbook:
 
     def note(self, text: str) -> None:
         show(f"<p>{html.escape(text)}</p>", text)
+
+    def remedy(self, *symptoms: str) -> None:
+        """What to do when it is not ok: the catalogue's steps for these failure modes (default: those
+        the fail/warn results so far name), judged on the results this notebook has gathered so far.
+        Nothing is checked again; when no cause shows, one line names the failure mode (08_remediation
+        walks it in full)."""
+        show_remedy(self.params, self.results, symptoms, aws=self.aws)
 
     # -- recording ---------------------------------------------------------------------
     def record(self) -> None:

@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ses_runbook.core.errors import RunbookError
+from ses_runbook.core.errors import NotifyError
 from ses_runbook.core.redact import mask_key_ids
 from ses_runbook.runs.history import changes_text
 
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 
 WHEN = ("change", "non-ok", "always")
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
-
-
-class NotifyError(RunbookError):
-    """A ``--notify`` value the runbook cannot use."""
 
 
 def parse_target(target: str) -> tuple[str, str]:

@@ -18,11 +18,10 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ses_runbook import __version__
+from ses_runbook.core import context as context_mod
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.display import status_badge
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 
 # The papermill engine of runs/engine.py, under the name pyproject's ``papermill.engine`` entry point gives it.
 ENGINE = "ses-runbook"
-LIBRARIES = ("boto3", "botocore", "papermill", "nbconvert", "pandas", "matplotlib", "moto", "dnspython")
 
 
 #: Where an installed package keeps its copies of the checkout's top-level folders (pyproject's
@@ -145,33 +143,19 @@ def default_out(label: str | None, root: str | Path) -> Path:
 _ADDRESS_PARAMETERS = ("test_recipient", "unsuppress")
 
 
-def run_context(params: Params, label: str | None, scenario: str | None, account: str | None = None) -> dict[str, Any]:
-    """Who, when, which account (STS GetCallerIdentity), which parameters: the banner's facts."""
-    import getpass
-    import platform
-
-    return {
-        "label": label,
-        "account": account or Aws(params).account_label(),
-        "region": params.region,
-        "as_of": params.as_of_datetime().strftime("%Y-%m-%d %H:%M:%S"),
-        "operator": f"{getpass.getuser()}@{platform.node()}",
-        "started": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "scenario": scenario,
-        "version": __version__,
-        "parameters": params_mod.changed(params),
-    }
-
-
 def banner_html(context: dict[str, Any]) -> str:
-    """The first screen of every HTML page of a bundle: who ran what, when, against which account."""
-    shown = {k: ("(set)" if k in _ADDRESS_PARAMETERS else v) for k, v in context.get("parameters", {}).items()}
+    """The first screen of every HTML page of a bundle: who ran what, when, against which account
+    (a ``core.context`` block; of its parameters, those other than the defaults)."""
+    changed = params_mod.differing(context.get("parameters") or {})
+    shown = {k: ("(set)" if k in _ADDRESS_PARAMETERS else v) for k, v in changed.items()}
     parameters = " ".join(f"{html.escape(k)}={html.escape(json.dumps(v))}" for k, v in sorted(shown.items()))
     scenario = context.get("scenario")
+    operator = "@".join(filter(None, (context.get("operator"), context.get("host"))))
     return (
-        f"label <b>{html.escape(context.get('label') or '-')}</b> · account {html.escape(context['account'])} · "
-        f"region {html.escape(context['region'])} · as of {context['as_of']} UTC · "
-        f"run by {html.escape(context['operator'])} at {context['started']} · ses-runbook {context['version']}"
+        f"label <b>{html.escape(context.get('label') or '-')}</b> · account {html.escape(str(context['account']))} · "
+        f"region {html.escape(context['region'])} · as of {html.escape(context_mod.readable(context['as_of']))} UTC · "
+        f"run by {html.escape(operator)} at {html.escape(str(context['started']))} · "
+        f"ses-runbook {html.escape(str(context['version']))}"
         + (f" · sandbox scenario {html.escape(scenario)}" if scenario else "")
         + (f"<br><small>parameters (other than the defaults): {parameters}</small>" if parameters else "")
     )
@@ -441,27 +425,33 @@ def _render_html(nb: Any, target: Path, banner: str, result: NotebookResult) -> 
     return target.name
 
 
-def _versions() -> dict[str, str]:
-    out = {"ses-runbook": __version__, "python": sys.version.split()[0]}
-    for name in LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
-
-
-def sum_calls(results: list[NotebookResult]) -> dict[str, Any]:
-    by_op: dict[str, int] = {}
-    total = retries = writes = 0
-    for r in results:
-        calls = r.aws_calls or {}
-        total += calls.get("total", 0)
-        retries += calls.get("retries", 0)
-        writes += calls.get("writes", 0)
-        for op, n in calls.get("by_operation", {}).items():
-            by_op[op] = by_op.get(op, 0) + n
-    return {"total": total, "retries": retries, "writes": writes, "by_operation": dict(sorted(by_op.items()))}
+def summary_of(run: dict[str, Any], results: list[NotebookResult], duration_s: float, **extra: Any) -> dict[str, Any]:
+    """What ``summary.json`` holds, for a run and for an export of an investigation alike: the
+    ``run`` block (the ``core.context`` block the banner showed, its duration, its AWS calls added
+    to those the notebooks recorded, then ``extra``: ``complete``...), each notebook, every check
+    and the worst status."""
+    checks = [c for r in results for c in r.checks]
+    worst = Status.worst([Status(c["status"]) for c in checks] + [Status.ERROR for r in results if r.error])
+    block = context_mod.complete_block(run)
+    block["duration_s"] = round(duration_s, 3)
+    block["aws_calls"] = context_mod.add_calls(run.get("aws_calls"), *(r.aws_calls for r in results))
+    return {
+        "run": {**block, **extra},
+        "notebooks": [
+            {
+                "name": r.name,
+                "worst": r.worst.value,
+                "ipynb": r.ipynb,
+                "html": r.html,
+                "error": r.error,
+                "checks": len(r.checks),
+                "duration_s": r.duration_s,
+            }
+            for r in results
+        ],
+        "checks": checks,
+        "worst": worst.value,
+    }
 
 
 def run_suite(
@@ -485,16 +475,16 @@ def run_suite(
     marker = out_dir / "INCOMPLETE"
     marker.write_text("this report folder is being written, or its run was interrupted\n")
     started = time.monotonic()
-    context = run_context(params, label, scenario, account=account)
-    started_at, account, operator = context["started"], context["account"], context["operator"]
+    # who, when, which account (STS GetCallerIdentity unless the caller knows it): the banner's facts
+    context = context_mod.run_block(
+        params, None if account else Aws(params), label=label, scenario=scenario, account=account or None
+    )
     banner = banner_html(context)
     # Each notebook gets the values that differ from the model's defaults; a notebook whose cell does
     # not list one still takes it (papermill injects it, notebook.start validates it): no warning needed.
     _quiet_unknown_parameters()
     parameters = params_mod.changed(params)
-    parameters["as_of"] = params.as_of_datetime().strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    )  # every notebook judges the same moment
+    parameters["as_of"] = context["as_of"]  # every notebook judges the moment the summary names
     kernel = _kernel_name()
     results: list[NotebookResult] = []
     progress = _progress(len(notebooks), quiet)
@@ -528,41 +518,8 @@ def run_suite(
         if nb.stem not in done
     ]
     results.sort(key=lambda r: r.name)
-    checks = [c for r in results for c in r.checks]
-    worst = Status.worst([Status(c["status"]) for c in checks] + [Status.ERROR for r in results if r.error])
-    summary = {
-        "run": {
-            "as_of": parameters["as_of"],
-            "started": started_at,
-            "account": account,
-            "region": params.region,
-            "endpoint_url": params.endpoint_url or f"AWS ({params.region})",
-            "label": label,
-            "operator": operator,
-            "scenario": scenario,
-            "version": __version__,
-            "versions": _versions(),
-            "duration_s": round(time.monotonic() - started, 2),
-            "aws_calls": sum_calls(results),
-            "parameters": params.public(),
-            "complete": not interrupted,
-        },
-        "notebooks": [
-            {
-                "name": r.name,
-                "worst": r.worst.value,
-                "ipynb": r.ipynb,
-                "html": r.html,
-                "error": r.error,
-                "checks": len(r.checks),
-                "duration_s": r.duration_s,
-            }
-            for r in results
-        ],
-        "checks": checks,
-        "worst": worst.value,
-    }
-    summary["figures"] = history.figures(checks, summary["run"])
+    summary = summary_of(context, results, time.monotonic() - started, complete=not interrupted)
+    summary["figures"] = history.figures(summary["checks"], summary["run"])
     summary["thresholds"] = history.thresholds(params)
     if previous is not None:
         summary["changes"] = (

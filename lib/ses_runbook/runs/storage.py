@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ses_runbook.core.errors import RunbookError
+from ses_runbook.core.errors import ReportsError
 from ses_runbook.core.redact import mask_key_ids
 
 if TYPE_CHECKING:
@@ -33,10 +33,6 @@ if TYPE_CHECKING:
 
 SUMMARY = "summary.json"
 CLAIM = "INCOMPLETE"  # present while a run is being written; the runner removes its own at the end
-
-
-class ReportsError(RunbookError):
-    """The reports root cannot be used (unwritable folder, missing bucket, bad address)."""
 
 
 def safe_name(text: str) -> str:

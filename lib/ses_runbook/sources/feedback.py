@@ -32,7 +32,7 @@ import botocore.exceptions
 
 from ses_runbook.core.aws import Aws, describe_error
 from ses_runbook.core.commands import aws_command
-from ses_runbook.core.errors import RunbookError
+from ses_runbook.core.errors import FeedbackError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,12 +72,6 @@ class QueueRead:
     bodies: list[str] = field(default_factory=list)
     sent: list[datetime | None] = field(default_factory=list)  # SQS SentTimestamp of each body
     notes: dict[str, Any] = field(default_factory=dict)
-
-
-class FeedbackError(RunbookError):
-    """The queue cannot be read (missing, denied, or unsafe to read): one line saying why."""
-
-    exit_code = 2
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -764,20 +758,14 @@ def receive_command(params: Params) -> str:
 
 
 # -- acting on it: what the remediation steps and fixes use -----------------------------------------
-_CAUSES: dict[tuple, dict[str, Any] | None] = {}
-
-
-def cause_for(params: Params) -> dict[str, Any] | None:
-    """The spike's cause read from the queue, once per queue and as_of (the remediation steps ask for it
-    while rendering); None when there is no queue or it cannot be read."""
-
+def cause_for(aws: Aws, params: Params) -> dict[str, Any] | None:
+    """The spike's cause, read from the queue with the run's clients (the calls count with the run's);
+    None when there is no queue or it cannot be read. Each call reads the queue again: the diagnosis
+    reads it once and hands the answer to the steps that name it (``remediation.catalogue.Facts``)."""
     if not params.feedback_queue_url:
         return None
-    key = (params.feedback_queue_url, params.as_of, params.lookback_days, params.endpoint_url)
-    if key not in _CAUSES:
-        fb = review(Aws(params), params)
-        _CAUSES[key] = None if fb.notes.get("error") else cause(fb, params)
-    return _CAUSES[key]
+    fb = review(aws, params)
+    return None if fb.notes.get("error") else cause(fb, params)
 
 
 def suppress_commands(params: Params) -> list[str]:

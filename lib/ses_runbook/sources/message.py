@@ -2,17 +2,21 @@
 
 The runbook's "Emails going to spam" row ends with "run mail tester". DNS records that look
 right do not prove that a delivered message passes, so this module reads the message itself
-(a saved ``.eml``, or what SES receiving stored in S3 and a test mailbox holds over IMAP: ``probe.py``)
-and verifies it against live DNS, through the resolver the parameters name:
+(a saved ``.eml``, or what SES receiving stored in S3 and a test mailbox holds over IMAP:
+``checks.mailtest``) and verifies it against live DNS, through the run's ``mailauth.dns.Lookup``.
+The verdicts come from ``sources.mailauth``, the code the DNS checks grade the records with, so
+``message.*`` and ``dns.*`` cannot disagree about the same records:
 
-- DKIM and ARC with ``dkimpy`` (the reference implementation, used by the dkimpy-milter and
-  OpenARC test suites), its TXT look-ups answered by the run's ``mailauth.dns.Lookup``;
-- SPF with ``pyspf`` (RFC 7208, including the 10-lookup and 2-void-lookup limits), its DNS
-  look-ups answered by a resolver built from ``dns_nameservers``;
-- DMARC policy parsing with ``spfdmarc`` (as ``dns.dmarc``) and the organizational
-  domain from its public-suffix list;
+- DKIM and ARC: ``mailauth.dkim`` (dkimpy; rsa-sha256 and ed25519-sha256);
+- SPF: ``mailauth.spf.check_host`` for the connecting IP of the Received chain (RFC 7208,
+  including the 10-lookup and 2-void-lookup limits);
+- DMARC: ``mailauth.dmarc.discover`` (the From domain's record, else the organizational
+  domain's with ``sp=``) and ``mailauth.dmarc.evaluate`` (alignment by organizational domain);
 - the receiver's own verdicts (``Authentication-Results``, ARC, SES receiving's
   ``X-SES-*-Verdict``) parsed with ``authres``, shown beside ours.
+
+This module keeps what is about the message: parsing it, its Received chain and body defects,
+and the ``message.*`` results built from the verdicts.
 
 Every function returns data; nothing prints. Bad input is a ``MessageError`` (one line, exit 2)
 or a check result that says why it could not be judged, never a traceback.
@@ -23,10 +27,8 @@ from __future__ import annotations
 import email
 import email.policy
 import email.utils
-import functools
 import ipaddress
 import re
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 from ses_runbook.core.errors import MessageError, RunbookError
 from ses_runbook.core.results import CheckResult, Status
-from ses_runbook.sources.mailauth.dns import Lookup, dig_command, make_resolver
-from ses_runbook.sources.mailauth.spfdmarc import RecordError, parse_dmarc
+from ses_runbook.sources.mailauth import dkim as dkim_auth
+from ses_runbook.sources.mailauth import dmarc as dmarc_auth
+from ses_runbook.sources.mailauth import spf as spf_auth
+from ses_runbook.sources.mailauth.dns import Lookup, dig_command, tag_list
+from ses_runbook.sources.mailauth.domains import aligned, org_domain
 
 if TYPE_CHECKING:
     from ses_runbook.core.params import Params
@@ -244,267 +249,6 @@ def body_defects(msg: Message) -> list[str]:
     return sorted(set(found))
 
 
-# -- DNS -----------------------------------------------------------------------------------------
-def _txt_func(lookup: Lookup) -> Callable[..., bytes | None]:
-    """dkimpy's ``dnsfunc``: the first TXT record of a name, through the run's resolver."""
-
-    def get_txt(name: bytes | str, timeout: float = 5) -> bytes | None:
-        text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
-        values = lookup.query(text.rstrip("."), "TXT").values
-        return values[0].encode("utf-8") if values else None
-
-    return get_txt
-
-
-# -- DKIM ----------------------------------------------------------------------------------------
-def _tags(value: str) -> dict[str, str]:
-    out = {}
-    for part in value.split(";"):
-        key, sep, val = part.partition("=")
-        if sep:
-            out[key.strip().lower()] = re.sub(r"\s+", "", val)
-    return out
-
-
-def org_domain(domain: str) -> str:
-    """The organizational domain (public suffix list, as DMARC receivers use)."""
-    return _public_suffixes().privatesuffix(domain.lower().rstrip(".")) or domain.lower().rstrip(".")
-
-
-@functools.lru_cache(maxsize=1)
-def _public_suffixes() -> Any:
-    from publicsuffixlist import PublicSuffixList
-
-    return PublicSuffixList()
-
-
-def aligned(domain: str | None, from_domain: str | None, mode: str = "r") -> bool:
-    """DMARC identifier alignment (RFC 7489 3.1): strict is equal names, relaxed equal organizational domains."""
-    if not domain or not from_domain:
-        return False
-    domain, from_domain = domain.lower().rstrip("."), from_domain.lower().rstrip(".")
-    if mode == "s":
-        return domain == from_domain
-    return domain == from_domain or org_domain(domain) == org_domain(from_domain)
-
-
-def _dkim_reason(exc: Exception) -> str:
-    text = str(exc)
-    if "body hash mismatch" in text:
-        return (
-            "body hash mismatch: the body changed after signing (truncated, re-encoded 8-bit, or rewritten by a proxy)"
-        )
-    if "missing public key" in text or "no key" in text.lower():
-        return "no public key in DNS at the selector (key missing or selector wrong)"
-    if "DnsTimeoutError" in text:
-        return "DNS did not answer for the key in time"
-    if "public key too small" in text:
-        return text
-    return text or type(exc).__name__
-
-
-class _Said:
-    """A logger for dkimpy that keeps what it reports as errors (a missing key is logged, not raised)."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def error(self, text: str, *args: Any) -> None:
-        self.errors.append(str(text) % args if args else str(text))
-
-    def debug(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    info = warning = debug
-
-
-def verify_dkim(msg: Message, lookup: Lookup) -> list[dict[str, Any]]:
-    """Every DKIM-Signature verified against DNS: domain, selector, algorithm, key length, body hash, result."""
-    import dkim
-
-    get_txt = _txt_func(lookup)
-    rows = []
-    for idx, value in enumerate(msg.headers("DKIM-Signature")):
-        tags = _tags(value)
-        row: dict[str, Any] = {
-            "d": tags.get("d", "").lower(),
-            "s": tags.get("s"),
-            "a": tags.get("a"),
-            "c": tags.get("c", "simple/simple"),
-            "l": tags.get("l"),
-            "key_bits": None,
-            "body_hash": "?",
-            "result": "fail",
-            "reason": "",
-        }
-        row["selector_name"] = f"{row['s']}._domainkey.{row['d']}"
-        said = _Said()
-        try:
-            signer = dkim.DKIM(msg.raw, logger=said, minkey=1024, timeout=lookup.params.dns_timeout_s)
-            ok = signer.verify(idx=idx, dnsfunc=get_txt)
-            row["key_bits"] = signer.keysize or None
-            row["result"] = "pass" if ok else "fail"
-            if not ok and said.errors:  # dkimpy logs key trouble and returns False
-                row["reason"] = _dkim_reason(Exception(said.errors[-1]))
-                row["result"] = "permerror" if "missing public key" in said.errors[-1] else "fail"
-            elif not ok:
-                row["body_hash"] = "ok"
-                row["reason"] = (
-                    "the signature does not verify with the key published at "
-                    f"{row['selector_name']}: the key in DNS is not the one that signed, or a signed header changed"
-                )
-            else:
-                row["body_hash"] = "ok"
-        except dkim.DKIMException as exc:
-            row["reason"] = _dkim_reason(exc)
-            row["body_hash"] = "mismatch" if "body hash" in str(exc) else "?"
-            if "missing public key" in str(exc):
-                row["result"] = "permerror"
-        rows.append(row)
-    return rows
-
-
-def verify_arc(msg: Message, lookup: Lookup) -> dict[str, Any] | None:
-    """The ARC chain's validation (cv=) where the message carries one."""
-    if not msg.headers("ARC-Seal"):
-        return None
-    import dkim
-
-    try:
-        cv, _results, reason = dkim.arc_verify(msg.raw, dnsfunc=_txt_func(lookup), timeout=lookup.params.dns_timeout_s)
-    except dkim.DKIMException as exc:
-        return {"cv": "fail", "reason": str(exc)}
-    return {
-        "cv": cv.decode() if isinstance(cv, bytes) else str(cv),
-        "reason": reason.decode() if isinstance(reason, bytes) else str(reason or ""),
-    }
-
-
-# -- SPF -----------------------------------------------------------------------------------------
-_SPF_LOCAL = threading.local()
-_SPF_LOCK = threading.Lock()
-
-
-def _install_spf_hook() -> None:
-    """pyspf asks DNS through its module-level ``DNSLookup``; route it through the run's resolver.
-
-    Installed once; a thread without a resolver set (another user of pyspf) gets pyspf's own.
-    """
-    import spf
-
-    with _SPF_LOCK:
-        if getattr(spf, "_ses_runbook_hook", False):
-            return
-        original = spf.DNSLookup
-
-        def lookup(name: str, qtype: str, strict: bool = True, timeout: float = 30) -> list:
-            resolver = getattr(_SPF_LOCAL, "resolver", None)
-            if resolver is None:
-                return original(name, qtype, strict, timeout)
-            return _spf_dns(resolver, name, qtype)
-
-        spf.DNSLookup = lookup
-        spf._ses_runbook_hook = True
-
-
-def _spf_dns(resolver: Any, name: str, qtype: str) -> list:
-    """pyspf's DNSLookup contract ((name, type), value) pairs, asked of our resolver."""
-    import dns.exception
-    import dns.resolver
-    import spf
-
-    try:
-        answer = resolver.resolve(name, qtype, raise_on_no_answer=False, lifetime=resolver.lifetime)
-    except dns.resolver.NXDOMAIN:
-        return []
-    except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
-        raise spf.TempError(f"DNS {exc}") from None
-    out = []
-    for rrset in answer.response.answer:
-        rtype = dns.rdatatype.to_text(rrset.rdtype)
-        owner = rrset.name.to_text(omit_final_dot=True)
-        for rdata in rrset:
-            if rtype in ("A", "AAAA"):
-                out.append(((owner, rtype), rdata.address))
-            elif rtype == "MX":
-                out.append(((owner, rtype), (rdata.preference, rdata.exchange.to_text(omit_final_dot=True))))
-            elif rtype == "PTR":
-                out.append(((owner, rtype), rdata.target.to_text(omit_final_dot=True)))
-            elif rtype in ("TXT", "SPF"):
-                out.append(((owner, rtype), list(rdata.strings)))
-            elif rtype == "CNAME":
-                out.append(((owner, rtype), rdata.target.to_text(omit_final_dot=True)))
-    return out
-
-
-def evaluate_spf(params: Params, ip: str, sender: str, helo: str = "") -> dict[str, Any]:
-    """RFC 7208 ``check_host()`` as a receiver runs it: result, explanation, lookups used.
-
-    A permerror (syntax, more than 10 DNS lookups, more than 2 void lookups) is what receivers act
-    on as a failure; pyspf raises it at the same limits.
-    """
-    import spf
-
-    _install_spf_hook()
-    resolver, label = make_resolver(params)
-    _SPF_LOCAL.resolver = resolver
-    try:
-        query = spf.query(i=ip, s=sender, h=helo or "unknown", timeout=params.dns_timeout_s, querytime=0)
-        result, _code, explanation = query.check()
-    finally:
-        _SPF_LOCAL.resolver = None
-    return {
-        "result": result,
-        "explanation": explanation,
-        "ip": ip,
-        "sender": sender,
-        "helo": helo,
-        "dns_lookups": query.lookups,
-        "void_lookups": query.void_lookups,
-        "resolver": label,
-    }
-
-
-# -- DMARC ---------------------------------------------------------------------------------------
-def dmarc_record(domain: str, lookup: Lookup) -> dict[str, Any]:
-    """The DMARC policy for a From domain: ``_dmarc.<domain>``, else the organizational domain's."""
-
-    org = org_domain(domain)
-    for where in dict.fromkeys([domain, org]):
-        name = f"_dmarc.{where}"
-        records = [
-            v for v in lookup.query(name, "TXT").values if re.match(r"^v\s*=\s*DMARC1\s*(;|$)", v, re.IGNORECASE)
-        ]
-        if len(records) > 1:
-            return {
-                "found": False,
-                "location": name,
-                "error": f"{name} has {len(records)} DMARC records: receivers ignore them all",
-            }
-        if records:
-            try:
-                tags = dict(parse_dmarc(records[0])["tags"])
-            except RecordError as exc:
-                tags = {k: v for k, v in _tags(records[0]).items()}
-                tags["error"] = str(exc)
-            policy = tags.get("sp") if where != domain and tags.get("sp") else tags.get("p", "none")
-            return {
-                "found": True,
-                "location": name,
-                "record": records[0],
-                "policy": policy,
-                "adkim": tags.get("adkim", "r"),
-                "aspf": tags.get("aspf", "r"),
-                "pct": tags.get("pct", 100),
-                "tags": tags,
-            }
-    return {
-        "found": False,
-        "location": f"_dmarc.{domain}" + (f" or _dmarc.{org}" if org != domain else ""),
-        "error": "no DMARC record",
-    }
-
-
 # -- the receiver's own verdicts -----------------------------------------------------------------
 def receiver_verdicts(msg: Message) -> list[dict[str, Any]]:
     """What the receiving side wrote into the message: Authentication-Results, ARC, SES receiving verdicts."""
@@ -531,14 +275,14 @@ def receiver_verdicts(msg: Message) -> list[dict[str, Any]]:
                     }
                 )
     for header in ("X-SES-Spam-Verdict", "X-SES-Virus-Verdict"):
-        value = msg.header(header)
-        if value:
+        verdict = msg.header(header)
+        if verdict:
             rows.append(
                 {
                     "source": header,
                     "by": "SES receiving",
                     "method": header[6:-8].lower(),
-                    "result": value.lower(),
+                    "result": verdict.lower(),
                     "detail": "",
                 }
             )
@@ -592,7 +336,7 @@ def _result(
 
 
 def check_dkim(msg: Message, lookup: Lookup, verdicts: list[dict[str, Any]]) -> CheckResult:
-    rows = verify_dkim(msg, lookup)
+    rows = dkim_auth.verify(msg.raw, lookup)
     from_domain = msg.from_domain
     for row in rows:
         row["aligned"] = aligned(row["d"], from_domain)
@@ -600,7 +344,7 @@ def check_dkim(msg: Message, lookup: Lookup, verdicts: list[dict[str, Any]]) -> 
         "from_domain": from_domain,
         "signatures": rows,
         "resolver": lookup.label,
-        "arc": verify_arc(msg, lookup),
+        "arc": dkim_auth.verify_arc(msg.raw, lookup) if msg.headers("ARC-Seal") else None,
         "body_defects": body_defects(msg),
     }
     first = rows[0]["selector_name"] if rows else f"SELECTOR._domainkey.{from_domain}"
@@ -662,7 +406,8 @@ def check_dkim(msg: Message, lookup: Lookup, verdicts: list[dict[str, Any]]) -> 
     )
 
 
-def check_spf(msg: Message, params: Params, verdicts: list[dict[str, Any]]) -> CheckResult:
+def check_spf(msg: Message, lookup: Lookup, verdicts: list[dict[str, Any]]) -> CheckResult:
+    params = lookup.params
     return_path = msg.return_path
     hop = connecting_hop(msg)
     envelope = return_path or ""
@@ -700,10 +445,7 @@ def check_spf(msg: Message, params: Params, verdicts: list[dict[str, Any]]) -> C
             None,
             cli,
         )
-    try:
-        evaluation = evaluate_spf(params, hop["ip"], envelope, hop.get("from") or "")
-    except RunbookError as exc:
-        return _result("message.spf", Status.ERROR, str(exc), details, None, cli)
+    evaluation = spf_auth.check_host(lookup, hop["ip"], envelope, hop.get("from") or "")
     details.update(evaluation)
     details.update(_beside(evaluation["result"], _theirs(verdicts, "spf")))
     result = evaluation["result"]
@@ -736,12 +478,16 @@ def check_spf(msg: Message, params: Params, verdicts: list[dict[str, Any]]) -> C
     )
 
 
+_RECORD_KEYS = ("found", "location", "record", "policy", "adkim", "aspf", "pct", "tags", "error", "parse_error")
+
+
 def check_dmarc(
     msg: Message, lookup: Lookup, dkim_result: CheckResult, spf_result: CheckResult, verdicts: list[dict[str, Any]]
 ) -> CheckResult:
     from_domain = msg.from_domain
     details: dict[str, Any] = {"from_domain": from_domain}
-    cli = dig_command(lookup.params, "TXT", f"_dmarc.{from_domain}")
+    names = dict.fromkeys([f"_dmarc.{from_domain}", f"_dmarc.{org_domain(from_domain)}" if from_domain else ""])
+    cli = " ; ".join(dig_command(lookup.params, "TXT", n) for n in names if n)
     if not from_domain:
         return _result(
             "message.dmarc",
@@ -751,18 +497,21 @@ def check_dmarc(
             "emails-going-to-spam",
             cli,
         )
-    record = dmarc_record(from_domain, lookup)
+    policy = dmarc_auth.discover(lookup, from_domain)
+    record = {k: policy[k] for k in _RECORD_KEYS if k in policy}
+    if policy.get("inherited"):
+        record.update(inherited=True, policy_tag=policy["policy_tag"], asked=policy["asked"])
     details["record"] = record
-    adkim, aspf = str(record.get("adkim", "r")), str(record.get("aspf", "r"))
+    adkim, aspf = str(policy.get("adkim", "r")), str(policy.get("aspf", "r"))
     dkim_pass = [s["d"] for s in dkim_result.details.get("signatures", []) if s["result"] == "pass"]
-    dkim_ok = [d for d in dkim_pass if aligned(d, from_domain, adkim)]
     spf_domain = spf_result.details.get("mail_from_domain")
     spf_pass = spf_result.details.get("result") == "pass"
-    spf_ok = spf_pass and aligned(spf_domain, from_domain, aspf)
+    verdict = dmarc_auth.evaluate(policy, dkim_pass, spf_domain, spf_pass)
+    dkim_ok, spf_ok = verdict["dkim_aligned"], verdict["spf_aligned"]
     details.update(
         dkim_aligned=dkim_ok, spf_aligned=spf_ok, spf_domain=spf_domain, spf_known=spf_result.status != Status.ERROR
     )
-    ours = "pass" if dkim_ok or spf_ok else "fail"
+    ours = verdict["result"]
     details.update(_beside(ours, _theirs(verdicts, "dmarc")))
     mode = f"adkim={adkim}, aspf={aspf} ({'strict' if 's' in (adkim, aspf) else 'relaxed'})"
     how = []
@@ -788,7 +537,9 @@ def check_dmarc(
             f"{record.get('error')} at {record['location']}: providers require one for bulk senders; {'; '.join(how)}"
         )
         return _result("message.dmarc", status, summary, details, "emails-going-to-spam", cli)
-    summary = f"DMARC {ours} for {from_domain} (p={record['policy']}, {mode}): {'; '.join(how)}"
+    tag = policy["policy_tag"]
+    where = f" of {policy['location']}, the organizational domain's record" if policy["inherited"] else ""
+    summary = f"DMARC {ours} for {from_domain} ({tag}={record['policy']}{where}, {mode}): {'; '.join(how)}"
     if ours == "pass":
         status = Status.OK
     elif not dkim_ok and spf_result.status == Status.ERROR:
@@ -796,7 +547,7 @@ def check_dmarc(
         summary += "; SPF could not be evaluated, so DMARC may still pass through SPF"
     else:
         status = Status.FAIL
-        summary += f"; receivers apply p={record['policy']}"
+        summary += f"; receivers apply {tag}={record['policy']}"
     return _result("message.dmarc", status, summary, details, "emails-going-to-spam", cli)
 
 
@@ -806,9 +557,9 @@ def check_unsubscribe(msg: Message, kind: str) -> CheckResult:
     post = msg.header("List-Unsubscribe-Post")
     uris = re.findall(r"<([^>]+)>", value or "")
     https = [u for u in uris if u.lower().startswith("https://")]
-    one_click = bool(post) and re.sub(r"\s+", "", post).lower() == "list-unsubscribe=one-click"
+    one_click = post is not None and re.sub(r"\s+", "", post).lower() == "list-unsubscribe=one-click"
     signed = any(
-        "list-unsubscribe" in (_tags(v).get("h") or "").lower().split(":") for v in msg.headers("DKIM-Signature")
+        "list-unsubscribe" in (tag_list(v).get("h") or "").lower().split(":") for v in msg.headers("DKIM-Signature")
     )
     details = {
         "message_kind": kind,
@@ -879,7 +630,7 @@ def judge(msg: Message, params: Params, lookup: Lookup | None = None) -> Judgeme
             return _result(check_id, Status.ERROR, f"{type(exc).__name__}: {exc}", {}, None, "")
 
     dkim_r = guarded("message.dkim", lambda: check_dkim(msg, lookup, verdicts))
-    spf_r = guarded("message.spf", lambda: check_spf(msg, params, verdicts))
+    spf_r = guarded("message.spf", lambda: check_spf(msg, lookup, verdicts))
     dmarc_r = guarded("message.dmarc", lambda: check_dmarc(msg, lookup, dkim_r, spf_r, verdicts))
     unsub_r = guarded("message.unsubscribe", lambda: check_unsubscribe(msg, params.message_kind))
     results = [dkim_r, spf_r, dmarc_r, unsub_r]

@@ -3,15 +3,19 @@
 Every DNS question the runbook asks (the DNS checks, SPF, DMARC, DKIM keys, the mail tester)
 goes through one ``Lookup`` per run: the parameters' nameservers (``dns_nameservers``, entries
 ``host`` or ``host:port``) or the system resolver, a lifetime of ``dns_timeout_s`` per question,
-answers memoized for the run, a dead server asked only once, and a count of the questions asked.
+answers memoized for the run, a dead server asked only once, and a count of the questions sent
+(``Lookup.asked``: what a run cost its resolver). SPF, DMARC and DKIM take a ``Lookup`` (or
+anything with its ``query``), never a resolver of their own, so what the DNS checks see is what
+the mail tester sees.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ses_runbook.core.errors import DnsError
 
@@ -61,7 +65,7 @@ def _address(host: str) -> str:
     except OSError:
         pass
     try:
-        return socket.getaddrinfo(host, 53, proto=socket.IPPROTO_UDP)[0][4][0]
+        return str(socket.getaddrinfo(host, 53, proto=socket.IPPROTO_UDP)[0][4][0])
     except OSError as exc:
         raise DnsError(f"DNS server '{host}' (dns_nameservers) cannot be resolved: {exc.strerror or exc}") from None
 
@@ -105,6 +109,17 @@ class Answer:
     def absent(self) -> str:
         return "no such name (NXDOMAIN)" if self.rcode == "NXDOMAIN" else f"the name has no {self.rtype} record"
 
+    @property
+    def void(self) -> bool:
+        """NXDOMAIN, or NOERROR with no record: what RFC 7208 section 4.6.4 calls a void lookup."""
+        return not self.values
+
+
+class Resolver(Protocol):
+    """What SPF, DMARC and DKIM need of the DNS: ``Lookup.query`` (a unit test passes a fake)."""
+
+    def query(self, name: str, rtype: str) -> Answer: ...
+
 
 class Lookup:
     """The run's DNS: one resolver, answers memoized, and a dead server asked only once.
@@ -116,6 +131,7 @@ class Lookup:
     def __init__(self, params: Any) -> None:
         self.params = params
         self.resolver, self.label = make_resolver(params)
+        self.asked = 0  # questions sent to the resolver (a memoized answer is not asked again)
         self._memo: dict[tuple[str, str], Answer] = {}
         self._dead: DnsError | None = None
 
@@ -126,6 +142,7 @@ class Lookup:
         if self._dead is not None:
             raise self._dead
         answer = Answer(key[0], key[1])
+        self.asked += 1
         dns = _dnspython()
         try:
             result = self.resolver.resolve(
@@ -159,6 +176,18 @@ def _text(rr: Any, rtype: str) -> str:
     if rtype == "MX":
         return f"{rr.preference} {rr.exchange.to_text().rstrip('.').lower()}"
     return rr.to_text().rstrip(".").lower()
+
+
+def tag_list(value: str) -> dict[str, str]:
+    """A ``tag=value; ...`` list (RFC 6376 section 3.2, the syntax of DKIM keys and signatures and of
+    DMARC records): tag names in lower case, whitespace inside values removed; a part without
+    ``=`` is skipped, so a damaged record still shows what it holds."""
+    out = {}
+    for part in value.split(";"):
+        key, sep, val = part.partition("=")
+        if sep:
+            out[key.strip().lower()] = re.sub(r"\s+", "", val)
+    return out
 
 
 def dig_command(params: Any, rtype: str, name: str) -> str:

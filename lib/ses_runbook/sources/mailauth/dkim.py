@@ -1,0 +1,128 @@
+"""DKIM (RFC 6376) and ARC verified with dkimpy, its key look-ups answered by the run's ``Lookup``.
+
+dkimpy is the reference implementation (the dkimpy-milter and OpenARC test suites use it) and
+verifies every algorithm in use: ``rsa-sha256`` and RFC 8463's ``ed25519-sha256``, which needs
+PyNaCl (a dependency of the package, so an Ed25519 signature is verified, not graded a failure).
+RSA keys under 1024 bits fail, as RFC 8301 says. One row per ``DKIM-Signature``: domain,
+selector, algorithm, key length, body hash, result and, when it fails, why, in the words an
+engineer acts on (body changed, key missing, key replaced).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Callable
+from typing import Any
+
+from ses_runbook.sources.mailauth.dns import Lookup, tag_list
+
+MIN_RSA_BITS = 1024
+
+
+def dnsfunc(lookup: Lookup) -> Callable[..., bytes | None]:
+    """dkimpy's ``dnsfunc``: the first TXT record of a name, through the run's resolver."""
+
+    def get_txt(name: bytes | str, timeout: float = 5) -> bytes | None:
+        text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
+        values = lookup.query(text.rstrip("."), "TXT").values
+        return values[0].encode("utf-8") if values else None
+
+    return get_txt
+
+
+def reason(text: str) -> str:
+    """What dkimpy says, as the cause to look for."""
+    if "body hash mismatch" in text:
+        return (
+            "body hash mismatch: the body changed after signing (truncated, re-encoded 8-bit, or rewritten by a proxy)"
+        )
+    if "missing public key" in text or "no key" in text.lower():
+        return "no public key in DNS at the selector (key missing or selector wrong)"
+    if "DnsTimeoutError" in text:
+        return "DNS did not answer for the key in time"
+    if "pynacl" in text.lower():
+        return "an ed25519-sha256 signature, and PyNaCl (which verifies it) is not installed: pip install PyNaCl"
+    return text
+
+
+class _Said:
+    """A logger for dkimpy that keeps what it reports as errors (a missing key is logged, not raised)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def error(self, text: str, *args: Any) -> None:
+        self.errors.append(str(text) % args if args else str(text))
+
+    def debug(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    info = warning = debug
+
+
+def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
+    """Every DKIM-Signature of a message verified against DNS, topmost first.
+
+    Each row: ``d``, ``s``, ``a``, ``c``, ``l``, ``selector_name``, ``key_bits`` (256 for an
+    Ed25519 key), ``body_hash`` (ok, mismatch or ?), ``result`` (pass, fail, or permerror when no
+    key is published) and ``reason``.
+    """
+    import dkim  # dkimpy imports dnspython's resolver; only a judged message needs it, after Lookup set DNS up
+
+    get_txt = dnsfunc(lookup)
+    rows = []
+    parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
+    signatures = [str(value) for value in parsed.get_all("DKIM-Signature") or []]  # topmost first, as dkimpy counts
+    for idx, value in enumerate(signatures):
+        tags = tag_list(value)
+        row: dict[str, Any] = {
+            "d": tags.get("d", "").lower(),
+            "s": tags.get("s"),
+            "a": tags.get("a"),
+            "c": tags.get("c", "simple/simple"),
+            "l": tags.get("l"),
+            "key_bits": None,
+            "body_hash": "?",
+            "result": "fail",
+            "reason": "",
+        }
+        row["selector_name"] = f"{row['s']}._domainkey.{row['d']}"
+        said = _Said()
+        try:
+            signer = dkim.DKIM(raw, logger=said, minkey=MIN_RSA_BITS, timeout=lookup.params.dns_timeout_s)
+            ok = signer.verify(idx=idx, dnsfunc=get_txt)
+            row["key_bits"] = signer.keysize or None
+            row["result"] = "pass" if ok else "fail"
+            if not ok and said.errors:  # dkimpy logs key trouble and returns False
+                row["reason"] = reason(said.errors[-1])
+                row["result"] = "permerror" if "missing public key" in said.errors[-1] else "fail"
+            elif not ok:
+                row["body_hash"] = "ok"
+                row["reason"] = (
+                    "the signature does not verify with the key published at "
+                    f"{row['selector_name']}: the key in DNS is not the one that signed, or a signed header changed"
+                )
+            else:
+                row["body_hash"] = "ok"
+        except dkim.DKIMException as exc:
+            row["reason"] = reason(str(exc) or type(exc).__name__)
+            row["body_hash"] = "mismatch" if "body hash" in str(exc) else "?"
+            if "missing public key" in str(exc):
+                row["result"] = "permerror"
+        rows.append(row)
+    return rows
+
+
+def verify_arc(raw: bytes, lookup: Lookup) -> dict[str, Any]:
+    """The ARC chain's validation (``cv=``) and dkimpy's reason."""
+    import dkim  # as in verify: loaded only when a message is judged
+
+    try:
+        cv, _results, why = dkim.arc_verify(raw, dnsfunc=dnsfunc(lookup), timeout=lookup.params.dns_timeout_s)
+    except dkim.DKIMException as exc:
+        return {"cv": "fail", "reason": str(exc)}
+    return {
+        "cv": cv.decode() if isinstance(cv, bytes) else str(cv),
+        "reason": why.decode() if isinstance(why, bytes) else str(why or ""),
+    }

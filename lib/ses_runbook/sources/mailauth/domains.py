@@ -1,0 +1,53 @@
+"""Domain names as DMARC compares them: the organizational domain and identifier alignment.
+
+RFC 7489 section 3.2 defines the organizational domain by the public suffix list, so
+``news.thephenom.app`` and ``thephenom.app`` belong to one organization while ``a.github.io`` and
+``b.github.io`` (a private suffix on the list) do not; a suffix test on the names cannot tell these
+apart. ``aligned`` is the one alignment test of the runbook: the DNS checks predict with it what
+the mail tester measures with it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from publicsuffixlist import PublicSuffixList
+
+
+def normal(domain: str) -> str:
+    """A domain as compared everywhere: lower case, no trailing dot, no surrounding space."""
+    return domain.strip().rstrip(".").lower()
+
+
+def domain_of(address: str | None) -> str | None:
+    """The domain of an address (``user@Example.ORG`` -> ``example.org``); None without one."""
+    if not address or "@" not in address:
+        return None
+    return normal(address.rpartition("@")[2]) or None
+
+
+@functools.lru_cache(maxsize=1)
+def _suffixes() -> PublicSuffixList:
+    """The list bundled with publicsuffixlist, parsed once per process (a tenth of a second)."""
+    return PublicSuffixList()
+
+
+def org_domain(domain: str) -> str:
+    """The organizational domain (RFC 7489 section 3.2): the public suffix plus one label.
+
+    A name that is itself a public suffix (``com``, ``github.io``) or is not under any has no
+    organizational domain above it: the name itself is returned, as receivers then use it.
+    """
+    name = normal(domain)
+    return _suffixes().privatesuffix(name) or name
+
+
+def aligned(domain: str | None, from_domain: str | None, mode: str = "r") -> bool:
+    """DMARC identifier alignment (RFC 7489 section 3.1): strict (``s``) is the same name, relaxed
+    (``r``, the default) the same organizational domain, whichever of the two is the parent."""
+    if not domain or not from_domain:
+        return False
+    domain, from_domain = normal(domain), normal(from_domain)
+    if domain == from_domain:
+        return True
+    return mode != "s" and org_domain(domain) == org_domain(from_domain)
