@@ -147,7 +147,7 @@ def smtp_users(ctx: Context) -> Outcome:
         user = {**user, "depended_on": depended.get(name, "")}
         service_slot = _service_slot(keys[name], owner, name)
         user_rows = [
-            _key_row(ctx, user, k, owner["key"] if k["slot"] == service_slot else f"key {k['slot']}")
+            _key_row(ctx, user, k, owner["key"] if owner and k["slot"] == service_slot else f"key {k['slot']}")
             for k in keys[name]
         ]
         rows.extend(

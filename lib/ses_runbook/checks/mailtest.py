@@ -406,7 +406,7 @@ def _imap_connect(params: Params) -> Any:
     import imaplib
     import ssl
 
-    host, port = params.imap_host, params.imap_port or 993
+    host, port = params.imap_host or "", params.imap_port or 993  # called only with an imap_host
     timeout = params.connect_timeout_s
     if port == 993:
         return imaplib.IMAP4_SSL(

@@ -11,7 +11,7 @@ never a traceback.
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
@@ -104,7 +104,8 @@ def simulator_round_trip(aws: Aws, params: Params) -> CheckResult:
     """
     import time
 
-    rows = []
+    rows: list[dict[str, Any]] = []
+    url = params.feedback_queue_url or ""  # the caller sends nothing without a queue
     result = CheckResult(
         id=CHECK_ID,
         title="The mailbox simulator's four outcomes arrive as notifications",
@@ -114,9 +115,7 @@ def simulator_round_trip(aws: Aws, params: Params) -> CheckResult:
         cli=command(params),
     )
     try:  # before sending: a queue that cannot be read, or must not be (low redrive), sends nothing
-        feedback.refuse_low_redrive(
-            feedback.queue_attributes(aws, params.feedback_queue_url), params, params.feedback_queue_url
-        )
+        feedback.refuse_low_redrive(feedback.queue_attributes(aws, url), params, url)
     except FeedbackError as exc:
         result.status, result.summary = Status.ERROR, f"nothing sent: {exc}"
         return result
@@ -158,7 +157,6 @@ def simulator_round_trip(aws: Aws, params: Params) -> CheckResult:
     waiting = {r["message_id"]: r for r in rows if r["message_id"]}
     deadline = time.time() + params.feedback_wait_s
     handles: list[str] = []
-    url = params.feedback_queue_url
     try:
         while waiting and time.time() < deadline:
             remaining = deadline - time.time()

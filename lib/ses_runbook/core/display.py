@@ -7,7 +7,7 @@ Small and free of pandas, so the check path and every layer above the core can u
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ses_runbook.core.results import CheckResult, Status
@@ -57,7 +57,7 @@ def results_text(results: Iterable[CheckResult]) -> str:
     return "\n".join(lines)
 
 
-def table_html(rows: list[Mapping[str, Any]], columns: list[str] | None = None) -> str:
+def table_html(rows: Sequence[Mapping[str, Any]], columns: list[str] | None = None) -> str:
     """A small HTML table of dict rows, without pandas (the check path stays light)."""
     if not rows:
         return "<p><em>none</em></p>"
@@ -69,7 +69,7 @@ def table_html(rows: list[Mapping[str, Any]], columns: list[str] | None = None) 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def table_text(rows: list[Mapping[str, Any]], columns: list[str] | None = None) -> str:
+def table_text(rows: Sequence[Mapping[str, Any]], columns: list[str] | None = None) -> str:
     if not rows:
         return "(none)"
     columns = columns or list(rows[0])

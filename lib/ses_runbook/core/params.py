@@ -383,7 +383,7 @@ def describe(names: Iterable[str] | None = None) -> list[tuple[str, str, Any, st
         if wanted is not None and name not in wanted:
             continue
         annotation = _type_name(field.annotation)
-        default = field.default_factory() if field.default_factory else field.default
+        default = field.get_default(call_default_factory=True)
         rows.append((name, annotation, default, field.description or ""))
     return rows
 

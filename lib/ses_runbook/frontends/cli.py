@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from ses_runbook import __version__, remediation
 from ses_runbook.checks import mailtest as probe
@@ -29,7 +29,7 @@ from ses_runbook.runs.runner import available, parameters_dir
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, like every other bad input
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, like every other bad input
         self.exit(2, f"ses-runbook: {message}\n")
 
 
@@ -197,7 +197,8 @@ def _maybe_sandbox(scenario: str | None, announce: bool = False) -> Iterator[dic
 def _validate(args: argparse.Namespace) -> None:
     """Bad parameters fail in one line before anything (sandbox, kernels) starts."""
 
-    params.load(*_user_values(args))
+    files, raw = _user_values(args)
+    params.load(files, raw_overrides=raw)
 
 
 def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:

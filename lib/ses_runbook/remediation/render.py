@@ -186,7 +186,7 @@ def steps_html(d: Diagnosis) -> str:
 
 def _findings_html(findings: list[Finding], verdicts: bool = False, shown_before: set[str] | None = None) -> str:
     """The HTML face of ``_findings_text``."""
-    parts = []
+    parts: list[str] = []
     for f in findings:
         head = f"<h4>{len(parts) + 1}. {html.escape(f.cause.title)} <code>{html.escape(f.cause.id)}</code>" + (
             f" {_badge(f.verdict)} <small>{html.escape(f.note)}</small></h4>" if verdicts else "</h4>"

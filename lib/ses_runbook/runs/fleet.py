@@ -225,15 +225,7 @@ def write_index(root: storage.Root, rows: list[dict[str, Any]], when: datetime |
 
 
 def _put(root: storage.Root, path: str, files: dict[str, str]) -> str:
-    if isinstance(root, storage.LocalRoot):
-        folder = root.path / path
-        folder.mkdir(parents=True, exist_ok=True)
-        for file, text in files.items():
-            (folder / file).write_text(text, encoding="utf-8")
-    else:
-        for file, text in files.items():
-            kind = "text/html; charset=utf-8" if file.endswith(".html") else "application/json"
-            root.client.put_object(Bucket=root.bucket, Key=root._key(path, file), Body=text.encode(), ContentType=kind)
+    root.write_files(path, files)
     return root.url(path)
 
 

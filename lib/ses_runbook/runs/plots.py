@@ -184,7 +184,7 @@ def quota_figure(frame: pd.DataFrame) -> Figure:
 
 def title(fig: Figure) -> str:
     """The figure's title: its suptitle, else its first axes' title."""
-    text = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
+    text = fig.get_suptitle()
     if not text and fig.axes:
         text = fig.axes[0].get_title()
     return text or "figure"

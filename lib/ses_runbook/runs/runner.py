@@ -72,7 +72,7 @@ def resolve_notebooks(names: list[str]) -> list[Path]:
     books = available()
     if not names:
         return books
-    out = []
+    out: list[Path] = []
     for name in names:
         stem = Path(name).stem
         match = [b for b in books if b.stem == stem or b.stem.split("_", 1)[0] == stem]
@@ -244,8 +244,9 @@ class KernelPool:
             km = KernelManager(
                 kernel_name=self._kernel_name, client_class="jupyter_client.asynchronous.AsyncKernelClient"
             )
-            if Path(km.kernel_spec.argv[0]).resolve() == Path(sys.executable).resolve():
-                km.kernel_spec.argv = [
+            spec = km.kernel_spec
+            if spec is not None and Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+                spec.argv = [
                     sys.executable,
                     *kernel_flags(),
                     "-m",
@@ -511,11 +512,11 @@ def run_suite(
         kernels.stop()
     pool.shutdown(wait=True)
     kernels.shutdown()
-    done = {r.name for r in results}
+    finished = {r.name for r in results}
     results += [
         NotebookResult(name=nb.stem, ipynb=nb.name, error="interrupted before it finished")
         for nb in notebooks
-        if nb.stem not in done
+        if nb.stem not in finished
     ]
     results.sort(key=lambda r: r.name)
     summary = summary_of(context, results, time.monotonic() - started, complete=not interrupted)

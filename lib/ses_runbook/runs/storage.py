@@ -13,6 +13,7 @@ credentials and endpoint of the parameters (the sandbox serves S3 from moto).
 
 from __future__ import annotations
 
+import abc
 import mimetypes
 import os
 import re
@@ -69,16 +70,24 @@ class Slot:
     staged: bool  # True when ``local`` is a staging folder to upload (S3)
 
 
-class Root:
+class Root(abc.ABC):
     """Common interface of a local and an S3 reports root."""
 
     spec: str
 
+    @abc.abstractmethod
     def check_writable(self) -> None: ...
+    @abc.abstractmethod
     def claim(self, account: str, region: str, when: datetime, label: str | None) -> Slot: ...
+    @abc.abstractmethod
     def publish(self, slot: Slot) -> None: ...
+    @abc.abstractmethod
     def runs(self, account: str | None = None, region: str | None = None) -> Iterator[StoredRun]: ...
+    @abc.abstractmethod
     def remove(self, path: str) -> None: ...
+    @abc.abstractmethod
+    def write_files(self, path: str, files: dict[str, str]) -> None:
+        """Text files written into ``path`` of the root, outside any run's folder (the fleet index)."""
 
     def url(self, path: str, name: str = "index.html") -> str:
         return f"{self.spec.rstrip('/')}/{path}/{name}"
@@ -135,6 +144,15 @@ class LocalRoot(Root):
 
     def remove(self, path: str) -> None:
         shutil.rmtree(self.path / path, ignore_errors=True)
+
+    def write_files(self, path: str, files: dict[str, str]) -> None:
+        folder = self.path / path
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            # never through a link someone planted in a shared root
+            fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
 
     def url(self, path: str, name: str = "index.html") -> str:
         return (self.path / path / name).resolve().as_uri()
@@ -285,6 +303,11 @@ class S3Root(Root):
                 except Exception:  # noqa: BLE001 - treated like a corrupt summary
                     data = None
             yield StoredRun(path=path, summary=data)
+
+    def write_files(self, path: str, files: dict[str, str]) -> None:
+        for name, text in files.items():
+            kind = "text/html; charset=utf-8" if name.endswith(".html") else "application/json"
+            self.client.put_object(Bucket=self.bucket, Key=self._key(path, name), Body=text.encode(), ContentType=kind)
 
     def remove(self, path: str) -> None:
         keys = list(self._keys(self._key(path) + "/"))

@@ -96,12 +96,14 @@ def parse_body(body: str) -> list[dict[str, Any]] | None:
 
 def _first(tags: dict[str, Any], key: str) -> str | None:
     value = tags.get(key)
-    return value[0] if isinstance(value, list) and value else value
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return value if isinstance(value, str) else None
 
 
 def parse_notification(data: dict[str, Any], fmt: str = "notification") -> list[dict[str, Any]]:
     """One SES notification or event record (already decoded) as rows, one per recipient it is about."""
-    kind = data.get("notificationType") or data.get("eventType")
+    kind = str(data.get("notificationType") or data.get("eventType") or "")
     mail = data.get("mail", {})
     tags = mail.get("tags") or {}
     own_tags = {k: _first(tags, k) for k in sorted(tags) if not k.startswith("ses:") and not k.startswith("aws:")}
@@ -166,7 +168,7 @@ def parse_notification(data: dict[str, Any], fmt: str = "notification") -> list[
         rows.append(
             {
                 **base,
-                "time": (data.get(kind[0].lower() + kind[1:], {}) or {}).get("timestamp") or mail.get("timestamp"),
+                "time": (data.get(kind[:1].lower() + kind[1:], {}) or {}).get("timestamp") or mail.get("timestamp"),
                 "recipient": (mail.get("destination") or [None])[0],
             }
         )

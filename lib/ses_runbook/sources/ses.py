@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
     from ses_runbook.core.aws import Aws
@@ -129,6 +129,10 @@ def suppressed_destinations(aws: Aws) -> list[dict[str, Any]]:
             return items
 
 
+@overload
+def when(value: None) -> None: ...
+@overload
+def when(value: datetime | str) -> datetime: ...
 def when(value: Any) -> datetime | None:
     """Timestamps arrive as datetimes from botocore; tolerate ISO strings from JSON."""
     if value is None or isinstance(value, datetime):
