@@ -3,15 +3,17 @@
 ``private_names``: no module takes another module's underscore names, whether imported
 (``from a import _x``) or reached through a module (``a._x``). What is shared is public.
 
-``top_imports``: a module's imports of the package sit at the top of the file, so its header says
-what it depends on. The one exception is the sandbox (an optional extra): the front ends import it
-when asked to start it, and say what to install when it is missing.
+``top_imports``: a module's imports sit at the top of the file, so its header says what it depends
+on. A heavy third-party import may wait for the function that needs it, with a ``# deferred: <why>``
+comment; the standard library and the package's own modules never wait, except the sandbox (an
+optional extra), which the front ends import when asked to start it.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,24 +91,46 @@ class TopImportsContract(Contract):
     def check(self, graph, verbose: bool) -> ContractCheck:
         problems: list[str] = []
         modules = set(graph.modules)
+        roots = {m.split(".")[0] for m in modules}
         for name, path, tree in _modules(graph):
+            lines = path.read_text(encoding="utf-8").splitlines()
             for func in ast.walk(tree):
                 if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     continue
                 for node in ast.walk(func):
-                    targets: list[str] = []
                     if isinstance(node, ast.ImportFrom):
                         targets = [_base(name, path, node)]
                     elif isinstance(node, ast.Import):
                         targets = [a.name for a in node.names]
+                    else:
+                        continue
                     for target in targets:
-                        if target.split(".")[0] in {m.split(".")[0] for m in modules} and target in modules | {
-                            t.rpartition(".")[0] for t in modules
-                        }:
+                        where = f"{name}:{node.lineno} imports {target} inside {func.name}()"
+                        if target.split(".")[0] in roots:
                             if not target.startswith(DEFERRABLE) or name.startswith(DEFERRABLE):
-                                problems.append(f"{name}:{node.lineno} imports {target} inside {func.name}()")
+                                problems.append(where)
+                        elif target.split(".")[0] in sys.stdlib_module_names:
+                            problems.append(where + " (the standard library belongs at the top)")
+                        elif not _reasoned(lines, node.lineno):
+                            problems.append(where + " without a '# deferred: <why>' comment")
         return ContractCheck(kept=not problems, metadata={"problems": problems})
 
     def render_broken_contract(self, check: ContractCheck) -> None:
         for line in check.metadata["problems"]:
             output.print_error(line, bold=False)
+
+
+def _reasoned(lines: list[str], lineno: int) -> bool:
+    """A deferred import says why: ``# deferred:`` on its line, or above the block of imports it is in."""
+    index = lineno - 1
+    if "deferred:" in lines[index]:
+        return True
+    index -= 1
+    while index >= 0 and lines[index].strip().startswith(("import ", "from ", "#")):
+        if "deferred:" in lines[index]:
+            return True
+        if lines[index].strip().startswith("#") and "deferred:" not in lines[index]:
+            index -= 1
+            continue
+        index -= 1
+    return False

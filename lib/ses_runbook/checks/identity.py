@@ -7,6 +7,8 @@ address identity, or a verified domain identity of its domain or of any parent d
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 from ses_runbook.checks import Context, Outcome, check
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.results import Status
@@ -16,7 +18,6 @@ from ses_runbook.sources.mailauth.identity import covering_identity, nearest_dom
 
 def _domain_identity(ctx: Context) -> dict | None:
     """SESv2 GetEmailIdentity for the domain (shared with the DNS checks); None when it is not an identity."""
-    from botocore.exceptions import ClientError
 
     try:
         return ses.email_identity(ctx.aws, ctx.params.domain)

@@ -11,6 +11,9 @@ it landed in is the inbox placement.
 
 from __future__ import annotations
 
+import imaplib
+import os
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -295,7 +298,6 @@ class MailTest:
     aws: Aws | None = None
 
     def report(self) -> Any:
-
         return Report(run=self.run, checks=self.results)
 
     # -- what the notebook and the terminal show (empty when there was no message) ----------------
@@ -403,8 +405,6 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 def _imap_connect(params: Params) -> Any:
     """An IMAP connection: TLS on 993, STARTTLS elsewhere (plain text only to a loopback server)."""
-    import imaplib
-    import ssl
 
     host, port = params.imap_host or "", params.imap_port or 993  # called only with an imap_host
     timeout = params.connect_timeout_s
@@ -426,8 +426,6 @@ def _imap_connect(params: Params) -> Any:
 def placement(params: Params, message_id: str, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Find a message by Message-ID in every folder of the test mailbox (IMAP LIST, SELECT read-only, SEARCH):
     the folder it landed in is its inbox placement. Waits at most ``inbound_timeout_s``; read-only."""
-    import imaplib
-    import os
 
     user = os.environ.get(params.imap_username_env, "")
     password = os.environ.get(params.imap_password_env, "")

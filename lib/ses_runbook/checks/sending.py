@@ -11,6 +11,7 @@ never a traceback.
 from __future__ import annotations
 
 import shlex
+import time
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
@@ -102,7 +103,6 @@ def simulator_round_trip(aws: Aws, params: Params) -> CheckResult:
     Calls SES ``SendEmail`` four times, then SQS ``ReceiveMessage`` (messages stay hidden while waiting)
     and ``ChangeMessageVisibilityBatch`` (visible again at the end): nothing is consumed.
     """
-    import time
 
     rows: list[dict[str, Any]] = []
     url = params.feedback_queue_url or ""  # the caller sends nothing without a queue

@@ -15,6 +15,7 @@ threads: two checks asking the same question at once make one call (the second w
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -312,8 +313,6 @@ class Aws:
 
 
 def _snake(operation: str) -> str:
-    import re
-
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", operation).lower()
 
 
@@ -362,7 +361,5 @@ def describe_error(exc: BaseException, params: Params | None = None) -> str:
 
 
 def _host(exc: BaseException) -> str:
-    from urllib.parse import urlsplit
-
     url = getattr(exc, "kwargs", {}).get("endpoint_url", "")
     return urlsplit(url).netloc or url or "the AWS endpoint"

@@ -15,6 +15,7 @@ from typing import Any
 
 import botocore.exceptions
 import botocore.loaders
+from botocore.regions import EndpointResolver
 
 # The key of each service the runbook calls in botocore's endpoints.json (its endpointPrefix).
 ENDPOINT_PREFIXES = {
@@ -97,7 +98,6 @@ def endpoint_resolver() -> Any:
     so those resolve exactly as with the whole file; the file is read the way botocore's loader
     reads it (first search path that has it), without entering the loader's cache.
     """
-    from botocore.regions import EndpointResolver
 
     data_loader = loader()
     for folder in data_loader.search_paths:

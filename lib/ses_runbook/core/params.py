@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -248,8 +250,6 @@ class Params(BaseModel):
 
 def _type_name(annotation: Any) -> str:
     """``Optional[List[str]]`` style: what papermill's parameter parser understands."""
-    import types
-    import typing
 
     args = typing.get_args(annotation)
     origin = typing.get_origin(annotation)

@@ -42,6 +42,7 @@ def build_dag(
 ) -> Any:
     """The DAG: ``targets`` (a targets YAML file, read when the DAG runs), ``reports`` (the root),
     ``parameters_files``/``parameters`` (the base parameters every target starts from)."""
+    # deferred: Airflow is installed only where DAGs are parsed
     from airflow.sdk import dag, task
 
     options = [
@@ -57,7 +58,6 @@ def build_dag(
     ]
 
     def base_params() -> Any:
-
         return params_mod.load(list(parameters_files), overrides=parameters or {})
 
     @dag(
@@ -73,17 +73,14 @@ def build_dag(
     def ses_runbook() -> None:
         @task
         def list_targets() -> list[dict[str, Any]]:
-
             return [t.model_dump() for t in fleet.load_targets(targets).targets]
 
         @task
         def run_target(target: dict[str, Any]) -> dict[str, Any]:
-
             return fleet.run_target(base_params(), fleet.Target(**target), reports, list(notebooks), options, timeout)
 
         @task
         def fleet_index(rows: list[dict[str, Any]]) -> str:
-
             rows = list(rows)
             where = fleet.write_index(storage.open_root(reports, base_params()), rows)
             bad = [f"{r['target']}: {r['worst']}" for r in rows if r["exit_code"] != 0]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import shutil
 import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from ses_runbook import __version__, remediation
@@ -209,7 +212,6 @@ def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-
     _validate(args)
     select(args.only)
     with _maybe_sandbox(args.sandbox) as overrides:
@@ -224,7 +226,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-
     _validate(args)
     names = runner.resolve_notebooks(args.notebooks)
     if args.reports is not None:
@@ -278,8 +279,6 @@ def _run_into_root(args: argparse.Namespace, names: list[Any]) -> int:
             notify_on=args.notify_on,
         )
     if args.result_file:
-        import json
-
         with open(args.result_file, "w", encoding="utf-8") as handle:
             json.dump(result_record(done), handle)
     return done.exit_code
@@ -316,8 +315,6 @@ def _run_fleet(args: argparse.Namespace, root: Any) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    import json
-
     _validate(args)
     since = history.parse_since(args.since)
     storage.open_root(args.reports)
@@ -367,7 +364,6 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-
     for entry in runner.inspect_all():
         print(f"{entry['name']}: {entry['title']}")
         for p in entry["parameters"]:
@@ -377,7 +373,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-
     _validate(args)
     if args.port is not None and not 0 <= args.port < 65536:
         raise RunbookError(f"--port {args.port} is not a port; allowed: 0 (any free one) to 65535")
@@ -394,7 +389,6 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-
     summary = lab.export(args.folder, args.out)
     out = args.out or args.folder
     print(
@@ -404,9 +398,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_notebooks(args: argparse.Namespace) -> int:
-    import shutil
-    from pathlib import Path
-
     target = Path(args.folder)
     sources = [(p, target / p.name) for p in available()]
     sources += [(p, target / "parameters" / p.name) for p in sorted(parameters_dir().glob("*.yaml"))]
@@ -421,7 +412,6 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-
     _validate(args)
     remediation.symptom_ids(args.symptom)
     with _maybe_sandbox(args.sandbox) as overrides:
@@ -435,7 +425,6 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_mail_test(args: argparse.Namespace) -> int:
-
     _validate(args)
     if args.message and args.sandbox is None:
         test = probe.mail_test(_load(args, {}), message_file=args.message)

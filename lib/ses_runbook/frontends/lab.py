@@ -65,6 +65,7 @@ def create_investigation(
     on-call reader must not take for findings). The injected values are those that differ from the
     model's defaults (what papermill would be given); STS GetCallerIdentity names the account.
     """
+    # deferred: nbformat validates with jsonschema (0.2 s): only when a notebook is read
     import nbformat
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
@@ -93,6 +94,7 @@ def create_investigation(
 def _kernel_path() -> Path:
     """A private Jupyter data folder whose ``ses-runbook`` kernel is this interpreter (put first on
     JUPYTER_PATH), so the kernel works wherever the package is installed, registered or not."""
+    # deferred: ipykernel: only inside a kernel
     from ipykernel.kernelspec import write_kernel_spec
 
     root = Path(tempfile.mkdtemp(prefix="ses-runbook-lab-"))
@@ -122,6 +124,7 @@ def jupyter_command(
 
 
 def _tree(pid: int) -> list[Any]:
+    # deferred: psutil is part of the lab extra: only JupyterLab sessions have it
     import psutil
 
     try:
@@ -134,6 +137,7 @@ def stop(proc: subprocess.Popen, grace_s: float = 15.0) -> None:
     """Stop JupyterLab and everything it started: SIGTERM to its process group (the server shuts its
     kernels down), then SIGTERM and SIGKILL to whatever of its tree outlived it (kernels run in
     sessions of their own, so the group signal alone does not reach them)."""
+    # deferred: psutil is part of the lab extra: only JupyterLab sessions have it
     import psutil
 
     tree = _tree(proc.pid)
@@ -197,6 +201,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 def export(folder: str | Path, out: str | Path | None = None) -> dict[str, Any]:
     """Render an investigation folder's executed notebooks as the runner's bundle: one self-contained
     HTML page per notebook (same banner), figures as PNG, ``index.html`` and ``summary.json``."""
+    # deferred: nbformat validates with jsonschema (0.2 s): only when a notebook is read
     import nbformat
 
     folder = Path(folder)

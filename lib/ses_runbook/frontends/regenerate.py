@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +34,7 @@ def refresh_parameters(nb, notebook: str) -> bool:
 
 
 def execute_in_place(path: Path, timeout: int = 600) -> None:
+    # deferred: nbformat validates with jsonschema (0.2 s): only when a notebook is read
     import nbformat
     from nbclient import NotebookClient
 
@@ -58,7 +60,6 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
 def build_sample_history(folder: Path) -> Path:
     """``python -m ses_runbook.frontends.samplehistory``: runs at fixed as_of values, in a process of its own
     (it starts sandboxes, and one already runs here)."""
-    import subprocess
 
     subprocess.run(
         [sys.executable, "-m", "ses_runbook.frontends.samplehistory", str(folder)],

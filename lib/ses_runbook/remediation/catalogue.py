@@ -642,7 +642,6 @@ def _steps_rate(kind: str) -> Steps:
 
 
 def _steps_feedback(p: Params, which: str) -> list[Step]:
-
     if which == "feedback-pipeline":
         commands = feedback.pipeline_commands(p)
         steps = [

@@ -8,6 +8,7 @@ says what it would do and calls nothing that writes.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -62,7 +63,6 @@ def _fix_dkim(d: Diagnosis, fix: FixResult) -> None:
 
 
 def _suppressed_rows(d: Diagnosis) -> list[dict[str, Any]]:
-
     rows = []
     for item in ses.suppressed_destinations(d.aws):
         when = ses.when(item.get("LastUpdateTime"))
@@ -97,7 +97,6 @@ def _fix_unsuppress(d: Diagnosis, fix: FixResult) -> None:
 
 
 def _fix_credential(d: Diagnosis, fix: FixResult) -> None:
-
     p = d.params
     results = {r.id: r for r in d.results}
     user = smtp_user(p, results)
@@ -163,7 +162,6 @@ def _fix_suppress_export(d: Diagnosis, fix: FixResult) -> None:
 def _fix_feedback_pipeline(d: Diagnosis, fix: FixResult) -> None:
     """SNS ``CreateTopic``, SQS ``CreateQueue`` (policy for the topic), SNS ``Subscribe``, SES
     ``SetIdentityNotificationTopic`` for Bounce and Complaint; then feedback.notifications again."""
-    import json
 
     p = d.params
     topic = _write(d.aws, "sns", "CreateTopic", Name="ses-feedback")["TopicArn"]

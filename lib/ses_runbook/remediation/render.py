@@ -6,6 +6,7 @@ The catalogue, the diagnosis and the fixes print nothing; everything shown goes 
 from __future__ import annotations
 
 import html
+import importlib.util
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -132,7 +133,6 @@ def _badge(verdict: str) -> str:
 
 
 def causes_html(d: Diagnosis) -> str:
-
     if not d.causes:
         return f"<p>{html.escape(causes_text(d))}</p>"
     rows = "".join(
@@ -155,7 +155,6 @@ def causes_html(d: Diagnosis) -> str:
 
 
 def walkthrough_html(d: Diagnosis) -> str:
-
     if not d.symptoms:
         return f"<pre>{html.escape(walkthrough_text(d))}</pre>"
     parts = []
@@ -219,7 +218,6 @@ def fixes_html(fixes: list[FixResult]) -> str:
 
 
 def _show(html_text: str, plain: str) -> None:
-
     show(html_text, plain)
 
 
@@ -241,6 +239,7 @@ def show_walkthrough(d: Diagnosis, session: Any = None) -> None:
     if picker is None:
         _show(walkthrough_html(d), walkthrough_text(d))
         return
+    # deferred: IPython exists only inside a kernel
     from IPython.display import display
 
     display(picker)
@@ -258,13 +257,13 @@ def live_frontend() -> bool:
     """True in a kernel a Jupyter server started for a notebook a person has open (the server sets
     ``JPY_SESSION_NAME``) and where ipywidgets is installed; papermill, nbval and nbconvert start
     their kernels without it, so their outputs stay the static ones."""
-    import importlib.util
 
     return bool(os.environ.get("JPY_SESSION_NAME")) and importlib.util.find_spec("ipywidgets") is not None
 
 
 def symptom_picker(session: Any, d: Diagnosis) -> Any:
     """An ipywidgets Dropdown of the failure modes (and ``auto``), set to the diagnosis' symptom."""
+    # deferred: ipywidgets is part of the lab extra: only JupyterLab sessions have it
     import ipywidgets
 
     options = [("auto: every failure mode that shows", "auto")] + [
@@ -305,6 +304,7 @@ def show_fixes(d: Diagnosis) -> None:
 def print_diagnosis(d: Diagnosis, verbose: bool = False) -> None:
     """Terminal output (rich): the confirmed causes (each once, most severe first), the steps for each, the fixes;
     then each symptom's table with the causes ruled out (always for one named symptom, with ``verbose`` for auto)."""
+    # deferred: rich: only when a terminal table is printed
     from rich.console import Console
     from rich.table import Table
 

@@ -24,6 +24,7 @@ _REFERENCE = re.compile(
 def html_exporter(**options: Any) -> Any:
     """nbconvert's lab HTML exporter on the standalone template. The notebook is validated once,
     after the preprocessors, rather than after each of the twelve (a quarter of a page's CPU)."""
+    # deferred: nbconvert and jinja2 (0.5 s): only when pages are rendered
     from nbconvert import HTMLExporter
 
     return HTMLExporter(

@@ -105,6 +105,7 @@ def _credentials_env(params: Params, target: Target) -> dict[str, str]:
     env = dict(os.environ)  # a profile travels in the parameters (aws_profile)
     if not target.role_arn:
         return env
+    # deferred: boto3 loads s3transfer: only the S3 reports root and SNS need it
     import boto3
 
     session = boto3.Session(profile_name=params.aws_profile, region_name=params.region)

@@ -403,6 +403,7 @@ def changes_text(change: dict[str, Any] | None) -> list[str]:
 # -- frames for the notebook -------------------------------------------------------------------
 def timeline_frame(runs: list[Run]) -> Any:
     """Checks x runs, each cell a status (pandas DataFrame; columns are run names)."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     ids = list(dict.fromkeys(i for r in runs for i in r.statuses))
@@ -412,6 +413,7 @@ def timeline_frame(runs: list[Run]) -> Any:
 
 def trend_frame(runs: list[Run]) -> Any:
     """Runs x key figures, indexed by the run's start time."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     rows = [{"run": r.name, "started": parse_when(r.started), "worst": r.worst, **r.figures} for r in runs]
@@ -421,6 +423,7 @@ def trend_frame(runs: list[Run]) -> Any:
 
 def render_text(result: dict[str, Any]) -> None:
     """``ses-runbook history`` without ``--json``: runs, then checks that were ever not ok."""
+    # deferred: rich: only when a terminal table is printed
     from rich.table import Table
 
     console = rich_console()

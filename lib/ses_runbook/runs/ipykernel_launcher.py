@@ -14,6 +14,7 @@ runbook's own code neither asserts nor reads docstrings on a notebook's path.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -26,7 +27,6 @@ def kernel_flags() -> tuple[str, ...]:
     Without it (a plain ``pip install``, or ``PYTHONDONTWRITEBYTECODE``), every kernel would compile
     pandas and matplotlib from source as it starts: two seconds of CPU to save eight MiB.
     """
-    import importlib.util
 
     spec = importlib.util.find_spec("pandas")
     if spec is None or not spec.origin:
@@ -38,7 +38,7 @@ def main() -> None:
     sys.modules["debugpy"] = None  # type: ignore[assignment]  # "import debugpy" now fails: no debugger
     # psutil serves JupyterLab's resource-usage panel (and is optional to ipykernel): 2.6 MiB a headless kernel never uses
     sys.modules["psutil"] = None  # type: ignore[assignment]
-    from ipykernel import kernelapp
+    from ipykernel import kernelapp  # deferred: only once debugpy and psutil are marked absent above
 
     kernelapp.launch_new_instance()
 

@@ -7,7 +7,10 @@ stable between runs (what nbval compares).
 
 from __future__ import annotations
 
+import base64
+import gc
 import html
+import io
 import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -94,10 +97,8 @@ class Runbook:
         Figures shown before are reference cycles nothing uses any more: they are collected
         first, so a kernel renders each figure in the memory of the last, not beside it.
         """
-        import base64
-        import gc
-        import io
 
+        # deferred: IPython exists only inside a kernel
         from IPython.display import display
 
         gc.collect()
@@ -126,6 +127,7 @@ class Runbook:
     # -- recording ---------------------------------------------------------------------
     def record(self) -> None:
         """The last cell: publish results and call counts for ``runner`` (nbval ignores it)."""
+        # deferred: IPython exists only inside a kernel
         from IPython.display import display
 
         checks = [r.to_dict() for r in self.results]

@@ -15,6 +15,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from botocore.config import Config
+
 from ses_runbook.core.errors import NotifyError
 from ses_runbook.core.redact import mask_key_ids
 from ses_runbook.runs.history import changes_text
@@ -116,8 +118,8 @@ def _post(url: str, body: dict[str, Any], timeout: float = 10.0) -> None:
 def _publish(arn: str, body: dict[str, Any], params: Params | None, session: Any) -> None:
     """SNS Publish with the parameters' credentials and endpoint (a plain client: this write is
     the one the user asked for with ``--notify``)."""
+    # deferred: boto3 loads s3transfer: only the S3 reports root and SNS need it
     import boto3
-    from botocore.config import Config
 
     region = arn.split(":")[3]
     session = session or boto3.Session(profile_name=params.aws_profile if params else None)

@@ -6,6 +6,9 @@ threads and kernels). Times are UTC and say so; every axis names its unit.
 
 from __future__ import annotations
 
+import base64
+import io
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +25,7 @@ COLOURS = {"Send": "#0969da", "Delivery": "#1a7f37", "Bounce": "#cf222e", "Compl
 
 
 def _figure(height: float, rows: int = 1) -> tuple[Figure, Any]:
+    # deferred: matplotlib (about 30 MiB): only where a figure is drawn
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, height), dpi=100, layout="constrained")
@@ -31,8 +35,8 @@ def _figure(height: float, rows: int = 1) -> tuple[Figure, Any]:
 
 def _time_axis(ax: Axes) -> None:
     """Concise dates in UTC on the x axis."""
-    from datetime import timezone
 
+    # deferred: matplotlib (about 30 MiB): only where a figure is drawn
     import matplotlib.dates as mdates
 
     locator = mdates.AutoDateLocator(tz=timezone.utc, minticks=4, maxticks=10)
@@ -93,7 +97,6 @@ def metrics_figure(frame: pd.DataFrame) -> Figure:
 
 def _breaches(ax: Axes, x: Any, values: Any, level: float, colour: str, period_s: int) -> int:
     """Shade the spans where ``values >= level``; returns how many periods breached."""
-    from datetime import timedelta
 
     count, start = 0, None
     step = timedelta(seconds=period_s)
@@ -111,6 +114,7 @@ def _breaches(ax: Axes, x: Any, values: Any, level: float, colour: str, period_s
 def rates_figure(frame: pd.DataFrame, params: Any | None = None) -> Figure:
     """Bounce and complaint rate (CloudWatch Reputation.*) against the warn and fail levels,
     the periods at or above them shaded."""
+    # deferred: matplotlib (about 30 MiB): only where a figure is drawn
     from matplotlib.ticker import PercentFormatter
 
     thresholds = frame.attrs.get("thresholds", {})
@@ -160,6 +164,7 @@ def rates_figure(frame: pd.DataFrame, params: Any | None = None) -> Figure:
 
 def quota_figure(frame: pd.DataFrame) -> Figure:
     """Messages sent in the trailing 24 h against Max24HourSend and the warn level."""
+    # deferred: matplotlib (about 30 MiB): only where a figure is drawn
     from matplotlib.ticker import StrMethodFormatter
 
     fig, (ax,) = _figure(3.8)
@@ -191,8 +196,6 @@ def title(fig: Figure) -> str:
 
 
 def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
@@ -208,7 +211,6 @@ def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
 
 def extract_pngs(notebook_node: Any, out_dir: str | Path, stem: str) -> list[Path]:
     """Write every ``image/png`` output of an executed notebook to ``out_dir/stem-N.png`` (N from 1)."""
-    import base64
 
     out_dir = Path(out_dir)
     written: list[Path] = []
@@ -227,6 +229,7 @@ def extract_pngs(notebook_node: Any, out_dir: str | Path, stem: str) -> list[Pat
 def feedback_figure(timeline: pd.DataFrame, rates: pd.DataFrame, since: Any = None) -> Figure:
     """Notifications per hour by kind (top; from the feedback queue) above the CloudWatch bounce and
     complaint rates (bottom) over the same span: which addresses' feedback made the rate move."""
+    # deferred: matplotlib (about 30 MiB): only where a figure is drawn
     from matplotlib.ticker import PercentFormatter
 
     fig, (top, bottom) = _figure(6, rows=2)
@@ -275,6 +278,7 @@ def feedback_figure(timeline: pd.DataFrame, rates: pd.DataFrame, since: Any = No
 # -- history (frames from ``history.timeline_frame`` / ``history.trend_frame``) ------------------
 def status_timeline_figure(frame: pd.DataFrame) -> Figure:
     """Checks x runs, each cell coloured by its status (grey: not checked in that run)."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import numpy as np
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Patch

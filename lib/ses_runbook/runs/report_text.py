@@ -17,6 +17,7 @@ STYLE = {
 
 
 def rich_console(stderr: bool = False):
+    # deferred: rich: only when a terminal table is printed
     from rich.console import Console
 
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
@@ -31,6 +32,7 @@ def progress_printer() -> Callable[[CheckResult], None] | None:
 
 
 def print_report(report: Report) -> None:
+    # deferred: rich: only when a terminal table is printed
     from rich.table import Table
 
     console = rich_console()

@@ -37,7 +37,6 @@ class RootRun:
 
     @property
     def exit_code(self) -> int:
-
         return exit_code(Status(self.summary["worst"]))
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
+import queue
 import re
+import signal
 import sys
 import threading
 import time
@@ -86,6 +89,7 @@ def resolve_notebooks(names: list[str]) -> list[Path]:
 
 def inspect_all() -> list[dict[str, Any]]:
     """Each notebook with its parameters and their help (papermill's ``inspect_notebook``)."""
+    # deferred: nbformat validates with jsonschema (0.2 s): only when a notebook is read
     import nbformat
     import papermill
 
@@ -163,6 +167,7 @@ def banner_html(context: dict[str, Any]) -> str:
 
 def _kernel_name() -> str:
     """The project's kernel when registered, else the running interpreter's own."""
+    # deferred: jupyter_client and zmq: only when kernels start
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     try:
@@ -180,6 +185,7 @@ KERNEL_READY_TIMEOUT_S = 60
 
 def _ready(km: Any) -> bool:
     """Whether a just-started kernel answers (``kernel_info``); False when it died on the way."""
+    # deferred: jupyter_client and zmq: only when kernels start
     from jupyter_client.blocking import BlockingKernelClient
 
     client = BlockingKernelClient()
@@ -215,9 +221,6 @@ class KernelPool:
     )
 
     def __init__(self, size: int, kernel_name: str, cwd: Path) -> None:
-        import logging
-        import queue
-
         # jupyter_client warns when a finished client's zmq context is collected; nothing is wrong.
         logging.getLogger("traitlets").addFilter(
             lambda record: "Could not destroy zmq context" not in record.getMessage()
@@ -235,6 +238,7 @@ class KernelPool:
     def _start(self) -> tuple[Any, bool]:
         """A new kernel, and whether it has answered ``kernel_info`` (the last attempt is not asked:
         its first notebook waits for it)."""
+        # deferred: jupyter_client and zmq: only when kernels start
         from jupyter_client.manager import KernelManager
 
         # nbclient gets asynchronous clients from it (its own default): a blocking client would wait
@@ -282,6 +286,7 @@ class KernelPool:
             km, answered = self._start()
         # A fresh client each time: a client's sockets belong to the event loop of the notebook
         # run that created it, and nbclient runs each notebook on its own loop.
+        # deferred: jupyter_client and zmq: only when kernels start
         from jupyter_client.blocking import BlockingKernelClient
 
         client = BlockingKernelClient(
@@ -328,8 +333,6 @@ class KernelPool:
 
     @staticmethod
     def _kill(km: Any) -> None:
-        import signal
-
         try:
             if km.has_kernel:
                 km.signal_kernel(getattr(signal, "SIGKILL", signal.SIGTERM))
@@ -349,6 +352,7 @@ class KernelPool:
 def _execute(
     path: Path, out_dir: Path, parameters: dict[str, Any], kernels: KernelPool, timeout: int, banner: str
 ) -> NotebookResult:
+    # deferred: nbformat validates with jsonschema (0.2 s): only when a notebook is read
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -546,7 +550,6 @@ def _unlisted(record: Any) -> bool:
 def _quiet_unknown_parameters() -> None:
     """papermill logs a warning for each value a notebook's cell does not list; the runner passes
     such values on purpose (every notebook accepts every parameter), so they are not news."""
-    import logging
 
     log = logging.getLogger("papermill")
     if _unlisted not in log.filters:
@@ -556,6 +559,7 @@ def _quiet_unknown_parameters() -> None:
 def _progress(total: int, quiet: bool):
     if quiet:
         return lambda r: None
+    # deferred: tqdm: only for a progress bar
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc="notebooks", unit="nb", file=sys.stderr, leave=True, dynamic_ncols=True)
@@ -570,7 +574,6 @@ def _progress(total: int, quiet: bool):
 
 
 def index_html(summary: dict[str, Any], banner: str) -> str:
-
     rows = "".join(
         f"<tr><td>{status_badge(n['worst'])}</td><td><a href='{html.escape(n['html'] or n['ipynb'])}'>{html.escape(n['name'])}</a></td>"
         f"<td>{n['checks']}</td><td>{n['duration_s']} s</td><td><a href='{html.escape(n['ipynb'])}'>ipynb</a></td>"
@@ -597,6 +600,7 @@ def index_html(summary: dict[str, Any], banner: str) -> str:
 
 
 def _print_summary(summary: dict[str, Any], out_dir: Path) -> None:
+    # deferred: rich: only when a terminal table is printed
     from rich.console import Console
     from rich.table import Table
 

@@ -26,6 +26,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import botocore.exceptions
+from botocore.config import Config
+
 from ses_runbook.core.errors import ReportsError
 from ses_runbook.core.redact import mask_key_ids
 
@@ -176,8 +179,8 @@ class S3Root(Root):
         destination the user asked for, not a change to the SES account, so it is not routed
         through the read-only guard of ``aws.Aws``."""
         if self._client is None:
+            # deferred: boto3 loads s3transfer: only the S3 reports root and SNS need it
             import boto3
-            from botocore.config import Config
 
             p = self.params
             session = self._session or boto3.Session(profile_name=p.aws_profile if p else None)
@@ -195,8 +198,6 @@ class S3Root(Root):
         return "/".join(p.strip("/") for p in (self.prefix, *parts) if p)
 
     def _error(self, exc: Exception, doing: str) -> ReportsError:
-        import botocore.exceptions
-
         if isinstance(exc, botocore.exceptions.ClientError):
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("404", "NoSuchBucket"):
@@ -228,7 +229,6 @@ class S3Root(Root):
     def claim(self, account: str, region: str, when: datetime, label: str | None) -> Slot:
         """Claim ``account/region/name/`` by creating its INCOMPLETE marker with ``If-None-Match: *``
         (S3 conditional write): of two runs racing for one name, one gets the next name."""
-        import botocore.exceptions
 
         parent = f"{account_segment(account)}/{safe_name(region)}"
         for attempt in range(1000):

@@ -34,6 +34,7 @@ def last_send_points(aws: Aws, n: int = 5) -> list[dict[str, Any]]:
 
 def daily_send_statistics(frame: pd.DataFrame) -> pd.DataFrame:
     """The two weeks of ``metrics.send_statistics_frame`` summed per UTC day, rates in per cent."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     daily = frame[COUNTS].resample("1D").sum().astype(int)

@@ -10,18 +10,23 @@ counted here, on the server side, so tests can prove how many calls (and writes)
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
 import logging
 import random
 import re
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, unquote
+
+import botocore.session
 
 from ses_runbook.core.aws import READ_OPERATIONS, READ_PATH_OPERATIONS, iam_action
 from ses_runbook.sandbox import inbound, notifications
@@ -272,6 +277,7 @@ class SesLayer:
         return None
 
     def _publish(self, topic: str, message: dict[str, Any]) -> None:
+        # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
         from moto.sns.models import sns_backends
 
         stamped = dict(message)
@@ -357,7 +363,6 @@ class SesLayer:
         """IAM's credential report, built from moto's users and keys in AWS's own CSV: moto's has a
         fixed 2015 date, no root row and no last-use region or service. The first Generate answers
         STARTED (the report is ready at once), later ones COMPLETE; made at the scenario's as_of."""
-        import base64
 
         if operation == "GenerateCredentialReport":
             with self._lock:
@@ -365,6 +370,7 @@ class SesLayer:
             return _xml("State", "STARTED" if first else "COMPLETE")
         if not getattr(self, "report_generated", False):
             raise SesError("ReportNotPresent", "Credential report not present; call GenerateCredentialReport", 410)
+        # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
         from moto.iam.models import iam_backends
 
         stamp = "%Y-%m-%dT%H:%M:%S+00:00"
@@ -458,6 +464,7 @@ class SesLayer:
 
     # -- SQS ---------------------------------------------------------------------------
     def _queue(self, url: str) -> Any:
+        # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
         from moto.sqs.models import sqs_backends
 
         try:
@@ -466,9 +473,6 @@ class SesLayer:
             return None
 
     def sqs_receive(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        import hashlib
-        import time
-
         queue = self._queue(request.get("QueueUrl", ""))
         if queue is None or queue.fifo_queue:
             return None
@@ -517,8 +521,6 @@ class SesLayer:
         return {"Messages": out} if out else {}
 
     def _change_visibility(self, queue: Any, handle: str, timeout: int) -> str | None:
-        import time
-
         if not 0 <= timeout <= 43200:
             return "InvalidParameterValue"
         for message in queue._messages:
@@ -927,8 +929,6 @@ def sesv2_operation(method: str, path: str) -> tuple[str, dict[str, str]]:
     """Name a SESv2 REST request, and its path parameters, from botocore's own service model."""
     global _SESV2_OPS
     if _SESV2_OPS is None:
-        import botocore.session
-
         model = botocore.session.get_session().get_service_model("sesv2")
         ops: list[tuple[str, re.Pattern[str], str]] = []
         for name in model.operation_names:

@@ -64,6 +64,7 @@ class ImapServer(LoopbackService):
         return self
 
     async def _serve(self) -> None:
+        # deferred: pymap: only when the sandbox starts its mailbox
         from proxyprotocol.reader import ProxyProtocolReader
         from pymap.backend.dict import Config, DictBackend, Login
         from pymap.imap import IMAPServer

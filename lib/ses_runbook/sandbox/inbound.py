@@ -18,6 +18,7 @@ from ses_runbook.sandbox.world import ACCOUNT, World
 
 
 def _s3_backend() -> Any:
+    # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
     from moto.s3.models import s3_backends
 
     return s3_backends[ACCOUNT]["aws"]

@@ -11,6 +11,7 @@ exactly as it verifies in ``message.py``.
 from __future__ import annotations
 
 import base64
+import email
 import functools
 import os
 import random
@@ -75,6 +76,7 @@ def keypair(label: str = "default", bits: int = 2048) -> tuple[bytes, str]:
     Derived from ``label`` (a sandbox-only key, never a secret): a message saved from one sandbox run
     still verifies against the DNS of the next. Cached per process (a second of arithmetic).
     """
+    # deferred: cryptography: only when the sandbox makes its keys
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -107,6 +109,7 @@ def sign(
     raw: bytes, domain: str, selector: str, private_key: bytes, headers: list[bytes] | None = None, length: bool = False
 ) -> bytes:
     """``raw`` with a DKIM-Signature (relaxed/relaxed, rsa-sha256) prepended."""
+    # deferred: dkimpy and its crypto: only when a signature is verified or made
     import dkim
 
     present = [
@@ -175,8 +178,6 @@ def ses_deliver(
 
 
 def _first_to(raw: bytes) -> str:
-    import email
-
     parsed = email.message_from_bytes(raw)
     return email.utils.parseaddr(parsed.get("To", ""))[1]
 

@@ -15,6 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from botocore.config import Config
+
 from ses_runbook.sandbox.world import DEFAULT_STATE_DIR, SANDBOX_KEY
 
 BUCKET = "ses-runbook-reports"  # the staged bucket every sandbox has
@@ -25,8 +27,8 @@ def default_dir() -> Path:
 
 
 def client(endpoint_url: str, region: str) -> Any:
+    # deferred: boto3 loads s3transfer: only the S3 reports root and SNS need it
     import boto3
-    from botocore.config import Config
 
     return boto3.client(
         "s3",

@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+import random
 import shlex
 import tempfile
 import threading
@@ -13,6 +14,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+from botocore.config import Config
 
 from ses_runbook.core.errors import SandboxError
 from ses_runbook.core.iampolicy import allows
@@ -49,6 +52,7 @@ def _ses_managed_policies() -> str:
     start); the runbook reads a managed policy only to learn whether it lets a user send, and
     every policy that can is kept.
     """
+    # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
     def grants_ses(document: dict[str, Any]) -> bool:
@@ -148,7 +152,7 @@ class Sandbox:
 
     # -- AWS ---------------------------------------------------------------------------
     def _start_aws(self) -> None:
-        from moto.backends import get_backend  # noqa: F401  (import moto before serving)
+        from moto.backends import get_backend  # noqa: F401  (import moto before serving); deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
         from moto.moto_api._internal.models import moto_api_backend
         from moto.server import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
@@ -157,10 +161,12 @@ class Sandbox:
         # AWS-managed policies (AmazonSESFullAccess...) exist in every account; moto loads them on request,
         # the ones that can grant an SES action only (see _ses_managed_policies).
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
         import moto.iam.models
 
         moto.iam.models.aws_managed_policies_data = _ses_managed_policies()
         moto_api_backend.reset()
+        # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
         from moto.moto_api._internal import mock_random
 
         mock_random.seed(self.scenario.traffic.seed)  # stable key ids and message ids between runs
@@ -184,8 +190,8 @@ class Sandbox:
 
     def client(self, service: str) -> Any:
         """A plain boto3 client on the sandbox, for seeding and for tests."""
+        # deferred: boto3 loads s3transfer: only the S3 reports root and SNS need it
         import boto3
-        from botocore.config import Config
 
         return boto3.client(
             service,
@@ -219,6 +225,7 @@ class Sandbox:
         self.layer.reset_calls()
 
     def _seed_iam(self) -> None:
+        # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
         from moto.iam.models import AccessKeyLastUsed, iam_backends
 
         iam = self.client("iam")
@@ -273,6 +280,7 @@ class Sandbox:
         1,000 points each took most of a sandbox's start. moto only reads them, so a process that
         starts the same world again (tests do, many times) reuses them.
         """
+        # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
         from moto.cloudwatch.models import MetricDatum, cloudwatch_backends
 
         key = self.scenario.model_dump_json()
@@ -301,6 +309,7 @@ class Sandbox:
         """The scenario's feedback pipeline: SNS topic, SQS queue and subscription, identity notification
         topics, reputation alarms, and the notifications waiting on the queue."""
 
+        # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
         from moto.sqs.models import sqs_backends
 
         fb = self.scenario.feedback
@@ -359,11 +368,10 @@ class Sandbox:
                     TreatMissingData="notBreaching",
                 )
         if self.feedback_queue_url and topic:
-            import random
-
             rng = random.Random(self.scenario.traffic.seed + 13)
             # Straight into moto's queue, stamped with when SNS delivered them: moto's SendMessage recounts
             # the whole queue on every call (minutes for a spike's thousands).
+            # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
             from moto.sqs.models import Message
 
             queue = sqs_backends[ACCOUNT][region].get_queue("ses-feedback")
@@ -377,7 +385,6 @@ class Sandbox:
     # -- IAM enforcement ---------------------------------------------------------------
     def create_role_user(self, name: str, policy_document: str | dict) -> tuple[str, str]:
         """An IAM user holding exactly ``policy_document`` (inline); returns its access key pair."""
-        import json
 
         iam = self.client("iam")
         iam.create_user(UserName=name)
@@ -392,6 +399,7 @@ class Sandbox:
         self.layer.authorize = self._authorize if on else None
 
     def _authorize(self, key_id: str, action: str) -> str | None:
+        # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
         from moto.iam.models import iam_backends
 
         if key_id == SANDBOX_KEY[0]:
@@ -449,7 +457,6 @@ class Sandbox:
         return [{"ttl": 300, **r} for r in unique.values()]
 
     def _start_dns(self) -> None:
-
         try:
             self.dns = DnsServer(self.dns_records(), host=HOST, port=self.ports["dns"]).start()
         except OSError as exc:
@@ -466,7 +473,6 @@ class Sandbox:
             }
 
     def _start_smtp(self) -> None:
-
         try:
             self.smtp = SmtpServer(
                 self.smtp_credentials, cert_dir=self.state_dir, host=HOST, port=self.ports["smtp"]

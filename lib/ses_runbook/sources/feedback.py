@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -199,7 +200,6 @@ def parse(bodies: Iterable[str]) -> tuple[list[dict[str, Any]], dict[str, int]]:
 
 # -- reading the queue ------------------------------------------------------------------------
 def _queue_error(exc: Exception, url: str) -> FeedbackError:
-
     if isinstance(exc, botocore.exceptions.ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         if "NonExistentQueue" in code or "QueueDoesNotExist" in code:
@@ -317,6 +317,7 @@ def read_queue(aws: Aws, params: Params, url: str | None = None) -> QueueRead:
 # -- frames ---------------------------------------------------------------------------------------
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows as a DataFrame with the columns in a fixed order and UTC times."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     df = pd.DataFrame(rows, columns=COLUMNS)
@@ -427,6 +428,7 @@ def masked(df: pd.DataFrame, params: Params, columns: Iterable[str] = ("recipien
 
 # -- the views 09_feedback shows ------------------------------------------------------------------
 def _kinds(df: pd.DataFrame) -> pd.Series:
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import numpy as np
 
     return np.where(df["type"] == "Bounce", df["type"] + " " + df["bounce_type"].fillna("?"), df["type"])
@@ -447,6 +449,7 @@ def counts_by_type(df: pd.DataFrame) -> pd.DataFrame:
 
 def by(df: pd.DataFrame, column: str, top: int = 10) -> pd.DataFrame:
     """Bounces (permanent, transient) and complaints per value of ``column``, biggest first, with shares."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     if df.empty:
@@ -473,6 +476,7 @@ def by(df: pd.DataFrame, column: str, top: int = 10) -> pd.DataFrame:
 
 def by_source(df: pd.DataFrame) -> pd.DataFrame:
     """Which of our services sent what bounced or complained: From, IAM caller and message tags."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     if df.empty:
@@ -510,7 +514,6 @@ def complaints_by_type(df: pd.DataFrame) -> pd.DataFrame:
 
 def top_diagnostics(df: pd.DataFrame, top: int = 10) -> pd.DataFrame:
     """The commonest diagnostic codes, with the address inside a code replaced so equal reasons group."""
-    import re
 
     b = df[df["type"] == "Bounce"]
     codes = b["diagnostic_code"].fillna("(none)").map(lambda t: re.sub(r"<?[^\s<>;:]+@[^\s<>;:]+>?", "<address>", t))
@@ -519,6 +522,7 @@ def top_diagnostics(df: pd.DataFrame, top: int = 10) -> pd.DataFrame:
 
 def timeline(df: pd.DataFrame, freq: str = "1h") -> pd.DataFrame:
     """Notifications per ``freq`` by kind (bounce permanent/transient, complaint, ...): the plot's data."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     if df.empty:
@@ -530,6 +534,7 @@ def timeline(df: pd.DataFrame, freq: str = "1h") -> pd.DataFrame:
 # -- cleaning the list ----------------------------------------------------------------------------
 def removals(df: pd.DataFrame) -> pd.DataFrame:
     """Addresses to remove from our lists: every permanent bounce and every complaint, once, latest first."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     hard = df[((df["type"] == "Bounce") & (df["bounce_type"] == "Permanent")) | (df["type"] == "Complaint")]

@@ -252,6 +252,7 @@ def body_defects(msg: Message) -> list[str]:
 # -- the receiver's own verdicts -----------------------------------------------------------------
 def receiver_verdicts(msg: Message) -> list[dict[str, Any]]:
     """What the receiving side wrote into the message: Authentication-Results, ARC, SES receiving verdicts."""
+    # deferred: authres: only when a message is judged
     import authres
 
     rows = []

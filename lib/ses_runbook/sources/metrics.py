@@ -271,6 +271,7 @@ def send_sum_command(params: Params) -> str:
 # -- pandas from here on: notebooks and plots only ---------------------------------------------
 def send_statistics_frame(aws: Aws) -> pd.DataFrame:
     """SES ``GetSendStatistics`` as a DataFrame indexed by UTC time, with derived rates."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     points = ses.send_statistics(aws)
@@ -295,6 +296,7 @@ def send_statistics_frame(aws: Aws) -> pd.DataFrame:
 def _grid_frame(points_by_column: dict[str, list[tuple[datetime, float]]], data: dict[str, Any]) -> pd.DataFrame:
     """Series on the period grid from ``start`` (UTC): counts summed per period, zeros where absent;
     rates averaged per period and carried forward between publications (they are trailing levels)."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     period = data["period"]
@@ -328,6 +330,7 @@ def ses_metrics_frame(aws: Aws, params: Params) -> pd.DataFrame:
 
     ``frame.attrs`` holds ``period`` (s), ``as_of``, ``notes`` and ``params`` thresholds for the plots.
     """
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     data = metric_series(aws, params)
@@ -350,6 +353,7 @@ def ses_metrics_frame(aws: Aws, params: Params) -> pd.DataFrame:
 def configuration_set_frame(aws: Aws, params: Params) -> pd.DataFrame:
     """Per-configuration-set counts (columns ``(set, metric)``) from the same GetMetricData answer;
     empty when the account has no configuration sets."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     data = metric_series(aws, params)
@@ -382,6 +386,7 @@ def configuration_set_rows(aws: Aws, params: Params) -> list[dict[str, Any]]:
 
 def hourly_send_rows(frame: pd.DataFrame, hours: int = 24) -> list[dict[str, Any]]:
     """The runbook page's command answered from the frame (no extra call): Send Sum per hour, last 24 h."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     period = int(frame.attrs.get("period", 3600))
@@ -406,6 +411,7 @@ def hourly_send_rows(frame: pd.DataFrame, hours: int = 24) -> list[dict[str, Any
 def quota_frame(aws: Aws, params: Params) -> pd.DataFrame:
     """Quota use over time: messages sent in the trailing 24 h (from GetSendStatistics' 15-minute
     points) against ``Max24HourSend`` (SESv2 GetAccount SendQuota), indexed by UTC time."""
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     send = send_statistics_frame(aws)
@@ -436,6 +442,7 @@ def anomaly_rows(frame: pd.DataFrame, top: int = 3) -> list[dict[str, Any]]:
     Per metric, the ``top`` hours whose count rose most over the hour before, with the
     reputation rate published at that hour; nothing when no hour rose.
     """
+    # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
     period = int(frame.attrs.get("period", 3600))

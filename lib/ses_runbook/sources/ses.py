@@ -6,9 +6,14 @@ Functions take an ``Aws`` (clients, memo, counters) and return plain Python data
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
+from urllib.parse import unquote
 
 if TYPE_CHECKING:
     from ses_runbook.core.aws import Aws
@@ -174,8 +179,6 @@ def managed_policy_document(aws: Aws, arn: str) -> Any:
 
 def policy_document(value: Any) -> dict[str, Any]:
     """A policy document as a dict: botocore usually decodes it, the raw API sends URL-encoded JSON."""
-    import json
-    from urllib.parse import unquote
 
     if isinstance(value, dict):
         return value
@@ -207,9 +210,6 @@ def credential_report(aws: Aws) -> dict[str, Any]:
     Returns ``{"generated": datetime, "account": id or None, "users": {name: row}}``; a row is the
     report's CSV line as a dict (``access_key_1_active``, ``access_key_1_last_rotated``...).
     """
-    import csv
-    import io
-    import time
 
     state = aws.call("iam", "GenerateCredentialReport").get("State")
     deadline = time.monotonic() + CREDENTIAL_REPORT_WAIT_S

@@ -68,7 +68,7 @@ def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
     Ed25519 key), ``body_hash`` (ok, mismatch or ?), ``result`` (pass, fail, or permerror when no
     key is published) and ``reason``.
     """
-    import dkim  # dkimpy imports dnspython's resolver; only a judged message needs it, after Lookup set DNS up
+    import dkim  # dkimpy imports dnspython's resolver; only a judged message needs it, after Lookup set DNS up; deferred: dkimpy and its crypto: only when a signature is verified or made
 
     get_txt = dnsfunc(lookup)
     rows = []
@@ -116,7 +116,7 @@ def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
 
 def verify_arc(raw: bytes, lookup: Lookup) -> dict[str, Any]:
     """The ARC chain's validation (``cv=``) and dkimpy's reason."""
-    import dkim  # as in verify: loaded only when a message is judged
+    import dkim  # as in verify: loaded only when a message is judged; deferred: dkimpy and its crypto: only when a signature is verified or made
 
     try:
         cv, _results, why = dkim.arc_verify(raw, dnsfunc=dnsfunc(lookup), timeout=lookup.params.dns_timeout_s)

@@ -33,9 +33,11 @@ def _dnspython() -> Any:
     uses DoH keeps it.
     """
     if "dns.query" not in sys.modules:
+        # deferred: dnspython (7 MiB): only when DNS is asked
         import dns._features
 
         dns._features.force("doh", False)
+    # deferred: dnspython (7 MiB): only when DNS is asked
     import dns.exception
     import dns.name
     import dns.nameserver
