@@ -21,18 +21,19 @@ from typing import Any
 import pytest
 
 import ses_runbook.core.params
-from ses_runbook.checks import Context, run
+from ses_runbook.checks import Context, message, run, suite
 from ses_runbook.checks import dns as dns_checks
 from ses_runbook.checks import iam as iam_checks
 from ses_runbook.checks import smtp as smtp_checks
-from ses_runbook.checks import suite as health
 from ses_runbook.core.aws import Aws
-from ses_runbook.core.results import Report, Status
+from ses_runbook.core.results import CheckResult, Report, Status
 from ses_runbook.core.smtpcred import derive_smtp_password
+from ses_runbook.remediation import CAUSES, CONFIRMED, Facts, diagnose
+from ses_runbook.runs import views
 from ses_runbook.sandbox import mail
 from ses_runbook.sandbox import scenario as scenario_mod
-from ses_runbook.sources import message
-from ses_runbook.sources.mailauth.dns import Answer
+from ses_runbook.sources.mailauth.dns import Answer, dig_command
+from ses_runbook.sources.message import parse
 from support import SCENARIOS, Running, closed_port, run_cli
 
 AS_OF = "2026-03-02T12:00:00Z"  # the IAM keys' ages and last uses below are counted from it
@@ -40,6 +41,7 @@ DOMAIN = "thephenom.app"
 DNS_IDS = ["identity.mail_from", "dns.dkim", "dns.spf", "dns.dmarc"]
 DNS_DRIFT = str(SCENARIOS / "dns-drift.yaml")
 SUBDOMAIN_SENDER = str(SCENARIOS / "subdomain-sender.yaml")
+SUBDOMAIN_IDENTITY = str(SCENARIOS / "subdomain-identity.yaml")
 
 
 def on(*scenarios: str):
@@ -51,7 +53,7 @@ def on(*scenarios: str):
 
 def report_and_secrets(sandbox: Running) -> tuple[Report, dict[str, str]]:
     """Every check of the sandbox's scenario, and the secrets that were in play."""
-    report = health.check_all(sandbox.params)
+    report = suite.check_all(sandbox.params)
     env = sandbox.box.env()
     secrets = {
         "smtp_password": env.get("SES_SMTP_PASSWORD", ""),
@@ -79,7 +81,7 @@ def test_healthy_passes_every_check(sandbox: Running) -> None:
 
 @on("healthy")
 def test_healthy_details(sandbox: Running) -> None:
-    checks = health.check_all(sandbox.params).by_id()
+    checks = suite.check_all(sandbox.params).by_id()
     assert checks["dns.spf"].details["name"] == "mail.thephenom.app"
     assert checks["dns.spf"].details["dns_lookups"] == 1
     assert checks["dns.dmarc"].details["policy"] == "quarantine"
@@ -94,7 +96,7 @@ def test_healthy_details(sandbox: Running) -> None:
 
 @on("healthy")
 def test_iam_asks_once_per_user_key_and_policy(sandbox: Running) -> None:
-    calls = health.check_all(sandbox.params).run["aws_calls"]["by_operation"]
+    calls = suite.check_all(sandbox.params).run["aws_calls"]["by_operation"]
     iam = {op: n for op, n in calls.items() if op.startswith("iam.")}
     # users and their policies in one paged call; every user's keys from the credential report;
     # the services' key looked up by id for its owner
@@ -110,7 +112,7 @@ def test_iam_asks_once_per_user_key_and_policy(sandbox: Running) -> None:
 
 @on("healthy")
 def test_iam_rows_are_masked_and_serialisable(sandbox: Running) -> None:
-    result = health.check_all(sandbox.params).by_id()["iam.smtp_users"]
+    result = suite.check_all(sandbox.params).by_id()["iam.smtp_users"]
     rows = result.details["users"]
     assert [r["user"] for r in rows] == ["ses-smtp-nest", "ses-smtp-webmail", "api-mailer"]  # ci-deploy cannot send
     assert {r["age_days"] for r in rows} == {41, 12, 63}
@@ -212,7 +214,7 @@ def test_key_age_and_disuse_warn_and_unknown_dependency_fails(sandbox: Running) 
 
 @on(DNS_DRIFT)
 def test_wrong_dkim_target_spf_over_ten_lookups_and_dmarc_p_none(sandbox: Running) -> None:
-    report = health.check_all(sandbox.params)
+    report = suite.check_all(sandbox.params)
     checks = report.by_id()
     assert {c.id: c.status.value for c in report.checks if c.status is not Status.OK} == {
         "dns.dkim": "fail",
@@ -245,7 +247,7 @@ EXPECTED = {
 
 @on(*EXPECTED)
 def test_each_scenario_breaks_exactly_its_checks(sandbox: Running) -> None:
-    report = health.check_all(sandbox.params)
+    report = suite.check_all(sandbox.params)
     expected = EXPECTED[sandbox.scenario]
     assert {c.id: c.status.value for c in report.checks if c.status is not Status.OK} == expected
     for check_id in expected:
@@ -254,7 +256,7 @@ def test_each_scenario_breaks_exactly_its_checks(sandbox: Running) -> None:
 
 @on("dkim-cname-missing")
 def test_dkim_cname_missing_prints_the_exact_record(sandbox: Running) -> None:
-    report = health.check_all(sandbox.params)
+    report = suite.check_all(sandbox.params)
     token = scenario_mod.load("dkim-cname-missing").dkim_tokens(DOMAIN)[1]
     result = report.by_id()["dns.dkim"]
     line = f"{token}._domainkey.{DOMAIN}. 300 IN CNAME {token}.dkim.amazonses.com."
@@ -270,7 +272,7 @@ def test_dkim_cname_missing_prints_the_exact_record(sandbox: Running) -> None:
 
 @on("spf-missing")
 def test_spf_record_to_add(sandbox: Running) -> None:
-    spf = health.check_all(sandbox.params).by_id()["dns.spf"]
+    spf = suite.check_all(sandbox.params).by_id()["dns.spf"]
     assert spf.details["zone_lines"] == ['mail.thephenom.app. 300 IN TXT "v=spf1 include:amazonses.com ~all"']
     assert spf.details["name"] == "mail.thephenom.app"  # the MAIL FROM domain, not the apex
     assert spf.details["zone_lines"][0] in spf.summary
@@ -278,7 +280,7 @@ def test_spf_record_to_add(sandbox: Running) -> None:
 
 @on("dmarc-missing")
 def test_dmarc_record_to_add(sandbox: Running) -> None:
-    dmarc = health.check_all(sandbox.params).by_id()["dns.dmarc"]
+    dmarc = suite.check_all(sandbox.params).by_id()["dns.dmarc"]
     assert dmarc.details["zone_lines"] == [
         '_dmarc.thephenom.app. 300 IN TXT "v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:dmarc-reports@thephenom.app"'
     ]
@@ -287,7 +289,7 @@ def test_dmarc_record_to_add(sandbox: Running) -> None:
 
 @on("mail-from-mx-missing")
 def test_mail_from_mx_record_to_add(sandbox: Running) -> None:
-    mx = health.check_all(sandbox.params).by_id()["identity.mail_from"]
+    mx = suite.check_all(sandbox.params).by_id()["identity.mail_from"]
     assert mx.details["zone_lines"] == ["mail.thephenom.app. 300 IN MX 10 feedback-smtp.us-east-1.amazonses.com."]
     assert mx.details["records_to_add"] == [
         {"name": "mail.thephenom.app", "type": "MX", "value": "10 feedback-smtp.us-east-1.amazonses.com", "ttl": 300}
@@ -298,7 +300,7 @@ def test_mail_from_mx_record_to_add(sandbox: Running) -> None:
 
 @on("smtp-credentials-rotated")
 def test_rotated_credentials_report_535(sandbox: Running) -> None:
-    result = health.check_all(sandbox.params).by_id()["smtp.auth"]
+    result = suite.check_all(sandbox.params).by_id()["smtp.auth"]
     assert result.status is Status.FAIL
     assert result.details["code"] == 535
     assert result.details["reply"] == "Authentication Credentials Invalid"
@@ -310,7 +312,7 @@ def test_rotated_credentials_report_535(sandbox: Running) -> None:
 
 @on("smtp-key-inactive")
 def test_inactive_key_is_named(sandbox: Running) -> None:
-    report = health.check_all(sandbox.params)
+    report = suite.check_all(sandbox.params)
     assert any("is Inactive" in h for h in report.by_id()["smtp.auth"].details["diagnosis"])
     iam = report.by_id()["iam.smtp_users"]
     assert "ses-smtp-nest (used by the services via SES_SMTP_USERNAME) has no active access key" in iam.summary
@@ -329,7 +331,7 @@ def test_no_secret_in_the_report(sandbox: Running) -> None:
 
 @on("suppression-growth")
 def test_suppression_growth_counts(sandbox: Running) -> None:
-    result = health.check_all(sandbox.params).by_id()["suppression.list"]
+    result = suite.check_all(sandbox.params).by_id()["suppression.list"]
     assert result.details["total"] == 41
     assert result.details["added_last_7_days"] == 40
     assert result.details["by_reason"] == {"BOUNCE": 37, "COMPLAINT": 4}
@@ -467,14 +469,18 @@ def test_subdomain_sender_is_covered_and_dns_dmarc_and_mail_test_agree(
     assert covered.status is Status.OK, covered.summary
     assert f"{sender} verified through the domain thephenom.app" in covered.summary
     predicted = checks["dns.dmarc"]
-    assert predicted.status is Status.OK, predicted.summary  # an enforcing policy governs the sender
+    # an enforcing policy governs the sender: it passes, or every message of it is rejected
+    assert predicted.status is (Status.OK if verdict == "pass" else Status.FAIL), predicted.summary
+    if verdict == "fail":
+        assert predicted.remediation == "emails-going-to-spam"
+        assert predicted.summary.endswith(f"mail from {sender} fails DMARC, and receivers reject it")
     assert (predicted.details["name"], predicted.details["policy"]) == (location, policy)
     assert f"{tag}={policy}" in predicted.summary
     alignment = predicted.details["alignment"]
     assert alignment["from_domain"] == sender.partition("@")[2]
     assert (alignment["dkim_aligned"] or alignment["spf_aligned"]) is (verdict == "pass")
 
-    judged = message.judge(message.parse(_as_ses_sends(sandbox, sender), "ses.eml"), params).by_id()
+    judged = message.judge(parse(_as_ses_sends(sandbox, sender), "ses.eml"), params).by_id()
     measured = judged["message.dmarc"]
     assert (measured.details["record"]["location"], measured.details["record"]["policy"]) == (location, policy)
     assert f"{tag}={policy}" in measured.summary
@@ -524,3 +530,69 @@ def test_spf_authorises_ses_through_a_nested_include() -> None:
     assert result.status is Status.OK, result.summary
     assert result.details["dns_lookups"] == 2 and result.details["ses_included_via"] == ["_spf.thephenom.app"]
     assert "SPF includes amazonses.com" in dns_checks.mail_from(ctx).summary
+
+
+@on(SUBDOMAIN_IDENTITY)
+def test_dns_dmarc_predicts_the_signature_of_the_identity_that_covers_the_sender(sandbox: Running) -> None:
+    # news.thephenom.app is verified as an identity of its own: SES signs its mail d=news.thephenom.app
+    # (which its strict record accepts) and, without a custom MAIL FROM of its own, bounces via amazonses.com
+    own = run_checks(sandbox.load(sender="no-reply@news.thephenom.app"), ["dns.dmarc"])["dns.dmarc"]
+    assert own.status is Status.OK and (own.details["name"], own.details["adkim"]) == ("_dmarc.news.thephenom.app", "s")
+    assert own.details["alignment"] == {
+        "from_domain": "news.thephenom.app",
+        "signing_identity": "news.thephenom.app",
+        "dkim_domain": "news.thephenom.app",
+        "dkim_aligned": True,
+        "mail_from": "amazonses.com",
+        "spf_aligned": False,
+    }
+    assert "DKIM aligned (d=news.thephenom.app), SPF not aligned (MAIL FROM amazonses.com)" in own.summary
+    # a level further down the subdomain identity still signs, and strict alignment wants the very name
+    deeper = run_checks(sandbox.load(sender="no-reply@eu.news.thephenom.app"), ["dns.dmarc"])["dns.dmarc"]
+    assert deeper.details["alignment"]["dkim_domain"] == "news.thephenom.app"
+    assert "DKIM NOT aligned (d=news.thephenom.app)" in deeper.summary
+    # the parent's own sender: its own key and its custom MAIL FROM, as before
+    parent = run_checks(sandbox.params, ["dns.dmarc"])["dns.dmarc"].details["alignment"]
+    assert (parent["dkim_domain"], parent["dkim_aligned"], parent["mail_from"]) == (
+        "thephenom.app",
+        True,
+        "mail.thephenom.app",
+    )
+
+
+@on(SUBDOMAIN_SENDER)
+def test_dmarc_p_none_is_fixed_by_replacing_the_record_not_by_adding_a_second(sandbox: Running) -> None:
+    # thephenom.app's own record is p=none; sp=reject: the fix edits that record (a second record at
+    # the name would leave no policy at all, RFC 7489 6.6.3) and keeps its sp=
+    params = sandbox.params
+    warned = run_checks(params, ["dns.dmarc"])["dns.dmarc"]
+    assert warned.status is Status.WARN and "zone_lines" not in warned.details
+    findings = {f.cause.id: f for f in diagnose(params, "emails-going-to-spam").symptoms[0].findings}
+    dmarc = findings["dmarc-missing"]
+    assert dmarc.verdict == CONFIRMED
+    replace = dmarc.steps[0]
+    assert replace.action.startswith("Replace the DMARC record at _dmarc.thephenom.app (v=DMARC1; p=none; sp=reject;")
+    assert replace.command == warned.details["suggested"]
+    assert replace.command.startswith('_dmarc.thephenom.app. 300 IN TXT "v=DMARC1; p=quarantine; sp=reject;')
+    assert not any(step.action.startswith("Add") for step in dmarc.steps)
+    digs = {c for step in dmarc.steps for c in (step.command, step.verify) if c and c.startswith("dig ")}
+    assert digs == {dig_command(params, "TXT", "_dmarc.thephenom.app")} and "@127.0.0.1 -p " in digs.pop()
+
+
+def test_catalogue_digs_ask_the_runs_nameservers_and_dkim_targets_follow_the_signing_zone() -> None:
+    params = ses_runbook.core.params.load(overrides={"dns_nameservers": ["192.0.2.53:5353"]})
+    zone = "dkim.ap-south-2.amazonses.com"
+    details = {"identity": DOMAIN, "DkimTokens": ["abc"], "SigningHostedZone": zone}
+    dkim = CheckResult("identity.dkim", "DKIM", Status.FAIL, "", details)
+    digs = []
+    for cause in CAUSES.values():
+        for step in cause.steps(params, {"identity.dkim": dkim}, Facts()):
+            text = " ".join(t for t in (step.action, step.command, step.expect, step.verify) if t)
+            assert "1.1.1.1" not in text and "dkim.amazonses.com" not in text, (cause.id, text)
+            digs += [c for c in (step.command, step.verify) if c and c.startswith("dig ")]
+    public = [c for c in digs if c.endswith("@8.8.8.8")]  # the one step that asks what public resolvers see
+    assert len(public) == 1 and len(digs) > 8
+    assert all(c.endswith(" @192.0.2.53 -p 5353") for c in digs if c not in public), digs
+    assert views.dkim_token_rows(dkim) == [
+        {"token": "abc", "type": "CNAME", "name": f"abc._domainkey.{DOMAIN}", "value": f"abc.{zone}"}
+    ]

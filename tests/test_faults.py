@@ -7,16 +7,16 @@ import time
 
 import pytest
 
-from ses_runbook.checks import suite as health
+from ses_runbook.checks import suite
 from support import SPINE, FaultProxy, run_cli, statuses
 
 
 def test_thirty_percent_throttled_gives_same_answers(sandbox) -> None:
-    clean = health.check_all(sandbox.params, ids=SPINE)
+    clean = suite.check_all(sandbox.params, ids=SPINE)
     with FaultProxy(sandbox.box.endpoint_url) as proxy:
         proxy.throttle_fraction = 0.3
         params = sandbox.params.model_copy(update={"endpoint_url": proxy.url})
-        throttled = health.check_all(params, ids=SPINE)
+        throttled = suite.check_all(params, ids=SPINE)
     assert sum(proxy.throttled.values()) >= 2, proxy.throttled
     assert statuses(throttled) == statuses(clean)
     assert throttled.run["aws_calls"]["retries"] == sum(proxy.throttled.values())
@@ -29,7 +29,7 @@ def test_one_service_cut_only_errors_its_checks(sandbox, mode: str) -> None:
         proxy.cut["cloudwatch"] = mode
         params = sandbox.params.model_copy(update={"endpoint_url": proxy.url, "max_attempts": 2})
         started = time.monotonic()
-        report = health.check_all(params, ids=SPINE)
+        report = suite.check_all(params, ids=SPINE)
         elapsed = time.monotonic() - started
     found = statuses(report)
     assert found["reputation.bounce_rate"] == found["reputation.complaint_rate"] == "error"
@@ -49,7 +49,7 @@ def test_read_timeout_names_host_and_timeout(sandbox) -> None:
         proxy.delay_s = 3
         params = sandbox.params.model_copy(update={"endpoint_url": proxy.url, "read_timeout_s": 1, "max_attempts": 2})
         started = time.monotonic()
-        report = health.check_all(params, ids=["quota.headroom", "reputation.bounce_rate"])
+        report = suite.check_all(params, ids=["quota.headroom", "reputation.bounce_rate"])
         elapsed = time.monotonic() - started
     result = report.by_id()["reputation.bounce_rate"]
     assert result.status.value == "error"

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ses_runbook.checks import suite as health
+from ses_runbook.checks import suite
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.errors import FeedbackError, ReadOnlyError
 from ses_runbook.remediation import diagnose
@@ -26,7 +26,7 @@ ADDRESS = re.compile(r"\b[a-z]+\.\d{5}@[a-z0-9.-]+\b")  # the sandbox's recipien
 
 # -- the checks, per scenario -------------------------------------------------------------------------
 def test_healthy_has_feedback_flowing_and_alarms(sandbox) -> None:
-    found = statuses(health.check_all(sandbox.params))
+    found = statuses(suite.check_all(sandbox.params))
     assert {k: v for k, v in found.items() if v != "ok"} == {}
     assert set(FEEDBACK_IDS) <= set(found)
 
@@ -41,7 +41,7 @@ def test_healthy_has_feedback_flowing_and_alarms(sandbox) -> None:
     indirect=["sandbox"],
 )
 def test_each_feedback_scenario_changes_only_its_check(sandbox, expected: dict[str, str]) -> None:
-    report = health.check_all(sandbox.params)
+    report = suite.check_all(sandbox.params)
     assert {r.id: r.status.value for r in report.checks if r.status.value != "ok"} == expected
     summary = next(r.summary for r in report.checks if r.id in expected)
     assert {
@@ -57,7 +57,7 @@ def test_email_only_topic_warns(sandbox) -> None:
     ses = sandbox.box.client("ses")
     for kind in ("Bounce", "Complaint"):
         ses.set_identity_notification_topic(Identity="thephenom.app", NotificationType=kind, SnsTopic=topic)
-    result = next(r for r in health.check_all(sandbox.params, ids=["feedback.notifications"]).checks)
+    result = next(r for r in suite.check_all(sandbox.params, ids=["feedback.notifications"]).checks)
     assert result.status.value == "warn" and "only forwards by email" in result.summary
 
 
@@ -306,10 +306,10 @@ def test_a_default_run_masks_addresses_in_every_artifact(sandbox, tmp_path) -> N
     export = tmp_path / "private" / "remove.csv"
     params = sandbox.params.model_copy(update={"feedback_export_file": str(export)})
     out = tmp_path / "report"
-    suite = runner.run_suite(
+    ran = runner.run_suite(
         params, [p for p in runner.available() if p.stem == "09_feedback"], out=out, jobs=1, quiet=True
     )
-    assert all(n["error"] is None for n in suite.summary["notebooks"]), suite.summary["notebooks"]
+    assert all(n["error"] is None for n in ran.summary["notebooks"]), ran.summary["notebooks"]
     texts = {p.name: p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix != ".png"}
     assert "mail.sunsetisp.example" in texts["09_feedback.html"] and "api-mailer" in texts["09_feedback.html"]
     assert {name: ADDRESS.findall(text)[:3] for name, text in texts.items() if ADDRESS.search(text)} == {}

@@ -123,7 +123,7 @@ def test_bad_history_options(tmp_path) -> None:
 
 # -- without notebooks: summaries written by the library from in-process checks ------------------
 def _write_run(root: storage.Root, report, when: datetime, label: str | None = None, params=None) -> str:
-    """A run folder as the runner leaves it, from a ``health.check_all`` report (fast: no kernels)."""
+    """A run folder as the runner leaves it, from a ``suite.check_all`` report (fast: no kernels)."""
     summary = report.to_dict()
     summary["run"]["started"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     summary["run"]["label"] = label
@@ -138,10 +138,10 @@ def _write_run(root: storage.Root, report, when: datetime, label: str | None = N
 
 @pytest.fixture
 def reports(sandbox):
-    from ses_runbook.checks import suite as health
+    from ses_runbook.checks import suite
 
-    healthy = health.check_all(sandbox.params)
-    failing = health.check_all(sandbox.params.model_copy(update={"bounce_rate_warn": 0.001, "bounce_rate_fail": 0.002}))
+    healthy = suite.check_all(sandbox.params)
+    failing = suite.check_all(sandbox.params.model_copy(update={"bounce_rate_warn": 0.001, "bounce_rate_fail": 0.002}))
     return {"ok": healthy, "fail": failing}
 
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ses_runbook import remediation
-from ses_runbook.checks import suite as health
+from ses_runbook.checks import suite
 from ses_runbook.runs import runner
 from support import ROOT
 
@@ -25,12 +25,12 @@ def _as_user(sandbox, policy: dict) -> None:
 
 def test_readme_policy_is_enough_for_a_full_default_run(sandbox, tmp_path) -> None:
     _as_user(sandbox, POLICY)
-    report = health.check_all(sandbox.params)
+    report = suite.check_all(sandbox.params)
     assert {r.id: r.status.value for r in report.checks if r.status.value != "ok"} == {}
     assert remediation.diagnose(sandbox.params, "auto").exit_code == 0
-    suite = runner.run_suite(sandbox.params, runner.available(), out=tmp_path / "r", jobs=2, quiet=True)
-    bad = {c["id"]: c["summary"] for c in suite.summary["checks"] if c["status"] not in ("ok", "skip")}
-    assert bad == {} and all(n["error"] is None for n in suite.summary["notebooks"]), (bad, suite.summary["notebooks"])
+    ran = runner.run_suite(sandbox.params, runner.available(), out=tmp_path / "r", jobs=2, quiet=True)
+    bad = {c["id"]: c["summary"] for c in ran.summary["checks"] if c["status"] not in ("ok", "skip")}
+    assert bad == {} and all(n["error"] is None for n in ran.summary["notebooks"]), (bad, ran.summary["notebooks"])
     assert "AccessDenied" not in "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "r").glob("*.ipynb"))
 
 
@@ -51,7 +51,7 @@ def test_readme_policy_is_enough_for_a_full_default_run(sandbox, tmp_path) -> No
 def test_a_missing_action_errors_only_its_checks_and_is_named(sandbox, missing: str, check_ids: set[str]) -> None:
     statement = dict(POLICY["Statement"][0], Action=[a for a in POLICY["Statement"][0]["Action"] if a != missing])
     _as_user(sandbox, {"Version": "2012-10-17", "Statement": [statement]})
-    report = health.check_all(sandbox.params)
+    report = suite.check_all(sandbox.params)
     errors = {r.id: r.summary for r in report.checks if r.status.value == "error"}
     assert set(errors) == check_ids, errors
     assert all(missing in summary for summary in errors.values()), errors

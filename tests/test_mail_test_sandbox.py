@@ -7,9 +7,12 @@ import json
 
 import pytest
 
-from ses_runbook.checks import mailtest as probe
+from ses_runbook.checks import mailtest
 from ses_runbook.core.results import Status
-from support import Running, statuses
+from support import SCENARIOS, Running, statuses
+
+SUBDOMAIN_SENDER = str(SCENARIOS / "subdomain-sender.yaml")
+SUBDOMAIN_IDENTITY = str(SCENARIOS / "subdomain-identity.yaml")
 
 
 def test_healthy_round_trip_all_ok_and_only_the_send_is_a_write(sandbox: Running) -> None:
@@ -63,7 +66,7 @@ def test_each_message_scenario_fails_what_it_breaks(sandbox: Running, kind: str,
 
 def test_subscribed_probe_through_a_contact_list_has_one_click(sandbox: Running) -> None:
     params = sandbox.params.model_copy(update={"send_test_email": True, "message_kind": "subscribed"})
-    test = probe.mail_test(params)
+    test = mailtest.mail_test(params)
     unsubscribe = {r.id: r for r in test.results}["message.unsubscribe"]
     assert (
         unsubscribe.status is Status.OK and unsubscribe.details["one_click"] and unsubscribe.details["signed_by_dkim"]
@@ -73,7 +76,7 @@ def test_subscribed_probe_through_a_contact_list_has_one_click(sandbox: Running)
 def test_probe_that_never_arrives_is_a_bounded_fail_naming_bucket_and_prefix(sandbox: Running) -> None:
     sandbox.box.world.scenario.mail.deliver = False  # the receipt rule stores nothing
     params = sandbox.params.model_copy(update={"send_test_email": True, "inbound_timeout_s": 1.0})
-    test = probe.mail_test(params)
+    test = mailtest.mail_test(params)
     result = test.results[0]
     assert result.status is Status.FAIL and len(test.results) == 1
     assert "did not arrive in s3://thephenom-inbound-mail/mail-test/ within 1 s" in result.summary
@@ -87,7 +90,7 @@ def test_probe_that_never_arrives_is_a_bounded_fail_naming_bucket_and_prefix(san
 )
 def test_imap_placement_inbox_vs_spam(sandbox: Running, folder: str, status: Status) -> None:
     params = sandbox.params.model_copy(update={"send_test_email": True})
-    test = probe.mail_test(params)
+    test = mailtest.mail_test(params)
     result = test.results[0]
     assert result.status is status and result.details["placement"]["folder"] == folder, result.summary
     assert f"landed in {folder} of imap://mail-test@thephenom.app@127.0.0.1:" in result.summary
@@ -96,7 +99,7 @@ def test_imap_placement_inbox_vs_spam(sandbox: Running, folder: str, status: Sta
 
 def test_imap_login_refused_is_one_line_without_the_password(sandbox: Running, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAIL_TEST_IMAP_PASSWORD", "wrong-password-canary")
-    test = probe.mail_test(sandbox.params)
+    test = mailtest.mail_test(sandbox.params)
     result = test.results[0]
     assert result.status is Status.ERROR
     assert "IMAP login to 127.0.0.1:" in result.summary and "as mail-test@thephenom.app refused" in result.summary
@@ -115,3 +118,40 @@ def test_diagnosis_names_the_missing_one_click_unsubscribe_on_subscribed_mail(sa
     assert finding.verdict == CONFIRMED and {f.cause.id for f in diagnosis.confirmed} == {"message-missing-unsubscribe"}
     assert any("List-Unsubscribe-Post: List-Unsubscribe=One-Click" in (s.command or "") for s in finding.steps)
     assert sandbox.box.layer.writes() == {}  # the diagnosis read the stored message; it sent nothing
+
+
+@pytest.mark.parametrize(
+    "sandbox, sender, dkim_domain",
+    [
+        # covered by the verified thephenom.app: sent, signed d=thephenom.app, the org domain's sp=reject governs
+        (SUBDOMAIN_SENDER, "no-reply@news.thephenom.app", "thephenom.app"),
+        # verified as its own identity: signed d=news.thephenom.app, which its strict record aligns with
+        (SUBDOMAIN_IDENTITY, "no-reply@news.thephenom.app", "news.thephenom.app"),
+    ],
+    indirect=["sandbox"],
+    ids=["covered-by-parent", "own-identity"],
+)
+def test_subdomain_sender_probe_is_sent_and_judged_as_the_dns_checks_predict(
+    sandbox: Running, sender: str, dkim_domain: str
+) -> None:
+    checked = sandbox.cli("check", "-p", "sender", sender, "--json")
+    predicted = {c["id"]: c for c in json.loads(checked.stdout)["checks"]}
+    assert predicted["identity.verification"]["status"] == "ok", predicted["identity.verification"]["summary"]
+    dns_dmarc = predicted["dns.dmarc"]
+    alignment = dns_dmarc["details"]["alignment"]
+    assert alignment["dkim_domain"] == dkim_domain, dns_dmarc["summary"]
+
+    proc = sandbox.cli("mail-test", "-p", "send_test_email", "true", "-p", "sender", sender, "--json")
+    measured = {c["id"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert measured["message.probe"]["status"] == "ok", measured["message.probe"]["summary"]
+    dmarc = measured["message.dmarc"]
+    passes = alignment["dkim_aligned"] or alignment["spf_aligned"]
+    assert (dmarc["status"] == "ok") is passes is True, (dns_dmarc["summary"], dmarc["summary"])
+    assert (dmarc["details"]["record"]["location"], dmarc["details"]["record"]["policy"]) == (
+        dns_dmarc["details"]["name"],
+        dns_dmarc["details"]["policy"],
+    )
+    assert bool(dmarc["details"]["dkim_aligned"]) is alignment["dkim_aligned"]
+    assert dmarc["details"]["spf_aligned"] is alignment["spf_aligned"]
+    signatures = measured["message.dkim"]["details"]["signatures"]
+    assert {s["d"] for s in signatures if s["result"] == "pass"} == {dkim_domain, "amazonses.com"}

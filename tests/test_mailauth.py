@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from ses_runbook.core.errors import DnsError, RecordError
+from ses_runbook.core.identities import covering_domain, covering_identity, covers
 from ses_runbook.sources.mailauth import dmarc, spf
 from ses_runbook.sources.mailauth.dns import Answer
 from ses_runbook.sources.mailauth.domains import aligned, org_domain
-from ses_runbook.sources.mailauth.identity import covering_identity, covers
 
 SES_SPF = "v=spf1 ip4:199.255.192.0/22 ip4:54.240.0.0/18 -all"
 SES_IP = "54.240.8.30"
@@ -278,3 +278,17 @@ def test_the_most_specific_verified_identity_covers_the_sender() -> None:
     assert covering_identity("sanmarcsoft@applepublic.com", statuses) == "sanmarcsoft@applepublic.com"
     assert covering_identity("other@applepublic.com", statuses) is None
     assert covering_identity("no-reply@thephenom.app", {"thephenom.app": "Pending"}) is None
+
+
+def test_the_most_specific_verified_domain_signs_for_the_sender() -> None:
+    statuses = {
+        "thephenom.app": "Success",
+        "news.thephenom.app": "Success",
+        "no-reply@news.thephenom.app": "Success",  # an address identity signs with its domain's key
+        "pending.thephenom.app": "Pending",
+        "sanmarcsoft@applepublic.com": "Success",
+    }
+    assert covering_domain("no-reply@news.thephenom.app", statuses) == "news.thephenom.app"
+    assert covering_domain("no-reply@eu.news.thephenom.app", statuses) == "news.thephenom.app"
+    assert covering_domain("no-reply@pending.thephenom.app", statuses) == "thephenom.app"
+    assert covering_domain("sanmarcsoft@applepublic.com", statuses) is None  # no domain: amazonses.com signs alone

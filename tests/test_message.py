@@ -15,14 +15,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ses_runbook.checks import message
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.errors import MessageError
 from ses_runbook.core.results import Status
 from ses_runbook.sandbox import mail
 from ses_runbook.sandbox.dns import DnsServer
 from ses_runbook.sandbox.server import AMAZONSES_SPF
-from ses_runbook.sources import message
 from ses_runbook.sources.mailauth.dns import Lookup
+from ses_runbook.sources.message import parse, read_file
 from support import run_cli
 
 WHEN = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -103,7 +104,7 @@ def _message(
 
 
 def _judge(dns: DnsServer, raw: bytes, **values) -> dict:
-    return message.judge(message.parse(raw, "test.eml"), _params(dns, **values)).by_id()
+    return message.judge(parse(raw, "test.eml"), _params(dns, **values)).by_id()
 
 
 # -- DKIM ------------------------------------------------------------------------------------------
@@ -268,10 +269,10 @@ def test_dmarc_missing_record_fails(dns: DnsServer) -> None:
 def test_one_lookup_per_run_counts_the_questions_it_sends(dns: DnsServer) -> None:
     lookup = Lookup(_params(dns))
     raw = _message()
-    message.judge(message.parse(raw, "t.eml"), lookup.params, lookup)
+    message.judge(parse(raw, "t.eml"), lookup.params, lookup)
     asked = lookup.asked
     assert asked == 4  # the DKIM key, the SPF of bounce.example.org and of amazonses.com, _dmarc.example.org
-    message.judge(message.parse(raw, "t.eml"), lookup.params, lookup)
+    message.judge(parse(raw, "t.eml"), lookup.params, lookup)
     assert lookup.asked == asked  # the second judgement is answered from the run's memo
 
 
@@ -305,7 +306,7 @@ def test_receiver_verdicts_are_shown_beside_ours_with_disagreement_explained(dns
         b"Authentication-Results: mx.google.com; dkim=pass header.i=@example.org header.s=sel; "
         b"spf=pass smtp.mailfrom=bounce.example.org; dmarc=pass header.from=example.org\r\n"
     ) + raw
-    judgement = message.judge(message.parse(raw, "t.eml"), _params(dns))
+    judgement = message.judge(parse(raw, "t.eml"), _params(dns))
     rows = {r["mechanism"]: r for r in message.verdict_rows(judgement)}
     assert rows["dkim"]["ours"] == "fail" and rows["dkim"]["receiver"] == "pass"
     assert "altered after the receiver checked it" in rows["dkim"]["note"]
@@ -314,7 +315,7 @@ def test_receiver_verdicts_are_shown_beside_ours_with_disagreement_explained(dns
 
 
 def test_requirements_checklist_states_each_line(dns: DnsServer) -> None:
-    judgement = message.judge(message.parse(_message(), "t.eml"), _params(dns))
+    judgement = message.judge(parse(_message(), "t.eml"), _params(dns))
     rows = {r["requirement"]: r["state"] for r in message.requirements(judgement)}
     assert rows["SPF passes for the sending domain"] == "met"
     assert rows["One-click unsubscribe on subscribed mail (RFC 8058)"] == "met (transactional: exempt)"
@@ -337,7 +338,7 @@ def test_not_a_message_is_one_clear_line(tmp_path: Path, content: bytes, reason:
     path = tmp_path / "x.eml"
     path.write_bytes(content)
     with pytest.raises(MessageError, match=reason):
-        message.read_file(path)
+        read_file(path)
 
 
 def test_truncated_and_8bit_mangled_bodies_fail_dkim_with_the_defect_named(dns: DnsServer) -> None:

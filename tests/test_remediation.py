@@ -11,12 +11,11 @@ import nbformat
 import pytest
 
 from ses_runbook import remediation
-from ses_runbook.checks import all_checks
+from ses_runbook.checks import all_checks, message
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.results import MIME_TYPE, CheckResult, Status
 from ses_runbook.remediation import CAUSES, CONFIRMED, RULED_OUT, SYMPTOMS, diagnose
 from ses_runbook.remediation.render import judge_here, remedy_html, remedy_text
-from ses_runbook.sources import message
 from support import run_cli
 
 # scenario -> (a symptom it shows, the causes staged in it)

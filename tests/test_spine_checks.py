@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ses_runbook.checks import suite as health
+from ses_runbook.checks import suite
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.errors import ReadOnlyError
 from support import SPINE
@@ -25,7 +25,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("sandbox", list(EXPECTED), indirect=True)
 def test_scenario_statuses(sandbox) -> None:
-    report = health.check_all(sandbox.params, ids=SPINE)
+    report = suite.check_all(sandbox.params, ids=SPINE)
     scenario = sandbox.box.scenario.name
     got = {r.id: r for r in report.checks}
     assert list(got) == SPINE
@@ -45,7 +45,7 @@ def test_scenario_statuses(sandbox) -> None:
 
 @pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
 def test_bounce_summary_names_the_rate_and_level(sandbox) -> None:
-    result = health.check_all(sandbox.params, ids=["reputation.bounce_rate"]).checks[0]
+    result = suite.check_all(sandbox.params, ids=["reputation.bounce_rate"]).checks[0]
     # the rate is the scenario's: the average of what was published in the last period (CloudWatch's Average)
     at = datetime.fromisoformat(result.details["latest_at"])
     period = timedelta(seconds=result.details["period_s"])
@@ -65,7 +65,7 @@ def test_bounce_summary_names_the_rate_and_level(sandbox) -> None:
 
 
 def test_no_call_repeated_and_one_metric_call(sandbox) -> None:
-    report = health.check_all(sandbox.params)
+    report = suite.check_all(sandbox.params)
     by_op = report.run["aws_calls"]["by_operation"]
     # IAM has no batch read: one call per user, key or policy (each still asked once; see test_checks_dns_smtp_iam)
     per_resource = {
@@ -108,13 +108,13 @@ def test_writes_pass_when_allowed(sandbox) -> None:
     aws = Aws(params)
     aws.call("sesv2", "PutAccountSendingAttributes", SendingEnabled=False)
     assert sandbox.box.layer.writes() == {"sesv2.PutAccountSendingAttributes": 1}
-    assert health.check_all(params, ids=["account.sending_enabled"]).checks[0].status.value == "fail"
+    assert suite.check_all(params, ids=["account.sending_enabled"]).checks[0].status.value == "fail"
 
 
 def test_one_failing_service_does_not_hide_the_others(sandbox) -> None:
     params = sandbox.params
     sandbox.box.layer.fault = lambda service, op: _deny if service == "cloudwatch" else None
-    report = health.check_all(params, ids=SPINE)
+    report = suite.check_all(params, ids=SPINE)
     statuses = {r.id: r.status.value for r in report.checks}
     assert statuses["reputation.bounce_rate"] == "error"
     assert "cloudwatch:GetMetricData" in report.by_id()["reputation.bounce_rate"].summary

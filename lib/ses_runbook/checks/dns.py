@@ -22,21 +22,20 @@ from ses_runbook.checks import Context, Outcome, check
 from ses_runbook.core.aws import describe_error
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.errors import DnsError, RecordError
+from ses_runbook.core.identities import VERIFIED, covering_domain, domain_of, normal
 from ses_runbook.core.results import Status
 from ses_runbook.sources import ses
 from ses_runbook.sources.mailauth import dmarc as dmarc_auth
 from ses_runbook.sources.mailauth import spf as spf_auth
 from ses_runbook.sources.mailauth.dns import Lookup, dig_command
-from ses_runbook.sources.mailauth.domains import domain_of, org_domain
+from ses_runbook.sources.mailauth.domains import org_domain
 
 if TYPE_CHECKING:
     from ses_runbook.core.params import Params
 
 TTL = 300  # what Cloudflare's "Auto" TTL means
 DEFAULT_SIGNING_ZONE = "dkim.amazonses.com"
-SPF_VALUE = "v=spf1 include:amazonses.com ~all"
-SPF_LOOKUP_LIMIT = spf_auth.LOOKUP_LIMIT
-SPF_VOID_LIMIT = spf_auth.VOID_LIMIT
+SPF_VALUE = f"v=spf1 include:{spf_auth.SES_DOMAIN} ~all"  # the record to publish where there is none
 
 
 def lookup(ctx: Context) -> Lookup:
@@ -108,16 +107,20 @@ def _not_an_identity(ctx: Context) -> Outcome:
     )
 
 
-def dkim_target(token: str, zone: str | None) -> str:
-    """Where a token's CNAME must point: ``TOKEN.<SigningHostedZone>``.
+def signing_zone(zone: str | None) -> str:
+    """The suffix Easy DKIM CNAMEs point under, from the identity's ``SigningHostedZone``.
 
     AWS documents the zone as the full suffix (``dkim.amazonses.com``, ``dkim.REGION.amazonses.com``);
-    a bare ``amazonses.com`` (older answers, the sandbox) means the classic ``TOKEN.dkim.amazonses.com``.
+    a bare ``amazonses.com`` (older answers) means the classic ``dkim.amazonses.com``, and so does
+    no zone at all. Every CNAME target the runbook prints or compares comes from here.
     """
     zone = (zone or DEFAULT_SIGNING_ZONE).strip().rstrip(".").lower()
-    if not zone.startswith("dkim."):
-        zone = "dkim." + zone
-    return f"{token.lower()}.{zone}"
+    return zone if zone.startswith("dkim.") else "dkim." + zone
+
+
+def dkim_target(token: str, zone: str | None) -> str:
+    """Where a token's CNAME must point: ``TOKEN.<SigningHostedZone>`` (``signing_zone``)."""
+    return f"{token.lower()}.{signing_zone(zone)}"
 
 
 def mail_from_domain(ctx: Context) -> tuple[str | None, dict[str, Any]]:
@@ -283,8 +286,9 @@ def dkim(ctx: Context) -> Outcome:
         if attrs.get("Status") == "SUCCESS"
         else f"; SES still reports {attrs.get('Status')} (it re-checks within 72 h)"
     )
-    suffix = dkim_target("TOKEN", zone).partition(".")[2]
-    return Outcome(Status.OK, f"all {len(tokens)} DKIM CNAMEs of {p.domain} point to TOKEN.{suffix}{note}", details)
+    return Outcome(
+        Status.OK, f"all {len(tokens)} DKIM CNAMEs of {p.domain} point to TOKEN.{signing_zone(zone)}{note}", details
+    )
 
 
 def _with_ses_include(value: str) -> str:
@@ -292,8 +296,8 @@ def _with_ses_include(value: str) -> str:
     terms = value.split()
     for i, term in enumerate(terms):
         if term.lower().lstrip("+-~?") == "all" or term.lower().startswith("redirect="):
-            return " ".join(terms[:i] + ["include:amazonses.com"] + terms[i:])
-    return " ".join(terms + ["include:amazonses.com"])
+            return " ".join(terms[:i] + [f"include:{spf_auth.SES_DOMAIN}"] + terms[i:])
+    return " ".join(terms + [f"include:{spf_auth.SES_DOMAIN}"])
 
 
 def _authorises_ses(ctx: Context, name: str, value: str) -> bool:
@@ -395,19 +399,37 @@ def spf(ctx: Context) -> Outcome:
     return Outcome(
         Status.OK,
         f"SPF of {name} ({role}) includes amazonses.com, valid, "
-        f"{evaluation.get('dns_lookups')}/{SPF_LOOKUP_LIMIT} DNS lookups: {value}{note}",
+        f"{evaluation.get('dns_lookups')}/{spf_auth.LOOKUP_LIMIT} DNS lookups: {value}{note}",
         details,
     )
 
 
+def signing_identity(ctx: Context) -> tuple[str | None, dict[str, Any]]:
+    """The verified domain identity that covers the sender (``core.identities.covering_domain``),
+    whose Easy DKIM signs its mail (``d=`` that name) and whose custom MAIL FROM SES uses, with its
+    GetEmailIdentity answer: ``domain`` for ``no-reply@news.thephenom.app`` under ``thephenom.app``,
+    but ``news.thephenom.app`` once that is verified as an identity of its own. ``(None, {})`` when
+    no verified domain covers the sender (identity.verification fails it)."""
+    p = ctx.params
+    own = identity(ctx)
+    if domain_of(p.sender) == normal(p.domain) and ses.V1_STATUS.get(own.get("VerificationStatus", "")) == VERIFIED:
+        return p.domain, own  # nothing more specific than the sender's own domain can cover it: no listing needed
+    statuses = {name: row["verification"] for name, row in ses.email_identities(ctx.aws).items()}
+    name = covering_domain(p.sender, statuses)
+    if name is None:
+        return None, {}
+    return name, own if normal(name) == normal(p.domain) else ses.email_identity(ctx.aws, name)
+
+
 def _alignment(ctx: Context, policy: dict[str, Any]) -> dict[str, Any]:
-    """What DMARC will say of SES's mail from the sender: its DKIM signature (``d=`` the identity,
-    when signing is on and verified) and its MAIL FROM (the custom domain when SES uses it, else
-    amazonses.com) aligned with the From domain under the policy (``mailauth.dmarc.evaluate``)."""
+    """What DMARC will say of SES's mail from the sender: its DKIM signature (``d=`` the identity
+    that covers the sender, when its signing is on and verified) and its MAIL FROM (that identity's
+    custom domain when SES uses it, else amazonses.com) aligned with the From domain under the
+    policy (``mailauth.dmarc.evaluate``)."""
     p = ctx.params
     from_domain = policy["from_domain"]
     try:
-        data = identity(ctx)
+        signer, data = signing_identity(ctx)
     except Exception as exc:  # noqa: BLE001 - alignment is context; the record check stands alone
         return {"from_domain": from_domain, "error": describe_error(exc, p)}
     dkim_attrs = data.get("DkimAttributes") or {}
@@ -415,10 +437,12 @@ def _alignment(ctx: Context, policy: dict[str, Any]) -> dict[str, Any]:
     mf = data.get("MailFromAttributes") or {}
     custom = mf.get("MailFromDomain") if str(mf.get("MailFromDomainStatus", "")).upper() == "SUCCESS" else None
     envelope = custom or "amazonses.com"
-    verdict = dmarc_auth.evaluate(policy, [p.domain] if signs else [], envelope, spf_pass=True)
+    dkim_domain = normal(signer) if signer and signs else None
+    verdict = dmarc_auth.evaluate(policy, [dkim_domain] if dkim_domain else [], envelope, spf_pass=True)
     return {
         "from_domain": from_domain,
-        "dkim_domain": p.domain if signs else None,
+        "signing_identity": signer,
+        "dkim_domain": dkim_domain,
         "dkim_aligned": bool(verdict["dkim_aligned"]),
         "mail_from": envelope,
         "spf_aligned": bool(custom) and verdict["spf_aligned"],
@@ -493,7 +517,14 @@ def dmarc(ctx: Context) -> Outcome:
     if "error" in align:
         how = f"alignment unknown ({align['error']})"
     else:
-        dkim_text = f"DKIM aligned (d={align['dkim_domain']})" if align["dkim_aligned"] else "DKIM NOT aligned"
+        if align["dkim_aligned"]:
+            dkim_text = f"DKIM aligned (d={align['dkim_domain']})"
+        elif align["dkim_domain"]:
+            dkim_text = f"DKIM NOT aligned (d={align['dkim_domain']})"
+        elif align["signing_identity"]:
+            dkim_text = f"DKIM NOT aligned ({align['signing_identity']} does not sign)"
+        else:
+            dkim_text = f"DKIM NOT aligned (no verified domain identity covers {p.sender})"
         spf_text = (
             f"SPF aligned via MAIL FROM {align['mail_from']}"
             if align["spf_aligned"]
@@ -508,9 +539,19 @@ def dmarc(ctx: Context) -> Outcome:
     else:
         head = f"{name}: p={effective}"
     summary = f"{head}, adkim={adkim}, aspf={aspf}, pct={details['pct']}; {how}"
+    fails = "error" not in align and not align["dkim_aligned"] and not align["spf_aligned"]
+    if fails and effective in ("quarantine", "reject"):
+        # neither identifier aligns, so every message of the sender fails DMARC and the policy applies to it
+        return Outcome(
+            Status.FAIL,
+            f"{summary}: mail from {p.sender} fails DMARC, and receivers {effective} it",
+            details,
+            remediation="emails-going-to-spam",
+        )
     if effective == "none":
         tag, moved = _enforcing(value, policy["policy_tag"])
-        details["suggested"] = zone_line(record(name, "TXT", moved))
+        details["suggested_record"] = record(name, "TXT", moved)  # replaces ``value``: one DMARC record per name
+        details["suggested"] = zone_line(details["suggested_record"])
         return Outcome(
             Status.WARN,
             f"{summary}; {policy['policy_tag']}=none only monitors: spoofed mail is still delivered "

@@ -13,13 +13,14 @@ import botocore.exceptions
 
 from ses_runbook.checks import Context, Outcome, check
 from ses_runbook.core.commands import aws_command
+from ses_runbook.core.feedbackpipe import ALARMS
 from ses_runbook.core.results import Status
 from ses_runbook.sources import ses
 
 KINDS = ("Bounce", "Complaint")
 MACHINE_PROTOCOLS = {"sqs", "lambda", "http", "https", "firehose", "application"}
 EMAIL_PROTOCOLS = {"email", "email-json"}
-ALARM_METRICS = (("Reputation.BounceRate", "bounce_rate_warn"), ("Reputation.ComplaintRate", "complaint_rate_warn"))
+ALARM_METRICS = tuple((a.metric, a.level) for a in ALARMS)  # each rate, and the parameter its alarm must fire at
 
 
 def topic_subscriptions(ctx: Context, topic: str) -> list[dict[str, Any]] | None:

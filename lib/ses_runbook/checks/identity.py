@@ -1,6 +1,6 @@
 """Runbook sections "Check domain verification status" and "Check DKIM status".
 
-Whether the sender is covered is SES's rule, kept in ``mailauth.identity``: its own verified
+Whether the sender is covered is SES's rule, kept in ``core.identities``: its own verified
 address identity, or a verified domain identity of its domain or of any parent domain
 (``no-reply@mail.thephenom.app`` sends under verified ``thephenom.app``).
 """
@@ -11,9 +11,9 @@ from botocore.exceptions import ClientError
 
 from ses_runbook.checks import Context, Outcome, check
 from ses_runbook.core.commands import aws_command
+from ses_runbook.core.identities import VERIFIED, covering_identity, nearest_domain_identity
 from ses_runbook.core.results import Status
 from ses_runbook.sources import ses
-from ses_runbook.sources.mailauth.identity import covering_identity, nearest_domain_identity
 
 
 def _domain_identity(ctx: Context) -> dict | None:
@@ -45,7 +45,7 @@ def verification(ctx: Context) -> Outcome:
     others = [
         r["identity"]
         for r in rows.values()
-        if r["verification"] not in ("Success",) and r["identity"] not in (p.domain, p.sender)
+        if r["verification"] != VERIFIED and r["identity"] not in (p.domain, p.sender)
     ]
     details = {
         "domain": {"identity": p.domain, "VerificationStatus": domain},
@@ -53,7 +53,7 @@ def verification(ctx: Context) -> Outcome:
         "identities": len(rows),
         "unverified_others": others[:20],
     }
-    if domain != "Success":
+    if domain != VERIFIED:
         return Outcome(
             Status.FAIL,
             f"domain {p.domain} is not verified (VerificationStatus {domain}): SES rejects mail from it",

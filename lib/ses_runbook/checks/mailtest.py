@@ -1,42 +1,41 @@
-"""Where the message ``mail-test`` judges comes from: a saved file, or a probe read back from S3 or IMAP.
+"""``mail-test``: find the message to judge, judge it, and say how it was found (``message.probe``).
 
-The probe is one SESv2 ``SendEmail`` from ``sender`` to ``inbound_address`` (a write: only with
-``send_test_email``). SES receiving stores what arrives at that address in S3 through a receipt
-rule (``inbound_bucket``/``inbound_prefix``); the object key is SES receiving's own id, so the
-probe is found by its Message-ID header among the objects that arrived since it was sent
-(``ListObjectsV2`` + ``GetObject``: reads), within ``inbound_timeout_s``. With ``imap_host`` the
-probe is also looked up in every folder of a mailbox at a provider (``mailbox.py``): the folder
-it landed in is the inbox placement.
+The message is a saved file, or what SES receiving stored for ``inbound_address`` (read back by
+``sources.inbound``). With ``send_test_email`` a probe is sent first: one SESv2 ``SendEmail``
+from ``sender`` to ``inbound_address`` (a write), then found in the receipt rule's bucket by its
+Message-ID within ``inbound_timeout_s``; without it the newest stored message is judged and
+nothing is sent. With ``imap_host`` the folder of the test mailbox the message landed in is its
+inbox placement, and a spam folder fails ``message.probe``. The four ``message.*`` verdicts are
+``checks.message``'s.
 """
 
 from __future__ import annotations
 
-import imaplib
-import os
-import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
 from ses_runbook import __version__
-from ses_runbook.checks.suite import run_block
+from ses_runbook.checks.message import Judgement, judge, requirements, verdict_rows
+from ses_runbook.core import context
 from ses_runbook.core.aws import Aws, describe_error
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.display import table_text
 from ses_runbook.core.errors import MessageError, RunbookError
 from ses_runbook.core.results import CheckResult, Report, Status
-from ses_runbook.sources.message import Message, header_rows, judge, parse, read_file, requirements, verdict_rows
+from ses_runbook.sources import inbound
+from ses_runbook.sources.message import Message, header_rows, read_file
 
 if TYPE_CHECKING:
-    from ses_runbook.core.aws import Aws
     from ses_runbook.core.params import Params
 
 CHECK_ID = "message.probe"
 TITLE = "A probe sent through SES arrives at the inbound address"
+SPAM_FOLDERS = ("spam", "junk", "bulk", "[gmail]/spam", "junk e-mail", "junk email")
 
 
 @dataclass
@@ -82,10 +81,6 @@ def _uses_list(params: Params) -> bool:
     return params.message_kind == "subscribed" and bool(params.contact_list)
 
 
-def _location(params: Params) -> str:
-    return f"s3://{params.inbound_bucket}/{params.inbound_prefix or ''}"
-
-
 def send_probe(aws: Aws, params: Params) -> tuple[str | None, CheckResult]:
     """Send the probe (SESv2 SendEmail); returns its SES message id, or None and a fail/error result."""
     cli = send_command(params)
@@ -125,88 +120,41 @@ def send_probe(aws: Aws, params: Params) -> tuple[str | None, CheckResult]:
     return answer.get("MessageId"), _result(Status.OK, "", details, cli)
 
 
-def read_back(
-    aws: Aws, params: Params, message_id: str, since: datetime, sleep: Callable[[float], None] = time.sleep
-) -> tuple[Message | None, dict[str, Any]]:
-    """Find the probe in the receipt rule's bucket by its Message-ID, waiting at most ``inbound_timeout_s``.
-
-    Lists the prefix (ListObjectsV2) and reads each object that arrived since the send (GetObject)
-    once; a bucket that never holds it ends with the bucket and prefix named.
-    """
-    s3 = aws.client("s3")
-    deadline = time.monotonic() + params.inbound_timeout_s
-    seen: set[str] = set()
-    delay = 0.2
-    wanted = message_id.split("@")[0].strip("<>")
-    while True:
-        kwargs: dict[str, Any] = {"Bucket": params.inbound_bucket}
-        if params.inbound_prefix:
-            kwargs["Prefix"] = params.inbound_prefix
-        for page in s3.get_paginator("list_objects_v2").paginate(**kwargs):
-            for obj in page.get("Contents", []):
-                if obj["Key"] in seen or obj["LastModified"] < since - timedelta(minutes=5):
-                    continue
-                seen.add(obj["Key"])
-                raw = s3.get_object(Bucket=params.inbound_bucket, Key=obj["Key"])["Body"].read()
-                try:
-                    msg = parse(raw, f"s3://{params.inbound_bucket}/{obj['Key']}")
-                except MessageError:
-                    continue
-                if wanted in (msg.message_id or ""):
-                    return msg, {"key": obj["Key"], "looked_at": len(seen)}
-        if time.monotonic() >= deadline:
-            return None, {"looked_at": len(seen)}
-        sleep(min(delay, max(0.0, deadline - time.monotonic())))
-        delay = min(delay * 2, 5.0)
-
-
 def newest(aws: Aws, params: Params) -> Found:
     """Read-only: the newest message the receipt rule stored (ListObjectsV2 + one GetObject), judged without sending."""
     hint = (
         f"to send a probe from {params.sender} to {params.inbound_address} and read it back, set send_test_email "
         "to true (-p send_test_email true)"
     )
-    cli = aws_command(
-        params,
-        "s3api",
-        "list-objects-v2",
-        f"--bucket {params.inbound_bucket}",
-        f"--prefix '{params.inbound_prefix or ''}'",
-        regional=False,
-    )
+    cli = inbound.list_command(params)
     details: dict[str, Any] = {"bucket": params.inbound_bucket, "prefix": params.inbound_prefix or ""}
     try:
-        kwargs: dict[str, Any] = {"Bucket": params.inbound_bucket}
-        if params.inbound_prefix:
-            kwargs["Prefix"] = params.inbound_prefix
-        objects = aws.paginate("s3", "ListObjectsV2", "Contents", **kwargs)
-        if not objects:
-            return Found(
-                None,
-                _result(
-                    Status.SKIP,
-                    f"no probe sent (read-only run) and {_location(params)} holds no message yet: {hint}",
-                    details,
-                    cli,
-                ),
-            )
-        latest = max(objects, key=lambda o: (o["LastModified"], o["Key"]))
-        raw = aws.call("s3", "GetObject", Bucket=params.inbound_bucket, Key=latest["Key"])["Body"].read()
+        stored = inbound.newest(aws, params)
     except Exception as exc:  # noqa: BLE001
         return Found(
-            None, _result(Status.ERROR, f"reading {_location(params)}: {describe_error(exc, params)}", details, cli)
+            None,
+            _result(Status.ERROR, f"reading {inbound.location(params)}: {describe_error(exc, params)}", details, cli),
         )
-    details.update(key=latest["Key"], stored=latest["LastModified"].strftime("%Y-%m-%d %H:%M:%S UTC"))
+    if stored is None:
+        return Found(
+            None,
+            _result(
+                Status.SKIP,
+                f"no probe sent (read-only run) and {inbound.location(params)} holds no message yet: {hint}",
+                details,
+                cli,
+            ),
+        )
+    details.update(key=stored.key, stored=stored.stored.strftime("%Y-%m-%d %H:%M:%S UTC"))
     try:
-        msg = parse(raw, f"s3://{params.inbound_bucket}/{latest['Key']}")
+        msg = stored.message()
     except MessageError as exc:
         return Found(None, _result(Status.ERROR, str(exc), details, cli))
     found = Found(
         msg,
         _result(
             Status.SKIP,
-            f"no probe sent (read-only run): judged the newest message stored at "
-            f"s3://{params.inbound_bucket}/{latest['Key']}; {hint}",
+            f"no probe sent (read-only run): judged the newest message stored at {stored.source}; {hint}",
             details,
             cli,
         ),
@@ -245,27 +193,21 @@ def from_inbound(aws: Aws, params: Params, sleep: Callable[[float], None] = time
     if message_id is None:
         return Found(None, result)
     result.details["MessageId"] = message_id
-    get_cli = aws_command(
-        params,
-        "s3api",
-        "list-objects-v2",
-        f"--bucket {params.inbound_bucket}",
-        f"--prefix '{params.inbound_prefix or ''}'",
-        regional=False,
-    )
-    result.cli = send_command(params) + " ; " + get_cli
+    result.cli = send_command(params) + " ; " + inbound.list_command(params)
     try:
-        msg, info = read_back(aws, params, message_id, since, sleep)
+        msg, info = inbound.read_back(aws, params, message_id, since, sleep)
     except botocore.exceptions.ClientError as exc:
         exc.ses_runbook_call = ("s3", "ListObjectsV2")  # type: ignore[attr-defined]
         code = exc.response.get("Error", {}).get("Code", "")
         result.status = Status.ERROR if code not in ("NoSuchBucket",) else Status.FAIL
-        result.summary = f"probe {message_id} sent; reading {_location(params)} failed: {describe_error(exc, params)}"
+        result.summary = (
+            f"probe {message_id} sent; reading {inbound.location(params)} failed: {describe_error(exc, params)}"
+        )
         return Found(None, result)
     except Exception as exc:  # noqa: BLE001
         result.status, result.summary = (
             Status.ERROR,
-            f"probe {message_id} sent; reading {_location(params)}: {describe_error(exc, params)}",
+            f"probe {message_id} sent; reading {inbound.location(params)}: {describe_error(exc, params)}",
         )
         return Found(None, result)
     result.details.update(info)
@@ -273,7 +215,7 @@ def from_inbound(aws: Aws, params: Params, sleep: Callable[[float], None] = time
         result.status = Status.FAIL
         result.remediation = "emails-not-delivered"
         result.summary = (
-            f"probe {message_id} was accepted by SES but did not arrive in {_location(params)} within "
+            f"probe {message_id} was accepted by SES but did not arrive in {inbound.location(params)} within "
             f"{params.inbound_timeout_s:g} s (inbound_timeout_s; {info['looked_at']} new object(s) read, none "
             f"with Message-ID <{message_id}@email.amazonses.com>): check the receipt rule of {params.inbound_address} "
             f"(active rule set, S3 action to bucket {params.inbound_bucket}, prefix '{params.inbound_prefix or ''}')"
@@ -292,7 +234,7 @@ def from_inbound(aws: Aws, params: Params, sleep: Callable[[float], None] = time
 class MailTest:
     """One mail test: the message judged (if any), every result, and the run block of its report."""
 
-    judgement: Any  # message.Judgement | None
+    judgement: Judgement | None
     results: list[CheckResult]
     run: dict[str, Any]
     aws: Aws | None = None
@@ -379,7 +321,7 @@ def mail_test(
     if judgement is not None:
         results.extend(judgement.results)
     if aws is not None:
-        run = run_block(params, aws, started, time.monotonic() - clock)
+        run = context.run_block(params, aws, started=started, duration_s=time.monotonic() - clock)
     else:
         run = {
             "as_of": params.as_of_datetime().strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -400,87 +342,6 @@ def mail_test(
 
 
 # -- inbox placement over IMAP -----------------------------------------------------------------------
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
-def _imap_connect(params: Params) -> Any:
-    """An IMAP connection: TLS on 993, STARTTLS elsewhere (plain text only to a loopback server)."""
-
-    host, port = params.imap_host or "", params.imap_port or 993  # called only with an imap_host
-    timeout = params.connect_timeout_s
-    if port == 993:
-        return imaplib.IMAP4_SSL(
-            host, port, ssl_context=ssl.create_default_context(cafile=params.imap_tls_ca_file), timeout=timeout
-        )
-    client = imaplib.IMAP4(host, port, timeout=timeout)
-    if "STARTTLS" in client.capabilities:  # the context (reading the system's CAs) only when TLS is spoken
-        client.starttls(ssl_context=ssl.create_default_context(cafile=params.imap_tls_ca_file))
-    elif host not in _LOOPBACK:
-        client.shutdown()
-        raise RunbookError(
-            f"IMAP {host}:{port} offers no STARTTLS: refusing to send the password in plain text (use port 993)"
-        )
-    return client
-
-
-def placement(params: Params, message_id: str, sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
-    """Find a message by Message-ID in every folder of the test mailbox (IMAP LIST, SELECT read-only, SEARCH):
-    the folder it landed in is its inbox placement. Waits at most ``inbound_timeout_s``; read-only."""
-
-    user = os.environ.get(params.imap_username_env, "")
-    password = os.environ.get(params.imap_password_env, "")
-    where = f"{params.imap_host}:{params.imap_port or 993}"
-    if not user or not password:
-        raise RunbookError(
-            f"IMAP credentials missing: set the environment variables {params.imap_username_env} and "
-            f"{params.imap_password_env} (imap_username_env, imap_password_env)"
-        )
-    try:
-        client = _imap_connect(params)
-    except (OSError, imaplib.IMAP4.error) as exc:
-        raise RunbookError(f"IMAP {where}: cannot connect ({type(exc).__name__}: {exc})") from None
-    try:
-        try:
-            client.login(user, password)
-        except imaplib.IMAP4.error as exc:
-            reason = str(exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc)
-            raise RunbookError(f"IMAP login to {where} as {user} refused: {reason.replace(password, '***')}") from None
-        deadline = time.monotonic() + params.inbound_timeout_s
-        delay = 0.2
-        while True:
-            _, listing = client.list()
-            folders = [_folder_name(line) for line in listing or [] if line]
-            for folder in folders:
-                typ, _ = client.select(_quote(folder), readonly=True)
-                if typ != "OK":
-                    continue
-                typ, data = client.search(None, "HEADER", "Message-ID", message_id)
-                if typ == "OK" and data and data[0].split():
-                    return {"folder": folder, "folders": folders, "mailbox": f"imap://{user}@{where}"}
-            if time.monotonic() >= deadline:
-                return {"folder": None, "folders": folders, "mailbox": f"imap://{user}@{where}"}
-            sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, 5.0)
-    finally:
-        try:
-            client.logout()
-        except Exception:  # noqa: BLE001
-            pass
-
-
-def _folder_name(line: bytes) -> str:
-    text = line.decode("utf-7", "replace") if isinstance(line, bytes) else str(line)
-    name = text.rsplit(' "/" ', 1)[-1] if ' "/" ' in text else text.rsplit(" ", 1)[-1]
-    return name.strip().strip('"')
-
-
-def _quote(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-SPAM_FOLDERS = ("spam", "junk", "bulk", "[gmail]/spam", "junk e-mail", "junk email")
-
-
 def add_placement(
     result: CheckResult, msg: Message, params: Params, sleep: Callable[[float], None] = time.sleep
 ) -> None:
@@ -488,7 +349,7 @@ def add_placement(
     if not params.imap_host or not msg.message_id:
         return
     try:
-        found = placement(params, msg.message_id, sleep)
+        found = inbound.placement(params, msg.message_id, sleep)
     except RunbookError as exc:
         result.status = Status.ERROR
         result.summary += f"; inbox placement unknown: {exc}"

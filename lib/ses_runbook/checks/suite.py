@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ses_runbook.checks import ON_REQUEST, Context, run
 from ses_runbook.checks.sending import send_test_email
@@ -18,18 +18,6 @@ from ses_runbook.core.results import CheckResult, Report
 
 if TYPE_CHECKING:
     from ses_runbook.core.params import Params
-
-
-def run_block(
-    params: Params,
-    aws: Aws,
-    started: float,
-    duration_s: float,
-    label: str | None = None,
-    scenario: str | None = None,
-) -> dict[str, Any]:
-    """The report's ``run`` block (``core.context.run_block``): when, which account, who, how, how many calls."""
-    return context.run_block(params, aws, started=started, duration_s=duration_s, label=label, scenario=scenario)
 
 
 def check_all(
@@ -56,4 +44,7 @@ def check_all(
         results.append(send_test_email(aws, params))
         if progress:
             progress(results[-1])
-    return Report(run=run_block(params, aws, started, time.monotonic() - clock, label, scenario), checks=results)
+    block = context.run_block(
+        params, aws, started=started, duration_s=time.monotonic() - clock, label=label, scenario=scenario
+    )
+    return Report(run=block, checks=results)

@@ -1,4 +1,4 @@
-"""The ``ses-runbook`` command: thin over ``health``, ``runner``, ``sandbox`` and ``remediation``.
+"""The ``ses-runbook`` command: thin over ``checks.suite``, ``checks.mailtest``, ``runner``, ``sandbox`` and ``remediation``.
 
 Exit codes: 0 nothing failed (warnings allowed), 1 a check failed, 2 a check could not run
 or the input was bad (one line on stderr, never a traceback).
@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ses_runbook import __version__, remediation
-from ses_runbook.checks import mailtest as probe
-from ses_runbook.checks import select
-from ses_runbook.checks import suite as health
+from ses_runbook.checks import mailtest, select, suite
 from ses_runbook.core import params
 from ses_runbook.core.errors import ReportsError, RunbookError, UsageError
 from ses_runbook.frontends import lab
@@ -217,7 +215,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     with _maybe_sandbox(args.sandbox) as overrides:
         merged = _load(args, overrides)
         show = None if args.json else report_text.progress_printer()
-        report = health.check_all(merged, ids=args.only, progress=show, scenario=args.sandbox)
+        report = suite.check_all(merged, ids=args.only, progress=show, scenario=args.sandbox)
     if args.json:
         print(report.to_json())
     else:
@@ -427,10 +425,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 def cmd_mail_test(args: argparse.Namespace) -> int:
     _validate(args)
     if args.message and args.sandbox is None:
-        test = probe.mail_test(_load(args, {}), message_file=args.message)
+        test = mailtest.mail_test(_load(args, {}), message_file=args.message)
     else:
         with _maybe_sandbox(args.sandbox) as overrides:
-            test = probe.mail_test(_load(args, overrides), message_file=args.message)
+            test = mailtest.mail_test(_load(args, overrides), message_file=args.message)
     report = test.report()
     if args.json:
         print(report.to_json())

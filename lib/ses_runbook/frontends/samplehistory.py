@@ -17,7 +17,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from ses_runbook.checks import suite as health
+from ses_runbook.checks import suite
 from ses_runbook.core import params as params_mod
 from ses_runbook.frontends.regenerate import FIXED_AS_OF
 from ses_runbook.frontends.sandboxing import sandbox_imports, says_what_to_install
@@ -44,7 +44,7 @@ def build(folder: Path) -> list[str]:
             previous = box.apply_env()
             try:
                 params = params_mod.load(overrides={**box.params(), "as_of": as_of})
-                report = health.check_all(params)
+                report = suite.check_all(params)
             finally:
                 restore_env(previous)
         summary = report.to_dict()

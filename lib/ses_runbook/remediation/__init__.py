@@ -7,6 +7,8 @@ One module per concern:
 - ``diagnosis``: each symptom's causes judged against check results, as data;
 - ``investigate``: ``diagnose`` runs only the checks a symptom's causes need, judges, plans or makes the fixes;
 - ``fixes``: the guarded fixes (only with ``allow_writes``), each followed by a re-check;
+- ``feedback_steps``: the by-hand commands that act on the feedback (suppress the exported
+  addresses, build the bounce and complaint pipeline, alarm on the rates), for the steps and fixes;
 - ``render``: text, HTML and rich output, and the ``show_*`` helpers of ``08_remediation``.
 
 The names below are the package's public surface: ``from ses_runbook.remediation import ...``.

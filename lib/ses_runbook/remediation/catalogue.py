@@ -23,10 +23,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ses_runbook.checks import dns as dns_checks
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.errors import ParameterError
 from ses_runbook.core.results import CheckResult, Status
+from ses_runbook.remediation import feedback_steps
 from ses_runbook.sources import feedback
+from ses_runbook.sources.mailauth.dns import dig_command
 
 if TYPE_CHECKING:
     from ses_runbook.core.params import Params
@@ -501,11 +504,11 @@ def _steps_domain(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
             "Publish the token as a TXT record (Cloudflare: DNS -> Records -> Add record, type TXT)",
             f'_amazonses.{p.domain}. 300 IN TXT "VERIFICATION_TOKEN"',
             kind="dns",
-            verify=f"dig +short TXT _amazonses.{p.domain}",
+            verify=dig_command(p, "TXT", f"_amazonses.{p.domain}"),
         ),
         Step(
             "Pending means SES has not seen the records yet: wait for DNS propagation (SES keeps looking for up to 72 hours)",
-            f"dig +short TXT _amazonses.{p.domain} @1.1.1.1",
+            dig_command(p, "TXT", f"_amazonses.{p.domain}"),
             kind="wait",
             expect='"VERIFICATION_TOKEN"',
         ),
@@ -617,7 +620,7 @@ def _steps_rate(kind: str) -> Steps:
             ),
             Step(
                 "Add them to the account's suppression list (fix suppress-exported, with allow_writes)",
-                feedback.suppress_commands(p)[0],
+                feedback_steps.suppress_commands(p)[0],
                 verify=aws_command(p, "sesv2", "list-suppressed-destinations", f"--reasons {reason}"),
             ),
             Step(
@@ -643,7 +646,7 @@ def _steps_rate(kind: str) -> Steps:
 
 def _steps_feedback(p: Params, which: str) -> list[Step]:
     if which == "feedback-pipeline":
-        commands = feedback.pipeline_commands(p)
+        commands = feedback_steps.pipeline_commands(p)
         steps = [
             Step("Create the pipeline: SNS topic, SQS queue (policy for the topic), subscription, identity topics", c)
             for c in commands
@@ -676,7 +679,7 @@ def _steps_feedback(p: Params, which: str) -> list[Step]:
                 "--metric-name Reputation.BounceRate",
             ),
         )
-        for c in feedback.alarm_commands(p)
+        for c in feedback_steps.alarm_commands(p)
     ]
 
 
@@ -707,24 +710,33 @@ def _steps_suppressed(p: Params, r: dict[str, CheckResult], f: Facts) -> list[St
 
 
 def _zone_steps(p: Params, r: dict[str, CheckResult], check_id: str, fallback: list[str], note: str) -> list[Step]:
+    """The check's own records to publish (``zone_lines``), else ``fallback``; a record the check says
+    replaces one (``details["replace"]``, dns.spf's) is an edit of that record, not a second one."""
     d = _details(r, check_id)
     lines = d.get("zone_lines") or fallback
     records = d.get("records_to_add") or []
+    where = (
+        f"Replace the record ({d['replace']}) with this one (Cloudflare: DNS -> Records -> edit it{note})"
+        if d.get("replace")
+        else f"Add to the zone (Cloudflare: DNS -> Records -> Add record{note})"
+    )
     steps = [
-        Step(
-            f"Add to the zone (Cloudflare: DNS -> Records -> Add record{note})",
-            line,
-            kind="dns",
-            verify=f"dig +short {rec['type']} {rec['name']} @1.1.1.1" if rec else None,
-        )
+        Step(where, line, kind="dns", verify=dig_command(p, rec["type"], rec["name"]) if rec else None)
         for line, rec in zip(lines, records + [None] * len(lines), strict=False)
     ]
     return steps
 
 
+def _signing_zone(r: dict[str, CheckResult]) -> str:
+    """The suffix the DKIM CNAMEs point under, as the checks read the identity's SigningHostedZone."""
+    zone = _details(r, "dns.dkim").get("SigningHostedZone") or _details(r, "identity.dkim").get("SigningHostedZone")
+    return dns_checks.signing_zone(zone)
+
+
 def _steps_dkim_cname(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     tokens = [row["name"] for row in _details(r, "dns.dkim").get("records", [])]
-    fallback = [f"TOKEN._domainkey.{p.domain}. 300 IN CNAME TOKEN.dkim.amazonses.com."]
+    zone = _signing_zone(r)
+    fallback = [f"TOKEN._domainkey.{p.domain}. 300 IN CNAME TOKEN.{zone}."]
     return [
         Step(
             "Read the identity's DKIM tokens",
@@ -743,9 +755,9 @@ def _steps_dkim_cname(p: Params, r: dict[str, CheckResult], f: Facts) -> list[St
         Step(
             "Wait for DNS propagation (TTL 300 s; Cloudflare is usually immediate); SES re-checks by itself and flips "
             "to Success within hours (at most 72 h)",
-            f"dig +short CNAME {tokens[0] if tokens else 'TOKEN._domainkey.' + p.domain} @1.1.1.1",
+            dig_command(p, "CNAME", tokens[0] if tokens else f"TOKEN._domainkey.{p.domain}"),
             kind="wait",
-            expect="TOKEN.dkim.amazonses.com.",
+            expect=f"TOKEN.{zone}.",
             verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}")
             + '   # expect "Success"',
         ),
@@ -770,7 +782,7 @@ def _steps_dkim_propagating(p: Params, r: dict[str, CheckResult], f: Facts) -> l
             "The records are in DNS now; SES retries on its own for up to 72 hours. Check what public resolvers see",
             f"dig +short CNAME TOKEN._domainkey.{p.domain} @8.8.8.8",
             kind="wait",
-            expect="TOKEN.dkim.amazonses.com.",
+            expect=f"TOKEN.{_signing_zone(r)}.",
         ),
         _dkim_restart(p, "If SES has given up (Failed)"),
     ]
@@ -791,20 +803,22 @@ def _steps_dkim_signing(p: Params, r: dict[str, CheckResult], f: Facts) -> list[
 
 
 def _steps_spf(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
-    name = _details(r, "dns.spf").get("name") or f"mail.{p.domain}"
+    d = _details(r, "dns.spf")
+    name = d.get("name") or f"mail.{p.domain}"
+    wanted = next((rec["value"] for rec in d.get("records_to_add") or []), dns_checks.SPF_VALUE)
     return [
         *_zone_steps(
             p,
             r,
             "dns.spf",
-            [f'{name}. 300 IN TXT "v=spf1 include:amazonses.com ~all"'],
+            [dns_checks.zone_line(dns_checks.record(name, "TXT", dns_checks.SPF_VALUE))],
             "; type TXT; one SPF record per name: merge into an existing one",
         ),
         Step(
             "Check the published record",
-            f"dig +short TXT {name} @1.1.1.1",
+            dig_command(p, "TXT", name),
             kind="wait",
-            expect='"v=spf1 include:amazonses.com ~all"',
+            expect=f'"{wanted}"',
         ),
         Step(
             "Run a mail tester (10_mail_tester), or send a test (02_send_test_email) to a real mailbox or a "
@@ -816,23 +830,60 @@ def _steps_spf(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     ]
 
 
-def _steps_dmarc(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+def _dmarc_record_steps(p: Params, r: dict[str, CheckResult]) -> list[Step]:
+    """What to publish, from dns.dmarc itself: its record to add where there is none, the record that
+    governs the sender edited where it does not enforce (REPLACED: a second record at the name leaves
+    the domain with no policy at all, RFC 7489 6.6.3), one record kept of several."""
+    d = _details(r, "dns.dmarc")
+    name = d.get("name") or f"_dmarc.{p.domain}"
+    existing = d.get("dmarc_records") or []
+    one = "; keep ONE DMARC record at the name: with two, receivers apply no policy at all (RFC 7489 6.6.3)"
+    if d.get("zone_lines"):
+        return _zone_steps(p, r, "dns.dmarc", [], "; type TXT")
+    if d.get("suggested"):
+        now = f" ({existing[0]})" if existing else ""
+        return [
+            Step(
+                f"Replace the DMARC record at {name}{now} by this one (Cloudflare: DNS -> Records -> edit that "
+                f"TXT record, do not add another{one})",
+                d["suggested"],
+                kind="dns",
+                verify=dig_command(p, "TXT", name),
+            )
+        ]
+    if len(existing) > 1:
+        return [
+            Step(
+                f"Delete all but one of the {len(existing)} DMARC records at {name} ({' | '.join(existing)}) "
+                f"(Cloudflare: DNS -> Records{one})",
+                dig_command(p, "TXT", name),
+                expect="one v=DMARC1 line",
+            )
+        ]
+    suggested = f"v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@{p.domain}; adkim=r; aspf=r"
     return [
-        *_zone_steps(
-            p,
-            r,
-            "dns.dmarc",
-            [
-                f'_dmarc.{p.domain}. 300 IN TXT "v=DMARC1; p=quarantine; '
-                f'rua=mailto:dmarc-reports@{p.domain}; adkim=r; aspf=r"'
-            ],
-            "; type TXT",
-        ),
         Step(
-            "Check the published record",
-            f"dig +short TXT _dmarc.{p.domain} @1.1.1.1",
+            f"Publish one enforcing DMARC record at {name}: edit the record there if there is one, add it if not "
+            f"(Cloudflare: DNS -> Records; type TXT{one})",
+            dns_checks.zone_line(dns_checks.record(name, "TXT", suggested)),
+            kind="dns",
+            verify=dig_command(p, "TXT", name),
+        )
+    ]
+
+
+def _steps_dmarc(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    d = _details(r, "dns.dmarc")
+    wanted: dict[str, Any] = d.get("suggested_record") or next(iter(d.get("records_to_add") or []), {})
+    name = wanted.get("name") or d.get("name") or f"_dmarc.{p.domain}"
+    value = wanted.get("value")
+    return [
+        *_dmarc_record_steps(p, r),
+        Step(
+            "Check the published record: exactly one, with the enforcing policy",
+            dig_command(p, "TXT", name),
             kind="wait",
-            expect='"v=DMARC1; p=quarantine; ..."',
+            expect=f'"{value}" and nothing else' if value else '"v=DMARC1; p=quarantine; ..." and nothing else',
         ),
         Step(
             "Run a mail tester and read the Authentication-Results header of a received message",
@@ -856,7 +907,7 @@ def _steps_mail_from(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Ste
         ),
         Step(
             "Check the published MX",
-            f"dig +short MX {name} @1.1.1.1",
+            dig_command(p, "MX", name),
             kind="wait",
             expect=f"10 feedback-smtp.{p.region}.amazonses.com.",
             verify=aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}")
@@ -1031,6 +1082,8 @@ def _steps_message_dkim(p: Params, r: dict[str, CheckResult], f: Facts) -> list[
     rows = _details(r, "message.dkim").get("signatures") or []
     bad = next((row for row in rows if row.get("aligned") and row.get("result") != "pass"), rows[0] if rows else {})
     name = bad.get("selector_name") or f"TOKEN._domainkey.{p.domain}"
+    token = name.split(".")[0]
+    target = f"TOKEN.{_signing_zone(r)}" if token == "TOKEN" else dns_checks.dkim_target(token, _signing_zone(r))
     if bad.get("body_hash") == "mismatch":
         return [
             Step(
@@ -1045,14 +1098,14 @@ def _steps_message_dkim(p: Params, r: dict[str, CheckResult], f: Facts) -> list[
         Step(
             "Compare the key DNS publishes with the one SES signs with: the selector must be a CNAME to SES, not a "
             "TXT copy of an old key",
-            f"dig +short CNAME {name} @1.1.1.1",
+            dig_command(p, "CNAME", name),
             kind="wait",
-            expect=f"{name.split('.')[0]}.dkim.amazonses.com.",
+            expect=f"{target}.",
         ),
         Step(
             "Replace a TXT record at the selector by the CNAME (Cloudflare: DNS -> Records -> edit; type CNAME, "
-            "target TOKEN.dkim.amazonses.com, proxy status 'DNS only')",
-            f"{name}. 300 IN CNAME {name.split('.')[0]}.dkim.amazonses.com.",
+            f"target {target}, proxy status 'DNS only')",
+            f"{name}. 300 IN CNAME {target}.",
             kind="dns",
         ),
         Step("Check again on a fresh message", MAIL_TEST, expect="message.dkim ok"),
@@ -1149,9 +1202,9 @@ def _steps_spf_permerror(p: Params, r: dict[str, CheckResult], f: Facts) -> list
             "Flatten the record to at most 10 DNS-querying terms (include, a, mx, exists, redirect) and at most 2 "
             "names that do not exist (void lookups): drop includes of services that no longer send, or replace them by their ip4 ranges "
             "(Cloudflare: DNS -> Records -> edit the TXT record of " + name + ")",
-            f'{name}. 300 IN TXT "v=spf1 include:amazonses.com ~all"',
+            dns_checks.zone_line(dns_checks.record(name, "TXT", dns_checks.SPF_VALUE)),
             kind="dns",
-            verify=f"dig +short TXT {name} @1.1.1.1",
+            verify=dig_command(p, "TXT", name),
         ),
         Step("Check the record as receivers evaluate it", "ses-runbook check --only dns.spf", expect="dns.spf ok"),
     ]

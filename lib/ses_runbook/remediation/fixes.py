@@ -16,11 +16,22 @@ from typing import TYPE_CHECKING, Any
 from ses_runbook.checks import Context, run_one, select
 from ses_runbook.core.aws import describe_error
 from ses_runbook.core.commands import aws_command
+from ses_runbook.core.feedbackpipe import (
+    ALARM_TOPIC,
+    ALARMS,
+    FEEDBACK_QUEUE,
+    FEEDBACK_TOPIC,
+    NOTIFICATION_KINDS,
+    RETENTION_S,
+    alarm_request,
+    queue_policy,
+)
 from ses_runbook.core.redact import mask_key_id, mask_key_ids
 from ses_runbook.core.results import CheckResult, Status
 from ses_runbook.core.smtpcred import derive_smtp_password
 from ses_runbook.remediation.catalogue import smtp_user
 from ses_runbook.remediation.diagnosis import Diagnosis, FixResult
+from ses_runbook.remediation.feedback_steps import alarm_commands, pipeline_commands, suppress_commands
 from ses_runbook.sources import feedback, ses
 
 if TYPE_CHECKING:
@@ -164,23 +175,23 @@ def _fix_feedback_pipeline(d: Diagnosis, fix: FixResult) -> None:
     ``SetIdentityNotificationTopic`` for Bounce and Complaint; then feedback.notifications again."""
 
     p = d.params
-    topic = _write(d.aws, "sns", "CreateTopic", Name="ses-feedback")["TopicArn"]
-    queue_arn = f"arn:aws:sqs:{p.region}:{d.aws.account_id()}:ses-feedback"
+    topic = _write(d.aws, "sns", "CreateTopic", Name=FEEDBACK_TOPIC)["TopicArn"]
+    queue_arn = f"arn:aws:sqs:{p.region}:{d.aws.account_id()}:{FEEDBACK_QUEUE}"
     url = _write(
         d.aws,
         "sqs",
         "CreateQueue",
-        QueueName="ses-feedback",
-        Attributes={"MessageRetentionPeriod": "1209600", "Policy": json.dumps(feedback.queue_policy(queue_arn, topic))},
+        QueueName=FEEDBACK_QUEUE,
+        Attributes={"MessageRetentionPeriod": str(RETENTION_S), "Policy": json.dumps(queue_policy(queue_arn, topic))},
     )["QueueUrl"]
     _write(d.aws, "sns", "Subscribe", TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-    for kind in ("Bounce", "Complaint"):
+    for kind in NOTIFICATION_KINDS:
         _write(d.aws, "ses", "SetIdentityNotificationTopic", Identity=p.domain, NotificationType=kind, SnsTopic=topic)
     fix.applied = True
     fix.recheck = _recheck(d, "feedback.notifications", fix.id)
     fix.ok = fix.recheck.status == Status.OK
     fix.message = (
-        f"bounces and complaints of {p.domain} now go to SNS ses-feedback and the SQS queue {url}; "
+        f"bounces and complaints of {p.domain} now go to SNS {FEEDBACK_TOPIC} and the SQS queue {url}; "
         f"set feedback_queue_url to it so 09_feedback reads it"
         if fix.ok
         else "feedback still not flowing after the writes"
@@ -192,29 +203,14 @@ def _fix_alarms(d: Diagnosis, fix: FixResult) -> None:
     when no ``alarm_topic_arn`` is given); then feedback.alarms again."""
 
     p = d.params
-    topic = p.alarm_topic_arn or _write(d.aws, "sns", "CreateTopic", Name="ses-alarms")["TopicArn"]
-    for name, metric, level in feedback.ALARMS:
-        _write(
-            d.aws,
-            "cloudwatch",
-            "PutMetricAlarm",
-            AlarmName=name,
-            Namespace="AWS/SES",
-            MetricName=metric,
-            Statistic="Average",
-            Period=3600,
-            EvaluationPeriods=1,
-            Threshold=getattr(p, level),
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-            TreatMissingData="notBreaching",
-            ActionsEnabled=True,
-            AlarmActions=[topic],
-        )
+    topic = p.alarm_topic_arn or _write(d.aws, "sns", "CreateTopic", Name=ALARM_TOPIC)["TopicArn"]
+    for alarm in ALARMS:
+        _write(d.aws, "cloudwatch", "PutMetricAlarm", **alarm_request(alarm, getattr(p, alarm.level), topic))
     fix.applied = True
     fix.recheck = _recheck(d, "feedback.alarms", fix.id)
     fix.ok = fix.recheck.status == Status.OK
     fix.message = (
-        "alarms ses-bounce-rate and ses-complaint-rate notify " + topic.rsplit(":", 1)[-1]
+        f"alarms {' and '.join(a.name for a in ALARMS)} notify " + topic.rsplit(":", 1)[-1]
         if fix.ok
         else f"alarms created; nobody subscribes to {topic.rsplit(':', 1)[-1]} yet: subscribe the on-call "
         "(aws sns subscribe --protocol email), or set alarm_topic_arn to the on-call's topic"
@@ -247,9 +243,9 @@ def _fix_commands(fix_id: str, d: Diagnosis) -> list[str]:
         ]
     if fix_id in ("suppress-exported", "feedback-pipeline", "reputation-alarms"):
         return {
-            "suppress-exported": feedback.suppress_commands,
-            "feedback-pipeline": feedback.pipeline_commands,
-            "reputation-alarms": feedback.alarm_commands,
+            "suppress-exported": suppress_commands,
+            "feedback-pipeline": pipeline_commands,
+            "reputation-alarms": alarm_commands,
         }[fix_id](p)
     if fix_id == "unsuppress":
         return [

@@ -12,8 +12,8 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ses_runbook.checks.message import COMPLAINT_LIMIT
 from ses_runbook.core.display import STATUS_COLOUR
-from ses_runbook.sources.message import COMPLAINT_LIMIT
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ses_runbook.checks import dns as dns_checks
 from ses_runbook.core.results import CheckResult
 from ses_runbook.remediation.catalogue import production_access_command as command
 from ses_runbook.sources import ses
@@ -50,11 +51,14 @@ IDENTITY_COLUMNS = ["identity", "type", "verification", "dkim_enabled", "dkim"]
 
 
 # -- 04: DKIM and DNS ------------------------------------------------------------------------
-def dkim_token_rows(result: CheckResult, signing_zone: str = "dkim.amazonses.com") -> list[dict[str, Any]]:
-    """The DKIM tokens of the ``identity.dkim`` result as the CNAME records they must be in DNS."""
+def dkim_token_rows(result: CheckResult, signing_zone: str | None = None) -> list[dict[str, Any]]:
+    """The DKIM tokens of the ``identity.dkim`` result as the CNAME records they must be in DNS, pointing
+    where ``dns.dkim`` expects them: under ``signing_zone``, by default the SigningHostedZone the
+    result read."""
     domain = result.details.get("identity", "")
+    zone = signing_zone or result.details.get("SigningHostedZone")
     return [
-        {"token": t, "type": "CNAME", "name": f"{t}._domainkey.{domain}", "value": f"{t}.{signing_zone}"}
+        {"token": t, "type": "CNAME", "name": f"{t}._domainkey.{domain}", "value": dns_checks.dkim_target(t, zone)}
         for t in result.details.get("DkimTokens", [])
     ]
 

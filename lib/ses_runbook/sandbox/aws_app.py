@@ -17,18 +17,21 @@ import json
 import logging
 import random
 import re
+import secrets
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import botocore.session
 
 from ses_runbook.core.aws import READ_OPERATIONS, READ_PATH_OPERATIONS, iam_action
+from ses_runbook.core.identities import most_specific
 from ses_runbook.sandbox import inbound, notifications
 from ses_runbook.sandbox.inbound import contact_list_error, request_of
 from ses_runbook.sandbox.world import ACCOUNT, World
@@ -187,11 +190,14 @@ class SesLayer:
                 if operation in self._v2:
                     return self._json(start_response, 200, self._v2[operation](_v2_args(environ, body, path_args)))
                 if operation == "SendEmail":
-                    self._v2_send_precheck(json.loads(body or b"{}"))
+                    request = json.loads(body or b"{}")
+                    self._v2_send_precheck(request)
 
                     missing = contact_list_error(self.world, request_of(service, operation, body) or {})
                     if missing:
                         raise SesError("NotFoundException", missing, 404)
+                    if not self._moto_accepts(request.get("FromEmailAddress", "")):
+                        return self._send_here(environ, start_response, service, operation, body)
             elif service == "sqs" and operation in self._sqs:
                 answer = self._sqs[operation](json.loads(body or b"{}"))
                 if answer is not None:
@@ -209,6 +215,8 @@ class SesLayer:
                     return self._xml(start_response, operation, handler(form))
                 if operation in ("SendEmail", "SendRawEmail"):
                     self._v1_send_precheck(form)
+                    if not self._moto_accepts(form.get("Source", [""])[0]):
+                        return self._send_here(environ, start_response, service, operation, body)
         except SesError as exc:
             return self._error(start_response, service, exc)
         return self._to_moto(environ, start_response, service, operation, body)
@@ -224,12 +232,40 @@ class SesLayer:
 
         result = self.moto_app(environ, capture)
         if operation == "SendEmail" and status_holder and status_holder[0].startswith("200"):
-            result = self._deliver(service, operation, body, b"".join(result))
-            with self.world.lock:
-                self.world.sent.append({"service": service, "time": datetime.utcnow().isoformat()})
-            if service == "ses":
-                result = list(result)
-                self._publish_simulator_feedback(environ, b"".join(result))
+            result = self._after_send(environ, service, operation, body, b"".join(result))
+        return result
+
+    def _moto_accepts(self, source: str) -> bool:
+        """Whether moto would take a send from ``source``: only when the exact address or its exact
+        domain is an identity it holds (the scenario's, seeded at start). SES takes any address a
+        verified identity covers, a subdomain's included, which the precheck has already decided."""
+        address = parseaddr(source)[1]
+        return any(self.world.identity(name) is not None for name in (address, address.rpartition("@")[2]) if name)
+
+    def _send_here(
+        self, environ: dict[str, Any], start_response: StartResponse, service: str, operation: str, body: bytes
+    ) -> Iterable[bytes]:
+        """A send SES accepts and moto would refuse (a sender covered by a verified parent domain),
+        answered here with a message id of moto's shape, then handled like any accepted send."""
+        message_id = "-".join(secrets.token_hex(n) for n in (8, 4, 2, 2, 2, 6, 3))
+        if service == "sesv2":
+            answer = self._json(start_response, 200, {"MessageId": message_id})
+        else:
+            answer = self._xml(start_response, operation, f"<MessageId>{message_id}</MessageId>")
+        if operation != "SendEmail":
+            return answer
+        return self._after_send(environ, service, operation, body, b"".join(answer))
+
+    def _after_send(
+        self, environ: dict[str, Any], service: str, operation: str, body: bytes, answer: bytes
+    ) -> list[bytes]:
+        """What follows an accepted send: delivery to the inbound address, the count of sent mail, the
+        mailbox simulator's feedback."""
+        result = self._deliver(service, operation, body, answer)
+        with self.world.lock:
+            self.world.sent.append({"service": service, "time": datetime.utcnow().isoformat()})
+        if service == "ses":
+            self._publish_simulator_feedback(environ, answer)
         return result
 
     # -- feedback ------------------------------------------------------------------------
@@ -268,13 +304,12 @@ class SesLayer:
             timer.start()
 
     def _topic_for(self, source: str, kind: str) -> str | None:
-        """The identity's topic for this notification type: the address's own, else its domain's (SES's order)."""
+        """The topic for this notification type of the most specific identity that covers the sender and
+        has one: the address's own, else its domain's, else a parent domain's (SES's order)."""
         with self.world.lock:
-            for identity in (source, source.rpartition("@")[2]):
-                for name, topics in self.world.notification_topics.items():
-                    if name.lower() == identity.lower() and topics.get(kind):
-                        return topics[kind]
-        return None
+            having = [name for name, topics in self.world.notification_topics.items() if topics.get(kind)]
+            name = most_specific(parseaddr(source)[1] or source, having)
+            return self.world.notification_topics[name][kind] if name else None
 
     def _publish(self, topic: str, message: dict[str, Any]) -> None:
         # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap

@@ -63,13 +63,13 @@ def contact_list_error(world: World, request: dict[str, Any]) -> str | None:
     return None
 
 
-def build(world: World, request: dict[str, Any], message_id: str) -> bytes:
-    """The message as the receiving side stores it after SES built, signed and sent it."""
+def build(world: World, request: dict[str, Any], message_id: str, *, earlier: bool = False) -> bytes:
+    """The message as the receiving side stores it after SES built, signed and sent it; ``earlier``
+    for mail sent before the scenario's now, signed as when every identity was still verified."""
     scenario = world.scenario
     box = scenario.mail
     sender = request["from"]
-    domain = sender.rpartition("@")[2].lower()
-    identity = world.identity(domain)
+    identity = world.signing_identity(sender, earlier=earlier)  # a verified parent domain signs for its subdomains too
     headers: dict[str, str] = {}
     if request.get("list"):
         token = hashlib.sha256(message_id.encode()).hexdigest()[:24]
@@ -95,7 +95,7 @@ def build(world: World, request: dict[str, Any], message_id: str) -> bytes:
         )
     if signs and identity is not None:
         key = published if box.signing_key == "published" else mail.keypair("sandbox-rotated")[0]
-        signing.append((domain, scenario.dkim_tokens(identity.name)[0], key))
+        signing.append((identity.name.lower(), scenario.dkim_tokens(identity.name)[0], key))
     mail_from = None
     if (
         identity is not None
@@ -115,12 +115,13 @@ def build(world: World, request: dict[str, Any], message_id: str) -> bytes:
     )
 
 
-def deliver(world: World, request: dict[str, Any], message_id: str) -> str | None:
-    """Store the message for the inbound address, as the receipt rule's S3 action would; returns the key."""
+def deliver(world: World, request: dict[str, Any], message_id: str, *, earlier: bool = False) -> str | None:
+    """Store the message for the inbound address, as the receipt rule's S3 action would; returns the key
+    (``earlier``: see ``build``)."""
     box = world.scenario.mail
     if box.inbound_address.lower() not in [t.lower() for t in request["to"]]:
         return None
-    raw = build(world, request, message_id)
+    raw = build(world, request, message_id, earlier=earlier)
     key = box.inbound_prefix + hashlib.sha256(b"receipt|" + message_id.encode()).hexdigest()[:32]
     with world.lock:
         world.inbox.append({"key": key, "raw": raw, "folder": box.placement})
@@ -143,4 +144,5 @@ def seed(world: World) -> None:
         "text": "Three new notifications are waiting for you on thephenom.app.",
         "list": box.contact_list,
     }
-    deliver(world, request, "0100019a3c2f0000-seeded-notification-000000")
+    # sent before the scenario's now: signed as then, even where the domain has failed verification since
+    deliver(world, request, "0100019a3c2f0000-seeded-notification-000000", earlier=True)

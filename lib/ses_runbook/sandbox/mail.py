@@ -4,8 +4,8 @@ SES signs every accepted message twice with DKIM: once with ``d=`` the sending d
 selector = one of the identity's tokens, whose public key sits behind the token's ``_domainkey``
 CNAME at ``TOKEN.dkim.amazonses.com``) and once with ``d=amazonses.com``. The envelope sender
 (Return-Path) is on the custom MAIL FROM domain, or on amazonses.com without one, and the
-receiving side's Received line names an address inside amazonses.com's SPF. dkimpy signs here
-exactly as it verifies in ``message.py``.
+receiving side's Received line names an address inside amazonses.com's SPF. dkimpy signs here, the
+library the mail tester verifies with, so a sandbox message passes or fails for the reasons a real one would.
 """
 
 from __future__ import annotations

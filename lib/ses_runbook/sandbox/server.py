@@ -18,7 +18,17 @@ from typing import Any
 from botocore.config import Config
 
 from ses_runbook.core.errors import SandboxError
+from ses_runbook.core.feedbackpipe import (
+    ALARM_TOPIC,
+    ALARMS,
+    FEEDBACK_QUEUE,
+    FEEDBACK_TOPIC,
+    RETENTION_S,
+    alarm_request,
+    queue_policy,
+)
 from ses_runbook.core.iampolicy import allows
+from ses_runbook.core.params import Params
 from ses_runbook.core.smtpcred import derive_smtp_password
 from ses_runbook.sandbox import notifications, s3store
 from ses_runbook.sandbox import scenario as scenario_mod
@@ -316,24 +326,13 @@ class Sandbox:
         region = self.scenario.region
         sns, sqs = self.client("sns"), self.client("sqs")
         self.feedback_queue_url = None
-        topic = sns.create_topic(Name="ses-feedback")["TopicArn"] if fb.topic else None
+        topic = sns.create_topic(Name=FEEDBACK_TOPIC)["TopicArn"] if fb.topic else None
         if topic and fb.subscription == "sqs":
             self.feedback_queue_url = sqs.create_queue(
-                QueueName="ses-feedback", Attributes={"MessageRetentionPeriod": "1209600"}
+                QueueName=FEEDBACK_QUEUE, Attributes={"MessageRetentionPeriod": str(RETENTION_S)}
             )["QueueUrl"]
-            queue_arn = f"arn:aws:sqs:{region}:{ACCOUNT}:ses-feedback"
-            policy = {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "sns.amazonaws.com"},
-                        "Action": "sqs:SendMessage",
-                        "Resource": queue_arn,
-                        "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
-                    }
-                ],
-            }
+            queue_arn = f"arn:aws:sqs:{region}:{ACCOUNT}:{FEEDBACK_QUEUE}"
+            policy = queue_policy(queue_arn, topic)
             sqs.set_queue_attributes(QueueUrl=self.feedback_queue_url, Attributes={"Policy": json.dumps(policy)})
             sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         elif topic and fb.subscription == "email":
@@ -347,26 +346,12 @@ class Sandbox:
                             Identity=identity.name, NotificationType=kind, SnsTopic=topic
                         )
         if fb.alarms:
-            alarm_topic = sns.create_topic(Name="ses-alarms")["TopicArn"]
+            alarm_topic = sns.create_topic(Name=ALARM_TOPIC)["TopicArn"]
             sns.subscribe(TopicArn=alarm_topic, Protocol="email", Endpoint="oncall@thephenom.app")
             cloudwatch = self.client("cloudwatch")
-            for name, metric, threshold in (
-                ("ses-bounce-rate", "Reputation.BounceRate", 0.05),
-                ("ses-complaint-rate", "Reputation.ComplaintRate", 0.001),
-            ):
-                cloudwatch.put_metric_alarm(
-                    AlarmName=name,
-                    Namespace="AWS/SES",
-                    MetricName=metric,
-                    Statistic="Average",
-                    Period=3600,
-                    EvaluationPeriods=1,
-                    Threshold=threshold,
-                    ComparisonOperator="GreaterThanOrEqualToThreshold",
-                    ActionsEnabled=True,
-                    AlarmActions=[alarm_topic],
-                    TreatMissingData="notBreaching",
-                )
+            for alarm in ALARMS:  # at the runbook's default warn levels, where feedback.alarms wants them
+                threshold = Params.model_fields[alarm.level].default
+                cloudwatch.put_metric_alarm(**alarm_request(alarm, threshold, alarm_topic))
         if self.feedback_queue_url and topic:
             rng = random.Random(self.scenario.traffic.seed + 13)
             # Straight into moto's queue, stamped with when SNS delivered them: moto's SendMessage recounts
@@ -374,7 +359,7 @@ class Sandbox:
             # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
             from moto.sqs.models import Message
 
-            queue = sqs_backends[ACCOUNT][region].get_queue("ses-feedback")
+            queue = sqs_backends[ACCOUNT][region].get_queue(FEEDBACK_QUEUE)
             for when, message in notifications.queue_notifications(self.scenario, self.world.points, self.world.as_of):
                 item = Message(
                     str(uuid.UUID(int=rng.getrandbits(128))), notifications.envelope(message, topic, when, rng)

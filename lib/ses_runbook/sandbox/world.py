@@ -12,9 +12,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
+from ses_runbook.core.identities import VERIFIED, covering_domain, covering_identity, domain_of
 from ses_runbook.sandbox.scenario import Identity, Scenario
 
 ACCOUNT = "123456789012"  # moto's default account: the sandbox's
@@ -196,16 +198,33 @@ class World:
         cutoff = self.as_of - timedelta(hours=24)
         return float(sum(p.sends for p in self.points if p.timestamp >= cutoff) + len(self.sent))
 
+    def identity_statuses(self) -> dict[str, str]:
+        """Every identity's verification status by name (SES v1's spelling), the synthetic ones too."""
+        statuses: dict[str, str] = {}
+        for name in self.identity_names():
+            identity = self.identity_view(name)
+            if identity is not None:
+                statuses[name] = identity.verification
+        return statuses
+
     def is_verified_address(self, address: str) -> bool:
-        """Whether SES would let this address send or, in the sandbox, receive."""
-        domain = address.rpartition("@")[2].lower()
-        if domain == "simulator.amazonses.com":
+        """Whether SES would let this address send or, in the sandbox, receive: a verified identity
+        covers it (its own, its domain's or a parent domain's, ``core.identities``'s rule)."""
+        address = parseaddr(address)[1]  # SES takes "Name <address>" as well
+        if domain_of(address) == "simulator.amazonses.com":
             return True
-        for name in (address, domain):
-            identity = self.identity(name)
-            if identity is not None and identity.verification == "Success":
-                return True
-        return False
+        return covering_identity(address, self.identity_statuses()) is not None
+
+    def signing_identity(self, address: str, *, earlier: bool = False) -> Identity | None:
+        """The verified domain identity whose Easy DKIM signs mail from ``address`` and whose custom
+        MAIL FROM SES uses for it (the most specific one that covers it); None when none does.
+        ``earlier``: for mail sent before the scenario's now, when every identity it states was still
+        verified (a scenario's Failed domain failed since, e.g. its TXT record was removed)."""
+        statuses = self.identity_statuses()
+        if earlier:
+            statuses = dict.fromkeys(statuses, VERIFIED)
+        name = covering_domain(parseaddr(address)[1], statuses)
+        return self.identity_view(name) if name else None
 
     def metric(self, name: str, start: datetime, end: datetime, period: int, stat: str) -> list[tuple[datetime, float]]:
         """One account-level AWS/SES metric aggregated like CloudWatch: buckets of ``period`` seconds

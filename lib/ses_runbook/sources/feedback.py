@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
-from ses_runbook.core.aws import Aws, describe_error
+from ses_runbook.core.aws import describe_error
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.errors import FeedbackError
 
@@ -698,6 +698,16 @@ def cause(fb: Feedback, params: Params, hours: int = CAUSE_HOURS) -> dict[str, A
     return spike_cause(fb.frame, as_of - timedelta(hours=hours), as_of)
 
 
+def cause_for(aws: Aws, params: Params) -> dict[str, Any] | None:
+    """The spike's cause, read from the queue with the run's clients (the calls count with the run's);
+    None when there is no queue or it cannot be read. Each call reads the queue again: a diagnosis
+    reads it once and hands the answer to every step that names the cause."""
+    if not params.feedback_queue_url:
+        return None
+    fb = review(aws, params)
+    return None if fb.notes.get("error") else cause(fb, params)
+
+
 def responsible(cause: dict[str, Any] | None) -> dict[str, str]:
     """The values that hold at least half of the window: what to name as the cause (may be empty)."""
     if not cause:
@@ -762,131 +772,3 @@ def receive_command(params: Params) -> str:
         f"--visibility-timeout {VISIBILITY_S}",
         "--message-system-attribute-names SentTimestamp",
     )
-
-
-# -- acting on it: what the remediation steps and fixes use -----------------------------------------
-def cause_for(aws: Aws, params: Params) -> dict[str, Any] | None:
-    """The spike's cause, read from the queue with the run's clients (the calls count with the run's);
-    None when there is no queue or it cannot be read. Each call reads the queue again: the diagnosis
-    reads it once and hands the answer to the steps that name it (``remediation.catalogue.Facts``)."""
-    if not params.feedback_queue_url:
-        return None
-    fb = review(aws, params)
-    return None if fb.notes.get("error") else cause(fb, params)
-
-
-def suppress_commands(params: Params) -> list[str]:
-    """The by-hand way to put the exported addresses on the account's suppression list."""
-
-    path = params.feedback_export_file or "REMOVALS.csv"
-    one = aws_command(params, "sesv2", "put-suppressed-destination", '--email-address "$address"', '--reason "$reason"')
-    return [f"tail -n +2 {path} | while IFS=, read -r address reason rest; do {one}; done"]
-
-
-def pipeline_commands(params: Params, account: str = "ACCOUNT") -> list[str]:
-    """The by-hand feedback pipeline: SNS topic, SQS queue with its policy, subscription, identity topics."""
-
-    topic = f"arn:aws:sns:{params.region}:{account}:ses-feedback"
-    queue_arn = f"arn:aws:sqs:{params.region}:{account}:ses-feedback"
-    return [
-        aws_command(params, "sns", "create-topic", "--name ses-feedback"),
-        aws_command(
-            params,
-            "sqs",
-            "create-queue",
-            "--queue-name ses-feedback",
-            "--attributes",
-            "'"
-            + json.dumps({"MessageRetentionPeriod": "1209600", "Policy": json.dumps(queue_policy(queue_arn, topic))})
-            + "'",
-        ),
-        aws_command(
-            params, "sns", "subscribe", f"--topic-arn {topic}", "--protocol sqs", f"--notification-endpoint {queue_arn}"
-        ),
-        *[
-            aws_command(
-                params,
-                "ses",
-                "set-identity-notification-topic",
-                f"--identity {params.domain}",
-                f"--notification-type {kind}",
-                f"--sns-topic {topic}",
-            )
-            for kind in ("Bounce", "Complaint")
-        ],
-    ]
-
-
-def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
-    """The queue policy that lets exactly the feedback topic deliver to the queue."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-            }
-        ],
-    }
-
-
-ALARMS = (
-    ("ses-bounce-rate", "Reputation.BounceRate", "bounce_rate_warn"),
-    ("ses-complaint-rate", "Reputation.ComplaintRate", "complaint_rate_warn"),
-)
-
-
-def alarm_commands(params: Params, account: str = "ACCOUNT") -> list[str]:
-    """The by-hand reputation alarms at the warn levels, notifying ``alarm_topic_arn`` (or a new ses-alarms topic)."""
-
-    topic = params.alarm_topic_arn or f"arn:aws:sns:{params.region}:{account}:ses-alarms"
-    out = (
-        []
-        if params.alarm_topic_arn
-        else [
-            aws_command(params, "sns", "create-topic", "--name ses-alarms"),
-            aws_command(
-                params,
-                "sns",
-                "subscribe",
-                f"--topic-arn {topic}",
-                "--protocol email",
-                "--notification-endpoint ONCALL@EXAMPLE.COM",
-            ),
-        ]
-    )
-    for name, metric, level in ALARMS:
-        out.append(
-            aws_command(
-                params,
-                "cloudwatch",
-                "put-metric-alarm",
-                f"--alarm-name {name}",
-                "--namespace AWS/SES",
-                f"--metric-name {metric}",
-                "--statistic Average",
-                "--period 3600",
-                "--evaluation-periods 1",
-                f"--threshold {getattr(params, level)}",
-                "--comparison-operator GreaterThanOrEqualToThreshold",
-                "--treat-missing-data notBreaching",
-                f"--alarm-actions {topic}",
-            )
-        )
-    return out
-
-
-def fix_commands(params: Params, results: Iterable[Any]) -> list[str]:
-    """The by-hand commands for what this run found: the suppression of the exported addresses, and the
-    pipeline and alarms when their checks are not ok (``diagnose`` makes them with ``allow_writes``)."""
-    statuses = {r.id: r.status.value for r in results}
-    out = []
-    if statuses.get("feedback.notifications", "ok") != "ok":
-        out += pipeline_commands(params)
-    out += suppress_commands(params)
-    if statuses.get("feedback.alarms", "ok") != "ok":
-        out += alarm_commands(params)
-    return out

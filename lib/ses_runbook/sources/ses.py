@@ -1,7 +1,8 @@
 """Read the SES account: one function per question, each saying which API call it makes.
 
 Functions take an ``Aws`` (clients, memo, counters) and return plain Python data, so the
-``check`` path needs neither pandas nor matplotlib; ``frames.py`` turns them into DataFrames.
+``check`` path needs neither pandas nor matplotlib; ``metrics`` builds the notebooks' DataFrames
+from them (``send_statistics_frame``), importing pandas only then.
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ses_runbook.core.errors import RecordError
+from ses_runbook.core.identities import normal
 from ses_runbook.sources.mailauth.dns import Resolver, tag_list
-from ses_runbook.sources.mailauth.domains import aligned, normal, org_domain
+from ses_runbook.sources.mailauth.domains import aligned, org_domain
 
 DMARC_DEFAULTS = {"adkim": "r", "aspf": "r", "fo": "0", "pct": 100, "rf": "afrf", "ri": 86400}
 POLICIES = ("none", "quarantine", "reject")

@@ -4,7 +4,8 @@ RFC 7489 section 3.2 defines the organizational domain by the public suffix list
 ``news.thephenom.app`` and ``thephenom.app`` belong to one organization while ``a.github.io`` and
 ``b.github.io`` (a private suffix on the list) do not; a suffix test on the names cannot tell these
 apart. ``aligned`` is the one alignment test of the runbook: the DNS checks predict with it what
-the mail tester measures with it.
+the mail tester measures with it. Names are compared as ``core.identities.normal`` spells them,
+the one spelling SES identities are matched in too.
 """
 
 from __future__ import annotations
@@ -13,17 +14,7 @@ import functools
 
 from publicsuffixlist import PublicSuffixList
 
-
-def normal(domain: str) -> str:
-    """A domain as compared everywhere: lower case, no trailing dot, no surrounding space."""
-    return domain.strip().rstrip(".").lower()
-
-
-def domain_of(address: str | None) -> str | None:
-    """The domain of an address (``user@Example.ORG`` -> ``example.org``); None without one."""
-    if not address or "@" not in address:
-        return None
-    return normal(address.rpartition("@")[2]) or None
+from ses_runbook.core.identities import normal
 
 
 @functools.lru_cache(maxsize=1)

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ses_runbook.core.errors import DnsError, RecordError
+from ses_runbook.core.identities import normal
 from ses_runbook.sources.mailauth.dns import Answer, Resolver
-from ses_runbook.sources.mailauth.domains import normal
 
 LOOKUP_LIMIT = 10
 VOID_LIMIT = 2

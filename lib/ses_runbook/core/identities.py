@@ -6,16 +6,30 @@ verified domain" (SES developer guide, "Creating and verifying identities"): ver
 an address identity covers only itself. An address that only inherits its verification can do
 simple sending; configuration-set defaults, sending authorization and per-address overrides need
 the address verified as its own identity, which is why the covering identity is named, not only
-whether there is one. The runbook decides coverage here and nowhere else.
+whether there is one.
+
+The rule lives in the core because two sides must apply it alike: the identity and DNS checks
+predict with it what SES will accept and sign, and the sandbox, standing in for SES, accepts and
+signs by it (the sandbox may import nothing above the core).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from ses_runbook.sources.mailauth.domains import domain_of, normal
+from collections.abc import Iterable, Mapping
 
 VERIFIED = "Success"  # SES v1's spelling of a verified identity (sources.ses.V1_STATUS)
+
+
+def normal(domain: str) -> str:
+    """A domain as compared everywhere: lower case, no trailing dot, no surrounding space."""
+    return domain.strip().rstrip(".").lower()
+
+
+def domain_of(address: str | None) -> str | None:
+    """The domain of an address (``user@Example.ORG`` -> ``example.org``); None without one."""
+    if not address or "@" not in address:
+        return None
+    return normal(address.rpartition("@")[2]) or None
 
 
 def covers(identity: str, address: str) -> bool:
@@ -35,23 +49,32 @@ def covers(identity: str, address: str) -> bool:
     return sender_domain == name or sender_domain.endswith("." + name)
 
 
+def most_specific(address: str, names: Iterable[str]) -> str | None:
+    """Of ``names``, the one that covers ``address`` most closely, as given: the address itself, then
+    the domain with the most labels; None when none covers it."""
+    covering = [name for name in names if covers(name, address)]
+    return max(covering, key=lambda n: (("@" in n), normal(n).count(".")), default=None)
+
+
 def covering_identity(address: str, statuses: Mapping[str, str]) -> str | None:
     """The most specific verified identity that covers ``address`` (the address itself, then its
-    domain, then each parent domain), as ``statuses`` spells it; None when none does.
+    domain, then each parent domain), as ``statuses`` spells it; None when none does: SES then
+    rejects mail from it ("Email address is not verified").
 
     ``statuses`` maps identity names to their verification status in SES v1's spelling
     (``Success``, ``Pending``, ...), as ``sources.ses.email_identities`` gives them.
     """
-    return _most_specific(address, [name for name, status in statuses.items() if status == VERIFIED])
+    return most_specific(address, [name for name, status in statuses.items() if status == VERIFIED])
 
 
-def _most_specific(address: str, names: list[str]) -> str | None:
-    covering = [name for name in names if covers(name, address)]
-    # an address identity first, then the domain with the most labels
-    return max(covering, key=lambda n: (("@" in n), normal(n).count(".")), default=None)
+def covering_domain(address: str, statuses: Mapping[str, str]) -> str | None:
+    """The most specific verified *domain* identity that covers ``address``: the one whose Easy DKIM
+    key signs the mail (``d=`` this name, never an address) and whose custom MAIL FROM SES uses,
+    an address identity of its own notwithstanding. None when no verified domain covers it."""
+    return most_specific(address, [n for n, status in statuses.items() if status == VERIFIED and "@" not in n])
 
 
 def nearest_domain_identity(address: str, statuses: Mapping[str, str]) -> str | None:
     """The most specific domain identity above ``address``, verified or not (to say why it is not
     covered: ``thephenom.app`` is Pending, say); None when there is none."""
-    return _most_specific(address, [name for name in statuses if "@" not in name])
+    return most_specific(address, [name for name in statuses if "@" not in name])
