@@ -542,6 +542,7 @@ def dmarc(ctx: Context) -> Outcome:
     fails = "error" not in align and not align["dkim_aligned"] and not align["spf_aligned"]
     if fails and effective in ("quarantine", "reject"):
         # neither identifier aligns, so every message of the sender fails DMARC and the policy applies to it
+        details["unaligned"] = True  # the record is there and enforcing: the sender's identifiers are the fault
         return Outcome(
             Status.FAIL,
             f"{summary}: mail from {p.sender} fails DMARC, and receivers {effective} it",

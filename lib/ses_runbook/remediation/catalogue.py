@@ -1062,6 +1062,15 @@ def _message_spam(results: dict[str, CheckResult]) -> tuple[str, str]:
     return RULED_OUT, "X-SES-Spam-Verdict is PASS"
 
 
+def _dmarc_missing(results: dict[str, CheckResult]) -> tuple[str, str]:
+    if _details(results, "dns.dmarc").get("unaligned"):
+        return RULED_OUT, (
+            "dns.dmarc: the record is there and enforcing; it fails because neither DKIM nor SPF of the sender "
+            "aligns (the identity, DKIM and MAIL FROM causes say why)"
+        )
+    return _default_verdict(("dns.dmarc",), results)
+
+
 def _spf_permerror(results: dict[str, CheckResult]) -> tuple[str, str]:
     dns = _details(results, "dns.spf").get("receivers_get") == "permerror"
     msg = _details(results, "message.spf").get("result") == "permerror"
@@ -1421,6 +1430,7 @@ CAUSES: dict[str, Cause] = {
             "reports. Without it, large mailbox providers (Gmail, Yahoo) treat bulk mail with suspicion.",
             ("dns.dmarc",),
             _steps_dmarc,
+            verdict=_dmarc_missing,
         ),
         Cause(
             "mail-from-mx-missing",
