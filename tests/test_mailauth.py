@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from publicsuffixlist import PublicSuffixList
 
 from ses_runbook.core.errors import DnsError, RecordError
 from ses_runbook.core.identities import covering_domain, covering_identity, covers
@@ -292,3 +293,20 @@ def test_the_most_specific_verified_domain_signs_for_the_sender() -> None:
     assert covering_domain("no-reply@eu.news.thephenom.app", statuses) == "news.thephenom.app"
     assert covering_domain("no-reply@pending.thephenom.app", statuses) == "thephenom.app"
     assert covering_domain("sanmarcsoft@applepublic.com", statuses) is None  # no domain: amazonses.com signs alone
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a.b.thephenom.app",
+        "x.github.io",
+        "a.b.co.uk",
+        "b.a.xn--p1ai",
+        "y.x.xn--o1ach.xn--90a3ac",
+        "z.org.xn--mgbaam7a8h",
+    ],
+)
+def test_org_domain_of_a_punycode_name_is_the_whole_lists_answer(name: str) -> None:
+    # the list is held without its xn-- spellings (a third of the parse); A-labels are looked up as Unicode
+    full = PublicSuffixList()  # every rule in both spellings
+    assert org_domain(name) == (full.privatesuffix(name) or name)

@@ -18,15 +18,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ses_runbook import __version__, remediation
-from ses_runbook.checks import mailtest, select, suite
+from ses_runbook import __version__
+from ses_runbook.checks import select, suite
 from ses_runbook.core import params
 from ses_runbook.core.errors import ReportsError, RunbookError, UsageError
-from ses_runbook.frontends import lab
 from ses_runbook.frontends.sandboxing import sandbox_imports
-from ses_runbook.runs import fleet, history, notify, report_text, reporting, runner, storage
-from ses_runbook.runs.fleet import result_record
-from ses_runbook.runs.runner import available, parameters_dir
+from ses_runbook.runs import report_text
+
+# The other commands import the part of the library they drive when they start (each marked
+# "deferred:"): `ses-runbook check`, which schedulers run every few minutes, then loads the checks
+# alone and not the runner, the remediation catalogue, JupyterLab's helpers or the reports root.
 
 
 class _Parser(argparse.ArgumentParser):
@@ -224,6 +225,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # deferred: the runner (papermill engine, kernels), for `run` alone
+    from ses_runbook.runs import runner
+
     _validate(args)
     names = runner.resolve_notebooks(args.notebooks)
     if args.reports is not None:
@@ -247,6 +251,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_into_root(args: argparse.Namespace, names: list[Any]) -> int:
     """``run --reports ROOT``: the root is checked (a folder before the sandbox starts, a bucket once
     its endpoint is known) before any notebook runs."""
+    # deferred: the reports root, for `run --reports` alone
+    from ses_runbook.runs import notify, reporting, storage
+    from ses_runbook.runs.fleet import result_record
 
     if args.out:
         raise UsageError("--out and --reports exclude each other: --reports chooses the folder")
@@ -284,6 +291,8 @@ def _run_into_root(args: argparse.Namespace, names: list[Any]) -> int:
 
 def _run_fleet(args: argparse.Namespace, root: Any) -> int:
     """``run --targets FILE --reports ROOT``: one process per target, then the fleet index."""
+    # deferred: the fleet, for `run --targets` alone
+    from ses_runbook.runs import fleet
 
     targets = fleet.load_targets(args.targets)
     options = [
@@ -313,6 +322,9 @@ def _run_fleet(args: argparse.Namespace, root: Any) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    # deferred: the history of a reports root, for `history` alone
+    from ses_runbook.runs import history, storage
+
     _validate(args)
     since = history.parse_since(args.since)
     storage.open_root(args.reports)
@@ -362,6 +374,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    # deferred: the runner reads the notebooks, for `list` alone
+    from ses_runbook.runs import runner
+
     for entry in runner.inspect_all():
         print(f"{entry['name']}: {entry['title']}")
         for p in entry["parameters"]:
@@ -371,6 +386,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
+    # deferred: JupyterLab's helpers, for `lab` alone
+    from ses_runbook.frontends import lab
+
     _validate(args)
     if args.port is not None and not 0 <= args.port < 65536:
         raise RunbookError(f"--port {args.port} is not a port; allowed: 0 (any free one) to 65535")
@@ -387,6 +405,9 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    # deferred: JupyterLab's helpers, for `export` alone
+    from ses_runbook.frontends import lab
+
     summary = lab.export(args.folder, args.out)
     out = args.out or args.folder
     print(
@@ -396,6 +417,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_notebooks(args: argparse.Namespace) -> int:
+    # deferred: the notebooks' home, for `notebooks copy` alone
+    from ses_runbook.runs.runner import available, parameters_dir
+
     target = Path(args.folder)
     sources = [(p, target / p.name) for p in available()]
     sources += [(p, target / "parameters" / p.name) for p in sorted(parameters_dir().glob("*.yaml"))]
@@ -410,6 +434,9 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    # deferred: the remediation catalogue and the fixes, for `diagnose` alone
+    from ses_runbook import remediation
+
     _validate(args)
     remediation.symptom_ids(args.symptom)
     with _maybe_sandbox(args.sandbox) as overrides:
@@ -423,6 +450,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_mail_test(args: argparse.Namespace) -> int:
+    # deferred: the mail tester (DKIM, IMAP, S3 reads), for `mail-test` alone
+    from ses_runbook.checks import mailtest
+
     _validate(args)
     if args.message and args.sandbox is None:
         test = mailtest.mail_test(_load(args, {}), message_file=args.message)
