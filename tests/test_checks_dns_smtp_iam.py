@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 import ses_runbook.core.params
 from ses_runbook.checks import Context, message, run, suite
@@ -515,7 +516,7 @@ class _Zone:
 
 def test_spf_authorises_ses_through_a_nested_include() -> None:
     ctx = Context(ses_runbook.core.params.load(overrides={}), None)  # type: ignore[arg-type]  # no AWS asked
-    ctx.cache["dns.identity"] = {
+    ctx.cache["domain_identity"] = {
         "MailFromAttributes": {"MailFromDomain": "mail.thephenom.app", "MailFromDomainStatus": "SUCCESS"}
     }
     ctx.cache["dns"] = _Zone(
@@ -530,6 +531,27 @@ def test_spf_authorises_ses_through_a_nested_include() -> None:
     assert result.status is Status.OK, result.summary
     assert result.details["dns_lookups"] == 2 and result.details["ses_included_via"] == ["_spf.thephenom.app"]
     assert "SPF includes amazonses.com" in dns_checks.mail_from(ctx).summary
+
+
+class _NoIdentity:
+    """An account where the domain is no SES identity: GetEmailIdentity answers NotFoundException."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    def call(self, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
+        self.asked.append((service, operation))
+        raise ClientError({"Error": {"Code": "NotFoundException", "Message": "no such identity"}}, operation)
+
+
+def test_whether_the_domain_is_an_identity_is_asked_once_for_the_identity_and_dns_checks() -> None:
+    aws = _NoIdentity()
+    ctx = Context(ses_runbook.core.params.load(overrides={}), aws)  # type: ignore[arg-type]  # answers one call
+    results = {r.id: r for r in run(ctx, ["identity.dkim", "identity.mail_from", "dns.dkim"])}
+    assert aws.asked == [("sesv2", "GetEmailIdentity")]
+    assert {r.status for r in results.values()} == {Status.FAIL}, results
+    assert "is not an SES identity, so nothing is DKIM-signed" in results["identity.dkim"].summary
+    assert "is not an SES identity in us-east-1" in results["dns.dkim"].summary
 
 
 @on(SUBDOMAIN_IDENTITY)

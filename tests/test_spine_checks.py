@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import pytest
@@ -126,3 +128,19 @@ def _deny(environ, start_response):
     body = b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User is not authorized to perform cloudwatch:GetMetricData</Message></Error></ErrorResponse>"
     start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+def test_checks_come_in_the_runbooks_order_whichever_module_was_imported_first() -> None:
+    # a notebook imports the DNS checks early (through the remediation catalogue); the table keeps the page's order
+    code = (
+        "import ses_runbook.checks.dns, ses_runbook.checks.feedback\n"
+        "from ses_runbook.checks import all_checks\n"
+        "print(' '.join(c.id for c in all_checks()))"
+    )
+    ids = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert ids == [
+        "account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom",
+        "reputation.bounce_rate", "reputation.complaint_rate", "identity.verification", "identity.dkim",
+        "identity.mail_from", "dns.dkim", "dns.spf", "dns.dmarc", "smtp.auth", "iam.smtp_users",
+        "suppression.list", "feedback.notifications", "feedback.alarms",
+    ]  # fmt: skip

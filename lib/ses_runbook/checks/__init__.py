@@ -87,7 +87,13 @@ def all_checks() -> list[Check]:
     """Every registered check in the runbook's order."""
     for section in SECTIONS:
         importlib.import_module(f"{__name__}.{section}")
-    return list(REGISTRY.values())
+    # by section, whichever module a caller imported first; within a section, as the module defines them
+    return sorted(REGISTRY.values(), key=lambda c: _section_rank(c.fn.__module__))
+
+
+def _section_rank(module: str) -> int:
+    section = module.rpartition(".")[2]
+    return SECTIONS.index(section) if section in SECTIONS else len(SECTIONS)
 
 
 def run_one(spec: Check, ctx: Context) -> CheckResult:

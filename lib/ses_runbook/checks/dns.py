@@ -19,6 +19,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.checks import Context, Outcome, check
+from ses_runbook.checks.domain import domain_identity
 from ses_runbook.core.aws import describe_error
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.errors import DnsError, RecordError
@@ -81,22 +82,7 @@ def _add_text(records: list[dict[str, Any]]) -> str:
     return "; add to the zone: " + " | ".join(zone_line(r) for r in records)
 
 
-# -- the identity as the API states it ---------------------------------------------------
-def identity(ctx: Context) -> dict[str, Any]:
-    """SESv2 GetEmailIdentity for the domain (memoized by the client layer); ``{}`` when the
-    domain is not an identity at all (NotFoundException), which identity.verification fails."""
-
-    def fetch() -> dict[str, Any]:
-        try:
-            return ses.email_identity(ctx.aws, ctx.params.domain)
-        except Exception as exc:
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") != "NotFoundException":
-                raise
-            return {}
-
-    return ctx.once("dns.identity", fetch)
-
-
+# -- the identity as the API states it (``checks.domain.domain_identity``) ----------------
 def _not_an_identity(ctx: Context) -> Outcome:
     return Outcome(
         Status.FAIL,
@@ -125,7 +111,7 @@ def dkim_target(token: str, zone: str | None) -> str:
 
 def mail_from_domain(ctx: Context) -> tuple[str | None, dict[str, Any]]:
     """The custom MAIL FROM domain (or None) and its API attributes."""
-    attrs = dict(identity(ctx).get("MailFromAttributes") or {})
+    attrs = dict(domain_identity(ctx).get("MailFromAttributes") or {})
     return (attrs.get("MailFromDomain") or None), attrs
 
 
@@ -138,7 +124,7 @@ def mail_from_domain(ctx: Context) -> tuple[str | None, dict[str, Any]]:
 )
 def mail_from(ctx: Context) -> Outcome:
     p = ctx.params
-    if not identity(ctx):
+    if not domain_identity(ctx):
         return _not_an_identity(ctx)
     domain, attrs = mail_from_domain(ctx)
     behavior = attrs.get("BehaviorOnMxFailure", "USE_DEFAULT_VALUE")
@@ -228,9 +214,9 @@ def mail_from(ctx: Context) -> Outcome:
 )
 def dkim(ctx: Context) -> Outcome:
     p = ctx.params
-    if not identity(ctx):
+    if not domain_identity(ctx):
         return _not_an_identity(ctx)
-    attrs = identity(ctx).get("DkimAttributes") or {}
+    attrs = domain_identity(ctx).get("DkimAttributes") or {}
     tokens = list(attrs.get("Tokens") or [])
     zone = attrs.get("SigningHostedZone")
     details: dict[str, Any] = {
@@ -411,7 +397,7 @@ def signing_identity(ctx: Context) -> tuple[str | None, dict[str, Any]]:
     but ``news.thephenom.app`` once that is verified as an identity of its own. ``(None, {})`` when
     no verified domain covers the sender (identity.verification fails it)."""
     p = ctx.params
-    own = identity(ctx)
+    own = domain_identity(ctx)
     if domain_of(p.sender) == normal(p.domain) and ses.V1_STATUS.get(own.get("VerificationStatus", "")) == VERIFIED:
         return p.domain, own  # nothing more specific than the sender's own domain can cover it: no listing needed
     statuses = {name: row["verification"] for name, row in ses.email_identities(ctx.aws).items()}

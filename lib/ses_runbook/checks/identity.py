@@ -7,24 +7,12 @@ address identity, or a verified domain identity of its domain or of any parent d
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from ses_runbook.checks import Context, Outcome, check
+from ses_runbook.checks.domain import domain_identity
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.identities import VERIFIED, covering_identity, nearest_domain_identity
 from ses_runbook.core.results import Status
 from ses_runbook.sources import ses
-
-
-def _domain_identity(ctx: Context) -> dict | None:
-    """SESv2 GetEmailIdentity for the domain (shared with the DNS checks); None when it is not an identity."""
-
-    try:
-        return ses.email_identity(ctx.aws, ctx.params.domain)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NotFoundException", "NotFound"):
-            return None
-        raise
 
 
 @check(
@@ -87,8 +75,8 @@ def verification(ctx: Context) -> Outcome:
 )
 def dkim(ctx: Context) -> Outcome:
     p = ctx.params
-    identity = _domain_identity(ctx)
-    if identity is None:
+    identity = domain_identity(ctx)
+    if not identity:
         return Outcome(
             Status.FAIL, f"{p.domain} is not an SES identity, so nothing is DKIM-signed", {"identity": p.domain}
         )
@@ -102,7 +90,7 @@ def dkim(ctx: Context) -> Outcome:
         "DkimTokens": tokens,
         "SigningHostedZone": attrs.get("SigningHostedZone"),
     }
-    if status != "Success":
+    if status != VERIFIED:
         return Outcome(
             Status.FAIL,
             f"DKIM verification for {p.domain} is {status}: SES cannot find the CNAME records "

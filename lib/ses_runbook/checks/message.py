@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.core.errors import RunbookError
+from ses_runbook.core.identities import domain_of
 from ses_runbook.core.results import CheckResult, Status
 from ses_runbook.sources.mailauth import dkim as dkim_auth
 from ses_runbook.sources.mailauth import dmarc as dmarc_auth
@@ -160,7 +161,7 @@ def check_spf(msg: Message, lookup: Lookup, verdicts: list[dict[str, Any]]) -> C
     return_path = msg.return_path
     hop = connecting_hop(msg)
     envelope = return_path or ""
-    domain = envelope.rpartition("@")[2].lower() if "@" in envelope else ""
+    domain = domain_of(envelope) or ""
     details: dict[str, Any] = {"return_path": return_path, "mail_from_domain": domain or None, "connecting_hop": hop}
     details.update(_beside("?", _theirs(verdicts, "spf")))
     cli = dig_command(params, "TXT", domain or "MAIL_FROM_DOMAIN")

@@ -8,6 +8,7 @@ leaves on a real account. Plain data: it imports nothing of the package.
 
 from __future__ import annotations
 
+import json
 from typing import Any, NamedTuple
 
 FEEDBACK_TOPIC = "ses-feedback"  # SNS topic SES publishes an identity's bounces and complaints to
@@ -43,6 +44,17 @@ def queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+def queue_arn(region: str, account: str) -> str:
+    """The feedback queue's ARN in ``region`` of ``account``."""
+    return f"arn:aws:sqs:{region}:{account}:{FEEDBACK_QUEUE}"
+
+
+def queue_attributes(queue: str, topic_arn: str) -> dict[str, str]:
+    """SQS ``CreateQueue`` attributes of the feedback queue (ARN ``queue``): SQS's longest retention
+    and the policy that lets the feedback topic deliver to it."""
+    return {"MessageRetentionPeriod": str(RETENTION_S), "Policy": json.dumps(queue_policy(queue, topic_arn))}
 
 
 def alarm_request(alarm: Alarm, threshold: float, topic_arn: str) -> dict[str, Any]:

@@ -29,6 +29,12 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _words(value: Any) -> Any:
+    """A list parameter given as one string (``-p``, the environment) split at commas and white space;
+    anything else as given."""
+    return [v for v in re.split(r"[,\s]+", value) if v] if isinstance(value, str) else value
+
+
 class Params(BaseModel):
     """One parameter set for the whole runbook; see ``describe()`` for the help texts."""
 
@@ -181,8 +187,7 @@ class Params(BaseModel):
     @field_validator("dns_nameservers", mode="before")
     @classmethod
     def _nameservers(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [v for v in re.split(r"[,\s]+", value) if v]
+        value = _words(value)
         for entry in value or []:
             host, _, port = str(entry).rpartition(":") if str(entry).count(":") == 1 else (str(entry), "", "")
             if port and not (port.isdigit() and 0 < int(port) < 65536):
@@ -192,8 +197,7 @@ class Params(BaseModel):
     @field_validator("unsuppress", mode="before")
     @classmethod
     def _unsuppress(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [v for v in re.split(r"[,\s]+", value) if v]
+        value = _words(value)
         for entry in value or []:
             if not _ADDRESS.match(str(entry).strip()):
                 raise ValueError(f"'{entry}' is not an email address; allowed: user@domain, comma-separated")

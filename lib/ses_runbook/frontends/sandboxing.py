@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from ses_runbook.core.errors import SandboxExtraError
 
 # The top-level modules of the `sandbox` extra's distributions (pyproject.toml; tests/test_cli.py
-# checks that the two agree). The sandbox imports some of them only once it starts (moto), so all
+# and tests/test_wheel.py check that the two agree). The sandbox imports some of them only once it starts (moto), so all
 # are looked for before anything is imported.
 EXTRA_MODULES = ("moto", "werkzeug", "flask", "aiosmtpd", "dnslib", "trustme", "pymap", "pysasl")
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ses_runbook.checks import dns as dns_checks
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.errors import ParameterError
+from ses_runbook.core.identities import domain_of, normal
 from ses_runbook.core.results import CheckResult, Status
 from ses_runbook.remediation import feedback_steps
 from ses_runbook.sources import feedback
@@ -486,8 +487,8 @@ def _steps_paused(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
 
 
 def _steps_domain(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
-    sender_domain = p.sender.rpartition("@")[2].lower()
-    other = sender_domain if sender_domain and sender_domain != p.domain.lower() else "OTHER_DOMAIN"
+    sender_domain = domain_of(p.sender)
+    other = sender_domain if sender_domain and sender_domain != normal(p.domain) else "OTHER_DOMAIN"
     return [
         Step(
             "Open the domain in the SES console and check that its DNS records are still published in Cloudflare "

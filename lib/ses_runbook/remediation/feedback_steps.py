@@ -20,9 +20,9 @@ from ses_runbook.core.feedbackpipe import (
     FEEDBACK_QUEUE,
     FEEDBACK_TOPIC,
     NOTIFICATION_KINDS,
-    RETENTION_S,
     alarm_request,
-    queue_policy,
+    queue_arn,
+    queue_attributes,
 )
 
 if TYPE_CHECKING:
@@ -41,8 +41,7 @@ def pipeline_commands(params: Params, account: str = "ACCOUNT") -> list[str]:
     """The by-hand feedback pipeline: SNS topic, SQS queue with its policy, subscription, identity topics."""
 
     topic = f"arn:aws:sns:{params.region}:{account}:{FEEDBACK_TOPIC}"
-    queue_arn = f"arn:aws:sqs:{params.region}:{account}:{FEEDBACK_QUEUE}"
-    attributes = {"MessageRetentionPeriod": str(RETENTION_S), "Policy": json.dumps(queue_policy(queue_arn, topic))}
+    queue = queue_arn(params.region, account)
     return [
         aws_command(params, "sns", "create-topic", f"--name {FEEDBACK_TOPIC}"),
         aws_command(
@@ -51,10 +50,10 @@ def pipeline_commands(params: Params, account: str = "ACCOUNT") -> list[str]:
             "create-queue",
             f"--queue-name {FEEDBACK_QUEUE}",
             "--attributes",
-            f"'{json.dumps(attributes)}'",
+            f"'{json.dumps(queue_attributes(queue, topic))}'",
         ),
         aws_command(
-            params, "sns", "subscribe", f"--topic-arn {topic}", "--protocol sqs", f"--notification-endpoint {queue_arn}"
+            params, "sns", "subscribe", f"--topic-arn {topic}", "--protocol sqs", f"--notification-endpoint {queue}"
         ),
         *[
             aws_command(

@@ -8,7 +8,6 @@ says what it would do and calls nothing that writes.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -22,9 +21,9 @@ from ses_runbook.core.feedbackpipe import (
     FEEDBACK_QUEUE,
     FEEDBACK_TOPIC,
     NOTIFICATION_KINDS,
-    RETENTION_S,
     alarm_request,
-    queue_policy,
+    queue_arn,
+    queue_attributes,
 )
 from ses_runbook.core.redact import mask_key_id, mask_key_ids
 from ses_runbook.core.results import CheckResult, Status
@@ -176,15 +175,11 @@ def _fix_feedback_pipeline(d: Diagnosis, fix: FixResult) -> None:
 
     p = d.params
     topic = _write(d.aws, "sns", "CreateTopic", Name=FEEDBACK_TOPIC)["TopicArn"]
-    queue_arn = f"arn:aws:sqs:{p.region}:{d.aws.account_id()}:{FEEDBACK_QUEUE}"
-    url = _write(
-        d.aws,
-        "sqs",
-        "CreateQueue",
-        QueueName=FEEDBACK_QUEUE,
-        Attributes={"MessageRetentionPeriod": str(RETENTION_S), "Policy": json.dumps(queue_policy(queue_arn, topic))},
-    )["QueueUrl"]
-    _write(d.aws, "sns", "Subscribe", TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    queue = queue_arn(p.region, d.aws.account_id())
+    url = _write(d.aws, "sqs", "CreateQueue", QueueName=FEEDBACK_QUEUE, Attributes=queue_attributes(queue, topic))[
+        "QueueUrl"
+    ]
+    _write(d.aws, "sns", "Subscribe", TopicArn=topic, Protocol="sqs", Endpoint=queue)
     for kind in NOTIFICATION_KINDS:
         _write(d.aws, "ses", "SetIdentityNotificationTopic", Identity=p.domain, NotificationType=kind, SnsTopic=topic)
     fix.applied = True

@@ -12,14 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from ses_runbook.checks import dns as dns_checks
 from ses_runbook.core.results import CheckResult
-from ses_runbook.remediation.catalogue import production_access_command as command
 from ses_runbook.sources import ses
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from ses_runbook.core.aws import Aws
-    from ses_runbook.core.params import Params
 
 COUNTS = ["DeliveryAttempts", "Bounces", "Complaints", "Rejects"]
 
@@ -102,15 +100,6 @@ def account_rows(aws: Aws) -> list[dict[str, Any]]:
             "MailType": (account.get("Details") or {}).get("MailType"),
         }
     ]
-
-
-def production_access_command(params: Params, results: Iterable[CheckResult] = ()) -> str:
-    """``aws sesv2 put-account-details``: the request to leave the SES sandbox (a human reads it at AWS).
-
-    The prepared text is the remediation catalogue's: what ``results`` measured, the rest as marked placeholders.
-    """
-
-    return command(params, {r.id: r for r in results})
 
 
 # -- 06: SMTP users --------------------------------------------------------------------------

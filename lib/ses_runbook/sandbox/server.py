@@ -25,6 +25,7 @@ from ses_runbook.core.feedbackpipe import (
     FEEDBACK_TOPIC,
     RETENTION_S,
     alarm_request,
+    queue_arn,
     queue_policy,
 )
 from ses_runbook.core.iampolicy import allows
@@ -331,10 +332,10 @@ class Sandbox:
             self.feedback_queue_url = sqs.create_queue(
                 QueueName=FEEDBACK_QUEUE, Attributes={"MessageRetentionPeriod": str(RETENTION_S)}
             )["QueueUrl"]
-            queue_arn = f"arn:aws:sqs:{region}:{ACCOUNT}:{FEEDBACK_QUEUE}"
-            policy = queue_policy(queue_arn, topic)
+            feedback_queue = queue_arn(region, ACCOUNT)
+            policy = queue_policy(feedback_queue, topic)
             sqs.set_queue_attributes(QueueUrl=self.feedback_queue_url, Attributes={"Policy": json.dumps(policy)})
-            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=feedback_queue)
         elif topic and fb.subscription == "email":
             sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="postmaster@thephenom.app")
         if topic and fb.identity_topics:

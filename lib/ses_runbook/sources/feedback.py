@@ -34,6 +34,7 @@ import botocore.exceptions
 from ses_runbook.core.aws import describe_error
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.errors import FeedbackError
+from ses_runbook.core.identities import domain_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -174,8 +175,7 @@ def parse_notification(data: dict[str, Any], fmt: str = "notification") -> list[
             }
         )
     for row in rows:
-        address = row.get("recipient") or ""
-        row["recipient_domain"] = address.rpartition("@")[2].lower() if "@" in address else None
+        row["recipient_domain"] = domain_of(row.get("recipient"))
     return rows
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ses_runbook.core.errors import MessageError
+from ses_runbook.core.identities import domain_of
 
 MAX_BYTES = 25 * 1024 * 1024  # larger than any provider accepts: not a message a support ticket brings
 _PRIVATE = [
@@ -69,8 +70,7 @@ class Message:
 
     @property
     def from_domain(self) -> str | None:
-        address = self.from_address
-        return address.rpartition("@")[2].lower().rstrip(".") if address and "@" in address else None
+        return domain_of(self.from_address)
 
     @property
     def return_path(self) -> str | None:
