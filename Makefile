@@ -35,12 +35,12 @@ test: install
 	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal --ignore=tests/airflow_dag
 
 # The architecture and the code's hygiene, as CI checks them: the layers and the other import
-# contracts (import-linter, with the project's own contracts in .ci/contracts.py), lint and format
+# contracts (import-linter, with the project's own contracts in tests/importlinter_contracts.py), lint and format
 # (ruff), and types (mypy).
 lint: install
-	PYTHONPATH=.ci $(BIN)/lint-imports
-	$(BIN)/ruff check lib tests bench .ci
-	$(BIN)/ruff format --check lib tests bench .ci
+	$(BIN)/lint-imports
+	$(BIN)/ruff check lib tests bench
+	$(BIN)/ruff format --check lib tests bench
 	$(BIN)/mypy
 
 # The browser test alone, after making sure a Chromium is there: the system's, else Playwright's

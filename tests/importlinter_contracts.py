@@ -1,4 +1,4 @@
-"""import-linter contracts of our own, read from the source (``make lint`` puts this folder on the path).
+"""import-linter contracts of our own, read from the source (`lint-imports` imports them from the checkout).
 
 ``private_names``: no module takes another module's underscore names, whether imported
 (``from a import _x``) or reached through a module (``a._x``). What is shared is public.
