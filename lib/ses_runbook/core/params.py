@@ -26,6 +26,7 @@ from ses_runbook.core.errors import ParameterError
 ENV_PREFIX = "SES_RUNBOOK_"
 _ADDRESS = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+MESSAGE_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{7,127}$")  # SES's ids: hex, dashes, a counter
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -130,6 +131,19 @@ class Params(BaseModel):
     reports_root: str | None = Field(
         None, description="reports root 11_history reads: a folder or s3://bucket/prefix; None: reports"
     )
+    trace_recipients: list[str] | None = Field(
+        None, description="recipient addresses to trace (12_trace; shown unmasked); None: none"
+    )
+    trace_message_ids: list[str] | None = Field(None, description="SES message ids to trace (12_trace); None: none")
+    trace_lookback_days: int = Field(
+        14, description="days of notifications a trace searches (12_trace)", ge=1, le=455
+    )
+    trace_mailbox_fixed: bool = Field(
+        False, description="the traced mailbox works now: offer removing its BOUNCE suppression (a write)"
+    )
+    trace_unsuppress_complaint: bool = Field(
+        False, description="also offer removing a COMPLAINT suppression (the recipient asked for mail again)"
+    )
 
     @field_validator("region")
     @classmethod
@@ -201,6 +215,24 @@ class Params(BaseModel):
         for entry in value or []:
             if not _ADDRESS.match(str(entry).strip()):
                 raise ValueError(f"'{entry}' is not an email address; allowed: user@domain, comma-separated")
+        return value
+
+    @field_validator("trace_recipients", mode="before")
+    @classmethod
+    def _trace_recipients(cls, value: Any) -> Any:
+        value = _words(value)
+        for entry in value or []:
+            if not _ADDRESS.match(str(entry).strip()):
+                raise ValueError(f"'{entry}' is not an email address; allowed: user@domain, comma-separated")
+        return value
+
+    @field_validator("trace_message_ids", mode="before")
+    @classmethod
+    def _trace_message_ids(cls, value: Any) -> Any:
+        value = _words(value)
+        for entry in value or []:
+            if not MESSAGE_ID.match(str(entry).strip()):
+                raise ValueError(f"'{entry}' is not an SES message id; allowed: letters, digits and '-', up to 128")
         return value
 
     @field_validator("smtp_username_env", "smtp_password_env", "imap_username_env", "imap_password_env")
@@ -356,6 +388,17 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "inbound_prefix",
         "imap_host",
         "contact_list",
+    ),
+    "12_trace": (
+        "sender",
+        "allow_writes",
+        "dns_nameservers",
+        "feedback_queue_url",
+        "trace_recipients",
+        "trace_message_ids",
+        "trace_lookback_days",
+        "trace_mailbox_fixed",
+        "trace_unsuppress_complaint",
     ),
     "11_history": (
         "reports_root",

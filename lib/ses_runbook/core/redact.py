@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _KEY_ID = re.compile(r"\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b")
 
@@ -17,3 +18,20 @@ def mask_key_id(key_id: str | None) -> str:
 def mask_key_ids(text: str) -> str:
     """Mask every access key id that appears in free text (error messages quote them)."""
     return _KEY_ID.sub(lambda m: mask_key_id(m.group(0)), text)
+
+
+def mask_address(address: Any) -> Any:
+    """``jane.doe@example.com`` -> ``j***@example.com``: enough to tell domains and repeats apart, not to mail."""
+    if not isinstance(address, str) or "@" not in address:
+        return address
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+_ADDRESS_IN_TEXT = re.compile(r"[^\s<>;:,\"'()\[\]]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+
+def mask_addresses(text: str, keep: set[str] | frozenset[str] = frozenset()) -> str:
+    """Every address in free text (a diagnostic code quotes the recipient) masked, except those in
+    ``keep`` (lower case): the addresses a user asked about may be shown."""
+    return _ADDRESS_IN_TEXT.sub(lambda m: m.group(0) if m.group(0).lower() in keep else mask_address(m.group(0)), text)

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -110,6 +110,8 @@ class SesLayer:
             "GetSuppressedDestination": self.v2_get_suppressed,
             "DeleteSuppressedDestination": self.v2_delete_suppressed,
             "PutSuppressedDestination": self.v2_put_suppressed,
+            "GetMessageInsights": self.v2_message_insights,
+            "ListRecommendations": self.v2_list_recommendations,
         }
         # SQS reads that moto answers too slowly or wrongly for a queue of thousands: its ReceiveMessage
         # recounts the whole queue once per message returned (seconds per call), and its
@@ -819,6 +821,7 @@ class SesLayer:
             "SendingEnabled": enabled,
             "SuppressionAttributes": {"SuppressedReasons": ["BOUNCE", "COMPLAINT"]},
             "Details": details,
+            "VdmAttributes": {"VdmEnabled": "ENABLED" if account.vdm_enabled else "DISABLED"},
         }
 
     def v2_put_sending(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -917,7 +920,49 @@ class SesLayer:
             item = self.world.suppressed.get(email)
         if item is None:
             raise SesError("NotFoundException", f"Email address {email} does not exist on your suppression list.", 404)
-        return {"SuppressedDestination": {**item, "Attributes": {"MessageId": "sandbox", "FeedbackId": "sandbox"}}}
+        digest = hashlib.sha256(email.lower().encode()).hexdigest()
+        ids = {"MessageId": f"{digest[:16]}-{digest[16:24]}-000000", "FeedbackId": f"{digest[24:40]}-{digest[40:48]}-000001"}
+        return {"SuppressedDestination": {**item, "Attributes": ids}}
+
+    def v2_message_insights(self, args: dict[str, Any]) -> dict[str, Any]:
+        """VDM's view of one message, from the scenario's named recipient events; only when VDM is on
+        (SES answers a NotFoundException for an unknown id)."""
+        scenario = self.world.scenario
+        wanted = args.get("MessageId", "")
+        if not scenario.account.vdm_enabled:
+            raise SesError("BadRequestException", "Virtual Deliverability Manager is not enabled for this account.")
+        kinds = {"Delivery": "DELIVERY", "Bounce": "BOUNCE", "Complaint": "COMPLAINT", "DeliveryDelay": "DELIVERY_DELAY"}
+        for index, event in enumerate(scenario.recipients):
+            if notifications.recipient_message_id(scenario, index) != wanted:
+                continue
+            when = self.world.as_of - timedelta(hours=event.hours_ago)
+            events: list[dict[str, Any]] = [{"Timestamp": when - timedelta(seconds=3), "Type": "SEND"}]
+            details: dict[str, Any] = {}
+            if event.kind == "Bounce":
+                details = {
+                    "Bounce": {
+                        "BounceType": event.bounce_type.upper(),
+                        "BounceSubType": event.bounce_subtype,
+                        "DiagnosticCode": event.diagnostic,
+                    }
+                }
+            elif event.kind == "Complaint":
+                details = {"Complaint": {"ComplaintFeedbackType": event.complaint_type}}
+            if event.kind in kinds:
+                events.append({"Timestamp": when, "Type": kinds[event.kind], **({"Details": details} if details else {})})
+            else:
+                events = [{"Timestamp": when, "Type": "REJECT"}]
+            return {
+                "MessageId": wanted,
+                "FromEmailAddress": event.source,
+                "Subject": "Your password reset link",
+                "EmailTags": [{"Name": "service", "Value": "api"}],
+                "Insights": [{"Destination": event.email, "Isp": "Other", "Events": events}],
+            }
+        raise SesError("NotFoundException", f"Message {wanted} does not exist.", 404)
+
+    def v2_list_recommendations(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"Recommendations": []}
 
     def v2_put_suppressed(self, args: dict[str, Any]) -> dict[str, Any]:
         email, reason = args.get("EmailAddress", ""), args.get("Reason", "")

@@ -252,7 +252,54 @@ def queue_notifications(scenario: Scenario, points: list[Any], end: datetime) ->
                     ftype = cause.complaint_type if from_cause and cause else _pick(rng, COMPLAINT_TYPES)[0]
                     out.append((when, complaint(mail_obj, when, rng, recipient, ftype)))
     out = [(when, n) for when, n in out if when < end]
+    out += recipient_notifications(scenario, end)
     out.sort(key=lambda item: item[0])
+    return out
+
+
+def recipient_message_id(scenario: Scenario, index: int) -> str:
+    """The stable message id of the scenario's ``index``-th named recipient event (what a trace by message id finds)."""
+    event = scenario.recipients[index]
+    rng = random.Random(f"{event.email}|{index}")
+    return message_id(rng, datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=index))
+
+
+def delivery_delay(mail_obj: dict[str, Any], when: datetime, recipient: str, delay_type: str, status: str, diagnostic: str) -> dict[str, Any]:
+    return {
+        "notificationType": "DeliveryDelay",
+        "mail": mail_obj,
+        "deliveryDelay": {
+            "timestamp": timestamp_text(when),
+            "delayType": delay_type,
+            "expirationTime": timestamp_text(when + timedelta(hours=12)),
+            "delayedRecipients": [{"emailAddress": recipient, "status": status, "diagnosticCode": diagnostic}],
+        },
+    }
+
+
+def recipient_notifications(scenario: Scenario, end: datetime) -> list[tuple[datetime, dict[str, Any]]]:
+    """The notifications of the scenario's named recipients (``recipients``), each about one message."""
+    out: list[tuple[datetime, dict[str, Any]]] = []
+    for index, event in enumerate(scenario.recipients):
+        when = end - timedelta(hours=event.hours_ago)
+        sent = when - timedelta(seconds=3)
+        rng = random.Random(f"{event.email}|{index}|feedback")
+        mid = recipient_message_id(scenario, index)
+        mail_obj = mail(sent, mid, event.source, "api-mailer", [event.email], {"service": "api"}, scenario.region)
+        if event.kind == "Delivery":
+            message = delivery(mail_obj, when, event.email)
+            message["delivery"]["smtpResponse"] = event.smtp_response
+        elif event.kind == "Bounce":
+            message = bounce(
+                mail_obj, when, rng, event.email, event.bounce_type, event.bounce_subtype, event.status, event.diagnostic
+            )
+        elif event.kind == "Complaint":
+            message = complaint(mail_obj, when, rng, event.email, event.complaint_type)
+        elif event.kind == "DeliveryDelay":
+            message = delivery_delay(mail_obj, when, event.email, event.delay_type, event.status, event.diagnostic)
+        else:
+            message = {"notificationType": "Reject", "mail": mail_obj, "reject": {"reason": "Bad content"}}
+        out.append((when, message))
     return out
 
 

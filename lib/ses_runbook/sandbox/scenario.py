@@ -33,6 +33,7 @@ class Account(_Strict):
     website_url: str = "https://thephenom.app"
     review_status: str = "GRANTED"
     review_case_id: str | None = None
+    vdm_enabled: bool = False  # Virtual Deliverability Manager on: GetMessageInsights answers
 
 
 class Identity(_Strict):
@@ -85,6 +86,10 @@ class Dns(_Strict):
     mail_from_mx: str | None = "10 feedback-smtp.{region}.amazonses.com"
     dkim_missing: list[int] = Field(default_factory=list)  # indexes of DKIM tokens without a CNAME
     dkim_wrong_target: list[int] = Field(default_factory=list)
+    # Recipient domains (of ``recipients`` and ``trace_example``) get an MX and an A record unless named
+    # here: ``null_mx`` publishes RFC 7505's "0 ." (accepts no mail), ``no_mx`` only an A record.
+    null_mx: list[str] = Field(default_factory=list)
+    no_mx: list[str] = Field(default_factory=list)
     extra: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -96,6 +101,23 @@ class Suppressed(_Strict):
     email: str
     reason: Literal["BOUNCE", "COMPLAINT"] = "BOUNCE"
     days_ago: float = 1
+
+
+class RecipientEvent(_Strict):
+    """One notification SES wrote about a named recipient, waiting on the feedback queue: what a
+    trace of that recipient (``ses-runbook trace``) must find."""
+
+    email: str
+    kind: Literal["Delivery", "Bounce", "Complaint", "DeliveryDelay", "Reject"] = "Delivery"
+    hours_ago: float = Field(2, ge=0)
+    source: str = "no-reply@thephenom.app"
+    bounce_type: Literal["Permanent", "Transient", "Undetermined"] = "Permanent"
+    bounce_subtype: str = "General"
+    status: str = "5.1.1"
+    diagnostic: str = "smtp; 550 5.1.1 The email account that you tried to reach does not exist"
+    smtp_response: str = "250 2.0.0 OK"
+    delay_type: str = "TransientCommunicationFailure"
+    complaint_type: str = "abuse"
 
 
 class FeedbackCause(_Strict):
@@ -142,6 +164,7 @@ class Mail(_Strict):
 class Scenario(_Strict):
     name: str
     description: str = ""
+    trace_example: str | None = None  # a recipient to trace (ses-runbook trace) whose verdict shows the scenario
     extends: str | None = None
     as_of: str | None = None  # end of the scenario's traffic; None = when the sandbox starts
     region: str = "us-east-1"
@@ -155,6 +178,12 @@ class Scenario(_Strict):
     suppressed: list[Suppressed] = Field(default_factory=list)
     feedback: Feedback = Field(default_factory=Feedback)
     mail: Mail = Field(default_factory=Mail)
+    recipients: list[RecipientEvent] = Field(default_factory=list)
+
+    def recipient_domains(self) -> list[str]:
+        """The domains of the named recipients, whose MX the sandbox's DNS serves."""
+        named = [r.email for r in self.recipients] + ([self.trace_example] if self.trace_example else [])
+        return sorted({a.rpartition("@")[2].lower() for a in named if "@" in a})
 
     def dkim_tokens(self, domain: str) -> list[str]:
         """Three stable tokens per domain, as SES Easy DKIM hands out."""
@@ -197,6 +226,7 @@ def _raw(name_or_path: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
             raise SandboxError(f"scenario '{name_or_path}' extends itself through {parent}")
         base = _raw(parent, seen + (parent,))
         base.pop("description", None)
+        base.pop("trace_example", None)
         data = _deep_merge(base, data)
     return data
 

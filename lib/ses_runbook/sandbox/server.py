@@ -438,6 +438,13 @@ class Sandbox:
             records.extend(dkim_key_records(name, self.scenario.dkim_tokens(name), keypair("sandbox")[1]))
         # AWS's own published SPF, so an include:amazonses.com resolves (and counts) as in production.
         records.append({"name": "amazonses.com", "type": "TXT", "value": AMAZONSES_SPF})
+        # The named recipients' domains (the trace examples'): MX and A, a null MX, or an A record alone.
+        for domain in self.scenario.recipient_domains():
+            records.append({"name": domain, "type": "A", "value": "192.0.2.80"})
+            if domain in dns.null_mx:
+                records.append({"name": domain, "type": "MX", "value": "0 ."})
+            elif domain not in dns.no_mx:
+                records.append({"name": domain, "type": "MX", "value": f"10 mx1.{domain}"})
         records.extend(dns.extra)
         unique = {(r["name"], r["type"], str(r["value"])): r for r in records}
         return [{"ttl": 300, **r} for r in unique.values()]
@@ -518,6 +525,8 @@ class Sandbox:
         for name, value in self.params().items():
             if name != "region":
                 env[f"SES_RUNBOOK_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
+        if self.scenario.trace_example:  # what 12_trace traces when no recipient is named: the scenario's example
+            env["SES_RUNBOOK_TRACE_RECIPIENTS"] = self.scenario.trace_example
         if self.world.service_credentials:
             env[smtp_username_env], env[smtp_password_env] = self.world.service_credentials
         env["MAIL_TEST_IMAP_USERNAME"], env["MAIL_TEST_IMAP_PASSWORD"] = (

@@ -35,6 +35,7 @@ from ses_runbook.core.aws import describe_error
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.errors import FeedbackError
 from ses_runbook.core.identities import domain_of
+from ses_runbook.core.redact import mask_address
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -408,11 +409,8 @@ def empty_text(fb: Feedback) -> str | None:
 
 # -- addresses are customer data ------------------------------------------------------------------
 def mask(address: Any) -> Any:
-    """``jane.doe@example.com`` -> ``j***@example.com``: enough to tell domains and repeats apart, not to mail."""
-    if not isinstance(address, str) or "@" not in address:
-        return address
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}***@{domain}"
+    """``jane.doe@example.com`` -> ``j***@example.com`` (``core.redact.mask_address``)."""
+    return mask_address(address)
 
 
 def masked(df: pd.DataFrame, params: Params, columns: Iterable[str] = ("recipient", "address")) -> pd.DataFrame:
