@@ -162,10 +162,10 @@ def targets(items: Iterable[str]) -> tuple[list[str], list[str]]:
     return list(addresses.values()), list(ids.values())
 
 
-def _printable(text: str) -> str:
-    """Text fit for one line on a terminal: no control characters (escape sequences), at most 80 characters."""
+def _printable(text: str, limit: int = 80) -> str:
+    """Text fit for one line on a terminal: no control characters (escape sequences), at most ``limit`` characters."""
     clean = "".join(c if c.isprintable() else "?" for c in text)
-    return clean if len(clean) <= 80 else clean[:77] + "..."
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
 def read_file(path: str) -> list[str]:
@@ -231,14 +231,14 @@ def _row_evidence(row: dict[str, Any], keep: set[str]) -> Evidence:
     if code:
         parts.append(f"'{code}'")
     origin = "message insights (VDM)" if row.get("format") == "insights" else "notification (feedback queue)"
-    return Evidence(_stamp(row.get("time")), origin, " ".join(parts))
+    return Evidence(_stamp(row.get("time")), origin, _printable(" ".join(parts), 600))
 
 
 def _code(row: dict[str, Any], keep: set[str]) -> str | None:
     code = row.get("diagnostic_code") or row.get("status") or row.get("reject_reason")
     if row.get("type") == "Complaint":
         code = f"complaint feedback type {row.get('complaint_type') or '(not given)'}"
-    return mask_addresses(str(code), keep) if code else None
+    return _printable(mask_addresses(str(code), keep), 400) if code else None
 
 
 def decide(
@@ -446,3 +446,23 @@ def source_rows(report: TraceReport) -> list[dict[str, Any]]:
         }
         for s in report.sources
     ]
+
+
+def text(report: TraceReport) -> str:
+    """The trace for a terminal: one block per target (verdict, summary, diagnostic, next step, evidence),
+    then what each source searched."""
+    out = []
+    for t in report.traces[:200]:
+        out.append(f"{t.target}: {t.verdict}")
+        out.append(f"  {t.summary}")
+        if t.diagnostic:
+            out.append(f"  diagnostic: {t.diagnostic}")
+        out.append(f"  next: {t.next_step}")
+        out.extend(f"  - {e.time or 'now':20} {e.source}: {e.detail}" for e in t.evidence)
+    if len(report.traces) > 200:
+        out.append(f"... {len(report.traces) - 200} more (--json for all); verdicts: {report.counts()}")
+    out.append("sources:")
+    out.extend(f"  {r['source']}: {r['searched']}; {r['state']}; {r['keeps records']}" for r in source_rows(report))
+    calls = report.calls or {}
+    out.append(f"{calls.get('total', 0)} AWS call(s), {calls.get('writes', 0)} write(s)")
+    return "\n".join(out)

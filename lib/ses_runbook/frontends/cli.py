@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--scenario", default="healthy", help="scenario name or YAML file (default: healthy)")
     sandbox.add_argument("--free-ports", action="store_true", help="pick free ports instead of 5050/5053/5587/5143")
     sandbox.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    sandbox.add_argument("--json", action="store_true", help="with --list: name, description and trace_example as JSON")
 
     sub.add_parser("list", help="list the notebooks with their parameters")
 
@@ -157,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument(
         "-v", "--verbose", action="store_true", help="also show each symptom's table with the causes ruled out (auto)"
     )
+
+    tracer = sub.add_parser("trace", help="why did this recipient not get our mail: one verdict per address or message id")
+    _common(tracer)
+    tracer.add_argument("targets", nargs="*", metavar="ADDRESS|MESSAGE_ID", help="recipient addresses or SES message ids")
+    tracer.add_argument(
+        "--from-file", metavar="FILE", help="one address or message id a line (up to 10,000; blanks and repeats ignored)"
+    )
+    tracer.add_argument("--json", action="store_true", help="print the verdicts as JSON")
 
     mail_test = sub.add_parser("mail-test", help="judge one message: DKIM, SPF, DMARC, one-click unsubscribe")
     _common(mail_test)
@@ -354,8 +363,20 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         from ses_runbook.sandbox.world import DEFAULT_STATE_DIR
 
     if args.list:
-        for name in scenario_mod.available():
-            print(f"{name:28} {scenario_mod.load(name).description}")
+        listed = [scenario_mod.load(name) for name in scenario_mod.available()]
+        if args.json:
+            print(
+                json.dumps(
+                    [
+                        {"name": s.name, "description": s.description, **({"trace_example": s.trace_example} if s.trace_example else {})}
+                        for s in listed
+                    ],
+                    indent=2,
+                )
+            )
+            return 0
+        for s in listed:
+            print(f"{s.name:28} {s.description}" + (f" (trace {s.trace_example})" if s.trace_example else ""))
         return 0
     ports = None if args.free_ports else dict(DEFAULT_PORTS)
     box = Sandbox(args.scenario, ports=ports, state_dir=DEFAULT_STATE_DIR, s3_dir=s3store.default_dir())
@@ -468,6 +489,35 @@ def cmd_mail_test(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    # deferred: the trace and its guarded fix (remediation), for `trace` alone
+    from ses_runbook.checks import trace
+    from ses_runbook.core.aws import Aws
+    from ses_runbook.remediation import fixes_text
+    from ses_runbook.remediation.fixes import unsuppress_traced
+
+    _validate(args)
+    named = list(args.targets) + (trace.read_file(args.from_file) if args.from_file else [])
+    addresses, ids = trace.targets(named)
+    with _maybe_sandbox(args.sandbox) as overrides:
+        merged = _load(args, overrides)
+        if not named:
+            addresses, ids = trace.targets([*(merged.trace_recipients or []), *(merged.trace_message_ids or [])])
+        if not addresses and not ids:
+            raise UsageError("name an address or SES message id to trace (or --from-file FILE)")
+        aws = Aws(merged)
+        report = trace.trace(merged, aws, addresses, ids)
+        fixes = unsuppress_traced(merged, aws, report)
+        report.calls = aws.stats()
+    if args.json:
+        print(json.dumps({**report.to_dict(), "fixes": [f.to_dict() for f in fixes]}, indent=2, default=str))
+    else:
+        print(trace.text(report))
+        if fixes:
+            print(fixes_text(fixes))
+    return report.exit_code
+
+
 COMMANDS = {
     "check": cmd_check,
     "run": cmd_run,
@@ -479,6 +529,7 @@ COMMANDS = {
     "export": cmd_export,
     "notebooks": cmd_notebooks,
     "mail-test": cmd_mail_test,
+    "trace": cmd_trace,
 }
 
 

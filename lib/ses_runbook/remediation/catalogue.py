@@ -19,6 +19,7 @@ as ``Facts`` (``Cause.reads``; a new kind of fact is read in ``investigate.read_
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -1221,6 +1222,178 @@ def _steps_spf_permerror(p: Params, r: dict[str, CheckResult], f: Facts) -> list
 
 
 # -- the catalogue -------------------------------------------------------------------------
+
+# -- one recipient: the verdicts of a trace (checks.trace) ---------------------------------------
+TRACE_CHECK = "trace.recipients"
+
+
+def _traced(r: dict[str, CheckResult], verdict: str) -> list[str]:
+    """The traced targets (as the user named them) with this verdict."""
+    return [t["target"] for t in _details(r, TRACE_CHECK).get("traces", []) if t.get("verdict") == verdict]
+
+
+def _trace_verdict(verdict: str) -> Verdict:
+    def judge(r: dict[str, CheckResult]) -> tuple[str, str]:
+        result = r.get(TRACE_CHECK)
+        if result is None or result.status in (Status.ERROR, Status.SKIP):
+            why = "no recipient traced (set trace_recipients or trace_message_ids)" if result is None else result.summary
+            return UNKNOWN, why
+        count = result.details.get("verdicts", {}).get(verdict, 0)
+        if count:
+            return CONFIRMED, f"{count} traced target(s) {verdict}"
+        return RULED_OUT, f"no traced target is {verdict}"
+
+    return judge
+
+
+def _one(p: Params, r: dict[str, CheckResult], verdict: str) -> str:
+    found = _traced(r, verdict)
+    return shlex.quote(found[0]) if found else "ADDRESS"
+
+
+def _trace_steps(verdict: str) -> Steps:
+    def steps(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+        who = _one(p, r, verdict)
+        domain = who.rpartition("@")[2] if "@" in who else "DOMAIN"
+        trace_again = Step(
+            "Trace the recipient again after acting", f"ses-runbook trace {who}", expect="verdict delivered"
+        )
+        table: dict[str, list[Step]] = {
+            "delivered": [
+                Step(
+                    "SES delivered it: the receiving server's response (in the trace) is the proof. Ask the recipient "
+                    "to search spam, quarantine and any filtering rule for the sender",
+                    None,
+                    kind="console",
+                ),
+                Step("If it went to spam, walk the spam failure mode", "ses-runbook diagnose emails-going-to-spam"),
+            ],
+            "bounced-permanent": [
+                Step("Look at the recipient domain's mail servers", dig_command(p, "MX", domain)),
+                Step(
+                    "Confirm the address with the recipient (typo, left the company, mailbox deleted) and correct it "
+                    "in the application; SES has put it on the account suppression list",
+                    None,
+                    kind="console",
+                ),
+                trace_again,
+            ],
+            "bounced-transient": [
+                Step(
+                    "The receiving server refused for now (mailbox full, rate limit); resend later or ask the "
+                    "recipient to make room",
+                    None,
+                    kind="wait",
+                ),
+                trace_again,
+            ],
+            "suppressed-account": [
+                Step(
+                    "See why and since when the address is suppressed",
+                    aws_command(p, "sesv2", "get-suppressed-destination", f"--email-address {who}"),
+                ),
+                Step(
+                    "Once the recipient confirms the mailbox works, remove it (guarded fix in 12_trace: "
+                    "trace_mailbox_fixed=true and allow_writes=true; a COMPLAINT also needs trace_unsuppress_complaint=true)",
+                    aws_command(p, "sesv2", "delete-suppressed-destination", f"--email-address {who}"),
+                    expect="no output (HTTP 200)",
+                    verify=aws_command(p, "sesv2", "get-suppressed-destination", f"--email-address {who}")
+                    + "   # expect NotFoundException",
+                ),
+                trace_again,
+            ],
+            "suppressed-global": [
+                Step(
+                    "SES's global suppression list holds the address (it hard-bounced for some SES customer). No API "
+                    "removes it; SES drops it after a while. Confirm the address with the recipient",
+                    None,
+                    kind="wait",
+                ),
+            ],
+            "complained": [
+                Step(
+                    "The recipient reported our mail as spam: stop mailing them (the account list suppresses "
+                    "them if COMPLAINT suppression is on). Mail them again only if they ask for it",
+                    None,
+                    kind="console",
+                ),
+                Step("Check the account's complaint rate", "ses-runbook check --only reputation.complaint_rate"),
+            ],
+            "delayed": [
+                Step(
+                    "The receiving server defers the message; SES retries for hours. Look again later",
+                    None,
+                    kind="wait",
+                    verify=f"ses-runbook trace {who}",
+                ),
+                Step("Look at the recipient domain's mail servers", dig_command(p, "MX", domain)),
+            ],
+            "rejected": [
+                Step(
+                    "SES rejected the message before sending (it found a virus or forbidden content): fix the "
+                    "message and send it again",
+                    None,
+                    kind="console",
+                ),
+            ],
+            "not-sent": [
+                Step("See what blocks sending", "ses-runbook diagnose emails-not-delivered"),
+                Step(
+                    "In the SES sandbox only verified recipients get mail: verify the recipient for a test, or request "
+                    "production access",
+                    aws_command(p, "sesv2", "create-email-identity", f"--email-identity {who}"),
+                    kind="request",
+                ),
+            ],
+            "no-record": [
+                Step(
+                    "Nothing shows the message was sent: find the send in the application's log (the message id SES "
+                    "returned) and trace that id",
+                    "ses-runbook trace MESSAGE_ID",
+                ),
+                Step(
+                    "Keep delivery notifications as well as bounces and complaints, so the next trace finds them",
+                    aws_command(
+                        p,
+                        "ses",
+                        "set-identity-notification-topic",
+                        f"--identity {p.domain} --notification-type Delivery --sns-topic TOPIC_ARN",
+                    ),
+                ),
+            ],
+        }
+        return table[verdict]
+
+    return steps
+
+
+_TRACE_CAUSES = {
+    "delivered": ("delivered to the receiving server", "SES handed the message over and the receiving server said "
+                  "250; what happens next (spam folder, a filter) is the mailbox provider's.", DEGRADES),
+    "bounced-permanent": ("the address or its domain does not accept mail", "The receiving server answered that the "
+                          "mailbox does not exist (550 5.1.1), or the domain has no mail server (null MX, no such "
+                          "domain). SES then suppresses the address.", STOPS),
+    "bounced-transient": ("the receiving server refused for now", "A full mailbox or a busy server answers 4xx or "
+                          "a transient 5xx; SES retried and gave up.", STOPS),
+    "suppressed-account": ("the address is on the account suppression list", "After a hard bounce or a complaint, "
+                           "SES puts the address on the account's list and drops every later message to it without "
+                           "telling the application (a bounce with subtype OnAccountSuppressionList).", STOPS),
+    "suppressed-global": ("the address is on SES's global suppression list", "An address that hard-bounced for any "
+                          "SES customer is held on a global list for a while; SES reports bounce subtype "
+                          "Suppressed.", STOPS),
+    "complained": ("the recipient marked the mail as spam", "A complaint through the provider's feedback loop; "
+                   "mailing the recipient again raises the complaint rate.", RISKS),
+    "delayed": ("delivery is delayed", "The receiving server defers the message (greylisting, a full mailbox, an "
+                "outage); SES keeps retrying until the message expires.", DEGRADES),
+    "rejected": ("SES rejected the message", "SES scans outgoing mail and rejects a message with a virus before "
+                 "sending it.", STOPS),
+    "not-sent": ("SES would not send it", "Sending is paused, the sender is not verified, or the account is in the "
+                 "SES sandbox and the recipient is not verified.", STOPS),
+    "no-record": ("nothing is stored about the message", "No source holds a record: the application may never have "
+                  "sent it, or the records expired (notifications live only as long as the queue keeps them).",
+                  DEGRADES),
+}
+
 CAUSES: dict[str, Cause] = {
     c.id: c
     for c in [
@@ -1487,6 +1660,21 @@ CAUSES: dict[str, Cause] = {
     ]
 }
 
+CAUSES.update(
+    {
+        f"recipient-{verdict}": Cause(
+            f"recipient-{verdict}",
+            title,
+            why,
+            (TRACE_CHECK,),
+            _trace_steps(verdict),
+            verdict=_trace_verdict(verdict),
+            severity=severity,
+        )
+        for verdict, (title, why, severity) in _TRACE_CAUSES.items()
+    }
+)
+
 SYMPTOMS: dict[str, Symptom] = {
     s.id: s
     for s in [
@@ -1601,6 +1789,13 @@ SYMPTOMS: dict[str, Symptom] = {
                 "SendingPausedException": ("sending-disabled", "account-paused-by-aws"),
                 "Throttling": ("quota-exhausted",),
             },
+        ),
+        Symptom(
+            "recipient-not-receiving",
+            "A recipient does not get our mail",
+            tuple(f"recipient-{verdict}" for verdict in _TRACE_CAUSES),
+            "One person says the mail (a password reset, a notification) never arrived: trace them "
+            "(ses-runbook trace ADDRESS, 12_trace) and follow the verdict's cause.",
         ),
         Symptom(
             "domain-not-verified",

@@ -9,6 +9,7 @@ says what it would do and calls nothing that writes.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -32,9 +33,12 @@ from ses_runbook.remediation.catalogue import smtp_user
 from ses_runbook.remediation.diagnosis import Diagnosis, FixResult
 from ses_runbook.remediation.feedback_steps import alarm_commands, pipeline_commands, suppress_commands
 from ses_runbook.sources import feedback, ses
+from ses_runbook.sources import trace as trace_sources
 
 if TYPE_CHECKING:
+    from ses_runbook.checks.trace import TraceReport
     from ses_runbook.core.aws import Aws
+    from ses_runbook.core.params import Params
 
 
 def _write(aws: Aws, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
@@ -295,4 +299,60 @@ def apply_fixes(diagnosis: Diagnosis, session: Any = None) -> list[FixResult]:
     if session is not None:
         latest = {f.recheck.id: f.recheck for f in fixes if f.recheck is not None}
         session.results[:] = [latest.get(r.id, r) for r in session.results]
+    return fixes
+
+
+# -- one traced recipient off the suppression list (12_trace, ses-runbook trace) -------------------
+def unsuppress_traced(params: Params, aws: Aws, report: TraceReport) -> list[FixResult]:
+    """The guarded removal of each traced address that is on the account suppression list.
+
+    Offered only when ``trace_mailbox_fixed`` says the mailbox works now, and for a COMPLAINT only with
+    ``trace_unsuppress_complaint`` as well (the recipient asked for our mail again): removing an address
+    that still bounces or complains hurts the account's reputation. Made only with ``allow_writes``
+    (SESv2 ``DeleteSuppressedDestination``), then re-checked with ``GetSuppressedDestination`` (the write
+    emptied the memo, so it really asks again); without it, the ``aws`` command is printed instead.
+    """
+    fixes: list[FixResult] = []
+    for t in report.traces:
+        if t.verdict != "suppressed-account" or not t.suppression or t.kind != "recipient":
+            continue
+        reason = t.suppression.get("reason")
+        command = aws_command(
+            params, "sesv2", "delete-suppressed-destination", f"--email-address {shlex.quote(t.target)}"
+        )
+        fix = FixResult("unsuppress-traced", f"Remove {t.target} from the account suppression list", "recipient-suppressed-account", [])
+        fixes.append(fix)
+        if reason == "COMPLAINT" and not (params.trace_mailbox_fixed and params.trace_unsuppress_complaint):
+            fix.message = (
+                "not offered: the address complained; remove it only when the recipient asked for our mail again "
+                "(set trace_mailbox_fixed=true and trace_unsuppress_complaint=true)"
+            )
+            continue
+        if not params.trace_mailbox_fixed:
+            fix.message = (
+                "not offered: set trace_mailbox_fixed=true once the recipient confirms the mailbox works again "
+                "(it would bounce, and be suppressed, again)"
+            )
+            continue
+        fix.commands = [command]
+        if not params.allow_writes:
+            fix.message = "read-only run: run the command above, or set allow_writes=true to make this fix (nothing was changed)"
+            continue
+        try:
+            _write(aws, "sesv2", "DeleteSuppressedDestination", EmailAddress=t.target)
+            fix.applied = True
+            still, read = trace_sources.suppression(aws, params, [t.target])
+            listed = t.target.lower() in still
+            fix.ok = not listed and read.error is None
+            fix.recheck = CheckResult(
+                "trace.suppression",
+                f"{t.target} is off the account suppression list",
+                Status.OK if fix.ok else (Status.ERROR if read.error else Status.FAIL),
+                f"re-check after fix unsuppress-traced: {read.error or ('still listed' if listed else 'not on the list any more')}",
+                {"address": t.target, "reason_before": reason},
+            )
+            fix.message = f"removed {t.target} (was {reason})" if fix.ok else f"{t.target} still listed after the write"
+        except Exception as exc:  # noqa: BLE001 - one failed fix never hides the others
+            fix.ok = False
+            fix.message = f"fix failed: {mask_key_ids(describe_error(exc, params))}"
     return fixes

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ses_runbook.checks import Context, run
+from ses_runbook.checks import Context, run, trace
 from ses_runbook.checks.mailtest import mail_test
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.results import CheckResult
@@ -36,6 +36,15 @@ def _message_results(params: Params, aws: Aws, ids: list[str]) -> list[CheckResu
     return [r for r in test.results if r.id in ids]
 
 
+def _trace_results(params: Params, aws: Aws) -> list[CheckResult]:
+    """The trace of ``trace_recipients`` and ``trace_message_ids``, as one result; none named: nothing
+    (the recipient causes stay 'could not tell')."""
+    if not (params.trace_recipients or params.trace_message_ids):
+        return []
+    report = trace.trace(params, aws, list(params.trace_recipients or []), list(params.trace_message_ids or []))
+    return [trace.result(report)]
+
+
 def read_facts(params: Params, aws: Aws, names: set[str]) -> Facts:
     """What the steps to be shown need beside the check results, read once with the run's clients
     (so the calls count with the run's): the spike's cause from the feedback queue."""
@@ -54,11 +63,15 @@ def diagnose(params: Params, symptom: str = "auto", aws: Aws | None = None, fix:
     wanted = checks_for(symptom)
     order = {cid: i for i, cid in enumerate(wanted)}
     from_message = [cid for cid in wanted if cid.startswith("message.")]  # judged on a message, not by a check
+    from_trace = [cid for cid in wanted if cid.startswith("trace.")]  # judged on the traced recipients
     results = sorted(
-        run(ctx, ids=[cid for cid in wanted if cid not in from_message]), key=lambda r: order[r.id]
+        run(ctx, ids=[cid for cid in wanted if cid not in from_message and cid not in from_trace]),
+        key=lambda r: order[r.id],
     )  # most likely cause's checks first
     if from_message:
         results += _message_results(params, aws, from_message)
+    if from_trace:
+        results += _trace_results(params, aws)
     by_id = {r.id: r for r in results}
     facts = read_facts(params, aws, facts_for(sids, by_id))
     walked = [walk_symptom(SYMPTOMS[sid], params, by_id, facts) for sid in sids]
