@@ -21,11 +21,13 @@ The verdict of an address, first that applies:
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ses_runbook.core.commands import aws_command
 from ses_runbook.core.errors import UsageError
 from ses_runbook.core.redact import mask_address, mask_addresses
 from ses_runbook.core.results import CheckResult, Status
@@ -316,6 +318,8 @@ def _blocked(account: src.AccountState | None, recipient: str | None) -> str | N
 def trace(params: Params, aws: Aws, addresses: list[str], message_ids: list[str]) -> TraceReport:
     """Read every source once for all targets and decide each target's verdict."""
     as_of = params.as_of_datetime()
+    if not addresses and not message_ids:
+        return TraceReport([], [], params.trace_lookback_days, as_of, aws.stats())
     since = as_of - timedelta(days=params.trace_lookback_days)
     suppressed, s_read = src.suppression(aws, params, addresses)
     rows, n_read = src.notification_rows(aws, params)
@@ -397,6 +401,14 @@ def result(report: TraceReport) -> CheckResult:
     """The trace as one result (``trace.recipients``): ok when every target was delivered, fail otherwise,
     error when a source could not be read and a target has no record."""
     counts = report.counts()
+    if not report.traces:
+        return CheckResult(
+            CHECK_ID,
+            "Traced recipients got our mail",
+            Status.SKIP,
+            "nothing traced: set trace_recipients or trace_message_ids",
+            {"verdicts": {}, "traces": []},
+        )
     failed = [s for s in report.sources if s.error]
     status = Status.OK if report.exit_code == 0 else Status.FAIL
     if failed and any(t.verdict == "no-record" for t in report.traces):
@@ -466,3 +478,10 @@ def text(report: TraceReport) -> str:
     calls = report.calls or {}
     out.append(f"{calls.get('total', 0)} AWS call(s), {calls.get('writes', 0)} write(s)")
     return "\n".join(out)
+
+
+def lookup_command(params: Params, t: Trace) -> str:
+    """The by-hand look-up of a target: its suppression entry (an address) or VDM's insights (a message id)."""
+    if t.kind == "recipient":
+        return aws_command(params, "sesv2", "get-suppressed-destination", f"--email-address {shlex.quote(t.target)}")
+    return aws_command(params, "sesv2", "get-message-insights", f"--message-id {shlex.quote(t.target)}")

@@ -16,12 +16,14 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.checks import Context, all_checks, run
+from ses_runbook.checks import trace as trace_mod
 from ses_runbook.core import context as context_mod
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.display import results_html, results_text, show, table_html, table_text
 from ses_runbook.core.results import MIME_TYPE, CheckResult, Report, Status
-from ses_runbook.remediation.render import show_remedy
+from ses_runbook.remediation.fixes import unsuppress_traced
+from ses_runbook.remediation.render import fixes_html, fixes_text, show_remedy
 
 if TYPE_CHECKING:
     from ses_runbook.core.params import Params
@@ -56,6 +58,22 @@ class Runbook:
         found = run(self.ctx, ids=[s.id for s in all_checks() if not ids or s.id in ids])  # sections side by side
         self.results.extend(found)
         return Report(run={}, checks=found).sorted()
+
+    def trace(self) -> trace_mod.TraceReport:
+        """Trace ``trace_recipients`` and ``trace_message_ids`` (12_trace) and keep the verdicts as one result
+        (``trace.recipients``) for ``record`` and ``remedy``; none named: an empty report that says so."""
+        addresses, ids = trace_mod.targets([*(self.params.trace_recipients or []), *(self.params.trace_message_ids or [])])
+        report = trace_mod.trace(self.params, self.aws, addresses, ids)
+        self.results.append(trace_mod.result(report))
+        return report
+
+    def unsuppress(self, report: trace_mod.TraceReport) -> None:
+        """The guarded removal of each suppressed traced address (``fixes.unsuppress_traced``), shown with its
+        re-check; the re-checks are recorded."""
+        fixes = unsuppress_traced(self.params, self.aws, report)
+        self.results.extend(f.recheck for f in fixes if f.recheck is not None)
+        plain = fixes_text(fixes) if fixes else "No traced address is on the account suppression list: nothing to remove."
+        show(fixes_html(fixes) if fixes else f"<p>{html.escape(plain)}</p>", plain)
 
     # -- showing -----------------------------------------------------------------------
     def context(self) -> None:
