@@ -107,8 +107,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="skip the 10,000-identity and 455-day cases")
+    parser.add_argument("--trace-only", action="store_true", help="only group 5 (ses-runbook trace)")
     args = parser.parse_args()
     reps = args.reps
+    if args.trace_only:
+        trace_figures(reps)
+        return 0
 
     print("ses-runbook benchmark (medians of", reps, "runs; 2-core machine; sandbox on loopback)")
     with Sandbox("healthy", as_of="2026-11-01T00:00:00Z") as box:
@@ -202,7 +206,31 @@ def main() -> int:
     row("check (max RSS of the process)", f"{check_rss / 1024:.0f} MiB", "<= 150 MiB", check_rss / 1024 <= 150)
     kernel = kernel_peak() / 1024
     row("one notebook kernel (07, VmHWM)", f"{kernel:.0f} MiB", "< 150 MiB", 0 < kernel < 150)
+    trace_figures(reps)
     return 0
+
+
+def trace_figures(reps: int) -> None:
+    """5. ``ses-runbook trace`` for 1 and for 10,000 addresses (``--from-file``): the calls stay bounded by
+    the sources (one pass over the queue, the suppression list listed once), not by the addresses."""
+    print("\n5. `ses-runbook trace`: AWS calls and wall time by number of traced addresses (healthy sandbox)")
+    with Sandbox("healthy", as_of="2026-11-01T00:00:00Z") as box, tempfile.TemporaryDirectory() as tmp:
+        previous = box.apply_env()
+        env = {**os.environ, **box.env(), "SES_RUNBOOK_AS_OF": "2026-11-01T00:00:00Z"}
+        try:
+            for n in (1, 10000):
+                listing = Path(tmp) / f"trace-{n}.txt"
+                others = [f"user{i:05d}@tenant{i % 500:03d}.example" for i in range(n - 1)]
+                listing.write_text("\n".join(["maria.lopez@example.org", *others]) + "\n")
+                cmd = [PY, "-m", "ses_runbook.frontends.cli", "trace", "--json", "--from-file", str(listing)]
+                cmd += check_params(box)
+                wall, _ = timed(cmd, env, reps)
+                out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+                calls = json.loads(out.stdout)["aws_calls"]
+                row(f"{n:>6} address(es): AWS calls", f"{calls['total']}", "bounded by sources", None)
+                row(f"{n:>6} address(es): wall", f"{wall:.2f} s", "", None)
+        finally:
+            restore_env(previous)
 
 
 # The checks the call target (<= 10 at one identity) was set for; feedback.notifications and
