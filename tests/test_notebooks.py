@@ -155,4 +155,5 @@ def test_the_notebooks_with_checks_show_the_catalogue_steps() -> None:
         "07_cloudwatch_metrics",
         "09_feedback",
         "10_mail_tester",
+        "12_trace",
     }

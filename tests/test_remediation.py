@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from ses_runbook import remediation
-from ses_runbook.checks import all_checks, message
+from ses_runbook.checks import all_checks, message, trace
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.results import MIME_TYPE, CheckResult, Status
 from ses_runbook.remediation import CAUSES, CONFIRMED, RULED_OUT, SYMPTOMS, diagnose
@@ -60,7 +60,7 @@ def test_catalogue_is_consistent() -> None:
     for symptom in SYMPTOMS.values():
         assert symptom.causes and all(c in CAUSES for c in symptom.causes), symptom.id
     for cause in CAUSES.values():
-        assert cause.why and set(cause.checks) <= check_ids | set(message.IDS) | {"message.probe"}, cause.id
+        assert cause.why and set(cause.checks) <= check_ids | set(message.IDS) | {"message.probe", trace.CHECK_ID}, cause.id
         if cause.fix:
             assert cause.fix in remediation.FIXES
     # every failure mode a check points at can be walked

@@ -324,7 +324,9 @@ def trace(params: Params, aws: Aws, addresses: list[str], message_ids: list[str]
     suppressed, s_read = src.suppression(aws, params, addresses)
     rows, n_read = src.notification_rows(aws, params)
     matched = src.match(rows, addresses, message_ids, since, as_of)
-    newest = [m[-1]["ses_message_id"] for a in addresses if (m := matched.get(a.lower())) and m[-1].get("ses_message_id")]
+    newest = [
+        m[-1]["ses_message_id"] for a in addresses if (m := matched.get(a.lower())) and m[-1].get("ses_message_id")
+    ]
     insight_rows, i_read = src.insights(aws, params, [*message_ids, *newest])
     for row in src.match(insight_rows, addresses, message_ids, since, as_of).items():
         key, found = row
@@ -374,7 +376,9 @@ def _message_trace(
         out = decide(mid, "message", [], None, None, None, keep)
         return out
     per = [
-        decide(mid, "message", [r for r in rows if str(r.get("recipient") or "").lower() == rcpt], None, None, None, keep)
+        decide(
+            mid, "message", [r for r in rows if str(r.get("recipient") or "").lower() == rcpt], None, None, None, keep
+        )
         for rcpt in recipients
     ]
     worst = max(per, key=lambda t: _SEVERITY[t.verdict])

@@ -135,9 +135,7 @@ class Params(BaseModel):
         None, description="recipient addresses to trace (12_trace; shown unmasked); None: none"
     )
     trace_message_ids: list[str] | None = Field(None, description="SES message ids to trace (12_trace); None: none")
-    trace_lookback_days: int = Field(
-        14, description="days of notifications a trace searches (12_trace)", ge=1, le=455
-    )
+    trace_lookback_days: int = Field(14, description="days of notifications a trace searches (12_trace)", ge=1, le=455)
     trace_mailbox_fixed: bool = Field(
         False, description="the traced mailbox works now: offer removing its BOUNCE suppression (a write)"
     )

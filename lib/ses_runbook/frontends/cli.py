@@ -159,11 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="also show each symptom's table with the causes ruled out (auto)"
     )
 
-    tracer = sub.add_parser("trace", help="why did this recipient not get our mail: one verdict per address or message id")
+    tracer = sub.add_parser(
+        "trace", help="why did this recipient not get our mail: one verdict per address or message id"
+    )
     _common(tracer)
-    tracer.add_argument("targets", nargs="*", metavar="ADDRESS|MESSAGE_ID", help="recipient addresses or SES message ids")
     tracer.add_argument(
-        "--from-file", metavar="FILE", help="one address or message id a line (up to 10,000; blanks and repeats ignored)"
+        "targets", nargs="*", metavar="ADDRESS|MESSAGE_ID", help="recipient addresses or SES message ids"
+    )
+    tracer.add_argument(
+        "--from-file",
+        metavar="FILE",
+        help="one address or message id a line (up to 10,000; blanks and repeats ignored)",
     )
     tracer.add_argument("--json", action="store_true", help="print the verdicts as JSON")
 
@@ -368,7 +374,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             print(
                 json.dumps(
                     [
-                        {"name": s.name, "description": s.description, **({"trace_example": s.trace_example} if s.trace_example else {})}
+                        {
+                            "name": s.name,
+                            "description": s.description,
+                            **({"trace_example": s.trace_example} if s.trace_example else {}),
+                        }
                         for s in listed
                     ],
                     indent=2,

@@ -1236,7 +1236,9 @@ def _trace_verdict(verdict: str) -> Verdict:
     def judge(r: dict[str, CheckResult]) -> tuple[str, str]:
         result = r.get(TRACE_CHECK)
         if result is None or result.status in (Status.ERROR, Status.SKIP):
-            why = "no recipient traced (set trace_recipients or trace_message_ids)" if result is None else result.summary
+            why = (
+                "no recipient traced (set trace_recipients or trace_message_ids)" if result is None else result.summary
+            )
             return UNKNOWN, why
         count = result.details.get("verdicts", {}).get(verdict, 0)
         if count:
@@ -1368,30 +1370,66 @@ def _trace_steps(verdict: str) -> Steps:
 
 
 _TRACE_CAUSES = {
-    "delivered": ("delivered to the receiving server", "SES handed the message over and the receiving server said "
-                  "250; what happens next (spam folder, a filter) is the mailbox provider's.", DEGRADES),
-    "bounced-permanent": ("the address or its domain does not accept mail", "The receiving server answered that the "
-                          "mailbox does not exist (550 5.1.1), or the domain has no mail server (null MX, no such "
-                          "domain). SES then suppresses the address.", STOPS),
-    "bounced-transient": ("the receiving server refused for now", "A full mailbox or a busy server answers 4xx or "
-                          "a transient 5xx; SES retried and gave up.", STOPS),
-    "suppressed-account": ("the address is on the account suppression list", "After a hard bounce or a complaint, "
-                           "SES puts the address on the account's list and drops every later message to it without "
-                           "telling the application (a bounce with subtype OnAccountSuppressionList).", STOPS),
-    "suppressed-global": ("the address is on SES's global suppression list", "An address that hard-bounced for any "
-                          "SES customer is held on a global list for a while; SES reports bounce subtype "
-                          "Suppressed.", STOPS),
-    "complained": ("the recipient marked the mail as spam", "A complaint through the provider's feedback loop; "
-                   "mailing the recipient again raises the complaint rate.", RISKS),
-    "delayed": ("delivery is delayed", "The receiving server defers the message (greylisting, a full mailbox, an "
-                "outage); SES keeps retrying until the message expires.", DEGRADES),
-    "rejected": ("SES rejected the message", "SES scans outgoing mail and rejects a message with a virus before "
-                 "sending it.", STOPS),
-    "not-sent": ("SES would not send it", "Sending is paused, the sender is not verified, or the account is in the "
-                 "SES sandbox and the recipient is not verified.", STOPS),
-    "no-record": ("nothing is stored about the message", "No source holds a record: the application may never have "
-                  "sent it, or the records expired (notifications live only as long as the queue keeps them).",
-                  DEGRADES),
+    "delivered": (
+        "delivered to the receiving server",
+        "SES handed the message over and the receiving server said "
+        "250; what happens next (spam folder, a filter) is the mailbox provider's.",
+        DEGRADES,
+    ),
+    "bounced-permanent": (
+        "the address or its domain does not accept mail",
+        "The receiving server answered that the "
+        "mailbox does not exist (550 5.1.1), or the domain has no mail server (null MX, no such "
+        "domain). SES then suppresses the address.",
+        STOPS,
+    ),
+    "bounced-transient": (
+        "the receiving server refused for now",
+        "A full mailbox or a busy server answers 4xx or a transient 5xx; SES retried and gave up.",
+        STOPS,
+    ),
+    "suppressed-account": (
+        "the address is on the account suppression list",
+        "After a hard bounce or a complaint, "
+        "SES puts the address on the account's list and drops every later message to it without "
+        "telling the application (a bounce with subtype OnAccountSuppressionList).",
+        STOPS,
+    ),
+    "suppressed-global": (
+        "the address is on SES's global suppression list",
+        "An address that hard-bounced for any "
+        "SES customer is held on a global list for a while; SES reports bounce subtype "
+        "Suppressed.",
+        STOPS,
+    ),
+    "complained": (
+        "the recipient marked the mail as spam",
+        "A complaint through the provider's feedback loop; mailing the recipient again raises the complaint rate.",
+        RISKS,
+    ),
+    "delayed": (
+        "delivery is delayed",
+        "The receiving server defers the message (greylisting, a full mailbox, an "
+        "outage); SES keeps retrying until the message expires.",
+        DEGRADES,
+    ),
+    "rejected": (
+        "SES rejected the message",
+        "SES scans outgoing mail and rejects a message with a virus before sending it.",
+        STOPS,
+    ),
+    "not-sent": (
+        "SES would not send it",
+        "Sending is paused, the sender is not verified, or the account is in the "
+        "SES sandbox and the recipient is not verified.",
+        STOPS,
+    ),
+    "no-record": (
+        "nothing is stored about the message",
+        "No source holds a record: the application may never have "
+        "sent it, or the records expired (notifications live only as long as the queue keeps them).",
+        DEGRADES,
+    ),
 }
 
 CAUSES: dict[str, Cause] = {

@@ -320,7 +320,12 @@ def unsuppress_traced(params: Params, aws: Aws, report: TraceReport) -> list[Fix
         command = aws_command(
             params, "sesv2", "delete-suppressed-destination", f"--email-address {shlex.quote(t.target)}"
         )
-        fix = FixResult("unsuppress-traced", f"Remove {t.target} from the account suppression list", "recipient-suppressed-account", [])
+        fix = FixResult(
+            "unsuppress-traced",
+            f"Remove {t.target} from the account suppression list",
+            "recipient-suppressed-account",
+            [],
+        )
         fixes.append(fix)
         if reason == "COMPLAINT" and not (params.trace_mailbox_fixed and params.trace_unsuppress_complaint):
             fix.message = (
@@ -336,7 +341,9 @@ def unsuppress_traced(params: Params, aws: Aws, report: TraceReport) -> list[Fix
             continue
         fix.commands = [command]
         if not params.allow_writes:
-            fix.message = "read-only run: run the command above, or set allow_writes=true to make this fix (nothing was changed)"
+            fix.message = (
+                "read-only run: run the command above, or set allow_writes=true to make this fix (nothing was changed)"
+            )
             continue
         try:
             _write(aws, "sesv2", "DeleteSuppressedDestination", EmailAddress=t.target)

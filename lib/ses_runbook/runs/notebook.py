@@ -62,7 +62,9 @@ class Runbook:
     def trace(self) -> trace_mod.TraceReport:
         """Trace ``trace_recipients`` and ``trace_message_ids`` (12_trace) and keep the verdicts as one result
         (``trace.recipients``) for ``record`` and ``remedy``; none named: an empty report that says so."""
-        addresses, ids = trace_mod.targets([*(self.params.trace_recipients or []), *(self.params.trace_message_ids or [])])
+        addresses, ids = trace_mod.targets(
+            [*(self.params.trace_recipients or []), *(self.params.trace_message_ids or [])]
+        )
         report = trace_mod.trace(self.params, self.aws, addresses, ids)
         self.results.append(trace_mod.result(report))
         return report
@@ -72,7 +74,9 @@ class Runbook:
         re-check; the re-checks are recorded."""
         fixes = unsuppress_traced(self.params, self.aws, report)
         self.results.extend(f.recheck for f in fixes if f.recheck is not None)
-        plain = fixes_text(fixes) if fixes else "No traced address is on the account suppression list: nothing to remove."
+        plain = (
+            fixes_text(fixes) if fixes else "No traced address is on the account suppression list: nothing to remove."
+        )
         show(fixes_html(fixes) if fixes else f"<p>{html.escape(plain)}</p>", plain)
 
     # -- showing -----------------------------------------------------------------------

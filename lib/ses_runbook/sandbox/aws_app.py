@@ -921,7 +921,10 @@ class SesLayer:
         if item is None:
             raise SesError("NotFoundException", f"Email address {email} does not exist on your suppression list.", 404)
         digest = hashlib.sha256(email.lower().encode()).hexdigest()
-        ids = {"MessageId": f"{digest[:16]}-{digest[16:24]}-000000", "FeedbackId": f"{digest[24:40]}-{digest[40:48]}-000001"}
+        ids = {
+            "MessageId": f"{digest[:16]}-{digest[16:24]}-000000",
+            "FeedbackId": f"{digest[24:40]}-{digest[40:48]}-000001",
+        }
         return {"SuppressedDestination": {**item, "Attributes": ids}}
 
     def v2_message_insights(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -931,7 +934,12 @@ class SesLayer:
         wanted = args.get("MessageId", "")
         if not scenario.account.vdm_enabled:
             raise SesError("BadRequestException", "Virtual Deliverability Manager is not enabled for this account.")
-        kinds = {"Delivery": "DELIVERY", "Bounce": "BOUNCE", "Complaint": "COMPLAINT", "DeliveryDelay": "DELIVERY_DELAY"}
+        kinds = {
+            "Delivery": "DELIVERY",
+            "Bounce": "BOUNCE",
+            "Complaint": "COMPLAINT",
+            "DeliveryDelay": "DELIVERY_DELAY",
+        }
         for index, event in enumerate(scenario.recipients):
             if notifications.recipient_message_id(scenario, index) != wanted:
                 continue
@@ -949,7 +957,9 @@ class SesLayer:
             elif event.kind == "Complaint":
                 details = {"Complaint": {"ComplaintFeedbackType": event.complaint_type}}
             if event.kind in kinds:
-                events.append({"Timestamp": when, "Type": kinds[event.kind], **({"Details": details} if details else {})})
+                events.append(
+                    {"Timestamp": when, "Type": kinds[event.kind], **({"Details": details} if details else {})}
+                )
             else:
                 events = [{"Timestamp": when, "Type": "REJECT"}]
             return {

@@ -264,7 +264,9 @@ def recipient_message_id(scenario: Scenario, index: int) -> str:
     return message_id(rng, datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=index))
 
 
-def delivery_delay(mail_obj: dict[str, Any], when: datetime, recipient: str, delay_type: str, status: str, diagnostic: str) -> dict[str, Any]:
+def delivery_delay(
+    mail_obj: dict[str, Any], when: datetime, recipient: str, delay_type: str, status: str, diagnostic: str
+) -> dict[str, Any]:
     return {
         "notificationType": "DeliveryDelay",
         "mail": mail_obj,
@@ -291,7 +293,14 @@ def recipient_notifications(scenario: Scenario, end: datetime) -> list[tuple[dat
             message["delivery"]["smtpResponse"] = event.smtp_response
         elif event.kind == "Bounce":
             message = bounce(
-                mail_obj, when, rng, event.email, event.bounce_type, event.bounce_subtype, event.status, event.diagnostic
+                mail_obj,
+                when,
+                rng,
+                event.email,
+                event.bounce_type,
+                event.bounce_subtype,
+                event.status,
+                event.diagnostic,
             )
         elif event.kind == "Complaint":
             message = complaint(mail_obj, when, rng, event.email, event.complaint_type)
