@@ -1845,6 +1845,10 @@ SYMPTOMS: dict[str, Symptom] = {
 }
 
 
+# Symptoms about named recipients (trace_recipients): walked only when asked for by name, never by auto.
+BY_NAME_ONLY = frozenset({"recipient-not-receiving"})
+
+
 def failure_modes() -> list[dict[str, str]]:
     """The page's "Common failure modes" table (its own rows first), with the catalogue's ids."""
     rows = []
@@ -1865,8 +1869,8 @@ def failure_modes() -> list[dict[str, str]]:
 
 def symptom_ids(symptom: str) -> list[str]:
     """The symptoms ``symptom`` stands for (``auto``: all); ``ParameterError`` for an unknown one."""
-    if symptom == "auto":
-        return list(SYMPTOMS)
+    if symptom == "auto":  # the account's failure modes; one person's mail is asked about by name
+        return [sid for sid in SYMPTOMS if sid not in BY_NAME_ONLY]
     if symptom not in SYMPTOMS:
         raise ParameterError("symptom", f"unknown failure mode '{symptom}'; allowed: auto, {', '.join(SYMPTOMS)}")
     return [symptom]

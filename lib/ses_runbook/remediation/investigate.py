@@ -70,7 +70,7 @@ def diagnose(params: Params, symptom: str = "auto", aws: Aws | None = None, fix:
     )  # most likely cause's checks first
     if from_message:
         results += _message_results(params, aws, from_message)
-    if from_trace and symptom != "auto":  # one person's mail is asked about by name, not walked by auto
+    if from_trace:
         results += _trace_results(params, aws)
     by_id = {r.id: r for r in results}
     facts = read_facts(params, aws, facts_for(sids, by_id))
