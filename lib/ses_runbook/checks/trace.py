@@ -297,7 +297,7 @@ def decide(
         out.summary = "nothing stored about it in the sources searched (see sources)"
     out.next_step = NEXT[out.verdict]
     if out.verdict == "bounced-permanent" and mx is not None and mx.cannot_receive:
-        out.next_step = f"{mx.text}: the address cannot receive mail; ask the recipient for another address"
+        out.next_step = "the domain cannot receive mail (see DNS above): ask the recipient for another address"
     return out
 
 
