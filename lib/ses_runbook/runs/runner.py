@@ -2,7 +2,8 @@
 
 The bundle: each executed ``.ipynb``; an HTML rendering of each without code cells (images
 embedded, one file to attach to an incident); ``summary.json`` with every check of every
-notebook; ``index.html`` linking them. A notebook that raises does not stop the others, and
+notebook; ``metrics.prom`` (Prometheus) and ``junit.xml`` (CI test reports) of the same checks
+(``runs/exports.py``); ``index.html`` linking them. A notebook that raises does not stop the others, and
 a folder that was not finished says so (``INCOMPLETE`` file, ``"complete": false``).
 """
 
@@ -30,7 +31,7 @@ from ses_runbook.core.aws import Aws
 from ses_runbook.core.display import status_badge
 from ses_runbook.core.errors import NotebookError
 from ses_runbook.core.results import Status, exit_code, read_recorded
-from ses_runbook.runs import bundle, history, plots
+from ses_runbook.runs import bundle, exports, history, plots
 from ses_runbook.runs.ipykernel_launcher import kernel_flags
 from ses_runbook.runs.report_text import STYLE
 
@@ -531,6 +532,8 @@ def run_suite(
             history.changes(previous["summary"], summary, previous["path"], previous["href"]) if previous else None
         )
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    exports.write_metrics(out_dir, summary)  # for node_exporter's textfile collector
+    exports.write_junit(out_dir, summary)  # for a CI system's test report
     index_page = index_html(summary, banner)
     (out_dir / "index.html").write_text(index_page, encoding="utf-8")
     bundle.write_report_html(out_dir, summary, index_page)
