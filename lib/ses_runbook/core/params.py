@@ -130,6 +130,10 @@ class Params(BaseModel):
     reports_root: str | None = Field(
         None, description="reports root 11_history reads: a folder or s3://bucket/prefix; None: reports"
     )
+    notify_allow_private: bool = Field(
+        False,
+        description="--notify may use plain http and loopback, link-local or private targets (sandbox, tests)",
+    )
 
     @field_validator("region")
     @classmethod

@@ -101,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--keep-days", type=float, metavar="D", help="with --reports: remove runs older than D days")
     run.add_argument(
-        "--notify", metavar="sns:ARN|webhook:URL", help="tell someone about the run (a write; off by default)"
+        "--notify",
+        metavar="sns:ARN|APPRISE_URL",
+        help="tell someone about the run (a write; off by default): an SNS topic or an Apprise URL "
+        "(slack://, msteams://, pagerduty://, mailtos://, ntfys://, jsons://...); https and public hosts only "
+        "unless notify_allow_private=true",
     )
     run.add_argument(
         "--notify-on",
