@@ -75,7 +75,9 @@ def registry(summary: dict[str, Any]) -> CollectorRegistry:
     )
     for check in summary.get("checks") or []:
         for value in Status:
-            status.labels(check=check["id"], status=value.value, **where).set(1 if check["status"] == value.value else 0)
+            status.labels(check=check["id"], status=value.value, **where).set(
+                1 if check["status"] == value.value else 0
+            )
     worst = Gauge(
         f"{PREFIX}_worst_status",
         "1 for the worst status of the run, 0 for the other statuses",
