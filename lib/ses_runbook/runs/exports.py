@@ -84,13 +84,13 @@ def registry(summary: dict[str, Any]) -> CollectorRegistry:
         ["status", "account", "region"],
         registry=reg,
     )
-    for value in Status:
-        worst.labels(status=value.value, **where).set(1 if summary.get("worst") == value.value else 0)
+    for level in Status:
+        worst.labels(status=level.value, **where).set(1 if summary.get("worst") == level.value else 0)
     values = summary.get("figures") or figures(summary.get("checks") or [], run)
     for name, (metric, help_text) in _FIGURE_METRICS.items():
-        value = values.get(name)
-        if value is not None:
-            Gauge(f"{PREFIX}_{metric}", help_text, ["account", "region"], registry=reg).labels(**where).set(value)
+        figure = values.get(name)
+        if figure is not None:
+            Gauge(f"{PREFIX}_{metric}", help_text, ["account", "region"], registry=reg).labels(**where).set(figure)
     started = parse_when(str(run.get("started") or run.get("as_of") or ""))
     if started is not None:
         Gauge(
