@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ses_runbook.core.errors import NotifyError
+from ses_runbook.core.aws import Aws
+from ses_runbook.core.errors import NotifyError, ReadOnlyError
 from ses_runbook.core.params import Params
 from ses_runbook.runs import notify, reporting
 from ses_runbook.runs.runner import resolve_notebooks
@@ -121,6 +122,10 @@ def test_sns_topic_of_the_sandbox(tmp_path, sandbox) -> None:
     assert len(sent) == 1
     message = json.loads(sent[0][1])
     assert message["worst"] == "ok" and message["account"] == "123456789012" and sent[0][2].startswith("SES runbook")
+    # the grant is the notification's alone: the run's own client still refuses the write
+    with pytest.raises(ReadOnlyError, match="sns.Publish is a write"):
+        Aws(sandbox.params).call("sns", "Publish", TopicArn=arn, Message="x")
+    assert len(sent) == 1
 
 
 def test_nothing_sent_without_the_option(tmp_path, sandbox, receiver) -> None:
