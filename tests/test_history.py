@@ -96,6 +96,18 @@ def _page_text(path: Path) -> str:
     return " ".join(html.unescape(text).split())
 
 
+def test_a_relative_root_is_the_history_notebook_s_too(tmp_path, sandbox, monkeypatch) -> None:
+    """``--reports reports/demo`` (what make demo gives) names the same folder for 11_history,
+    whose kernel runs in the notebooks' folder."""
+    from ses_runbook.runs.runner import resolve_notebooks
+
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        done = reporting.run_into_root(sandbox.params, resolve_notebooks(["11"]), "reports/demo", jobs=1, quiet=True)
+    page = _page_text(tmp_path / "reports" / "demo" / done.path / "11_history.html")
+    assert "2 run(s) of this account and region" in page
+
+
 def test_an_empty_history_is_one_sentence(tmp_path, sandbox) -> None:
     """No runs: the sentence, no tables, no empty charts."""
     from ses_runbook.runs import plots
