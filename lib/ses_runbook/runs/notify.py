@@ -23,7 +23,9 @@ for the sandbox, tests and a receiver on the operator's own network):
   multicast address is refused, so a URL cannot turn the runbook's network position against the
   operator's own infrastructure. The check runs just before sending; a name whose answer changes
   between the check and Apprise's own connection (DNS rebinding) is the remaining gap, and the
-  reason the allowance is off by default rather than the check being the only defence.
+  reason the allowance is off by default rather than the check being the only defence. (Apprise
+  2.3's own connect-time ``utils.http.HTTPPolicy`` guards its attachment downloads and a few
+  plugins, not the notification services, and has no public switch.)
 - **No redirects.** Apprise follows HTTP 3xx by default (requests' behaviour). It lets each URL
   decide (``?redirect=yes``) with the asset's ``http_redirects`` as the default, so the runbook
   sets that default to False *and* forces every loaded service's ``redirects`` to False after
