@@ -25,8 +25,16 @@ $(KERNEL): $(STAMP)
 
 install: $(KERNEL)
 
+# Three runs into one reports root, as a schedule would make them: healthy, a bounce spike (exit 1:
+# a check failed, which is the point), healthy again. The last report's index.html opens with what
+# changed since the bounce spike, its 11_history shows the three runs, and `history` prints them.
+DEMO_ROOT := reports/demo
 demo: install
-	$(BIN)/ses-runbook run --sandbox --label demo
+	rm -rf $(DEMO_ROOT)
+	$(BIN)/ses-runbook run --sandbox --reports $(DEMO_ROOT) --label healthy
+	$(BIN)/ses-runbook run --sandbox=bounce-spike --reports $(DEMO_ROOT) --label bounce-spike || test $$? -eq 1
+	$(BIN)/ses-runbook run --sandbox --reports $(DEMO_ROOT) --label recovered
+	$(BIN)/ses-runbook history --reports $(DEMO_ROOT)
 
 # Independent tests in parallel (pytest-xdist), each worker with its own sandboxes: one worker more
 # than there are cores, since a quarter of a worker's time is spent waiting on its kernels and CLI runs.

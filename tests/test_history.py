@@ -3,8 +3,10 @@ history makes of them, the "changed since" block, pages that stand alone, prunin
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -40,7 +42,7 @@ def test_local_root_first_bad_run_recovery_trends_and_changes(tmp_path) -> None:
     before = hashes(run1)
     second = run_cli("run", "--sandbox=bounce-spike", "--reports", str(root), "00")
     assert second.returncode == 1, second.stderr
-    third = run_cli("run", "--sandbox", "--reports", str(root), "--label", "after-fix", "00")
+    third = run_cli("run", "--sandbox", "--reports", str(root), "--label", "after-fix", "00", "11")
     assert third.returncode == 0, third.stderr
     run1, run2, run3 = _runs(root)
     assert run3.name.endswith("-after-fix")
@@ -77,6 +79,46 @@ def test_local_root_first_bad_run_recovery_trends_and_changes(tmp_path) -> None:
 
     text = run_cli("history", "--reports", str(root), "--since", "1d")
     assert text.returncode == 0 and "reputation.bounce_rate" in text.stdout
+
+    # 11_history runs last in a run into a root: its page shows this run too, and where bounces turned bad
+    page = _page_text(run3 / "11_history.html")
+    assert "3 run(s) of this account and region" in page
+    since = page.split("turned bad in recovered in", 1)[1]
+    assert since.split()[:4] == ["reputation.bounce_rate", "ok", "ok", "fail"]
+    assert f"{run2.name} {run3.name}" in since
+    assert sorted(p.name for p in run3.glob("11_history-*.png")) == ["11_history-1.png", "11_history-2.png"]
+    assert json.loads((run3 / "summary.json").read_text())["run"]["complete"] is True
+
+
+def _page_text(path: Path) -> str:
+    """A page's text: tags and embedded images dropped, whitespace collapsed."""
+    text = re.sub(r"<[^>]+>", " ", path.read_text(encoding="utf-8"))
+    return " ".join(html.unescape(text).split())
+
+
+def test_a_relative_root_is_the_history_notebook_s_too(tmp_path, sandbox, monkeypatch) -> None:
+    """``--reports reports/demo`` (what make demo gives) names the same folder for 11_history,
+    whose kernel runs in the notebooks' folder."""
+    from ses_runbook.runs.runner import resolve_notebooks
+
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        done = reporting.run_into_root(sandbox.params, resolve_notebooks(["11"]), "reports/demo", jobs=1, quiet=True)
+    page = _page_text(tmp_path / "reports" / "demo" / done.path / "11_history.html")
+    assert "2 run(s) of this account and region" in page
+
+
+def test_an_empty_history_is_one_sentence(tmp_path, sandbox) -> None:
+    """No runs: the sentence, no tables, no empty charts."""
+    from ses_runbook.runs import plots
+
+    params = sandbox.load(reports_root=str(tmp_path))
+    runs, skipped = history.for_params(params)
+    assert runs == [] and skipped == []
+    assert history.runs_note(runs, skipped).startswith("No run of this account and region in the reports root yet")
+    assert history.run_rows(runs) is None and history.since_rows(runs) is None and history.trend_rows(runs) is None
+    assert plots.status_timeline_figure(history.timeline_frame(runs)) is None
+    assert plots.trend_figure(history.trend_frame(runs), history.thresholds(params)) is None
 
 
 def test_s3_root_against_the_sandbox(tmp_path) -> None:

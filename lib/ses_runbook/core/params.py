@@ -142,6 +142,10 @@ class Params(BaseModel):
     trace_unsuppress_complaint: bool = Field(
         False, description="also offer removing a COMPLAINT suppression (the recipient asked for mail again)"
     )
+    notify_allow_private: bool = Field(
+        False,
+        description="--notify may use plain http and loopback, link-local or private targets (sandbox, tests)",
+    )
 
     @field_validator("region")
     @classmethod

@@ -73,7 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="run every read-only check in-process and print a table or JSON")
     _common(check)
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument(
+        "--format",
+        choices=("table", "json", "openmetrics", "junit"),
+        default=None,
+        help="table (default), json, openmetrics (Prometheus; `run` writes metrics.prom) "
+        "or junit (JUnit XML for CI test reports; `run` writes junit.xml)",
+    )
+    check.add_argument("--json", action="store_true", help="print the report as JSON (the same as --format json)")
     check.add_argument("--only", action="append", metavar="CHECK_ID", help="run only this check; may be repeated")
 
     run = sub.add_parser("run", help="execute the notebooks headless into a report folder")
@@ -94,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--keep-days", type=float, metavar="D", help="with --reports: remove runs older than D days")
     run.add_argument(
-        "--notify", metavar="sns:ARN|webhook:URL", help="tell someone about the run (a write; off by default)"
+        "--notify",
+        metavar="sns:ARN|APPRISE_URL",
+        help="tell someone about the run (a write; off by default): an SNS topic or an Apprise URL "
+        "(slack://, msteams://, pagerduty://, mailtos://, ntfys://, jsons://...); https and public hosts only "
+        "unless notify_allow_private=true",
     )
     run.add_argument(
         "--notify-on",
@@ -225,17 +236,32 @@ def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
     return params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
 
 
+def output_format(args: argparse.Namespace) -> str:
+    """``--json`` is ``--format json``; the two together must agree (bad input otherwise)."""
+    chosen = getattr(args, "format", None)
+    if args.json and chosen not in (None, "json"):
+        raise UsageError(f"--json and --format {chosen} exclude each other: --json is --format json")
+    return "json" if args.json else (chosen or "table")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    fmt = output_format(args)
     _validate(args)
     select(args.only)
     with _maybe_sandbox(args.sandbox) as overrides:
         merged = _load(args, overrides)
-        show = None if args.json else report_text.progress_printer()
+        show = report_text.progress_printer() if fmt == "table" else None
         report = suite.check_all(merged, ids=args.only, progress=show, scenario=args.sandbox)
-    if args.json:
+    if fmt == "json":
         print(report.to_json())
-    else:
+    elif fmt == "table":
         report_text.print_report(report)
+    else:
+        # deferred: prometheus_client and the history's figures, for these two formats alone
+        from ses_runbook.runs import exports
+
+        render = exports.openmetrics if fmt == "openmetrics" else exports.junit
+        print(render(report.to_dict()), end="")
     return report.exit_code
 
 

@@ -446,7 +446,7 @@ def render_text(result: dict[str, Any]) -> None:
         )
     console.print(runs)
     checks = Table(title="checks that were not ok")
-    for column in ("check", "now", "timeline (oldest first)", "bad since", "recovered in"):
+    for column in ("check", "now", "timeline (oldest first)", "turned bad in", "recovered in"):
         checks.add_column(column)
     for c in result["checks"]:
         if not c["episodes"]:
@@ -456,7 +456,7 @@ def render_text(result: dict[str, Any]) -> None:
             c["id"],
             c["status"] or "-",
             timeline,
-            (c["first_bad"] or "").rsplit("/", 1)[-1],
+            c["episodes"][-1]["left_ok"].rsplit("/", 1)[-1],
             (c["recovered"] or "").rsplit("/", 1)[-1],
         )
     console.print(checks if checks.row_count else "every check was ok in every run")
@@ -481,7 +481,10 @@ def for_params(params: Params, aws: Any = None) -> tuple[list[Run], list[str]]:
     return runs, skipped
 
 
-def run_rows(runs: list[Run]) -> list[dict[str, Any]]:
+def run_rows(runs: list[Run]) -> list[dict[str, Any]] | None:
+    """One row per run; None without runs (``runs_note`` says so)."""
+    if not runs:
+        return None
     return [
         {
             "run": r.name,
@@ -495,15 +498,18 @@ def run_rows(runs: list[Run]) -> list[dict[str, Any]]:
     ]
 
 
-def since_rows(runs: list[Run]) -> list[dict[str, Any]]:
-    """Checks that were not ok in some run: now, bad since which run, recovered in which run."""
+def since_rows(runs: list[Run]) -> list[dict[str, Any]] | None:
+    """Checks that were not ok in some run: now, the run in which its latest bad stretch began
+    (still bad when nothing recovered it), the run that recovered it; None without runs."""
+    if not runs:
+        return None
     name = lambda path: (path or "").rsplit("/", 1)[-1]  # noqa: E731
     return [
         {
             "check": c["id"],
             "now": c["status"],
             "timeline": " ".join(s or "-" for s in c["statuses"]),
-            "bad since": name(c["first_bad"]),
+            "turned bad in": name(c["episodes"][-1]["left_ok"]),
             "recovered in": name(c["recovered"]),
         }
         for c in checks_over_time(runs)
@@ -511,11 +517,21 @@ def since_rows(runs: list[Run]) -> list[dict[str, Any]]:
     ]
 
 
-def trend_rows(runs: list[Run]) -> list[dict[str, Any]]:
-    """Key figures per run (duration, which varies between identical runs, is in the plot only)."""
+def trend_rows(runs: list[Run]) -> list[dict[str, Any]] | None:
+    """Key figures per run (duration, which varies between identical runs, is in the plot only);
+    None without runs."""
+    if not runs:
+        return None
     return [{"run": r.name, **{n: r.figures.get(n) for n in FIGURES if n != "duration_s"}} for r in runs]
 
 
 def runs_note(runs: list[Run], skipped: list[str]) -> str:
+    """The sentence above the history; without runs, the only thing the page shows."""
+    if not runs:
+        text = (
+            "No run of this account and region in the reports root yet: each `ses-runbook run --reports ROOT` "
+            "adds one, and this page then shows their statuses over time and the trends of their key figures"
+        )
+        return text + (" (" + "; ".join(skipped) + ")" if skipped else "")
     text = f"{len(runs)} run(s) of this account and region"
     return text + ("; " + "; ".join(skipped) if skipped else "")

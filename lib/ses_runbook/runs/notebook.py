@@ -101,7 +101,10 @@ class Runbook:
         results = list(results)
         show(results_html(results, commands), results_text(results))
 
-    def table(self, rows: list[Mapping[str, Any]], columns: list[str] | None = None) -> None:
+    def table(self, rows: list[Mapping[str, Any]] | None, columns: list[str] | None = None) -> None:
+        """Rows as a table; ``None`` (nothing to show, already said in a sentence) shows nothing."""
+        if rows is None:
+            return
         show(table_html(rows, columns), table_text(rows, columns))
 
     def json(self, obj: Any) -> None:
@@ -114,12 +117,15 @@ class Runbook:
         show(frame.to_html(border=0), frame.to_string())
 
     def figure(self, fig: Any) -> None:
-        """A matplotlib Figure as PNG, with a fixed plain face (nbval compares that, not the image).
+        """A matplotlib Figure as PNG, with a fixed plain face (nbval compares that, not the image);
+        ``None`` (no data: a sentence says so instead of an empty chart) shows nothing.
 
         Figures shown before are reference cycles nothing uses any more: they are collected
         first, so a kernel renders each figure in the memory of the last, not beside it.
         """
 
+        if fig is None:
+            return
         # deferred: IPython exists only inside a kernel
         from IPython.display import display
 

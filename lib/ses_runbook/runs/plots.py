@@ -276,8 +276,9 @@ def feedback_figure(timeline: pd.DataFrame, rates: pd.DataFrame, since: Any = No
 
 
 # -- history (frames from ``history.timeline_frame`` / ``history.trend_frame``) ------------------
-def status_timeline_figure(frame: pd.DataFrame) -> Figure:
-    """Checks x runs, each cell coloured by its status (grey: not checked in that run)."""
+def status_timeline_figure(frame: pd.DataFrame) -> Figure | None:
+    """Checks x runs, each cell coloured by its status (grey: not checked in that run); None
+    without runs (``history.runs_note`` says so in a sentence)."""
     # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import numpy as np
     from matplotlib.colors import ListedColormap
@@ -286,11 +287,9 @@ def status_timeline_figure(frame: pd.DataFrame) -> Figure:
     order = ["", "ok", "skip", "warn", "fail", "error"]
     colours = ["#eeeeee"] + [STATUS_COLOUR[s] for s in order[1:]]
     rows, columns = frame.shape
-    fig, (ax,) = _figure(max(2.5, 0.3 * rows + 1.5))
     if not rows or not columns:
-        ax.text(0.5, 0.5, "no runs in the reports root", ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-        return fig
+        return None
+    fig, (ax,) = _figure(max(2.5, 0.3 * rows + 1.5))
     codes = np.vectorize(lambda s: order.index(s) if s in order else 0)(frame.to_numpy(dtype=object))
     ax.imshow(codes, cmap=ListedColormap(colours), vmin=0, vmax=len(order) - 1, aspect="auto", interpolation="nearest")
     ax.set_yticks(range(rows), list(frame.index))
@@ -316,8 +315,11 @@ TREND_UNITS = {
 }
 
 
-def trend_figure(frame: pd.DataFrame, thresholds: dict[str, dict[str, float]]) -> Figure:
-    """One panel per key figure over the runs, warn and fail levels drawn where they exist."""
+def trend_figure(frame: pd.DataFrame, thresholds: dict[str, dict[str, float]]) -> Figure | None:
+    """One panel per key figure over the runs, warn and fail levels drawn where they exist; None
+    without runs."""
+    if frame.empty:
+        return None
     names = [n for n in TREND_UNITS if n in frame.columns]
     fig, axes = _figure(1.6 * len(names) + 0.8, rows=len(names))
     for ax, name in zip(axes, names, strict=False):

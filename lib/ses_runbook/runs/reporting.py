@@ -67,7 +67,9 @@ def run_into_root(
     root.check_writable()
     if notify:
         notify_mod.parse_target(notify)
-    params = params.model_copy(update={"reports_root": spec})
+    # The kernels run in the notebooks' folder: 11_history gets a folder root as an absolute path.
+    where = str(root.path.resolve()) if isinstance(root, storage.LocalRoot) else spec
+    params = params.model_copy(update={"reports_root": where})
     account = Aws(params, session).account_label()
     found = history.previous_run(root, account, params.region)
     previous: dict[str, Any] = {}

@@ -2,7 +2,8 @@
 
 The bundle: each executed ``.ipynb``; an HTML rendering of each without code cells (images
 embedded, one file to attach to an incident); ``summary.json`` with every check of every
-notebook; ``index.html`` linking them. A notebook that raises does not stop the others, and
+notebook; ``metrics.prom`` (Prometheus) and ``junit.xml`` (CI test reports) of the same checks
+(``runs/exports.py``); ``index.html`` linking them. A notebook that raises does not stop the others, and
 a folder that was not finished says so (``INCOMPLETE`` file, ``"complete": false``).
 """
 
@@ -30,7 +31,7 @@ from ses_runbook.core.aws import Aws
 from ses_runbook.core.display import status_badge
 from ses_runbook.core.errors import NotebookError
 from ses_runbook.core.results import Status, exit_code, read_recorded
-from ses_runbook.runs import bundle, history, plots
+from ses_runbook.runs import bundle, exports, history, plots
 from ses_runbook.runs.ipykernel_launcher import kernel_flags
 from ses_runbook.runs.report_text import STYLE
 
@@ -499,10 +500,20 @@ def run_suite(
     # Longest first, so the slots finish together instead of one waiting on a long notebook that
     # started last; a notebook's committed size (its figures and tables) is a fair guess at its cost.
     longest_first = sorted(notebooks, key=lambda nb: nb.stat().st_size if nb.exists() else 0, reverse=True)
+    # A run into a reports root runs 11_history last, once this run's own summary is there to read,
+    # so the history it shows ends with this run (the other notebooks' checks; "complete": false; a
+    # folder root: an S3 root shows the run once it is published).
+    last = [nb for nb in longest_first if nb.stem == HISTORY_NOTEBOOK] if previous is not None else []
     interrupted = False
     try:
-        pending = {pool.submit(_execute, nb, out_dir, parameters, kernels, timeout, banner) for nb in longest_first}
-        while pending:
+        submit = lambda nb: pool.submit(_execute, nb, out_dir, parameters, kernels, timeout, banner)  # noqa: E731
+        pending = {submit(nb) for nb in longest_first if nb not in last}
+        while pending or last:
+            if not pending:
+                provisional = summary_of(context, results, time.monotonic() - started, complete=False)
+                _write_summary(out_dir, {**provisional, **_judged(provisional, params)})
+                pending, last = {submit(nb) for nb in last}, []
+                continue
             # A timed wait: Ctrl-C may be delivered to any thread, and only a main thread that wakes
             # up now and then runs Python's handler (an untimed wait sleeps until a notebook ends).
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -524,13 +535,14 @@ def run_suite(
     ]
     results.sort(key=lambda r: r.name)
     summary = summary_of(context, results, time.monotonic() - started, complete=not interrupted)
-    summary["figures"] = history.figures(summary["checks"], summary["run"])
-    summary["thresholds"] = history.thresholds(params)
+    summary.update(_judged(summary, params))
     if previous is not None:
         summary["changes"] = (
             history.changes(previous["summary"], summary, previous["path"], previous["href"]) if previous else None
         )
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    _write_summary(out_dir, summary)
+    exports.write_metrics(out_dir, summary)  # for node_exporter's textfile collector
+    exports.write_junit(out_dir, summary)  # for a CI system's test report
     index_page = index_html(summary, banner)
     (out_dir / "index.html").write_text(index_page, encoding="utf-8")
     bundle.write_report_html(out_dir, summary, index_page)
@@ -541,6 +553,18 @@ def run_suite(
     if not quiet:
         _print_summary(summary, out_dir)
     return SuiteResult(out_dir=out_dir, notebooks=results, summary=summary)
+
+
+HISTORY_NOTEBOOK = "11_history"
+
+
+def _judged(summary: dict[str, Any], params: Params) -> dict[str, Any]:
+    """The key figures of a summary and the levels they were judged against (what history reads)."""
+    return {"figures": history.figures(summary["checks"], summary["run"]), "thresholds": history.thresholds(params)}
+
+
+def _write_summary(out_dir: Path, summary: dict[str, Any]) -> None:
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
 
 
 def _unlisted(record: Any) -> bool:

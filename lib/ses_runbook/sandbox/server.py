@@ -513,6 +513,7 @@ class Sandbox:
             "imap_host": HOST,
             "imap_port": self.ports["imap"],
             "feedback_queue_url": getattr(self, "feedback_queue_url", None),
+            "notify_allow_private": True,  # a notification receiver next to the sandbox is on loopback too
         }
         return {k: v for k, v in values.items() if v is not None}
 
