@@ -21,6 +21,8 @@ from typing import Any, NoReturn
 from ses_runbook import __version__
 from ses_runbook.checks import select, suite
 from ses_runbook.core import params
+from ses_runbook.core.context import not_aws
+from ses_runbook.core.display import terminal_text
 from ses_runbook.core.errors import ReportsError, RunbookError, UsageError
 from ses_runbook.frontends.sandboxing import sandbox_imports
 from ses_runbook.runs import report_text
@@ -207,7 +209,12 @@ def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
     """The user's parameters with the sandbox's endpoints (when one runs) taking precedence."""
 
     files, raw = _user_values(args)
-    return params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
+    loaded = params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
+    elsewhere = not_aws(loaded.endpoint_url)
+    if elsewhere and getattr(args, "sandbox", None) is None and not getattr(args, "_said_endpoint", False):
+        args._said_endpoint = True  # once per command, before anything else it prints
+        print(f"ses-runbook: {terminal_text(elsewhere)}", file=sys.stderr, flush=True)
+    return loaded
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -316,7 +323,7 @@ def _run_fleet(args: argparse.Namespace, root: Any) -> int:
             fleet.storage.open_root(args.reports, base).check_writable()
         rows, where = fleet.run_fleet(base, targets, args.reports, list(args.notebooks), options)
     for row in rows:
-        print(f"{row['target']:24} {row['region']:14} {row['worst']:6} {row['path'] or row['error']}")
+        print(terminal_text(f"{row['target']:24} {row['region']:14} {row['worst']:6} {row['path'] or row['error']}"))
     print(f"fleet index: {where}")
     return fleet.worst_exit(rows)
 
@@ -337,7 +344,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             account=args.account,
             region=args.region,
             since=since,
-            warn=lambda m: print(f"ses-runbook: warning: {m}", file=sys.stderr),
+            warn=lambda m: print(f"ses-runbook: warning: {terminal_text(m)}", file=sys.stderr),
         )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -463,7 +470,7 @@ def cmd_mail_test(args: argparse.Namespace) -> int:
     if args.json:
         print(report.to_json())
     else:
-        print(test.text() + "\n" if test.judgement else "", end="")
+        print(terminal_text(test.text()) + "\n" if test.judgement else "", end="")
         report_text.print_report(report)
     return report.exit_code
 
@@ -487,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except RunbookError as exc:
-        print(f"ses-runbook: {exc}", file=sys.stderr)
+        print(f"ses-runbook: {terminal_text(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ses-runbook: interrupted", file=sys.stderr)

@@ -18,6 +18,9 @@ from typing import Any
 from ses_runbook.sources.mailauth.dns import Lookup, tag_list
 
 MIN_RSA_BITS = 1024
+# RFC 6376 6.1: a verifier may limit the signatures it tries (OpenDKIM's default is 3): anyone can
+# add thousands, and each costs a body hash and a DNS query. The first ones are judged, the rest counted.
+MAX_SIGNATURES = 10
 
 
 def dnsfunc(lookup: Lookup) -> Callable[..., bytes | None]:
@@ -62,7 +65,8 @@ class _Said:
 
 
 def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
-    """Every DKIM-Signature of a message verified against DNS, topmost first.
+    """The DKIM-Signatures of a message verified against DNS, topmost first: the first
+    ``MAX_SIGNATURES`` of them (the check says how many there are). The message is parsed once.
 
     Each row: ``d``, ``s``, ``a``, ``c``, ``l``, ``selector_name``, ``key_bits`` (256 for an
     Ed25519 key), ``body_hash`` (ok, mismatch or ?), ``result`` (pass, fail, or permerror when no
@@ -74,7 +78,8 @@ def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
     rows = []
     parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
     signatures = [str(value) for value in parsed.get_all("DKIM-Signature") or []]  # topmost first, as dkimpy counts
-    for idx, value in enumerate(signatures):
+    signer: Any = None
+    for idx, value in enumerate(signatures[:MAX_SIGNATURES]):
         tags = tag_list(value)
         row: dict[str, Any] = {
             "d": tags.get("d", "").lower(),
@@ -90,7 +95,10 @@ def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
         row["selector_name"] = f"{row['s']}._domainkey.{row['d']}"
         said = _Said()
         try:
-            signer = dkim.DKIM(raw, logger=said, minkey=MIN_RSA_BITS, timeout=lookup.params.dns_timeout_s)
+            if signer is None:  # one parse of the message for every signature
+                signer = dkim.DKIM(raw, minkey=MIN_RSA_BITS, timeout=lookup.params.dns_timeout_s)
+            signer.logger = said
+            signer.keysize = 0
             ok = signer.verify(idx=idx, dnsfunc=get_txt)
             row["key_bits"] = signer.keysize or None
             row["result"] = "pass" if ok else "fail"
