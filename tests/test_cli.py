@@ -119,6 +119,7 @@ def test_no_credentials_is_one_line(tmp_path) -> None:
         "AWS_CONFIG_FILE": str(tmp_path / "none"),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
         "AWS_EC2_METADATA_DISABLED": "true",
+        **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),  # this checkout's code
     }
     proc = run_cli("check", "-p", "endpoint_url", "http://127.0.0.1:9", env=env)
     assert proc.returncode == 2 and "no AWS credentials found" in proc.stderr, proc.stderr
