@@ -459,7 +459,7 @@ def validate(values: Mapping[str, Any], environ: Mapping[str, str] | None = None
         message = str(error["msg"]).removeprefix("Value error, ")
         if "given" not in message and error.get("type") != "value_error":
             message = f"{reprlib.repr(merged.get(name))} is not valid: {message}"
-        raise ParameterError(name, message) from None
+        raise ParameterError(name, " ".join(message.split())) from None  # one line, whatever the value held
 
 
 def load(

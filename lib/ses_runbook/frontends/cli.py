@@ -211,7 +211,8 @@ def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
     files, raw = _user_values(args)
     loaded = params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
     elsewhere = not_aws(loaded.endpoint_url)
-    if elsewhere and getattr(args, "sandbox", None) is None and not getattr(args, "_said_endpoint", False):
+    judging = args.command in ("check", "run", "diagnose", "mail-test", "lab")  # what reads an account
+    if elsewhere and judging and getattr(args, "sandbox", None) is None and not getattr(args, "_said_endpoint", False):
         args._said_endpoint = True  # once per command, before anything else it prints
         print(f"ses-runbook: {terminal_text(elsewhere)}", file=sys.stderr, flush=True)
     return loaded

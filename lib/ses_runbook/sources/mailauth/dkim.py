@@ -79,6 +79,7 @@ def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
     parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
     signatures = [str(value) for value in parsed.get_all("DKIM-Signature") or []]  # topmost first, as dkimpy counts
     signer: Any = None
+    judged = _without_signatures_after(raw, MAX_SIGNATURES) if len(signatures) > MAX_SIGNATURES else raw
     for idx, value in enumerate(signatures[:MAX_SIGNATURES]):
         tags = tag_list(value)
         row: dict[str, Any] = {
@@ -96,7 +97,7 @@ def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
         said = _Said()
         try:
             if signer is None:  # one parse of the message for every signature
-                signer = dkim.DKIM(raw, minkey=MIN_RSA_BITS, timeout=lookup.params.dns_timeout_s)
+                signer = dkim.DKIM(judged, minkey=MIN_RSA_BITS, timeout=lookup.params.dns_timeout_s)
             signer.logger = said
             signer.keysize = 0
             ok = signer.verify(idx=idx, dnsfunc=get_txt)
@@ -120,6 +121,31 @@ def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
                 row["result"] = "permerror"
         rows.append(row)
     return rows
+
+
+def _without_signatures_after(raw: bytes, keep: int) -> bytes:
+    """``raw`` without the DKIM-Signature fields after the first ``keep``: dkimpy canonicalises every
+    header field for each signature it verifies, so thousands of unjudged ones would cost as much as
+    judging them."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = raw.partition(b"\n\n")
+    lines = head.splitlines(keepends=True)
+    out: list[bytes] = []
+    seen = 0
+    dropping = False
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):  # a folded continuation belongs to the field above
+            if not dropping:
+                out.append(line)
+            continue
+        dropping = False
+        if line.lower().startswith(b"dkim-signature:"):
+            seen += 1
+            dropping = seen > keep
+        if not dropping:
+            out.append(line)
+    return b"".join(out) + sep + body
 
 
 def verify_arc(raw: bytes, lookup: Lookup) -> dict[str, Any]:
