@@ -116,11 +116,11 @@ def test_the_export_holds_no_cell_a_spreadsheet_would_run(tmp_path: Path) -> Non
 def test_csv_cells_follow_owasp() -> None:
     for value in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
         assert csv_cell(value) == "'" + value and csv_value(csv_cell(value)) == value
-    assert csv_cell("jane@example.com") == "jane@example.com" and csv_cell(None) == ""
+    assert csv_cell("jane@example.com") == "jane@example.com" and csv_cell(None) == "" and csv_cell(float("nan")) == ""
 
 
 def test_masking_splits_at_the_last_at() -> None:
-    assert mask_address('=HYPERLINK("http://evil.example/?q=1")@x.com') == "=***@x.com"
+    assert mask_address('=HYPERLINK("http://a@evil.example/?q=1")@x.com') == "=***@x.com"
     assert mask_address("@SUM(1+1)@x.com") == "@***@x.com"
     assert feedback.mask("jane.doe@example.com") == "j***@example.com"
 

@@ -38,7 +38,8 @@ def csv_cell(value: Any) -> str:
     """One CSV cell a spreadsheet shows as text: a leading ``=``, ``+``, ``-``, ``@``, tab or carriage
     return is prefixed with ``'`` (OWASP's rule), so ``=HYPERLINK(...)`` in a bounced address is
     never run when the export is opened."""
-    text = "" if value is None else str(value)
+    missing = value is None or (isinstance(value, float) and value != value)  # None, or pandas' NaN
+    text = "" if missing else str(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
