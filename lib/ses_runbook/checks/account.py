@@ -33,7 +33,7 @@ def sending_enabled(ctx: Context) -> Outcome:
         "sesv2",
         "get-account",
         "--query",
-        "'{ProductionAccessEnabled: ProductionAccessEnabled, Review: Details.ReviewDetails}'",
+        "{ProductionAccessEnabled: ProductionAccessEnabled, Review: Details.ReviewDetails}",
     ),
     remediation="emails-not-delivered",
 )

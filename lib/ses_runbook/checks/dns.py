@@ -119,7 +119,7 @@ def mail_from_domain(ctx: Context) -> tuple[str | None, dict[str, Any]]:
 @check(
     "identity.mail_from",
     "Custom MAIL FROM domain is verified and its MX is published",
-    lambda p: aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}"),
+    lambda p: aws_command(p, "ses", "get-identity-mail-from-domain-attributes", "--identities", p.domain),
     remediation="emails-going-to-spam",
 )
 def mail_from(ctx: Context) -> Outcome:
@@ -206,7 +206,7 @@ def mail_from(ctx: Context) -> Outcome:
     "dns.dkim",
     "DKIM CNAME records are published in DNS",
     lambda p: (
-        aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "DkimAttributes")
+        aws_command(p, "sesv2", "get-email-identity", "--email-identity", p.domain, "--query", "DkimAttributes")
         + " ; "
         + dig_command(p, "CNAME", f"TOKEN._domainkey.{p.domain}")
     ),
@@ -311,7 +311,7 @@ def _spf_audit(ctx: Context, name: str, value: str) -> dict[str, Any]:
     "dns.spf",
     "SPF of the MAIL FROM domain authorises Amazon SES",
     lambda p: (
-        aws_command(p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "MailFromAttributes")
+        aws_command(p, "sesv2", "get-email-identity", "--email-identity", p.domain, "--query", "MailFromAttributes")
         + " ; "
         + dig_command(p, "TXT", "MAIL_FROM_DOMAIN")
         + f"   # MAIL_FROM_DOMAIN from the first command, or {p.domain} without one"

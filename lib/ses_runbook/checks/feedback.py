@@ -212,7 +212,13 @@ def _judge_alarm(ctx: Context, alarm: dict[str, Any], level: float) -> str | Non
     "feedback.alarms",
     "Alarms on the bounce and complaint rates notify someone",
     lambda p: aws_command(
-        p, "cloudwatch", "describe-alarms-for-metric", "--namespace AWS/SES", "--metric-name Reputation.BounceRate"
+        p,
+        "cloudwatch",
+        "describe-alarms-for-metric",
+        "--namespace",
+        "AWS/SES",
+        "--metric-name",
+        "Reputation.BounceRate",
     ),
     remediation="bounces-or-complaints-spike",
 )

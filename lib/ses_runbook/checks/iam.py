@@ -118,7 +118,7 @@ def _service_slot(keys: list[dict[str, Any]], owner: dict[str, Any] | None, user
     "iam.smtp_users",
     "SMTP IAM users have active, recently used, not too old keys",
     lambda p: aws_command(
-        p, "iam", "list-users", "--query", "'Users[?contains(UserName,`ses`)].UserName'", regional=False
+        p, "iam", "list-users", "--query", "Users[?contains(UserName,`ses`)].UserName", regional=False
     ),
     remediation="smtp-auth-failure",
 )

@@ -18,7 +18,7 @@ from ses_runbook.sources import ses
 @check(
     "identity.verification",
     "Domain and sender are verified",
-    lambda p: aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain} {p.sender}"),
+    lambda p: aws_command(p, "ses", "get-identity-verification-attributes", "--identities", p.domain, p.sender),
     remediation="emails-not-delivered",
 )
 def verification(ctx: Context) -> Outcome:
@@ -70,7 +70,7 @@ def verification(ctx: Context) -> Outcome:
 @check(
     "identity.dkim",
     "DKIM signing is enabled and verified for the domain",
-    lambda p: aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}"),
+    lambda p: aws_command(p, "ses", "get-identity-dkim-attributes", "--identities", p.domain),
     remediation="dkim-verification-failed",
 )
 def dkim(ctx: Context) -> Outcome:

@@ -11,6 +11,7 @@ inbox placement, and a spam folder fails ``message.probe``. The four ``message.*
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -66,14 +67,19 @@ def subject(params: Params) -> str:
 
 
 def send_command(params: Params) -> str:
-    extra = f" --list-management-options ContactListName={params.contact_list}" if _uses_list(params) else ""
+    content = {"Simple": {"Subject": {"Data": subject(params)}, "Body": {"Text": {"Data": "mail-test"}}}}
+    extra = ["--list-management-options", f"ContactListName={params.contact_list}"] if _uses_list(params) else []
     return aws_command(
         params,
         "sesv2",
         "send-email",
-        f"--from-email-address {params.sender}",
-        f"--destination ToAddresses={params.inbound_address or 'INBOUND_ADDRESS'}",
-        f"--content 'Simple={{Subject={{Data=\"{subject(params)}\"}},Body={{Text={{Data=mail-test}}}}}}'" + extra,
+        "--from-email-address",
+        params.sender,
+        "--destination",
+        f"ToAddresses={params.inbound_address or 'INBOUND_ADDRESS'}",
+        "--content",
+        json.dumps(content),
+        *extra,
     )
 
 

@@ -127,6 +127,10 @@ def check_dkim(msg: Message, lookup: Lookup, verdicts: list[dict[str, Any]]) -> 
     ]
     if details["body_defects"] and bad:
         notes.append("body defects: " + ", ".join(details["body_defects"]))
+    total = len(msg.headers("DKIM-Signature"))
+    if total > len(rows):
+        details["signatures_total"] = total
+        notes.append(f"{total} DKIM signatures: only the first {len(rows)} judged, as receivers limit them too")
     suffix = ("; " + "; ".join(notes)) if notes else ""
     if not good:
         status = Status.FAIL if bad or not passing else Status.WARN

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ses_runbook.checks import Context, Outcome, check
-from ses_runbook.core.commands import aws_command
+from ses_runbook.core.commands import Shell, aws_command
 from ses_runbook.core.results import Status
 from ses_runbook.sources import metrics
 
@@ -54,12 +54,18 @@ def _cli(metric: str):
         p,
         "cloudwatch",
         "get-metric-statistics",
-        "--namespace AWS/SES",
-        f"--metric-name {metric}",
-        "--statistics Average",
-        f"--period {p.metrics_period_s}",
-        "--start-time \"$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)\"",
-        '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"',
+        "--namespace",
+        "AWS/SES",
+        "--metric-name",
+        metric,
+        "--statistics",
+        "Average",
+        "--period",
+        p.metrics_period_s,
+        "--start-time",
+        Shell("\"$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)\""),
+        "--end-time",
+        Shell('"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'),
     )
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ses_runbook import __version__
 
@@ -66,17 +67,22 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def add_calls(*stats: Mapping[str, Any] | None) -> dict[str, Any]:
     """Call counts (``Aws.stats`` shape) added together: total, retries, writes and per operation."""
     by_op: dict[str, int] = {}
     total = retries = writes = 0
-    for calls in stats:
-        calls = calls or {}
-        total += calls.get("total", 0)
-        retries += calls.get("retries", 0)
-        writes += calls.get("writes", 0)
-        for op, n in calls.get("by_operation", {}).items():
-            by_op[op] = by_op.get(op, 0) + n
+    for calls in stats:  # a recorded count of the wrong type (an exported teammate's notebook) counts as 0
+        calls = calls if isinstance(calls, Mapping) else {}
+        total += _count(calls.get("total"))
+        retries += _count(calls.get("retries"))
+        writes += _count(calls.get("writes"))
+        by_operation = calls.get("by_operation")
+        for op, n in by_operation.items() if isinstance(by_operation, Mapping) else ():
+            by_op[str(op)] = by_op.get(str(op), 0) + _count(n)
     return {"total": total, "retries": retries, "writes": writes, "by_operation": dict(sorted(by_op.items()))}
 
 
@@ -123,3 +129,18 @@ def complete_block(block: Mapping[str, Any]) -> dict[str, Any]:
     """``block`` with every key of ``KEYS`` first (``None`` where it lacks one: a block written by an
     earlier version), then whatever else it holds."""
     return {**{key: block.get(key) for key in KEYS}, **block}
+
+
+_AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
+
+
+def not_aws(endpoint_url: str | None) -> str | None:
+    """One sentence when ``endpoint_url`` is not an AWS endpoint (a sandbox, a mock, a mistyped URL),
+    else None: a run that reads somewhere else than the account must say so before anything else
+    (a shell left with a sandbox's variables must not pass for a production run)."""
+    if not endpoint_url or endpoint_url.startswith("AWS ("):
+        return None
+    host = (urlsplit(endpoint_url).hostname or "").lower().rstrip(".")
+    if host.endswith(_AWS_HOSTS):
+        return None
+    return f"endpoint_url {endpoint_url} is not AWS: this run reads that endpoint, not an AWS account"

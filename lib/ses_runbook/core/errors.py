@@ -87,3 +87,15 @@ class RecordError(ValueError):
     """An SPF or DMARC record that does not parse or cannot be evaluated (a permanent error in the
     RFCs' terms). Not a ``RunbookError``: the DNS checks and the mail tester catch it and report
     what receivers will do with the record (permerror), so it never ends a run."""
+
+
+class ForeignDataError(ValueError):
+    """JSON or YAML written by someone else (a queue message, a planted ``summary.json``, a parameter
+    file) that is too big, too deep, expands too far or does not parse. Not a ``RunbookError``: the
+    reader of one item among many counts and skips it; a parameter file turns it into a
+    ``ParameterError``. Its message never quotes the value."""
+
+
+class OutputError(RunbookError):
+    """A file or folder the runbook was asked to write that it will not write: a symbolic link, not a
+    regular file, or (``--out``) a folder that already holds files."""

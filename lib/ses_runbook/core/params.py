@@ -1,15 +1,18 @@
 """The parameter model shared by every notebook, the CLI and the YAML files.
 
 Values come, lowest precedence first, from the model's defaults, ``SES_RUNBOOK_<NAME>``
-environment variables (only for parameters left unset, i.e. ``None``: this is how a
-sandbox points notebooks at itself without editing them), YAML files (``-f``) and
-``-p NAME VALUE`` overrides, the way papermill takes them.
+environment variables (only for parameters whose default is ``None`` and that no file or
+override names: this is how a sandbox points notebooks at itself without editing them), YAML
+files (``-f``) and ``-p NAME VALUE`` overrides, the way papermill takes them. A value a file or
+override gives explicitly wins over the environment, ``null`` included: ``endpoint_url: null``
+in a production parameter file means AWS, whatever a shell still exports.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import reprlib
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -20,8 +23,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ses_runbook.core import foreign
 from ses_runbook.core.endpoints import ses_regions
-from ses_runbook.core.errors import ParameterError
+from ses_runbook.core.errors import ForeignDataError, ParameterError
+from ses_runbook.core.files import read_capped
 
 ENV_PREFIX = "SES_RUNBOOK_"
 _ADDRESS = re.compile(r"^[^@\s]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -451,17 +456,20 @@ def _parse_value(text: str) -> Any:
     if not text.strip():
         return text
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = foreign.read_yaml(text, "value")
+    except (yaml.YAMLError, ForeignDataError):
         return text
     return value if isinstance(value, (bool, int, float, str, list, type(None))) else text
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read one parameter file, with one clear line for a missing or broken file."""
+    """Read one parameter file, with one clear line for a missing, broken or hostile file (the bounded
+    reader: size, depth and alias expansion capped, the value never quoted)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = foreign.read_yaml(read_capped(path, foreign.MAX_BYTES), f"parameter file '{path}'")
+    except ForeignDataError as exc:
+        raise ParameterError("", str(exc)) from None
     except FileNotFoundError:
         raise ParameterError("", f"parameter file '{path}' does not exist") from None
     except OSError as exc:
@@ -486,8 +494,8 @@ def validate(values: Mapping[str, Any], environ: Mapping[str, str] | None = None
     unknown = sorted(set(values) - set(Params.model_fields))
     if unknown:
         raise ParameterError(unknown[0], f"unknown parameter; allowed: {', '.join(Params.model_fields)}")
-    merged = _env_defaults(environ)
-    merged.update({k: v for k, v in values.items() if not (v is None and k in merged)})
+    merged = {k: v for k, v in _env_defaults(environ).items() if k not in values}
+    merged.update(values)
     try:
         return Params(**merged)
     except ValidationError as exc:
@@ -495,8 +503,8 @@ def validate(values: Mapping[str, Any], environ: Mapping[str, str] | None = None
         name = str(error["loc"][0]) if error["loc"] else ""
         message = str(error["msg"]).removeprefix("Value error, ")
         if "given" not in message and error.get("type") != "value_error":
-            message = f"{merged.get(name)!r} is not valid: {message}"
-        raise ParameterError(name, message) from None
+            message = f"{reprlib.repr(merged.get(name))} is not valid: {message}"
+        raise ParameterError(name, " ".join(message.split())) from None  # one line, whatever the value held
 
 
 def load(
@@ -527,5 +535,15 @@ def differing(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def from_namespace(namespace: Mapping[str, Any]) -> Params:
-    """Validate the parameters a notebook's ``parameters`` cell (and papermill) defined."""
-    return validate({name: namespace[name] for name in Params.model_fields if name in namespace})
+    """Validate the parameters a notebook's ``parameters`` cell (and papermill) defined. The cell's
+    ``None`` cannot be told from an injected one, so here ``None`` is unset and the environment may
+    fill it; the runner resolves the parameters once and starts its kernels without those variables
+    (``kernel_environ``), so a run's ``null`` stays ``null``."""
+    return validate({name: namespace[name] for name in Params.model_fields if namespace.get(name) is not None})
+
+
+def kernel_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the ``SES_RUNBOOK_<NAME>`` variable of any parameter: for the kernels of a
+    run whose parameters are already resolved (and passed to each notebook)."""
+    names = {ENV_PREFIX + name.upper() for name in Params.model_fields}
+    return {k: v for k, v in environ.items() if k not in names}

@@ -103,14 +103,49 @@ class Report:
 
 
 def read_recorded(notebook: Any) -> dict[str, Any]:
-    """Collect what ``record`` published in an executed notebook (nbformat node)."""
+    """Collect what ``record`` published in an executed notebook (nbformat node).
+
+    ``export`` reads a teammate's notebook, so the records are foreign data: a check that is not a
+    mapping with a text id, a known status and a text summary is skipped (and counted in
+    ``skipped_records``), and call counts that are not counts are left out."""
     checks: list[dict[str, Any]] = []
     extra: dict[str, Any] = {}
+    skipped = 0
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            if MIME_TYPE in data:
+            if MIME_TYPE in data and isinstance(data[MIME_TYPE], dict):
                 payload = dict(data[MIME_TYPE])
-                checks.extend(payload.pop("checks", []))
+                found = payload.pop("checks", [])
+                for check in found if isinstance(found, list) else [found]:
+                    if _is_record(check):
+                        checks.append(check)
+                    else:
+                        skipped += 1
                 extra.update(payload)
-    return {"checks": checks, **extra}
+    if "aws_calls" in extra and not _is_calls(extra["aws_calls"]):
+        extra.pop("aws_calls")
+        skipped += 1
+    return {"checks": checks, **extra, **({"skipped_records": skipped} if skipped else {})}
+
+
+def _is_record(check: Any) -> bool:
+    return (
+        isinstance(check, dict)
+        and isinstance(check.get("id"), str)
+        and check.get("status") in {s.value for s in Status}
+        and isinstance(check.get("summary", ""), str)
+        and isinstance(check.get("details", {}), dict)
+    )
+
+
+def _is_calls(calls: Any) -> bool:
+    def count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    return (
+        isinstance(calls, dict)
+        and all(count(calls.get(k, 0)) for k in ("total", "retries", "writes"))
+        and isinstance(calls.get("by_operation", {}), dict)
+        and all(count(v) for v in calls.get("by_operation", {}).values())
+    )

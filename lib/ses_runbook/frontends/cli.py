@@ -21,6 +21,8 @@ from typing import Any, NoReturn
 from ses_runbook import __version__
 from ses_runbook.checks import select, suite
 from ses_runbook.core import params
+from ses_runbook.core.context import not_aws
+from ses_runbook.core.display import terminal_text
 from ses_runbook.core.errors import ReportsError, RunbookError, UsageError
 from ses_runbook.frontends.sandboxing import sandbox_imports
 from ses_runbook.runs import report_text
@@ -233,7 +235,13 @@ def _load(args: argparse.Namespace, overrides: dict[str, Any]) -> Any:
     """The user's parameters with the sandbox's endpoints (when one runs) taking precedence."""
 
     files, raw = _user_values(args)
-    return params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
+    loaded = params.load(files, overrides=overrides, raw_overrides=[r for r in raw if r[0] not in overrides])
+    elsewhere = not_aws(loaded.endpoint_url)
+    judging = args.command in ("check", "run", "diagnose", "mail-test", "lab")  # what reads an account
+    if elsewhere and judging and getattr(args, "sandbox", None) is None and not getattr(args, "_said_endpoint", False):
+        args._said_endpoint = True  # once per command, before anything else it prints
+        print(f"ses-runbook: {terminal_text(elsewhere)}", file=sys.stderr, flush=True)
+    return loaded
 
 
 def output_format(args: argparse.Namespace) -> str:
@@ -357,7 +365,7 @@ def _run_fleet(args: argparse.Namespace, root: Any) -> int:
             fleet.storage.open_root(args.reports, base).check_writable()
         rows, where = fleet.run_fleet(base, targets, args.reports, list(args.notebooks), options)
     for row in rows:
-        print(f"{row['target']:24} {row['region']:14} {row['worst']:6} {row['path'] or row['error']}")
+        print(terminal_text(f"{row['target']:24} {row['region']:14} {row['worst']:6} {row['path'] or row['error']}"))
     print(f"fleet index: {where}")
     return fleet.worst_exit(rows)
 
@@ -378,7 +386,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             account=args.account,
             region=args.region,
             since=since,
-            warn=lambda m: print(f"ses-runbook: warning: {m}", file=sys.stderr),
+            warn=lambda m: print(f"ses-runbook: warning: {terminal_text(m)}", file=sys.stderr),
         )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -520,7 +528,7 @@ def cmd_mail_test(args: argparse.Namespace) -> int:
     if args.json:
         print(report.to_json())
     else:
-        print(test.text() + "\n" if test.judgement else "", end="")
+        print(terminal_text(test.text()) + "\n" if test.judgement else "", end="")
         report_text.print_report(report)
     return report.exit_code
 
@@ -574,7 +582,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except RunbookError as exc:
-        print(f"ses-runbook: {exc}", file=sys.stderr)
+        print(f"ses-runbook: {terminal_text(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ses-runbook: interrupted", file=sys.stderr)

@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.core import context as context_mod
+from ses_runbook.core import files, foreign
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.errors import NotebookError
+from ses_runbook.core.foreign import expect
 from ses_runbook.runs import bundle
 from ses_runbook.runs.runner import (
     NotebookResult,
@@ -102,10 +104,10 @@ def _kernel_path() -> Path:
     return root
 
 
-def jupyter_command(
-    folder: Path, port: int | None = None, token: str | None = None, extra: Sequence[str] = ()
-) -> list[str]:
-    """The JupyterLab command line: loopback only, rooted at the investigation, our kernel by default."""
+def jupyter_command(folder: Path, port: int | None = None, extra: Sequence[str] = ()) -> list[str]:
+    """The JupyterLab command line: loopback only, rooted at the investigation, our kernel by default.
+    Never the token: a command line is visible to every user of the machine (``ps``); ``serve``
+    hands it over in the environment (``JUPYTER_TOKEN``), which only the user and root can read."""
     args = [
         sys.executable,
         "-m",
@@ -116,8 +118,6 @@ def jupyter_command(
     ]
     if port is not None:  # 0: a free port the OS picks, bound at once (nothing can take it in between)
         args += [f"--port={port}", "--ServerApp.port_retries=0"]
-    if token is not None:
-        args.append(f"--IdentityProvider.token={token}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--allow-root")  # containers and CI images often run as root
     return args + list(extra)
@@ -174,12 +174,12 @@ def serve(folder: Path, port: int | None = None, token: str | None = None, extra
         **os.environ,
         "JUPYTER_PATH": os.pathsep.join([str(kernels), *filter(None, [os.environ.get("JUPYTER_PATH")])]),
     }
+    if token is not None:
+        env["JUPYTER_TOKEN"] = token  # jupyter_server's IdentityProvider reads it; never on the command line
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     proc = None
     try:
-        proc = subprocess.Popen(
-            jupyter_command(folder, port, token, extra), cwd=folder, env=env, start_new_session=True
-        )
+        proc = subprocess.Popen(jupyter_command(folder, port, extra), cwd=folder, env=env, start_new_session=True)
         return proc.wait()
     except KeyboardInterrupt:
         return 0
@@ -210,9 +210,15 @@ def export(folder: str | Path, out: str | Path | None = None) -> dict[str, Any]:
         raise NotebookError(
             f"'{folder}' is not an investigation folder (no {CONTEXT_FILE}); create one with ses-runbook lab"
         )
-    context = json.loads(context_file.read_text(encoding="utf-8"))
-    out_dir = Path(out) if out else folder
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:  # the folder may be a teammate's: its context is read as foreign data
+        context = expect(foreign.read_json(files.read_capped(context_file, foreign.MAX_BYTES), CONTEXT_FILE), dict)
+    except ValueError:
+        context = None
+    if context is None or not all(
+        isinstance(context.get(k), str) for k in ("account", "region", "as_of", "started", "version")
+    ):
+        raise NotebookError(f"'{context_file}' is not an investigation's context; not exported")
+    out_dir = files.new_folder(out, "--out") if out else folder
     results: list[NotebookResult] = []
     for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
@@ -222,6 +228,7 @@ def export(folder: str | Path, out: str | Path | None = None) -> dict[str, Any]:
         errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
         if errors:
             result.error = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
+        bundle.sanitize_notebook(nb)  # a teammate's outputs: no script, nothing loaded from elsewhere
         render(nb, out_dir, banner_html(context), result)
         results.append(result)
     if not results:
@@ -234,8 +241,8 @@ def export(folder: str | Path, out: str | Path | None = None) -> dict[str, Any]:
         complete=True,
         interactive=True,
     )
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    files.write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
     index_page = index_html(summary, banner_html(context))
-    (out_dir / "index.html").write_text(index_page, encoding="utf-8")
+    files.write_text(out_dir / "index.html", index_page)
     bundle.write_report_html(out_dir, summary, index_page)  # one file to attach, as a run's bundle has
     return summary

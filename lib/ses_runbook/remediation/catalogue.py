@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.checks import dns as dns_checks
-from ses_runbook.core.commands import aws_command
+from ses_runbook.core.commands import Shell, aws_command
 from ses_runbook.core.errors import ParameterError
 from ses_runbook.core.identities import domain_of, normal
 from ses_runbook.core.results import CheckResult, Status
@@ -367,10 +367,14 @@ def production_access_command(params: Params, results: dict[str, CheckResult] | 
         "sesv2",
         "put-account-details",
         "--production-access-enabled",
-        "--mail-type TRANSACTIONAL",
-        f"--website-url https://{params.domain}",
-        "--contact-language EN",
-        f'--use-case-description "{text}"',
+        "--mail-type",
+        "TRANSACTIONAL",
+        "--website-url",
+        f"https://{params.domain}",
+        "--contact-language",
+        "EN",
+        "--use-case-description",
+        text,
     )
 
 
@@ -379,7 +383,7 @@ def _console(params: Params, where: str) -> str:
 
 
 def _get_account(p: Params, query: str) -> str:
-    return aws_command(p, "sesv2", "get-account", "--query", f"'{query}'")
+    return aws_command(p, "sesv2", "get-account", "--query", query)
 
 
 def _steps_sandbox(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
@@ -401,9 +405,11 @@ def _steps_sandbox(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]
         Step("Or in the console", _console(p, "Account dashboard -> Request production access"), kind="console"),
         Step(
             "Until it is granted, only verified recipients receive mail: verify each recipient you must reach",
-            aws_command(p, "ses", "verify-email-identity", "--email-address RECIPIENT@example.com"),
+            aws_command(p, "ses", "verify-email-identity", "--email-address", "RECIPIENT@example.com"),
             expect="the recipient gets a confirmation link; after clicking it, mail to it is accepted",
-            verify=aws_command(p, "ses", "get-identity-verification-attributes", "--identities RECIPIENT@example.com"),
+            verify=aws_command(
+                p, "ses", "get-identity-verification-attributes", "--identities", "RECIPIENT@example.com"
+            ),
         ),
     ]
     if review == "DENIED":
@@ -430,7 +436,8 @@ def _steps_sending_disabled(p: Params, r: dict[str, CheckResult], f: Facts) -> l
                 "lookup-events",
                 "--lookup-attributes",
                 "AttributeKey=EventName,AttributeValue=PutAccountSendingAttributes",
-                "--max-results 5",
+                "--max-results",
+                "5",
             ),
             expect="the event with the caller's identity; also check UpdateAccountSendingEnabled",
         ),
@@ -464,12 +471,18 @@ def _steps_paused(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
                 p,
                 "cloudwatch",
                 "get-metric-statistics",
-                "--namespace AWS/SES",
-                "--metric-name Reputation.BounceRate",
-                "--statistics Average",
-                "--period 3600",
-                "--start-time \"$(date -u -d '7 days ago' +%Y-%m-%dT%H:%M:%SZ)\"",
-                '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"',
+                "--namespace",
+                "AWS/SES",
+                "--metric-name",
+                "Reputation.BounceRate",
+                "--statistics",
+                "Average",
+                "--period",
+                "3600",
+                "--start-time",
+                Shell("\"$(date -u -d '7 days ago' +%Y-%m-%dT%H:%M:%SZ)\""),
+                "--end-time",
+                Shell('"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'),
             ),
         ),
         Step(
@@ -499,7 +512,7 @@ def _steps_domain(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
         ),
         Step(
             "Read the domain's verification token",
-            aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain}"),
+            aws_command(p, "ses", "get-identity-verification-attributes", "--identities", p.domain),
             expect="VerificationStatus and VerificationToken",
         ),
         Step(
@@ -517,14 +530,14 @@ def _steps_domain(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
         Step(
             "A domain whose records stay missing for 72 hours becomes Failed and must be verified again: start the "
             "verification again; the DKIM CNAMEs (dns.dkim) also verify a domain",
-            aws_command(p, "ses", "verify-domain-identity", f"--domain {p.domain}"),
+            aws_command(p, "ses", "verify-domain-identity", "--domain", p.domain),
             expect="a VerificationToken; SES checks DNS for up to 72 hours",
-            verify=aws_command(p, "ses", "get-identity-verification-attributes", f"--identities {p.domain}")
+            verify=aws_command(p, "ses", "get-identity-verification-attributes", "--identities", p.domain)
             + '   # expect "Success"',
         ),
         Step(
             f"A sender at another domain than {p.domain} needs its own identity, verified the same way",
-            aws_command(p, "ses", "verify-domain-identity", f"--domain {other}"),
+            aws_command(p, "ses", "verify-domain-identity", "--domain", other),
             expect="a VerificationToken to publish in that domain's DNS",
         ),
     ]
@@ -538,7 +551,7 @@ def _steps_quota(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
         Step(
             "Find what sent more than usual (the 15-minute points, and the services' logs): a loop or a bulk job "
             "shows as a jump",
-            aws_command(p, "ses", "get-send-statistics", "--query", "'SendDataPoints[-8:]'"),
+            aws_command(p, "ses", "get-send-statistics", "--query", "SendDataPoints[-8:]"),
         ),
         Step(
             f"If the volume is real, request a higher 24-hour quota well before you need it: increases are not instant "
@@ -547,9 +560,12 @@ def _steps_quota(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
                 p,
                 "service-quotas",
                 "request-service-quota-increase",
-                "--service-code ses",
-                "--quota-code L-804C8AE8",
-                f"--desired-value {wanted}",
+                "--service-code",
+                "ses",
+                "--quota-code",
+                "L-804C8AE8",
+                "--desired-value",
+                wanted,
             ),
             kind="request",
             expect="a request id; AWS answers within about a day",
@@ -576,12 +592,18 @@ def _cw(p: Params, metric: str) -> str:
         p,
         "cloudwatch",
         "get-metric-statistics",
-        "--namespace AWS/SES",
-        f"--metric-name {metric}",
-        "--statistics Average",
-        "--period 3600",
-        "--start-time \"$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)\"",
-        '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"',
+        "--namespace",
+        "AWS/SES",
+        "--metric-name",
+        metric,
+        "--statistics",
+        "Average",
+        "--period",
+        "3600",
+        "--start-time",
+        Shell("\"$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)\""),
+        "--end-time",
+        Shell('"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'),
     )
 
 
@@ -623,7 +645,7 @@ def _steps_rate(kind: str) -> Steps:
             Step(
                 "Add them to the account's suppression list (fix suppress-exported, with allow_writes)",
                 feedback_steps.suppress_commands(p)[0],
-                verify=aws_command(p, "sesv2", "list-suppressed-destinations", f"--reasons {reason}"),
+                verify=aws_command(p, "sesv2", "list-suppressed-destinations", "--reasons", reason),
             ),
             Step(
                 "Stop mailing addresses that bounce; from now on send only to confirmed (double opt-in) addresses"
@@ -664,7 +686,7 @@ def _steps_feedback(p: Params, which: str) -> list[Step]:
             Step(
                 "No notifications in the lookback although mail bounced: another reader deletes the messages first, or "
                 "the feedback goes to another topic; compare the identities' topics with the queue's subscription",
-                aws_command(p, "ses", "get-identity-notification-attributes", f"--identities {p.domain}"),
+                aws_command(p, "ses", "get-identity-notification-attributes", "--identities", p.domain),
                 expect="Bounce and Complaint topics are the one the queue is subscribed to",
             )
         )
@@ -677,8 +699,10 @@ def _steps_feedback(p: Params, which: str) -> list[Step]:
                 p,
                 "cloudwatch",
                 "describe-alarms-for-metric",
-                "--namespace AWS/SES",
-                "--metric-name Reputation.BounceRate",
+                "--namespace",
+                "AWS/SES",
+                "--metric-name",
+                "Reputation.BounceRate",
             ),
         )
         for c in feedback_steps.alarm_commands(p)
@@ -693,7 +717,8 @@ def _steps_suppressed(p: Params, r: dict[str, CheckResult], f: Facts) -> list[St
                 p,
                 "sesv2",
                 "list-suppressed-destinations",
-                "--start-date \"$(date -u -d '7 days ago' +%Y-%m-%dT%H:%M:%SZ)\"",
+                "--start-date",
+                Shell("\"$(date -u -d '7 days ago' +%Y-%m-%dT%H:%M:%SZ)\""),
             ),
         ),
         Step(
@@ -703,9 +728,9 @@ def _steps_suppressed(p: Params, r: dict[str, CheckResult], f: Facts) -> list[St
         ),
         Step(
             "Remove only addresses known to be valid again (08_remediation with -p unsuppress ADDR,... -p allow_writes true)",
-            aws_command(p, "sesv2", "delete-suppressed-destination", "--email-address ADDRESS"),
+            aws_command(p, "sesv2", "delete-suppressed-destination", "--email-address", "ADDRESS"),
             expect="no output (HTTP 200)",
-            verify=aws_command(p, "sesv2", "get-suppressed-destination", "--email-address ADDRESS")
+            verify=aws_command(p, "sesv2", "get-suppressed-destination", "--email-address", "ADDRESS")
             + "   # expect NotFoundException",
         ),
     ]
@@ -743,7 +768,7 @@ def _steps_dkim_cname(p: Params, r: dict[str, CheckResult], f: Facts) -> list[St
         Step(
             "Read the identity's DKIM tokens",
             aws_command(
-                p, "sesv2", "get-email-identity", f"--email-identity {p.domain}", "--query", "DkimAttributes.Tokens"
+                p, "sesv2", "get-email-identity", "--email-identity", p.domain, "--query", "DkimAttributes.Tokens"
             ),
         ),
         *_zone_steps(
@@ -760,7 +785,7 @@ def _steps_dkim_cname(p: Params, r: dict[str, CheckResult], f: Facts) -> list[St
             dig_command(p, "CNAME", tokens[0] if tokens else f"TOKEN._domainkey.{p.domain}"),
             kind="wait",
             expect=f"TOKEN.{zone}.",
-            verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}")
+            verify=aws_command(p, "ses", "get-identity-dkim-attributes", "--identities", p.domain)
             + '   # expect "Success"',
         ),
         _dkim_restart(p, "If SES still says Failed more than 72 hours after the records are in"),
@@ -771,9 +796,9 @@ def _dkim_restart(p: Params, when: str) -> Step:
     return Step(
         f"{when}, restart DKIM verification (SES console: Configuration -> Identities -> {p.domain} -> "
         "Authentication: re-enable DKIM; or the command)",
-        aws_command(p, "ses", "verify-domain-dkim", f"--domain {p.domain}"),
+        aws_command(p, "ses", "verify-domain-dkim", "--domain", p.domain),
         expect="the same three tokens",
-        verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}")
+        verify=aws_command(p, "ses", "get-identity-dkim-attributes", "--identities", p.domain)
         + '   # expect "Success"',
     )
 
@@ -795,10 +820,10 @@ def _steps_dkim_signing(p: Params, r: dict[str, CheckResult], f: Facts) -> list[
         Step(
             "Turn DKIM signing on for the domain (08_remediation does it with allow_writes=true)",
             aws_command(
-                p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled"
+                p, "sesv2", "put-email-identity-dkim-attributes", "--email-identity", p.domain, "--signing-enabled"
             ),
             expect="no output (HTTP 200); mail is signed from now on",
-            verify=aws_command(p, "ses", "get-identity-dkim-attributes", f"--identities {p.domain}")
+            verify=aws_command(p, "ses", "get-identity-dkim-attributes", "--identities", p.domain)
             + '   # expect "DkimEnabled": true',
         )
     ]
@@ -912,7 +937,7 @@ def _steps_mail_from(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Ste
             dig_command(p, "MX", name),
             kind="wait",
             expect=f"10 feedback-smtp.{p.region}.amazonses.com.",
-            verify=aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}")
+            verify=aws_command(p, "ses", "get-identity-mail-from-domain-attributes", "--identities", p.domain)
             + '   # expect "MailFromDomainStatus": "Success" (SES re-checks within 72 h)',
         ),
     ]
@@ -927,12 +952,15 @@ def _steps_mail_from_recheck(p: Params, r: dict[str, CheckResult], f: Facts) -> 
                 p,
                 "sesv2",
                 "put-email-identity-mail-from-attributes",
-                f"--email-identity {p.domain}",
-                f"--mail-from-domain {name}",
-                "--behavior-on-mx-failure USE_DEFAULT_VALUE",
+                "--email-identity",
+                p.domain,
+                "--mail-from-domain",
+                name,
+                "--behavior-on-mx-failure",
+                "USE_DEFAULT_VALUE",
             ),
             expect="status PENDING, then SUCCESS",
-            verify=aws_command(p, "ses", "get-identity-mail-from-domain-attributes", f"--identities {p.domain}"),
+            verify=aws_command(p, "ses", "get-identity-mail-from-domain-attributes", "--identities", p.domain),
         )
     ]
 
@@ -952,7 +980,7 @@ def _steps_smtp_rotate(p: Params, r: dict[str, CheckResult], f: Facts) -> list[S
             f"Create access key; 08_remediation does it with allow_writes=true and smtp_credentials_file=PATH, "
             f"deriving the password for {p.region}; for a new user, SES console -> SMTP settings -> Create SMTP "
             "credentials does this and the next step at once)",
-            aws_command(p, "iam", "create-access-key", f"--user-name {user}", regional=False),
+            aws_command(p, "iam", "create-access-key", "--user-name", user, regional=False),
             expect="AccessKeyId and SecretAccessKey (shown once; never paste the secret as the SMTP password)",
         ),
         Step(
@@ -974,12 +1002,15 @@ def _steps_smtp_rotate(p: Params, r: dict[str, CheckResult], f: Facts) -> list[S
                 p,
                 "iam",
                 "update-access-key",
-                f"--user-name {user}",
-                "--access-key-id OLD_KEY_ID",
-                "--status Inactive",
+                "--user-name",
+                user,
+                "--access-key-id",
+                "OLD_KEY_ID",
+                "--status",
+                "Inactive",
                 regional=False,
             ),
-            verify=aws_command(p, "iam", "get-access-key-last-used", "--access-key-id OLD_KEY_ID", regional=False),
+            verify=aws_command(p, "iam", "get-access-key-last-used", "--access-key-id", "OLD_KEY_ID", regional=False),
         ),
     ]
 
@@ -989,7 +1020,7 @@ def _steps_smtp_key(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step
     return [
         Step(
             "List the user's keys: the services' key is Inactive, deleted, or the user may not send",
-            aws_command(p, "iam", "list-access-keys", f"--user-name {user}", regional=False),
+            aws_command(p, "iam", "list-access-keys", "--user-name", user, regional=False),
         ),
         Step(
             "If the key was deactivated by mistake and is not compromised, activate it again",
@@ -997,9 +1028,12 @@ def _steps_smtp_key(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step
                 p,
                 "iam",
                 "update-access-key",
-                f"--user-name {user}",
-                "--access-key-id KEY_ID",
-                "--status Active",
+                "--user-name",
+                user,
+                "--access-key-id",
+                "KEY_ID",
+                "--status",
+                "Active",
                 regional=False,
             ),
             expect="no output",
@@ -1129,7 +1163,7 @@ def _steps_message_misaligned(p: Params, r: dict[str, CheckResult], f: Facts) ->
         Step(
             f"Sign as the From domain: turn Easy DKIM signing on for {d.get('from_domain') or p.domain}",
             aws_command(
-                p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled"
+                p, "sesv2", "put-email-identity-dkim-attributes", "--email-identity", p.domain, "--signing-enabled"
             ),
             expect="mail carries DKIM-Signature d=" + (d.get("from_domain") or p.domain),
         ),
@@ -1139,9 +1173,12 @@ def _steps_message_misaligned(p: Params, r: dict[str, CheckResult], f: Facts) ->
                 p,
                 "sesv2",
                 "put-email-identity-mail-from-attributes",
-                f"--email-identity {p.domain}",
-                f"--mail-from-domain mail.{p.domain}",
-                "--behavior-on-mx-failure USE_DEFAULT_VALUE",
+                "--email-identity",
+                p.domain,
+                "--mail-from-domain",
+                f"mail.{p.domain}",
+                "--behavior-on-mx-failure",
+                "USE_DEFAULT_VALUE",
             ),
             expect="MAIL FROM PENDING, then SUCCESS once the MX is published",
         ),
@@ -1155,7 +1192,7 @@ def _steps_message_unsubscribe(p: Params, r: dict[str, CheckResult], f: Facts) -
             "Send subscribed mail with an SES contact list (parameter contact_list): SES then adds List-Unsubscribe "
             "(https) and List-Unsubscribe-Post: List-Unsubscribe=One-Click itself",
             aws_command(
-                p, "sesv2", "send-email", "...", "--list-management-options ContactListName=LIST,TopicName=TOPIC"
+                p, "sesv2", "send-email", "...", "--list-management-options", "ContactListName=LIST,TopicName=TOPIC"
             ),
             expect="both headers on every subscribed message",
         ),

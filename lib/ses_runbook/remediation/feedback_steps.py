@@ -10,10 +10,11 @@ once in ``core.feedbackpipe``, shared with the sandbox.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ses_runbook.core.commands import aws_command
+from ses_runbook.core.commands import Shell, aws_command
 from ses_runbook.core.feedbackpipe import (
     ALARM_TOPIC,
     ALARMS,
@@ -33,8 +34,16 @@ def suppress_commands(params: Params) -> list[str]:
     """The by-hand way to put the exported addresses on the account's suppression list."""
 
     path = params.feedback_export_file or "REMOVALS.csv"
-    one = aws_command(params, "sesv2", "put-suppressed-destination", '--email-address "$address"', '--reason "$reason"')
-    return [f"tail -n +2 {path} | while IFS=, read -r address reason rest; do {one}; done"]
+    one = aws_command(
+        params,
+        "sesv2",
+        "put-suppressed-destination",
+        "--email-address",
+        Shell('"$address"'),
+        "--reason",
+        Shell('"$reason"'),
+    )
+    return [f"tail -n +2 {shlex.quote(path)} | while IFS=, read -r address reason rest; do {one}; done"]
 
 
 def pipeline_commands(params: Params, account: str = "ACCOUNT") -> list[str]:
@@ -43,26 +52,30 @@ def pipeline_commands(params: Params, account: str = "ACCOUNT") -> list[str]:
     topic = f"arn:aws:sns:{params.region}:{account}:{FEEDBACK_TOPIC}"
     queue = queue_arn(params.region, account)
     return [
-        aws_command(params, "sns", "create-topic", f"--name {FEEDBACK_TOPIC}"),
+        aws_command(params, "sns", "create-topic", "--name", FEEDBACK_TOPIC),
         aws_command(
             params,
             "sqs",
             "create-queue",
-            f"--queue-name {FEEDBACK_QUEUE}",
+            "--queue-name",
+            FEEDBACK_QUEUE,
             "--attributes",
-            f"'{json.dumps(queue_attributes(queue, topic))}'",
+            json.dumps(queue_attributes(queue, topic)),
         ),
         aws_command(
-            params, "sns", "subscribe", f"--topic-arn {topic}", "--protocol sqs", f"--notification-endpoint {queue}"
+            params, "sns", "subscribe", "--topic-arn", topic, "--protocol", "sqs", "--notification-endpoint", queue
         ),
         *[
             aws_command(
                 params,
                 "ses",
                 "set-identity-notification-topic",
-                f"--identity {params.domain}",
-                f"--notification-type {kind}",
-                f"--sns-topic {topic}",
+                "--identity",
+                params.domain,
+                "--notification-type",
+                kind,
+                "--sns-topic",
+                topic,
             )
             for kind in NOTIFICATION_KINDS
         ],
@@ -77,14 +90,17 @@ def alarm_commands(params: Params, account: str = "ACCOUNT") -> list[str]:
         []
         if params.alarm_topic_arn
         else [
-            aws_command(params, "sns", "create-topic", f"--name {ALARM_TOPIC}"),
+            aws_command(params, "sns", "create-topic", "--name", ALARM_TOPIC),
             aws_command(
                 params,
                 "sns",
                 "subscribe",
-                f"--topic-arn {topic}",
-                "--protocol email",
-                "--notification-endpoint ONCALL@EXAMPLE.COM",
+                "--topic-arn",
+                topic,
+                "--protocol",
+                "email",
+                "--notification-endpoint",
+                "ONCALL@EXAMPLE.COM",
             ),
         ]
     )
@@ -95,16 +111,26 @@ def alarm_commands(params: Params, account: str = "ACCOUNT") -> list[str]:
                 params,
                 "cloudwatch",
                 "put-metric-alarm",
-                f"--alarm-name {request['AlarmName']}",
-                f"--namespace {request['Namespace']}",
-                f"--metric-name {request['MetricName']}",
-                f"--statistic {request['Statistic']}",
-                f"--period {request['Period']}",
-                f"--evaluation-periods {request['EvaluationPeriods']}",
-                f"--threshold {request['Threshold']}",
-                f"--comparison-operator {request['ComparisonOperator']}",
-                f"--treat-missing-data {request['TreatMissingData']}",
-                f"--alarm-actions {topic}",
+                "--alarm-name",
+                request["AlarmName"],
+                "--namespace",
+                request["Namespace"],
+                "--metric-name",
+                request["MetricName"],
+                "--statistic",
+                request["Statistic"],
+                "--period",
+                request["Period"],
+                "--evaluation-periods",
+                request["EvaluationPeriods"],
+                "--threshold",
+                request["Threshold"],
+                "--comparison-operator",
+                request["ComparisonOperator"],
+                "--treat-missing-data",
+                request["TreatMissingData"],
+                "--alarm-actions",
+                topic,
             )
         )
     return out

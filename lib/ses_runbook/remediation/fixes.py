@@ -237,7 +237,7 @@ def _fix_commands(fix_id: str, d: Diagnosis) -> list[str]:
     if fix_id == "enable-dkim-signing":
         return [
             aws_command(
-                p, "sesv2", "put-email-identity-dkim-attributes", f"--email-identity {p.domain}", "--signing-enabled"
+                p, "sesv2", "put-email-identity-dkim-attributes", "--email-identity", p.domain, "--signing-enabled"
             )
         ]
     if fix_id in ("suppress-exported", "feedback-pipeline", "reputation-alarms"):
@@ -248,10 +248,10 @@ def _fix_commands(fix_id: str, d: Diagnosis) -> list[str]:
         }[fix_id](p)
     if fix_id == "unsuppress":
         return [
-            aws_command(p, "sesv2", "delete-suppressed-destination", f"--email-address {a}") for a in p.unsuppress
+            aws_command(p, "sesv2", "delete-suppressed-destination", "--email-address", a) for a in p.unsuppress
         ] or ["(name the addresses with -p unsuppress ADDR,ADDR)"]
     user = smtp_user(p, {r.id: r for r in d.results}) or "SMTP_USER"
-    return [aws_command(p, "iam", "create-access-key", f"--user-name {user}", regional=False)]
+    return [aws_command(p, "iam", "create-access-key", "--user-name", user, regional=False)]
 
 
 def plan_fixes(diagnosis: Diagnosis) -> list[FixResult]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ses_runbook.core.display import show, status_badge, table_html, table_text
+from ses_runbook.core.display import markup_text, show, status_badge, table_html, table_text, terminal_text
 from ses_runbook.core.results import CheckResult, Status
 from ses_runbook.remediation.catalogue import (
     CAUSES,
@@ -310,15 +310,15 @@ def print_diagnosis(d: Diagnosis, verbose: bool = False) -> None:
 
     console = Console(highlight=False, soft_wrap=True)
     if not d.symptoms:
-        console.print(walkthrough_text(d), markup=False)
+        console.print(terminal_text(walkthrough_text(d)), markup=False)
     else:
-        console.print(causes_text(d), markup=False)
+        console.print(terminal_text(causes_text(d)), markup=False)
     if d.confirmed:
         console.print("\n[bold]What to do, cause by cause[/]")
-        console.print(steps_text(d), markup=False)
+        console.print(terminal_text(steps_text(d)), markup=False)
     if d.fixes:
         console.print("\n[bold]Guarded fixes[/]")
-        console.print(fixes_text(d.fixes), markup=False)
+        console.print(terminal_text(fixes_text(d.fixes)), markup=False)
     if d.symptoms and d.requested == "auto" and not verbose:
         console.print(
             f"\n[dim]{len(d.symptoms)} symptom(s) explained by these causes; --verbose shows each symptom's "
@@ -331,7 +331,7 @@ def print_diagnosis(d: Diagnosis, verbose: bool = False) -> None:
         table.add_column("cause")
         table.add_column("evidence")
         for f in s.findings:
-            evidence = "\n".join(f"{r.status.value} {r.id}: {r.summary}" for r in f.evidence) or f.note
+            evidence = markup_text("\n".join(f"{r.status.value} {r.id}: {r.summary}" for r in f.evidence) or f.note)
             table.add_row(
                 f"[{VERDICT_STYLE[f.verdict]}]{f.verdict}[/]", f"{f.cause.title}\n[dim]{f.cause.id}[/]", evidence
             )

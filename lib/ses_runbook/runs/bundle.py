@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ses_runbook.core import files
+
 TEMPLATES = Path(__file__).with_name("templates")
 _REFERENCE = re.compile(
     r"""(?:(?<![\w-])(?:src|href|action|poster|data|srcset)\s*=\s*["']?|url\(\s*["']?|@import\s+["'])([^"')\s>]+)""",
@@ -34,6 +36,78 @@ def html_exporter(**options: Any) -> Any:
         optimistic_validation=True,
         **options,
     )
+
+
+# What a notebook's HTML and markdown may keep in an exported page: structure, tables, inline styles
+# (CSS properties bleach allows, no url()), links that only navigate, and images embedded as data:.
+_TAGS = frozenset(
+    {"a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em", "h1", "h2",
+     "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "small", "span", "strong",
+     "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "caption"}
+)  # fmt: skip
+_ATTRIBUTES = {"class", "style", "title", "colspan", "rowspan", "align", "alt", "width", "height", "id"}
+_DROPPED_OUTPUTS = (
+    "image/svg+xml",
+    "application/javascript",
+    "text/javascript",
+    "application/vnd.jupyter.widget-view+json",
+)
+
+
+def _allowed(tag: str, name: str, value: str) -> bool:
+    if name == "href":
+        return tag == "a" and (value.startswith("#") or re.match(r"^(https?|mailto):", value, re.I) is not None)
+    if name == "src":
+        return tag == "img" and re.match(r"^data:image/(png|jpeg|gif|webp);", value, re.I) is not None
+    return name in _ATTRIBUTES
+
+
+def clean_html(text: str) -> str:
+    """HTML from a notebook someone else ran, safe to show: no script, no event handler, no form,
+    no frame, nothing fetched from elsewhere (images only as ``data:``, CSS without ``url()``)."""
+    # deferred: bleach (nbconvert's own sanitiser) and its CSS parser: only when a page is exported
+    import bleach
+    from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
+
+    return bleach.clean(
+        text,
+        tags=_TAGS,
+        attributes=_allowed,
+        protocols={"http", "https", "mailto", "data"},
+        css_sanitizer=CSSSanitizer(allowed_css_properties=ALLOWED_CSS_PROPERTIES),
+        strip=True,
+        strip_comments=True,
+    )
+
+
+def sanitize_notebook(nb: Any) -> int:
+    """Make a teammate's notebook safe to export, in place: markdown cells and HTML and markdown
+    outputs rendered to HTML and cleaned (``clean_html``), raw cells cleaned, script-bearing outputs
+    (SVG, JavaScript, widgets) dropped. Returns how many outputs were dropped."""
+    # deferred: nbconvert's markdown renderer: only when a page is exported
+    from nbconvert.filters.markdown import markdown2html
+
+    dropped = 0
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = clean_html(markdown2html(cell.source))
+            cell.pop("attachments", None)
+        elif cell.cell_type == "raw":
+            cell.source = clean_html(cell.source)
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if not isinstance(data, dict):
+                continue
+            for kind in _DROPPED_OUTPUTS:
+                if data.pop(kind, None) is not None:
+                    dropped += 1
+            markdown = data.pop("text/markdown", None)
+            if markdown is not None:
+                data["text/html"] = markdown2html("".join(markdown) if isinstance(markdown, list) else markdown)
+            if "text/html" in data:
+                page = data["text/html"]
+                data["text/html"] = clean_html("".join(page) if isinstance(page, list) else page)
+    return dropped
 
 
 def external_references(text: str, bundle_files: set[str] | None = None) -> list[str]:
@@ -93,5 +167,5 @@ def write_report_html(out_dir: Path, summary: dict[str, Any], index_page: str) -
         "<style>body{font-family:sans-serif;margin:16px}</style></head>"
         f"<body><div id='top'>{index_body}</div>{''.join(sections)}</body></html>"
     )
-    (out_dir / "report.html").write_text(text, encoding="utf-8")
+    files.write_text(out_dir / "report.html", text)
     return "report.html"

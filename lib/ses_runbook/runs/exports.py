@@ -33,6 +33,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge, generate_latest, write_to_textfile
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
+from ses_runbook.core import files
 from ses_runbook.core.results import Status
 from ses_runbook.runs.history import FIGURES, figures, parse_when
 
@@ -194,5 +195,5 @@ def junit(summary: dict[str, Any]) -> str:
 
 def write_junit(out_dir: Path, summary: dict[str, Any]) -> str:
     """``junit.xml`` in the bundle."""
-    (out_dir / JUNIT_FILE).write_text(junit(summary), encoding="utf-8")
+    files.write_text(out_dir / JUNIT_FILE, junit(summary))
     return JUNIT_FILE

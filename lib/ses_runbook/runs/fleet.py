@@ -34,10 +34,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ses_runbook.core import foreign
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.aws import describe_error
 from ses_runbook.core.display import status_badge
-from ses_runbook.core.errors import RunbookError, TargetsError
+from ses_runbook.core.errors import ForeignDataError, RunbookError, TargetsError
+from ses_runbook.core.files import read_capped
 from ses_runbook.core.redact import mask_key_ids
 from ses_runbook.runs import storage
 from ses_runbook.runs.history import changes_text
@@ -67,9 +69,11 @@ def load_targets(path: str | Path) -> Targets:
     """The targets file, with one clear line for what is wrong (names, never values)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = foreign.read_yaml(read_capped(path, foreign.MAX_BYTES), f"targets file '{path}'")
     except FileNotFoundError:
         raise TargetsError(f"targets file '{path}' does not exist") from None
+    except ForeignDataError as exc:
+        raise TargetsError(str(exc)) from None
     except (OSError, yaml.YAMLError) as exc:
         raise TargetsError(f"targets file '{path}' cannot be read as YAML ({type(exc).__name__})") from None
     try:

@@ -10,7 +10,6 @@ suppressed addresses, identities, AWS calls and duration.
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,8 +17,9 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.core.aws import Aws
-from ses_runbook.core.display import status_badge
+from ses_runbook.core.display import markup_text, status_badge, terminal_text
 from ses_runbook.core.errors import HistoryError
+from ses_runbook.core.foreign import read_json
 from ses_runbook.core.results import Status
 from ses_runbook.runs.report_text import STYLE, rich_console
 from ses_runbook.runs.storage import open_root
@@ -102,20 +102,61 @@ class Run:
 
 
 def parse_summary(data: bytes | str | dict) -> dict[str, Any]:
-    """A summary as a dict, or ValueError saying why it is not one of ours."""
-    summary = data if isinstance(data, dict) else json.loads(data)
+    """A summary as a dict, or ValueError saying in one line why it is not one of ours.
+
+    A reports root can be shared, so a summary is foreign data: read with the bounded reader (size
+    and depth caps) and every field this module uses checked for its type, so a planted file is
+    skipped with a warning instead of breaking ``history`` and the next run's "changed since"."""
+    summary = data if isinstance(data, dict) else read_json(data, "summary.json")
     if (
         not isinstance(summary, dict)
         or not isinstance(summary.get("run"), dict)
         or not isinstance(summary.get("checks"), list)
     ):
         raise ValueError("not a ses-runbook summary (no 'run' and 'checks')")
-    Status(summary.get("worst"))
+    _status(summary.get("worst"), "worst")
     for check in summary["checks"]:
-        if not isinstance(check, dict) or "id" not in check:
-            raise ValueError("a check without an id")
-        Status(check.get("status"))
+        if not isinstance(check, dict) or not isinstance(check.get("id"), str):
+            raise ValueError("a check without an id, or an id that is not text")
+        _status(check.get("status"), "a check's status")
+        if not isinstance(check.get("summary", ""), str) or not isinstance(check.get("details", {}), dict):
+            raise ValueError(f"check {_shown(check['id'])}: a summary or details of the wrong type")
+    run = summary["run"]
+    for key in ("started", "as_of", "account", "region", "label"):
+        if run.get(key) is not None and not isinstance(run[key], str):
+            raise ValueError(f"run.{key} is not text")
+    figures_ = summary.get("figures")
+    if figures_ is not None and (
+        not isinstance(figures_, dict) or not all(v is None or _number(v) for v in figures_.values())
+    ):
+        raise ValueError("figures that are not numbers")
+    levels = summary.get("thresholds")
+    if levels is not None and (
+        not isinstance(levels, dict)
+        or not all(isinstance(t, dict) and all(_number(v) for v in t.values()) for t in levels.values())
+    ):
+        raise ValueError("thresholds that are not numbers")
     return summary
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _status(value: Any, what: str) -> None:
+    if value not in {s.value for s in Status}:
+        raise ValueError(f"{what} is not one of {', '.join(s.value for s in Status)}")
+
+
+def _shown(text: str) -> str:
+    return terminal_text(text[:60])
+
+
+def skipped_line(path: str, exc: Exception) -> str:
+    """The one warning line for a summary that is skipped (its path and reason made safe to print)."""
+    return terminal_text(
+        f"skipped {path}/summary.json: {str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__}"
+    )
 
 
 def run_from_summary(path: str, summary: dict[str, Any]) -> Run:
@@ -178,7 +219,7 @@ def load(
             run = run_from_summary(stored.path, parse_summary(stored.summary))
         except (ValueError, TypeError, KeyError) as exc:
             if warn:
-                warn(f"skipped {stored.path}/summary.json: {str(exc).splitlines()[0][:120]}")
+                warn(skipped_line(stored.path, exc))
             continue
         if since is not None:
             when = parse_when(run.started)
@@ -188,16 +229,21 @@ def load(
     return sorted(runs, key=lambda r: (r.account, r.region, r.started, r.path))
 
 
-def previous_run(root: Root, account: str, region: str) -> tuple[Run, dict[str, Any]] | None:
+def previous_run(
+    root: Root, account: str, region: str, warn: Callable[[str], None] | None = None
+) -> tuple[Run, dict[str, Any]] | None:
     """The newest complete run for this account and region, with its summary (for "changed since").
-    Reads every summary of that account and region: pruning (``--keep-days``) keeps this bounded."""
+    Reads every summary of that account and region: pruning (``--keep-days``) keeps this bounded.
+    A summary that is not one of ours is skipped, with one line to ``warn``."""
     best: tuple[Run, dict[str, Any]] | None = None
     for stored in root.runs(account, region):
         if stored.summary is None:
             continue
         try:
             summary = parse_summary(stored.summary)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError) as exc:
+            if warn:
+                warn(skipped_line(stored.path, exc))
             continue
         if summary["run"].get("complete") is False:
             continue  # an interrupted run is not what the next one is compared with
@@ -427,17 +473,17 @@ def render_text(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = rich_console()
-    runs = Table(title=f"runs in {result['root']}")
+    runs = Table(title=f"runs in {markup_text(result['root'])}")
     for column in ("started", "account", "region", "run", "worst", "bounce", "complaint", "quota used", "suppressed"):
         runs.add_column(column)
     for run in result["runs"]:
         f = run["figures"]
         status = Status(run["worst"])
         runs.add_row(
-            run["started"],
-            run["account"],
-            run["region"],
-            run["path"].rsplit("/", 1)[-1],
+            markup_text(run["started"]),
+            markup_text(run["account"]),
+            markup_text(run["region"]),
+            markup_text(run["path"].rsplit("/", 1)[-1]),
             f"[{STYLE[status]}]{status.value}[/]",
             _figure_text("bounce_rate", f.get("bounce_rate")),
             _figure_text("complaint_rate", f.get("complaint_rate")),
@@ -453,11 +499,11 @@ def render_text(result: dict[str, Any]) -> None:
             continue
         timeline = " ".join(Status(s).symbol if s else "." for s in c["statuses"])
         checks.add_row(
-            c["id"],
+            markup_text(c["id"]),
             c["status"] or "-",
             timeline,
-            c["episodes"][-1]["left_ok"].rsplit("/", 1)[-1],
-            (c["recovered"] or "").rsplit("/", 1)[-1],
+            markup_text(c["episodes"][-1]["left_ok"].rsplit("/", 1)[-1]),
+            markup_text((c["recovered"] or "").rsplit("/", 1)[-1]),
         )
     console.print(checks if checks.row_count else "every check was ok in every run")
 

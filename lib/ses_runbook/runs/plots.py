@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.checks.message import COMPLAINT_LIMIT
+from ses_runbook.core import files
 from ses_runbook.core.display import STATUS_COLOUR
 
 if TYPE_CHECKING:
@@ -221,7 +222,7 @@ def extract_pngs(notebook_node: Any, out_dir: str | Path, stem: str) -> list[Pat
                 continue
             target = out_dir / f"{stem}-{len(written) + 1}.png"
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(base64.b64decode("".join(data) if isinstance(data, list) else data))
+            files.write_bytes(target, base64.b64decode("".join(data) if isinstance(data, list) else data))
             written.append(target)
     return written
 

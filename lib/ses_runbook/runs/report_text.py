@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from ses_runbook.core.display import markup_text
 from ses_runbook.core.results import CheckResult, Report, Status
 
 STYLE = {
@@ -28,7 +29,7 @@ def progress_printer() -> Callable[[CheckResult], None] | None:
     if not sys.stderr.isatty():
         return None
     console = rich_console(stderr=True)
-    return lambda r: console.print(f"[dim]checked {r.id}: {r.status.value}[/dim]")
+    return lambda r: console.print(f"[dim]checked {markup_text(r.id)}: {r.status.value}[/dim]")
 
 
 def print_report(report: Report) -> None:
@@ -39,8 +40,10 @@ def print_report(report: Report) -> None:
     run = report.run
     calls = run.get("aws_calls", {})
     console.print(
-        f"SES runbook check: account {run.get('account')} in {run.get('region')} "
-        f"via {run.get('endpoint_url')}, as of {run.get('as_of')}"
+        markup_text(
+            f"SES runbook check: account {run.get('account')} in {run.get('region')} "
+            f"via {run.get('endpoint_url')}, as of {run.get('as_of')}"
+        )
     )
     table = Table(show_lines=False, expand=False)
     table.add_column("status")
@@ -48,15 +51,17 @@ def print_report(report: Report) -> None:
     table.add_column("summary", overflow="fold")
     for result in report.sorted():
         table.add_row(
-            f"[{STYLE[result.status]}]{result.status.symbol} {result.status.value}[/]", result.id, result.summary
+            f"[{STYLE[result.status]}]{result.status.symbol} {result.status.value}[/]",
+            markup_text(result.id),
+            markup_text(result.summary),
         )
     console.print(table)
     todo = [r for r in report.sorted() if r.status in (Status.FAIL, Status.WARN, Status.ERROR)]
     for result in todo:
-        console.print(f"[{STYLE[result.status]}]{result.id}[/]: {result.summary}")
+        console.print(f"[{STYLE[result.status]}]{markup_text(result.id)}[/]: {markup_text(result.summary)}")
         if result.remediation:
-            console.print(f"    what to do: ses-runbook diagnose {result.remediation}")
-        console.print(f"    by hand:    {result.cli}")
+            console.print(f"    what to do: ses-runbook diagnose {markup_text(result.remediation)}")
+        console.print(f"    by hand:    {markup_text(result.cli)}")
     console.print(
         f"worst: [{STYLE[report.worst]}]{report.worst.value}[/]  ·  {len(report.checks)} checks  ·  "
         f"{calls.get('total', 0)} AWS calls ({calls.get('retries', 0)} retries)  ·  {run.get('duration_s')} s"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.core.aws import Aws
+from ses_runbook.core.display import terminal_text
 from ses_runbook.core.results import Status, exit_code
 from ses_runbook.runs import history, runner, storage
 from ses_runbook.runs import notify as notify_mod
@@ -41,7 +42,7 @@ class RootRun:
 
 
 def _say(message: str) -> None:
-    print(f"ses-runbook: {message}", file=sys.stderr)
+    print(f"ses-runbook: {terminal_text(message)}", file=sys.stderr)
 
 
 def run_into_root(
@@ -71,7 +72,7 @@ def run_into_root(
     where = str(root.path.resolve()) if isinstance(root, storage.LocalRoot) else spec
     params = params.model_copy(update={"reports_root": where})
     account = Aws(params, session).account_label()
-    found = history.previous_run(root, account, params.region)
+    found = history.previous_run(root, account, params.region, warn)
     previous: dict[str, Any] = {}
     if found:
         run, summary = found

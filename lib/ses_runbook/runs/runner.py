@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.core import context as context_mod
+from ses_runbook.core import files
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.display import status_badge
@@ -144,6 +145,15 @@ def default_out(label: str | None, root: str | Path) -> Path:
     return Path(root) / f"{stamp}{suffix}"
 
 
+def _unused(path: Path) -> Path:
+    """``path``, or ``path-2``, ``path-3`` ... when a run of the same second and label has it."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
 #: Parameters whose values are recipients' addresses: named in a banner, never shown.
 _ADDRESS_PARAMETERS = ("test_recipient", "unsuppress")
 
@@ -156,8 +166,10 @@ def banner_html(context: dict[str, Any]) -> str:
     parameters = " ".join(f"{html.escape(k)}={html.escape(json.dumps(v))}" for k, v in sorted(shown.items()))
     scenario = context.get("scenario")
     operator = "@".join(filter(None, (context.get("operator"), context.get("host"))))
+    elsewhere = context_mod.not_aws(context.get("endpoint_url"))
     return (
-        f"label <b>{html.escape(context.get('label') or '-')}</b> · account {html.escape(str(context['account']))} · "
+        (f"<b style='color:#cf222e'>{html.escape(elsewhere)}</b><br>" if elsewhere else "")
+        + f"label <b>{html.escape(context.get('label') or '-')}</b> · account {html.escape(str(context['account']))} · "
         f"region {html.escape(context['region'])} · as of {html.escape(context_mod.readable(context['as_of']))} UTC · "
         f"run by {html.escape(operator)} at {html.escape(str(context['started']))} · "
         f"ses-runbook {html.escape(str(context['version']))}"
@@ -260,7 +272,9 @@ class KernelPool:
                     "{connection_file}",
                 ]
             # quiet about "TCP without encryption" on loopback; no input history (nobody scrolls back in a headless run)
-            km.start_kernel(cwd=str(self._cwd), extra_arguments=arguments)
+            # the run's parameters are resolved and passed to each notebook: the kernel does not fill them
+            # again from SES_RUNBOOK_* variables (a parameter file's explicit null stays null)
+            km.start_kernel(cwd=str(self._cwd), extra_arguments=arguments, env=params_mod.kernel_environ(os.environ))
             answered = attempt < KERNEL_START_ATTEMPTS - 1 and _ready(km)
             if answered or attempt == KERNEL_START_ATTEMPTS - 1:
                 break
@@ -427,7 +441,7 @@ def _render_html(nb: Any, target: Path, banner: str, result: NotebookResult) -> 
         f"<b>{html.escape(result.name)}</b> — worst status <b>{status}</b><br>{banner}{error}</div>"
     )
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + head, body, count=1)
-    target.write_text(body, encoding="utf-8")
+    files.write_text(target, body)
     return target.name
 
 
@@ -476,10 +490,10 @@ def run_suite(
 
     ``previous`` (runs into a reports root): ``{"path", "href", "summary"}`` of the run before this
     one, or ``{}`` when there is none; the index then opens with what changed since it."""
-    out_dir = Path(out) if out else default_out(label, "reports")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # --out names a new or empty folder (one holding files is refused); the default is always new
+    out_dir = files.new_folder(out) if out else files.new_folder(_unused(default_out(label, "reports")))
     marker = out_dir / "INCOMPLETE"
-    marker.write_text("this report folder is being written, or its run was interrupted\n")
+    files.write_text(marker, "this report folder is being written, or its run was interrupted\n")
     started = time.monotonic()
     # who, when, which account (STS GetCallerIdentity unless the caller knows it): the banner's facts
     context = context_mod.run_block(
@@ -544,10 +558,10 @@ def run_suite(
     exports.write_metrics(out_dir, summary)  # for node_exporter's textfile collector
     exports.write_junit(out_dir, summary)  # for a CI system's test report
     index_page = index_html(summary, banner)
-    (out_dir / "index.html").write_text(index_page, encoding="utf-8")
+    files.write_text(out_dir / "index.html", index_page)
     bundle.write_report_html(out_dir, summary, index_page)
     if interrupted:
-        marker.write_text("interrupted: the notebooks marked 'interrupted' did not finish\n")
+        files.write_text(marker, "interrupted: the notebooks marked 'interrupted' did not finish\n")
         raise KeyboardInterrupt
     marker.unlink()
     if not quiet:
@@ -564,7 +578,7 @@ def _judged(summary: dict[str, Any], params: Params) -> dict[str, Any]:
 
 
 def _write_summary(out_dir: Path, summary: dict[str, Any]) -> None:
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    files.write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
 
 
 def _unlisted(record: Any) -> bool:

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions
 from botocore.config import Config
 
+from ses_runbook.core import files as files_mod
+from ses_runbook.core import foreign
 from ses_runbook.core.errors import ReportsError
 from ses_runbook.core.redact import mask_key_ids
 
@@ -140,7 +142,8 @@ class LocalRoot(Root):
                 continue
             summary = folder / SUMMARY
             try:
-                data = summary.read_bytes() if summary.is_file() else None
+                # capped: a planted file of gigabytes (or a link to an endless device) is read no further
+                data = files_mod.read_capped(summary, foreign.MAX_BYTES) if summary.is_file() else None
             except OSError:
                 data = None
             yield StoredRun(path=folder.relative_to(self.path).as_posix(), summary=data)
@@ -152,10 +155,7 @@ class LocalRoot(Root):
         folder = self.path / path
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            # never through a link someone planted in a shared root
-            fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
+            files_mod.write_text(folder / name, text)  # never through a link someone planted in a shared root
 
     def url(self, path: str, name: str = "index.html") -> str:
         return (self.path / path / name).resolve().as_uri()
@@ -299,7 +299,9 @@ class S3Root(Root):
             data = None
             if folders[path]:
                 try:
-                    data = self.client.get_object(Bucket=self.bucket, Key=self._key(path, SUMMARY))["Body"].read()
+                    data = self.client.get_object(
+                        Bucket=self.bucket, Key=self._key(path, SUMMARY), Range=f"bytes=0-{foreign.MAX_BYTES}"
+                    )["Body"].read()
                 except Exception:  # noqa: BLE001 - treated like a corrupt summary
                     data = None
             yield StoredRun(path=path, summary=data)

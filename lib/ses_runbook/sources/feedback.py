@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,9 +32,11 @@ import botocore.exceptions
 
 from ses_runbook.core.aws import describe_error
 from ses_runbook.core.commands import aws_command
-from ses_runbook.core.errors import FeedbackError
+from ses_runbook.core.errors import FeedbackError, OutputError
+from ses_runbook.core.files import open_for_writing
+from ses_runbook.core.foreign import expect, read_json
 from ses_runbook.core.identities import domain_of
-from ses_runbook.core.redact import mask_address
+from ses_runbook.core.redact import csv_cell, csv_value, mask_address
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,14 +80,15 @@ class QueueRead:
 
 # -- parsing ------------------------------------------------------------------------------------
 def parse_body(body: str) -> list[dict[str, Any]] | None:
-    """The rows of one queue message; ``None`` if it is not an SES notification; ``ValueError`` if not JSON.
+    """The rows of one queue message; ``None`` if it is not an SES notification; ``ValueError`` if it is
+    not JSON or is too big or too deep (the bounded reader's caps: anyone can put a message on the topic).
 
     Accepts an SNS envelope around either format, or either format raw.
     """
-    data = json.loads(body)
+    data = read_json(body, "queue message")
     if isinstance(data, dict) and data.get("Type") == "Notification" and isinstance(data.get("Message"), str):
         try:
-            data = json.loads(data["Message"])
+            data = read_json(data["Message"], "queue message")
         except ValueError:
             return None
     if not isinstance(data, dict) or not isinstance(data.get("mail"), dict):
@@ -98,7 +100,7 @@ def parse_body(body: str) -> list[dict[str, Any]] | None:
 
 
 def _first(tags: dict[str, Any], key: str) -> str | None:
-    value = tags.get(key)
+    value = tags.get(key) if isinstance(tags, dict) else None
     if isinstance(value, list):
         value = value[0] if value else None
     return value if isinstance(value, str) else None
@@ -108,7 +110,7 @@ def parse_notification(data: dict[str, Any], fmt: str = "notification") -> list[
     """One SES notification or event record (already decoded) as rows, one per recipient it is about."""
     kind = str(data.get("notificationType") or data.get("eventType") or "")
     mail = data.get("mail", {})
-    tags = mail.get("tags") or {}
+    tags = expect(mail.get("tags"), dict, {})
     own_tags = {k: _first(tags, k) for k in sorted(tags) if not k.startswith("ses:") and not k.startswith("aws:")}
     base = {
         "type": kind,
@@ -175,7 +177,10 @@ def parse_notification(data: dict[str, Any], fmt: str = "notification") -> list[
                 "recipient": (mail.get("destination") or [None])[0],
             }
         )
-    for row in rows:
+    for row in rows:  # a field of the wrong type (a list for an address, a number for a time) is as good as missing
+        for key, value in row.items():
+            if key != "format" and value is not None and not isinstance(value, str):
+                row[key] = None
         row["recipient_domain"] = domain_of(row.get("recipient"))
     return rows
 
@@ -186,9 +191,9 @@ def parse(bodies: Iterable[str]) -> tuple[list[dict[str, Any]], dict[str, int]]:
     counts = {"messages": 0, "notifications": 0, "unrelated": 0, "malformed": 0}
     for body in bodies:
         counts["messages"] += 1
-        try:
+        try:  # one hostile message is counted and skipped; it never ends the report
             found = parse_body(body)
-        except ValueError:
+        except (ValueError, TypeError, AttributeError, KeyError):
             counts["malformed"] += 1
             continue
         if found is None:
@@ -383,7 +388,10 @@ def notes_text(notes: dict[str, Any]) -> str:
     if notes.get("unrelated"):
         parts.append(f"{notes['unrelated']} unrelated message(s) (not SES notifications) counted and skipped")
     if notes.get("malformed"):
-        parts.append(f"{notes['malformed']} malformed message(s) (not JSON) counted and skipped")
+        parts.append(
+            f"{notes['malformed']} malformed message(s) (not JSON, too big or too deep, or fields of the wrong type) "
+            "counted and skipped"
+        )
     if notes.get("outside_lookback"):
         parts.append(
             f"{notes['outside_lookback']} row(s) outside the {notes.get('lookback_days')}-day lookback left out"
@@ -408,9 +416,7 @@ def empty_text(fb: Feedback) -> str | None:
 
 
 # -- addresses are customer data ------------------------------------------------------------------
-def mask(address: Any) -> Any:
-    """``jane.doe@example.com`` -> ``j***@example.com`` (``core.redact.mask_address``)."""
-    return mask_address(address)
+mask = mask_address  # the name the notebooks use
 
 
 def masked(df: pd.DataFrame, params: Params, columns: Iterable[str] = ("recipient", "address")) -> pd.DataFrame:
@@ -571,27 +577,34 @@ def removal_summary(rem: pd.DataFrame) -> pd.DataFrame:
 
 
 def export(rem: pd.DataFrame, path: str | Path) -> Path:
-    """Write the full removal list, unmasked, to ``path`` as CSV with mode 0600 (it is customer data)."""
+    """Write the full removal list, unmasked, to ``path`` as CSV with mode 0600 (it is customer data).
+
+    The file the parameter names is replaced, never a symbolic link's target nor anything that is
+    not a regular file (``FeedbackError``). Every cell is neutralised for spreadsheets (``csv_cell``):
+    the addresses come from strangers' mail servers."""
     path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", newline="") as handle:
+    try:
+        handle = open_for_writing(path, 0o600, newline="")
+    except OutputError as exc:
+        raise FeedbackError(f"feedback_export_file {exc}") from None
+    with handle:
         writer = csv.writer(handle)
         writer.writerow(["address", "reason", "detail", "source", "caller", "tags", "last_seen"])
         for row in rem.itertuples(index=False):
             writer.writerow(
-                [
+                csv_cell(value)
+                for value in (
                     row.address,
                     row.reason,
-                    row.detail or "",
-                    row.source or "",
-                    row.caller or "",
-                    row.tags or "",
+                    row.detail,
+                    row.source,
+                    row.caller,
+                    row.tags,
                     row.last_seen.strftime("%Y-%m-%dT%H:%M:%SZ")
                     if hasattr(row.last_seen, "strftime")
                     else row.last_seen,
-                ]
+                )
             )
     return path
 
@@ -600,7 +613,7 @@ def read_export(path: str | Path) -> list[dict[str, str]]:
     """The rows of a removal list written by ``export`` (what the suppression fix reads)."""
     try:
         with open(Path(path).expanduser(), newline="") as handle:
-            return list(csv.DictReader(handle))
+            return [{k: csv_value(v or "") for k, v in row.items()} for row in csv.DictReader(handle)]
     except FileNotFoundError:
         raise FeedbackError(
             f"feedback_export_file '{path}' does not exist; run 09_feedback with it set first"
@@ -766,7 +779,10 @@ def receive_command(params: Params) -> str:
         "receive-message",
         "--queue-url",
         url,
-        "--max-number-of-messages 10",
-        f"--visibility-timeout {VISIBILITY_S}",
-        "--message-system-attribute-names SentTimestamp",
+        "--max-number-of-messages",
+        "10",
+        "--visibility-timeout",
+        VISIBILITY_S,
+        "--message-system-attribute-names",
+        "SentTimestamp",
     )

@@ -45,8 +45,10 @@ def list_command(params: Params) -> str:
         params,
         "s3api",
         "list-objects-v2",
-        f"--bucket {params.inbound_bucket}",
-        f"--prefix '{params.inbound_prefix or ''}'",
+        "--bucket",
+        params.inbound_bucket,
+        "--prefix",
+        params.inbound_prefix or "",
         regional=False,
     )
 

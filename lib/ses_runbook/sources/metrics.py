@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.core.aws import describe_error
-from ses_runbook.core.commands import aws_command
+from ses_runbook.core.commands import Shell, aws_command
 from ses_runbook.sources import ses
 
 if TYPE_CHECKING:
@@ -259,12 +259,18 @@ def send_sum_command(params: Params) -> str:
         params,
         "cloudwatch",
         "get-metric-statistics",
-        "--namespace AWS/SES",
-        "--metric-name Send",
-        "--start-time \"$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)\"",
-        '--end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)"',
-        "--period 3600",
-        "--statistics Sum",
+        "--namespace",
+        "AWS/SES",
+        "--metric-name",
+        "Send",
+        "--start-time",
+        Shell("\"$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)\""),
+        "--end-time",
+        Shell('"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'),
+        "--period",
+        "3600",
+        "--statistics",
+        "Sum",
     )
 
 

@@ -18,6 +18,9 @@ from typing import Any
 from ses_runbook.sources.mailauth.dns import Lookup, tag_list
 
 MIN_RSA_BITS = 1024
+# RFC 6376 6.1: a verifier may limit the signatures it tries (OpenDKIM's default is 3): anyone can
+# add thousands, and each costs a body hash and a DNS query. The first ones are judged, the rest counted.
+MAX_SIGNATURES = 10
 
 
 def dnsfunc(lookup: Lookup) -> Callable[..., bytes | None]:
@@ -62,7 +65,8 @@ class _Said:
 
 
 def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
-    """Every DKIM-Signature of a message verified against DNS, topmost first.
+    """The DKIM-Signatures of a message verified against DNS, topmost first: the first
+    ``MAX_SIGNATURES`` of them (the check says how many there are). The message is parsed once.
 
     Each row: ``d``, ``s``, ``a``, ``c``, ``l``, ``selector_name``, ``key_bits`` (256 for an
     Ed25519 key), ``body_hash`` (ok, mismatch or ?), ``result`` (pass, fail, or permerror when no
@@ -74,7 +78,9 @@ def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
     rows = []
     parsed = email.message_from_bytes(raw, policy=email.policy.compat32)
     signatures = [str(value) for value in parsed.get_all("DKIM-Signature") or []]  # topmost first, as dkimpy counts
-    for idx, value in enumerate(signatures):
+    signer: Any = None
+    judged = _without_signatures_after(raw, MAX_SIGNATURES) if len(signatures) > MAX_SIGNATURES else raw
+    for idx, value in enumerate(signatures[:MAX_SIGNATURES]):
         tags = tag_list(value)
         row: dict[str, Any] = {
             "d": tags.get("d", "").lower(),
@@ -90,7 +96,10 @@ def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
         row["selector_name"] = f"{row['s']}._domainkey.{row['d']}"
         said = _Said()
         try:
-            signer = dkim.DKIM(raw, logger=said, minkey=MIN_RSA_BITS, timeout=lookup.params.dns_timeout_s)
+            if signer is None:  # one parse of the message for every signature
+                signer = dkim.DKIM(judged, minkey=MIN_RSA_BITS, timeout=lookup.params.dns_timeout_s)
+            signer.logger = said
+            signer.keysize = 0
             ok = signer.verify(idx=idx, dnsfunc=get_txt)
             row["key_bits"] = signer.keysize or None
             row["result"] = "pass" if ok else "fail"
@@ -112,6 +121,31 @@ def verify(raw: bytes, lookup: Lookup) -> list[dict[str, Any]]:
                 row["result"] = "permerror"
         rows.append(row)
     return rows
+
+
+def _without_signatures_after(raw: bytes, keep: int) -> bytes:
+    """``raw`` without the DKIM-Signature fields after the first ``keep``: dkimpy canonicalises every
+    header field for each signature it verifies, so thousands of unjudged ones would cost as much as
+    judging them."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = raw.partition(b"\n\n")
+    lines = head.splitlines(keepends=True)
+    out: list[bytes] = []
+    seen = 0
+    dropping = False
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):  # a folded continuation belongs to the field above
+            if not dropping:
+                out.append(line)
+            continue
+        dropping = False
+        if line.lower().startswith(b"dkim-signature:"):
+            seen += 1
+            dropping = seen > keep
+        if not dropping:
+            out.append(line)
+    return b"".join(out) + sep + body
 
 
 def verify_arc(raw: bytes, lookup: Lookup) -> dict[str, Any]:

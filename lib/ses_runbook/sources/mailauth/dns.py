@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ses_runbook.core.commands import join
 from ses_runbook.core.errors import DnsError
 
 if TYPE_CHECKING:
@@ -193,8 +194,8 @@ def tag_list(value: str) -> dict[str, str]:
 
 
 def dig_command(params: Any, rtype: str, name: str) -> str:
-    server = ""
+    words = ["dig", "+short", rtype, name]
     if params.dns_nameservers:
         host, port = split_server(params.dns_nameservers[0])
-        server = f" @{host}" + (f" -p {port}" if port != 53 else "")
-    return f"dig +short {rtype} {name}{server}"
+        words += [f"@{host}"] + (["-p", str(port)] if port != 53 else [])
+    return join(words)
