@@ -21,13 +21,13 @@ The verdict of an address, first that applies:
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.core.commands import aws_command
+from ses_runbook.core.display import terminal_text
 from ses_runbook.core.errors import UsageError
 from ses_runbook.core.redact import mask_address, mask_addresses
 from ses_runbook.core.results import CheckResult, Status
@@ -166,7 +166,7 @@ def targets(items: Iterable[str]) -> tuple[list[str], list[str]]:
 
 def _printable(text: str, limit: int = 80) -> str:
     """Text fit for one line on a terminal: no control characters (escape sequences), at most ``limit`` characters."""
-    clean = "".join(c if c.isprintable() else "?" for c in text)
+    clean = terminal_text(text)
     return clean if len(clean) <= limit else clean[: limit - 3] + "..."
 
 
@@ -487,5 +487,5 @@ def text(report: TraceReport) -> str:
 def lookup_command(params: Params, t: Trace) -> str:
     """The by-hand look-up of a target: its suppression entry (an address) or VDM's insights (a message id)."""
     if t.kind == "recipient":
-        return aws_command(params, "sesv2", "get-suppressed-destination", f"--email-address {shlex.quote(t.target)}")
-    return aws_command(params, "sesv2", "get-message-insights", f"--message-id {shlex.quote(t.target)}")
+        return aws_command(params, "sesv2", "get-suppressed-destination", "--email-address", t.target)
+    return aws_command(params, "sesv2", "get-message-insights", "--message-id", t.target)

@@ -19,13 +19,12 @@ as ``Facts`` (``Cause.reads``; a new kind of fact is read in ``investigate.read_
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ses_runbook.checks import dns as dns_checks
-from ses_runbook.core.commands import Shell, aws_command
+from ses_runbook.core.commands import Shell, aws_command, join
 from ses_runbook.core.errors import ParameterError
 from ses_runbook.core.identities import domain_of, normal
 from ses_runbook.core.results import CheckResult, Status
@@ -1287,7 +1286,7 @@ def _trace_verdict(verdict: str) -> Verdict:
 
 def _one(p: Params, r: dict[str, CheckResult], verdict: str) -> str:
     found = _traced(r, verdict)
-    return shlex.quote(found[0]) if found else "ADDRESS"
+    return found[0] if found else "ADDRESS"
 
 
 def _trace_steps(verdict: str) -> Steps:
@@ -1295,7 +1294,7 @@ def _trace_steps(verdict: str) -> Steps:
         who = _one(p, r, verdict)
         domain = who.rpartition("@")[2] if "@" in who else "DOMAIN"
         trace_again = Step(
-            "Trace the recipient again after acting", f"ses-runbook trace {who}", expect="verdict delivered"
+            "Trace the recipient again after acting", join(["ses-runbook", "trace", who]), expect="verdict delivered"
         )
         table: dict[str, list[Step]] = {
             "delivered": [
@@ -1329,14 +1328,14 @@ def _trace_steps(verdict: str) -> Steps:
             "suppressed-account": [
                 Step(
                     "See why and since when the address is suppressed",
-                    aws_command(p, "sesv2", "get-suppressed-destination", f"--email-address {who}"),
+                    aws_command(p, "sesv2", "get-suppressed-destination", "--email-address", who),
                 ),
                 Step(
                     "Once the recipient confirms the mailbox works, remove it (guarded fix in 12_trace: "
                     "trace_mailbox_fixed=true and allow_writes=true; a COMPLAINT also needs trace_unsuppress_complaint=true)",
-                    aws_command(p, "sesv2", "delete-suppressed-destination", f"--email-address {who}"),
+                    aws_command(p, "sesv2", "delete-suppressed-destination", "--email-address", who),
                     expect="no output (HTTP 200)",
-                    verify=aws_command(p, "sesv2", "get-suppressed-destination", f"--email-address {who}")
+                    verify=aws_command(p, "sesv2", "get-suppressed-destination", "--email-address", who)
                     + "   # expect NotFoundException",
                 ),
                 trace_again,
@@ -1363,7 +1362,7 @@ def _trace_steps(verdict: str) -> Steps:
                     "The receiving server defers the message; SES retries for hours. Look again later",
                     None,
                     kind="wait",
-                    verify=f"ses-runbook trace {who}",
+                    verify=join(["ses-runbook", "trace", who]),
                 ),
                 Step("Look at the recipient domain's mail servers", dig_command(p, "MX", domain)),
             ],
@@ -1380,7 +1379,7 @@ def _trace_steps(verdict: str) -> Steps:
                 Step(
                     "In the SES sandbox only verified recipients get mail: verify the recipient for a test, or request "
                     "production access",
-                    aws_command(p, "sesv2", "create-email-identity", f"--email-identity {who}"),
+                    aws_command(p, "sesv2", "create-email-identity", "--email-identity", who),
                     kind="request",
                 ),
             ],
@@ -1396,7 +1395,12 @@ def _trace_steps(verdict: str) -> Steps:
                         p,
                         "ses",
                         "set-identity-notification-topic",
-                        f"--identity {p.domain} --notification-type Delivery --sns-topic TOPIC_ARN",
+                        "--identity",
+                        p.domain,
+                        "--notification-type",
+                        "Delivery",
+                        "--sns-topic",
+                        "TOPIC_ARN",
                     ),
                 ),
             ],

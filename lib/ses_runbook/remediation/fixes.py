@@ -9,7 +9,6 @@ says what it would do and calls nothing that writes.
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -317,9 +316,7 @@ def unsuppress_traced(params: Params, aws: Aws, report: TraceReport) -> list[Fix
         if t.verdict != "suppressed-account" or not t.suppression or t.kind != "recipient":
             continue
         reason = t.suppression.get("reason")
-        command = aws_command(
-            params, "sesv2", "delete-suppressed-destination", f"--email-address {shlex.quote(t.target)}"
-        )
+        command = aws_command(params, "sesv2", "delete-suppressed-destination", "--email-address", t.target)
         fix = FixResult(
             "unsuppress-traced",
             f"Remove {t.target} from the account suppression list",
