@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ses_runbook.core.aws import Aws
     from ses_runbook.core.params import Params
 
-FETCH_THREADS = 16  # objects fetched at once: S3 answers each GET in tens of ms, the bytes are small
+FETCH_THREADS = 10  # objects fetched at once: as many as botocore keeps connections for (its default pool)
 DUCKDB_MEMORY = "512MB"  # DuckDB spills to its temporary folder beyond this, so a long window stays bounded
 FIREHOSE_LAG = timedelta(hours=1)  # Firehose files an event under the hour it delivered it (buffering: 15 min at most)
 CHUNK = 1 << 20
@@ -285,7 +285,7 @@ def _error(params: Params, exc: Exception, service: str, operation: str) -> Feed
     if getattr(exc, "ses_runbook_call", None) is None:
         exc.ses_runbook_call = (service, operation)  # type: ignore[attr-defined]
     where = params.events_s3 or params.events_path or params.athena_table
-    return FeedbackError(f"event store {where}: {describe_error(exc, params)}")
+    return FeedbackError(" ".join(f"event store {where}: {describe_error(exc, params)}".split()))
 
 
 def _is_gzip(path: Path) -> bool:

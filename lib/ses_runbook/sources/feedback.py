@@ -741,7 +741,7 @@ def cause_text(cause: dict[str, Any] | None) -> str:
     ]
     detail = cause.get("bounce_subtype") or cause.get("complaint_type")
     why = f"; most are {detail['value']} ({detail['share']:.0%})" if detail else ""
-    head = f"{cause['count']} {cause['kind']} between {cause['since']} and {cause['until']} UTC ({cause['before_count']} in the days before on the queue)"
+    head = f"{cause['count']} {cause['kind']} between {cause['since']} and {cause['until']} UTC ({cause['before_count']} in the days before)"
     top = cause.get("recipient_domain")
     if not _stands_out(top):
         spread = (
