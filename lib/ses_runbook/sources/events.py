@@ -143,6 +143,7 @@ _RECIPIENTS = """CASE kind
         WHEN 'DeliveryDelay' THEN cardinality(deliverydelay.delayedrecipients)
         WHEN 'Reject' THEN cardinality(mail.destination)
         ELSE 1 END"""
+MAX_RECIPIENTS = 50  # SES takes at most 50 recipients a message: no event names more
 FRAME_SQL = f"""
 WITH e AS (
   SELECT coalesce(eventtype, notificationtype) AS kind,
@@ -151,9 +152,11 @@ WITH e AS (
   FROM {{table}}
   WHERE dt BETWEEN '{{dt_from}}' AND '{{dt_to}}'
     AND coalesce(eventtype, notificationtype) IS NOT NULL AND mail IS NOT NULL
+), n AS (
+  SELECT e.*, greatest(coalesce({_RECIPIENTS}, 0), 1) AS n FROM e
 ), r AS (
-  SELECT e.*, t.i
-  FROM e CROSS JOIN UNNEST(sequence(1, greatest(coalesce({_RECIPIENTS}, 0), 1))) AS t (i)
+  SELECT n.*, t.i
+  FROM n JOIN UNNEST(sequence(1, {MAX_RECIPIENTS})) AS t (i) ON t.i <= n.n
 ), x AS (
   SELECT
     CASE kind
