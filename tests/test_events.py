@@ -207,3 +207,33 @@ def test_a_failed_or_slow_athena_query_is_one_line_with_its_id(sandbox) -> None:
     sandbox.box.layer.fault = lambda service, op: slow if op == "GetQueryExecution" else None
     error = events.review(Aws(params), params).notes["error"]
     assert error.startswith("Athena query ") and "did not finish within athena_timeout_s=0.5 s (state RUNNING)" in error
+
+
+# -- feedback.notifications: a Firehose event destination counts when its stream and bucket exist ----
+@pytest.mark.parametrize("sandbox", [SPIKE], indirect=True)
+def test_a_firehose_destination_needs_its_stream_and_its_bucket(sandbox) -> None:
+    from ses_runbook.checks import Context
+    from ses_runbook.checks.feedback import firehose_destination
+
+    firehose = sandbox.box.client("firehose")
+
+    def stream(name: str, bucket: str) -> str:
+        return firehose.create_delivery_stream(
+            DeliveryStreamName=name,
+            ExtendedS3DestinationConfiguration={
+                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                "BucketARN": f"arn:aws:s3:::{bucket}",
+                "Prefix": notifications.EVENTS_PREFIX,
+            },
+        )["DeliveryStreamARN"]
+
+    ctx = Context(params=sandbox.params, aws=Aws(sandbox.params))
+    good = firehose_destination(ctx, stream("ses-events", notifications.EVENTS_BUCKET))
+    assert good == {"kind": "Firehose", "target": "ses-events", "level": "ok", "readers": [sandbox.box.events_s3]}
+    gone = firehose_destination(ctx, stream("ses-events-old", "no-such-bucket"))
+    assert gone["level"] == "fail" and gone["why"] == (
+        "Firehose stream ses-events-old delivers to bucket no-such-bucket, which does not exist"
+    )
+    missing = firehose_destination(ctx, "arn:aws:firehose:us-east-1:123456789012:deliverystream/nope")
+    assert missing["why"] == "Firehose stream nope does not exist"
+    assert ctx.aws.calls["firehose.DescribeDeliveryStream"] == 3
