@@ -38,7 +38,14 @@ from ses_runbook.sources import feedback  # noqa: E402
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 BUCKET, PREFIX = "ses-events-bench", "firehose/"
 # the mix of a sender's event stream: (event, share)
-MIX = [("Delivery", 780), ("Send", 120), ("BouncePermanent", 25), ("BounceTransient", 20), ("DeliveryDelay", 50), ("Complaint", 5)]
+MIX = [
+    ("Delivery", 780),
+    ("Send", 120),
+    ("BouncePermanent", 25),
+    ("BounceTransient", 20),
+    ("DeliveryDelay", 50),
+    ("Complaint", 5),
+]
 DOMAINS = [d for d, _ in sim.DOMAINS] + [f"isp{k:03d}.example" for k in range(300)]
 SPIKE = ("no-reply@thephenom.app", "api-mailer", {"service": "api", "list": "import-2026-10"}, "mail.oldisp.example")
 
@@ -72,9 +79,13 @@ def event(rng: random.Random, when: datetime, kind: str, spike: bool) -> dict:
     sent = when - timedelta(seconds=rng.uniform(1, 30))
     mail = sim.mail(sent, sim.message_id(rng, sent), source, caller, [recipient], tags, "us-east-1")
     if kind == "BouncePermanent":
-        message = sim.bounce(mail, when, rng, recipient, "Permanent", "General", "5.1.1", f"smtp; 550 5.1.1 <{recipient}>: user unknown")
+        message = sim.bounce(
+            mail, when, rng, recipient, "Permanent", "General", "5.1.1", f"smtp; 550 5.1.1 <{recipient}>: user unknown"
+        )
     elif kind == "BounceTransient":
-        message = sim.bounce(mail, when, rng, recipient, "Transient", "MailboxFull", "5.2.2", "smtp; 552 5.2.2 Mailbox full")
+        message = sim.bounce(
+            mail, when, rng, recipient, "Transient", "MailboxFull", "5.2.2", "smtp; 552 5.2.2 Mailbox full"
+        )
     elif kind == "Complaint":
         message = sim.complaint(mail, when, rng, recipient, "abuse")
     elif kind == "Delivery":
@@ -87,7 +98,9 @@ def event(rng: random.Random, when: datetime, kind: str, spike: bool) -> dict:
                 "timestamp": sim.timestamp_text(when),
                 "delayType": "TransientCommunicationFailure",
                 "expirationTime": sim.timestamp_text(when + timedelta(hours=12)),
-                "delayedRecipients": [{"emailAddress": recipient, "status": "4.4.7", "diagnosticCode": "smtp; 421 try later"}],
+                "delayedRecipients": [
+                    {"emailAddress": recipient, "status": "4.4.7", "diagnosticCode": "smtp; 421 try later"}
+                ],
             },
         }
     else:
@@ -158,7 +171,9 @@ def main() -> int:
         try:
             started = time.perf_counter()
             n, mib = write_store(box, args.events)
-            print(f"store: {n:,} events, {mib:.1f} MiB gzip in {14 * 24} hourly objects (written in {time.perf_counter() - started:.0f} s)")
+            print(
+                f"store: {n:,} events, {mib:.1f} MiB gzip in {14 * 24} hourly objects (written in {time.perf_counter() - started:.0f} s)"
+            )
             if args.sqs:
                 print(sqs_path(box, args.sqs))
             overrides = {
@@ -174,7 +189,10 @@ def main() -> int:
                 check=False,
             )
             if out.returncode:
-                print(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "the analysis failed", file=sys.stderr)
+                print(
+                    out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "the analysis failed",
+                    file=sys.stderr,
+                )
                 return 2
             result = json.loads(out.stdout.strip().splitlines()[-1])
         finally:

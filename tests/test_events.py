@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import gzip
 import json
+import urllib.request
 
 import pandas as pd
 import pytest
-import requests
 
+from ses_runbook.checks import Context
+from ses_runbook.checks.feedback import firehose_destination
 from ses_runbook.core import params as params_mod
-from ses_runbook.core.aws import Aws
+from ses_runbook.core.aws import Aws, iam_action
 from ses_runbook.core.errors import ParameterError
+from ses_runbook.core.iampolicy import allows, event_store_policy
 from ses_runbook.sandbox import notifications
 from ses_runbook.sources import events, feedback
+from support import ROOT
 
 SPIKE = "bounce-spike"
 
@@ -81,7 +85,9 @@ def test_an_empty_window_says_what_it_may_mean(sandbox) -> None:
     store = events.review(Aws(params), params)
     assert store.frame.empty and store.notes.get("error") is None
     text = events.empty_text(store) or ""
-    assert text.startswith("No events in the lookback: s3://ses-events/elsewhere/ holds no SES event of the last 14 days")
+    assert text.startswith(
+        "No events in the lookback: s3://ses-events/elsewhere/ holds no SES event of the last 14 days"
+    )
     assert "Firehose stream's S3 destination prefix" in text
 
 
@@ -120,11 +126,20 @@ def test_the_dialect_prelude_gives_trino_answers_on_duckdb(tmp_path) -> None:
 
 
 def test_a_reject_and_a_bounce_without_recipients_give_the_queue_parsers_rows(tmp_path) -> None:
-    mail = {"timestamp": "2026-11-30T10:00:00.000Z", "messageId": "m1", "source": "a@thephenom.app",
-            "destination": ["x@one.example", "y@Two.Example"], "tags": {"ses:caller-identity": ["api"], "team": ["a"]}}
+    mail = {
+        "timestamp": "2026-11-30T10:00:00.000Z",
+        "messageId": "m1",
+        "source": "a@thephenom.app",
+        "destination": ["x@one.example", "y@Two.Example"],
+        "tags": {"ses:caller-identity": ["api"], "team": ["a"]},
+    }
     records = [
         {"eventType": "Reject", "mail": mail, "reject": {"reason": "Bad content"}},
-        {"eventType": "Bounce", "mail": mail, "bounce": {"bounceType": "Permanent", "timestamp": "2026-11-30T10:00:01.000Z"}},
+        {
+            "eventType": "Bounce",
+            "mail": mail,
+            "bounce": {"bounceType": "Permanent", "timestamp": "2026-11-30T10:00:01.000Z"},
+        },
         {"eventType": "Send", "mail": mail, "send": {}},
         {"eventType": "Open", "mail": mail, "open": {"timestamp": "2026-11-30T11:00:00.000Z"}},
     ]
@@ -142,8 +157,13 @@ def test_a_reject_and_a_bounce_without_recipients_give_the_queue_parsers_rows(tm
 
 @pytest.mark.parametrize(
     "name,value",
-    [("events_s3", "https://bucket/prefix"), ("events_engine", "spark"), ("athena_output_s3", "s3://"),
-     ("athena_table", "db.table; DROP"), ("events_path", "/no/such/folder")],
+    [
+        ("events_s3", "https://bucket/prefix"),
+        ("events_engine", "spark"),
+        ("athena_output_s3", "s3://"),
+        ("athena_table", "db.table; DROP"),
+        ("events_path", "/no/such/folder"),
+    ],
 )
 def test_bad_store_parameters_are_refused_in_one_line(name: str, value: str) -> None:
     with pytest.raises(ParameterError) as info:
@@ -155,19 +175,24 @@ def test_bad_store_parameters_are_refused_in_one_line(name: str, value: str) -> 
 def _stage(sandbox, rows: list[list[str | None]]) -> None:
     """Hand moto the result rows its next query returns (moto runs no SQL)."""
     data = [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]} for row in rows]
-    answer = requests.post(
+    body = {"account_id": "123456789012", "region": sandbox.box.scenario.region, "results": [{"rows": data}]}
+    request = urllib.request.Request(
         f"{sandbox.box.endpoint_url}/moto-api/static/athena/query-results",
-        json={"account_id": "123456789012", "region": sandbox.box.scenario.region, "results": [{"rows": data}]},
-        timeout=10,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
-    assert answer.status_code == 201
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 201
 
 
 @pytest.mark.parametrize("sandbox", [SPIKE], indirect=True)
 def test_athena_pages_its_results_into_the_same_frame(sandbox, tmp_path) -> None:
     queue = feedback.review(Aws(sandbox.params), sandbox.params)
     # what the analysis text gives on the store, as Athena would hand it back: text, header first
-    local = events.review(Aws(sandbox.load(events_s3=sandbox.box.events_s3)), sandbox.load(events_s3=sandbox.box.events_s3))
+    local = events.review(
+        Aws(sandbox.load(events_s3=sandbox.box.events_s3)), sandbox.load(events_s3=sandbox.box.events_s3)
+    )
     text = local.frame.assign(
         time=local.frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z",
         mail_time=local.frame["mail_time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z",
@@ -199,7 +224,9 @@ def _query_state(state: str, reason: str = ""):
 @pytest.mark.parametrize("sandbox", [SPIKE], indirect=True)
 def test_a_failed_or_slow_athena_query_is_one_line_with_its_id(sandbox) -> None:
     params = sandbox.load(events_engine="athena", athena_timeout_s=0.5)
-    fault = _query_state("FAILED", "TABLE_NOT_FOUND: line 7:8: Table 'awsdatacatalog.default.ses_events'\ndoes not exist")
+    fault = _query_state(
+        "FAILED", "TABLE_NOT_FOUND: line 7:8: Table 'awsdatacatalog.default.ses_events'\ndoes not exist"
+    )
     sandbox.box.layer.fault = lambda service, op: fault if op == "GetQueryExecution" else None
     error = events.review(Aws(params), params).notes["error"]
     assert error.startswith("Athena query ") and " failed: TABLE_NOT_FOUND" in error and "\n" not in error
@@ -212,9 +239,6 @@ def test_a_failed_or_slow_athena_query_is_one_line_with_its_id(sandbox) -> None:
 # -- feedback.notifications: a Firehose event destination counts when its stream and bucket exist ----
 @pytest.mark.parametrize("sandbox", [SPIKE], indirect=True)
 def test_a_firehose_destination_needs_its_stream_and_its_bucket(sandbox) -> None:
-    from ses_runbook.checks import Context
-    from ses_runbook.checks.feedback import firehose_destination
-
     firehose = sandbox.box.client("firehose")
 
     def stream(name: str, bucket: str) -> str:
@@ -237,3 +261,21 @@ def test_a_firehose_destination_needs_its_stream_and_its_bucket(sandbox) -> None
     missing = firehose_destination(ctx, "arn:aws:firehose:us-east-1:123456789012:deliverystream/nope")
     assert missing["why"] == "Firehose stream nope does not exist"
     assert ctx.aws.calls["firehose.DescribeDeliveryStream"] == 3
+
+
+def test_the_readme_shows_the_glue_table_and_the_policy_the_code_builds() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert events.glue_ddl("s3://ses-events-ACCOUNT/ses-events/") in readme
+    policy = event_store_policy("s3://ses-events-ACCOUNT/ses-events/", "s3://athena-results-ACCOUNT/ses-runbook/")
+    assert json.dumps(policy, indent=2) in readme
+    assert "aws sesv2 create-configuration-set-event-destination" in readme
+    for service, operation in (
+        ("s3", "ListObjectsV2"),
+        ("s3", "GetObject"),
+        ("firehose", "DescribeDeliveryStream"),
+        ("athena", "StartQueryExecution"),
+        ("athena", "GetQueryExecution"),
+        ("athena", "GetQueryResults"),
+    ):
+        assert allows(policy, iam_action(service, operation)), (service, operation)
+    assert "athena:StartQueryExecution" not in json.dumps(event_store_policy("s3://b/p/"))

@@ -73,10 +73,17 @@ def firehose_destination(ctx: Context, stream_arn: str) -> dict[str, Any]:
     ``ListObjectsV2`` of one key under its prefix (AccessDenied there: the check errors, naming s3:ListBucket)."""
     name = _name(stream_arn).rsplit("/", 1)[-1]
     try:
-        stream = ctx.aws.call("firehose", "DescribeDeliveryStream", DeliveryStreamName=name)["DeliveryStreamDescription"]
+        stream = ctx.aws.call("firehose", "DescribeDeliveryStream", DeliveryStreamName=name)[
+            "DeliveryStreamDescription"
+        ]
     except botocore.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            return {"kind": "Firehose", "target": name, "level": "fail", "why": f"Firehose stream {name} does not exist"}
+            return {
+                "kind": "Firehose",
+                "target": name,
+                "level": "fail",
+                "why": f"Firehose stream {name} does not exist",
+            }
         raise
     found = [
         d.get("ExtendedS3DestinationDescription") or d.get("S3DestinationDescription")

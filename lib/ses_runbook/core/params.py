@@ -109,7 +109,9 @@ class Params(BaseModel):
         None, description="s3:// location Athena writes query results to; None: the workgroup's own"
     )
     athena_table: str = Field("default.ses_events", description="Glue table (database.table) over the event store")
-    athena_timeout_s: float = Field(300.0, description="seconds an Athena query may run before the read gives up", gt=0, le=3600)
+    athena_timeout_s: float = Field(
+        300.0, description="seconds an Athena query may run before the read gives up", gt=0, le=3600
+    )
     message_file: str | None = Field(
         None, description="saved message (.eml, 'show original') to judge (10_mail_tester); None: send a probe"
     )

@@ -273,7 +273,9 @@ def firehose_objects(items: list[tuple[datetime, dict[str, Any]]], prefix: str =
     by_hour: dict[datetime, list[str]] = {}
     for when, message in items:
         delivered = (when + FIREHOSE_DELAY).astimezone(timezone.utc)
-        by_hour.setdefault(delivered.replace(minute=0, second=0, microsecond=0), []).append(json.dumps(as_event(message)))
+        by_hour.setdefault(delivered.replace(minute=0, second=0, microsecond=0), []).append(
+            json.dumps(as_event(message))
+        )
     return {
         f"{prefix}{hour:%Y/%m/%d/%H}/ses-events-1-{hour:%Y-%m-%d-%H}-59-00-{uuid.UUID(int=hour.toordinal() * 24 + hour.hour)}.gz": gzip.compress(
             ("\n".join(lines) + "\n").encode(), mtime=0

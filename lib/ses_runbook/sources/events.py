@@ -109,7 +109,9 @@ def hive_type(spec: Any) -> str:
     return "string"
 
 
-def glue_ddl(location: str = "s3://BUCKET/PREFIX/", table: str = "default.ses_events", start: str = "2025/01/01/00") -> str:
+def glue_ddl(
+    location: str = "s3://BUCKET/PREFIX/", table: str = "default.ses_events", start: str = "2025/01/01/00"
+) -> str:
     """``CREATE EXTERNAL TABLE`` over the Firehose prefix, partitioned by the hour with partition
     projection (no crawler, no ``MSCK REPAIR``): what ``athena_table`` must name."""
     columns = ",\n".join(f"  `{name.lower()}` {hive_type(spec)}" for name, spec in SCHEMA.items())
@@ -527,7 +529,9 @@ def review(aws: Aws, params: Params) -> Feedback:
     try:
         return load(aws, params)
     except FeedbackError as exc:
-        return Feedback(feedback.frame([]), {"source": "events", "error": str(exc), "lookback_days": params.lookback_days})
+        return Feedback(
+            feedback.frame([]), {"source": "events", "error": str(exc), "lookback_days": params.lookback_days}
+        )
 
 
 def cause_for(aws: Aws, params: Params) -> dict[str, Any] | None:
