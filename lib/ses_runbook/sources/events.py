@@ -379,7 +379,10 @@ def connect(folder: Path) -> duckdb.DuckDBPyConnection:
     # deferred: duckdb (about 60 MiB): only when the event store is read
     import duckdb
 
-    con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY, "temp_directory": str(folder / "spill")})
+    # a database file, not memory: the window's table is paged out beyond the limit instead of held
+    con = duckdb.connect(
+        str(folder / "events.duckdb"), config={"memory_limit": DUCKDB_MEMORY, "temp_directory": str(folder / "spill")}
+    )
     for statement in DUCKDB_PRELUDE:
         con.execute(statement)
     return con
@@ -424,10 +427,52 @@ def duckdb_frame(read: StoreRead, params: Params, folder: Path) -> tuple[pd.Data
             "SELECT count(*), count(*) FILTER (WHERE coalesce(eventtype, notificationtype) IS NULL OR mail IS NULL) "
             "FROM events"
         ).fetchone() or (0, 0)
-        df = con.execute(frame_sql("events", params)).df()
+        con.execute("CREATE TABLE frame AS " + frame_sql("events", params))
+        df = compact(con)
     finally:
         con.close()
     return df, {**counts, "records": int(records), "other_schema": int(other)}
+
+
+# Columns whose values repeat (a type, a From, a domain): handed to pandas as categories, then as
+# one string object per distinct value, so a million rows hold pointers, not a million copies.
+REPEATING = (
+    "type",
+    "recipient_domain",
+    "bounce_type",
+    "bounce_subtype",
+    "status",
+    "complaint_type",
+    "delay_type",
+    "reject_reason",
+    "source",
+    "source_arn",
+    "caller",
+    "tags",
+    "format",
+)
+
+
+def compact(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Table ``frame`` (``FRAME_SQL``'s result) as the plain frame ``feedback.frame`` makes, built
+    without a Python string per repeated value or per time: the repeating columns come over as ENUMs
+    (pandas categories), the times as timestamps."""
+    con.execute("SET TimeZone = 'UTC'")
+    columns = []
+    for column in COLUMNS:
+        if column in REPEATING:
+            con.execute(
+                f'CREATE TYPE "enum_{column}" AS ENUM (SELECT DISTINCT "{column}" FROM frame WHERE "{column}" IS NOT NULL)'
+            )
+            columns.append(f'CAST("{column}" AS "enum_{column}") AS "{column}"')
+        elif column in ("time", "mail_time"):
+            columns.append(f'TRY_CAST("{column}" AS TIMESTAMPTZ) AS "{column}"')
+        else:
+            columns.append(f'"{column}"')
+    df = con.execute(f'SELECT {", ".join(columns)} FROM frame ORDER BY "time"').df()
+    for column in REPEATING:  # the dtype DuckDB gives a text column: str, or object when all missing
+        df[column] = df[column].astype("str" if df[column].notna().any() else object)
+    return df
 
 
 # -- Athena ------------------------------------------------------------------------------------
