@@ -279,3 +279,15 @@ def test_the_readme_shows_the_glue_table_and_the_policy_the_code_builds() -> Non
     ):
         assert allows(policy, iam_action(service, operation)), (service, operation)
     assert "athena:StartQueryExecution" not in json.dumps(event_store_policy("s3://b/p/"))
+
+
+@pytest.mark.parametrize("sandbox", [SPIKE], indirect=True)
+def test_09_feedback_from_the_store_names_what_the_queue_names(sandbox, tmp_path) -> None:
+    out = tmp_path / "r"
+    sandbox.cli("run", "09_feedback", "--out", str(out), "--jobs", "1", "-p", "events_s3", sandbox.box.events_s3)
+    shown = json.dumps(json.loads((out / "09_feedback.ipynb").read_text(encoding="utf-8"))["cells"])
+    queue = feedback.review(Aws(sandbox.params), sandbox.params)
+    named = feedback.cause_text(feedback.cause(queue, sandbox.params))
+    assert "responsible: recipient domain mail.sunsetisp.example" in named
+    assert json.dumps(named) in shown  # the same sentence: the same domain, From, caller and tags
+    assert f"of {sandbox.box.events_s3} under" in shown and "from queue" not in shown
