@@ -447,11 +447,15 @@ def counts_by_type(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+COUNTED = ("Bounce", "Complaint")  # the kinds the per-domain and per-source tables count
+
+
 def by(df: pd.DataFrame, column: str, top: int = 10) -> pd.DataFrame:
     """Bounces (permanent, transient) and complaints per value of ``column``, biggest first, with shares."""
     # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
+    df = df[df["type"].isin(COUNTED)]  # only these are counted: a million deliveries need not be tabulated
     if df.empty:
         return pd.DataFrame(columns=[column, "permanent_bounces", "transient_bounces", "complaints", "total", "share"])
     kind = pd.Series(_kinds(df), index=df.index)
@@ -479,6 +483,7 @@ def by_source(df: pd.DataFrame) -> pd.DataFrame:
     # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
+    df = df[df["type"].isin(COUNTED)]
     if df.empty:
         return pd.DataFrame(
             columns=[
