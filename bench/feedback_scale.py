@@ -51,7 +51,7 @@ SPIKE = ("no-reply@thephenom.app", "api-mailer", {"service": "api", "list": "imp
 
 # The analysis the child process runs and times: what 09_feedback computes, nothing shown.
 CHILD = """
-import json, sys, time
+import json, resource, sys, time
 started = time.perf_counter()
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.aws import Aws
@@ -65,7 +65,8 @@ feedback.removal_summary(feedback.removals(df))
 cause = feedback.cause_text(feedback.cause(fb, params))
 wall = time.perf_counter() - started
 hwm = [int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
-print(json.dumps({"wall": wall, "hwm_kib": hwm, "rows": len(df), "cause": cause, "notes": events.notes_text(fb.notes)}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "hwm_kib": hwm, "rows": len(df), "cause": cause, "notes": events.notes_text(fb.notes)}))
 """
 
 
@@ -199,6 +200,10 @@ def main() -> int:
             restore_env(previous)
     print(result["notes"])
     print(f"cause: {result['cause']}")
+    load = os.getloadavg()[0]
+    print(
+        f"analysis: {result['wall']:.1f} s wall, {result['cpu']:.1f} s CPU (all threads), load average {load:.1f} on {os.cpu_count()} cores"
+    )
     print(
         f"feedback at scale: {args.events:,} events in {result['wall']:.1f} s (target <= 10 s at 1,000,000), "
         f"peak RSS {result['hwm_kib'] / 1024:.0f} MiB (target <= 1024)"

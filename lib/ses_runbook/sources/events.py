@@ -331,7 +331,7 @@ def list_window(aws: Aws, params: Params) -> list[dict[str, Any]]:
     try:
         with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(listed))) as pool:
             pages = list(pool.map(one, listed))
-    except botocore.exceptions.ClientError as exc:
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise _error(params, exc, "s3", "ListObjectsV2") from None
     return [o for page in pages for o in page if o["Key"][len(root) : len(root) + 13] in wanted]
 
@@ -355,6 +355,8 @@ def fetch_window(aws: Aws, params: Params, folder: Path) -> StoreRead:
         except botocore.exceptions.ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None  # gone since the listing (a lifecycle rule): nothing to read
+            raise _error(params, exc, "s3", "GetObject") from None
+        except botocore.exceptions.BotoCoreError as exc:  # no connection, a read timeout
             raise _error(params, exc, "s3", "GetObject") from None
         return path
 
@@ -488,7 +490,7 @@ def athena_query(aws: Aws, params: Params, sql: str) -> list[list[str | None]]:
         request["ResultConfiguration"] = {"OutputLocation": params.athena_output_s3}
     try:
         qid = aws.call("athena", "StartQueryExecution", **request)["QueryExecutionId"]
-    except botocore.exceptions.ClientError as exc:
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise _error(params, exc, "athena", "StartQueryExecution") from None
     client = aws.client("athena")  # polled and paged directly: each answer differs, none may be memoized
     deadline = time.monotonic() + params.athena_timeout_s
@@ -496,7 +498,7 @@ def athena_query(aws: Aws, params: Params, sql: str) -> list[list[str | None]]:
     while True:
         try:
             status = client.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
-        except botocore.exceptions.ClientError as exc:
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise _error(params, exc, "athena", "GetQueryExecution") from None
         state = status.get("State")
         if state == "SUCCEEDED":
@@ -519,7 +521,7 @@ def athena_query(aws: Aws, params: Params, sql: str) -> list[list[str | None]]:
             page_args["NextToken"] = token
         try:
             page = client.get_query_results(**page_args)
-        except botocore.exceptions.ClientError as exc:
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
             raise _error(params, exc, "athena", "GetQueryResults") from None
         for row in page.get("ResultSet", {}).get("Rows", []):
             rows.append([cell.get("VarCharValue") for cell in row.get("Data", [])])
