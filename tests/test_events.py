@@ -18,7 +18,7 @@ from ses_runbook.core.errors import ParameterError
 from ses_runbook.core.iampolicy import allows, event_store_policy
 from ses_runbook.sandbox import notifications
 from ses_runbook.sources import events, feedback
-from support import ROOT
+from support import ROOT, closed_port
 
 SPIKE = "bounce-spike"
 
@@ -291,3 +291,20 @@ def test_09_feedback_from_the_store_names_what_the_queue_names(sandbox, tmp_path
     assert "responsible: recipient domain mail.sunsetisp.example" in named
     assert json.dumps(named) in shown  # the same sentence: the same domain, From, caller and tags
     assert f"of {sandbox.box.events_s3} under" in shown and "from queue" not in shown
+
+
+def test_an_unreachable_store_is_one_line_naming_the_call(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    with closed_port() as port:
+        params = params_mod.load(
+            overrides={
+                "endpoint_url": f"http://127.0.0.1:{port}",
+                "events_s3": "s3://ses-events/ses-events/",
+                "max_attempts": 1,
+                "as_of": "2026-11-01T00:00:00Z",
+            },
+        )
+        error = events.review(Aws(params), params).notes["error"]
+    assert error.startswith("event store s3://ses-events/ses-events/: 127.0.0.1:") and "s3.ListObjectsV2" in error
+    assert "\n" not in error
