@@ -67,6 +67,51 @@ def _sns_destination(ctx: Context, topic: str) -> dict[str, Any]:
     return {"kind": "SNS", "target": _name(topic), "level": "ok", "readers": readers}
 
 
+def firehose_destination(ctx: Context, stream_arn: str) -> dict[str, Any]:
+    """A configuration set's Firehose destination: the stream must exist and deliver to an S3 bucket
+    that exists (the event store ``events_s3`` reads). Firehose ``DescribeDeliveryStream``, then S3
+    ``ListObjectsV2`` of one key under its prefix (AccessDenied there: the check errors, naming s3:ListBucket)."""
+    name = _name(stream_arn).rsplit("/", 1)[-1]
+    try:
+        stream = ctx.aws.call("firehose", "DescribeDeliveryStream", DeliveryStreamName=name)[
+            "DeliveryStreamDescription"
+        ]
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return {
+                "kind": "Firehose",
+                "target": name,
+                "level": "fail",
+                "why": f"Firehose stream {name} does not exist",
+            }
+        raise
+    found = [
+        d.get("ExtendedS3DestinationDescription") or d.get("S3DestinationDescription")
+        for d in stream.get("Destinations", [])
+    ]
+    s3 = [d for d in found if d]
+    if not s3:
+        return {
+            "kind": "Firehose",
+            "target": name,
+            "level": "fail",
+            "why": f"Firehose stream {name} has no S3 destination: no event store holds the events",
+        }
+    bucket, prefix = s3[0].get("BucketARN", "").rsplit(":", 1)[-1], s3[0].get("Prefix") or ""
+    try:
+        ctx.aws.call("s3", "ListObjectsV2", Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return {
+                "kind": "Firehose",
+                "target": name,
+                "level": "fail",
+                "why": f"Firehose stream {name} delivers to bucket {bucket}, which does not exist",
+            }
+        raise
+    return {"kind": "Firehose", "target": name, "level": "ok", "readers": [f"s3://{bucket}/{prefix}"]}
+
+
 def identities(ctx: Context) -> list[str]:
     """The identities the mail goes out under: the sender address and its domain."""
     return sorted({ctx.params.domain, ctx.params.sender})
@@ -95,7 +140,8 @@ def destinations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
 
     Calls SES ``GetIdentityNotificationAttributes`` (domain and sender in one), SESv2 ``GetEmailIdentity``,
     ``GetConfigurationSetEventDestinations`` when a default configuration set exists, SNS
-    ``ListSubscriptionsByTopic`` per topic.
+    ``ListSubscriptionsByTopic`` per topic, Firehose ``DescribeDeliveryStream`` and S3 ``ListObjectsV2``
+    (one key) per Firehose destination.
     """
     if "feedback_destinations" in ctx.cache:
         return ctx.cache["feedback_destinations"]
@@ -125,9 +171,11 @@ def destinations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
                 via = f"configuration set {config_set} ({dest.get('Name')})"
                 if "SnsDestination" in dest:
                     out[kind].append({**_sns_destination(ctx, dest["SnsDestination"]["TopicArn"]), "via": via})
+                if "KinesisFirehoseDestination" in dest:
+                    arn = dest["KinesisFirehoseDestination"].get("DeliveryStreamArn", "")
+                    out[kind].append({**firehose_destination(ctx, arn), "via": via})
                 for key, label in (
                     ("EventBridgeDestination", "EventBridge"),
-                    ("KinesisFirehoseDestination", "Firehose"),
                     ("CloudWatchDestination", "CloudWatch"),
                 ):
                     if key in dest:

@@ -54,8 +54,15 @@ WRITE_OPERATIONS: dict[str, str] = {
 # ChangeMessageVisibility back to 0 right after, so the messages stay for their other readers as if
 # never read. Neither deletes nor changes a message; both are needed to read a queue at all, so
 # they are allowed in a read-only run. DeleteMessage is not here: it needs allow_writes.
+# Running a query on the event store (Athena) changes nothing in the account either: Athena reads the
+# Glue table and writes the result to the workgroup's output location, the query's own scratch space.
 READ_PATH_OPERATIONS = frozenset(
-    {"sqs.ReceiveMessage", "sqs.ChangeMessageVisibility", "sqs.ChangeMessageVisibilityBatch"}
+    {
+        "sqs.ReceiveMessage",
+        "sqs.ChangeMessageVisibility",
+        "sqs.ChangeMessageVisibilityBatch",
+        "athena.StartQueryExecution",
+    }
 )
 # The IAM action prefix of each service, for naming what AccessDenied is missing.
 _IAM_PREFIX = {"sesv2": "ses", "ses": "ses", "cloudwatch": "cloudwatch", "iam": "iam", "sts": "sts"}

@@ -27,6 +27,8 @@ ENDPOINT_PREFIXES = {
     "sns": "sns",
     "sqs": "sqs",
     "s3": "s3",
+    "athena": "athena",  # the event store's engine for a fleet (sources/events.py)
+    "firehose": "firehose",  # a configuration set's event destination (feedback.notifications)
 }
 
 

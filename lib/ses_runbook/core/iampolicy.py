@@ -44,3 +44,56 @@ def allows(documents: dict[str, Any] | str | Iterable[dict[str, Any] | str], act
             allowed |= hit and effect == "allow"
             denied |= hit and effect == "deny"
     return allowed and not denied
+
+
+def event_store_policy(events_s3: str, athena_output_s3: str | None = None) -> dict[str, Any]:
+    """What reading the event store needs beyond the read-only policy: listing and reading the
+    Firehose prefix (DuckDB), and, for Athena, running a query over the Glue table. Athena writes each
+    query's result to the workgroup's output location (``athena_output_s3``), so that location, and
+    only it, needs writing; reading the table's objects goes through the same S3 read actions."""
+    bucket, _, prefix = events_s3.removeprefix("s3://").partition("/")
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "EventStoreList",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": f"arn:aws:s3:::{bucket}",
+            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+        },
+        {
+            "Sid": "EventStoreRead",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
+        },
+        {"Sid": "EventDestination", "Effect": "Allow", "Action": ["firehose:DescribeDeliveryStream"], "Resource": "*"},
+    ]
+    if athena_output_s3:
+        out_bucket, _, out_prefix = athena_output_s3.removeprefix("s3://").partition("/")
+        statements += [
+            {
+                "Sid": "AthenaQuery",
+                "Effect": "Allow",
+                "Action": ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "AthenaCatalog",
+                "Effect": "Allow",
+                "Action": ["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
+                "Resource": "*",
+            },
+            {
+                "Sid": "AthenaResults",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:GetBucketLocation",
+                    "s3:ListBucket",
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:AbortMultipartUpload",
+                ],
+                "Resource": [f"arn:aws:s3:::{out_bucket}", f"arn:aws:s3:::{out_bucket}/{out_prefix}*"],
+            },
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -102,6 +102,22 @@ class Params(BaseModel):
     feedback_low_redrive_ok: bool = Field(
         False, description="read a queue that dead-letters messages after fewer than 10 receives"
     )
+    events_s3: str | None = Field(
+        None,
+        description="s3://bucket/prefix/ of the SES event store (Firehose's YYYY/MM/DD/HH/ layout); None: the queue",
+    )
+    events_path: str | None = Field(
+        None, description="local folder holding the event store (same layout as events_s3); None: not used"
+    )
+    events_engine: str = Field("duckdb", description="engine reading the event store: duckdb (in-process) or athena")
+    athena_workgroup: str = Field("primary", description="Athena workgroup the event store is queried in")
+    athena_output_s3: str | None = Field(
+        None, description="s3:// location Athena writes query results to; None: the workgroup's own"
+    )
+    athena_table: str = Field("default.ses_events", description="Glue table (database.table) over the event store")
+    athena_timeout_s: float = Field(
+        300.0, description="seconds an Athena query may run before the read gives up", gt=0, le=3600
+    )
     message_file: str | None = Field(
         None, description="saved message (.eml, 'show original') to judge (10_mail_tester); None: send a probe"
     )
@@ -197,6 +213,46 @@ class Params(BaseModel):
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
         return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @field_validator("events_s3", "athena_output_s3")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$", value):
+            raise ValueError(f"'{value}' is not an S3 location; allowed: s3://bucket/prefix/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("events_path")
+    @classmethod
+    def _events_path(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        path = Path(value).expanduser()
+        if not path.is_dir():
+            raise ValueError(f"'{value}' is not a folder; allowed: a folder holding YYYY/MM/DD/HH/ event files")
+        return str(path)
+
+    @field_validator("events_engine")
+    @classmethod
+    def _events_engine(cls, value: str) -> str:
+        if value not in ("duckdb", "athena"):
+            raise ValueError(f"'{value}' is not an engine; allowed: duckdb, athena")
+        return value
+
+    @field_validator("athena_workgroup")
+    @classmethod
+    def _workgroup(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9._-]{1,128}$", value):
+            raise ValueError(f"'{value}' is not a workgroup name; allowed: letters, digits, . _ -")
+        return value
+
+    @field_validator("athena_table")
+    @classmethod
+    def _athena_table(cls, value: str) -> str:
+        if not re.match(r"^([a-z0-9_]{1,255}\.)?[a-z0-9_]{1,255}$", value):
+            raise ValueError(f"'{value}' is not a Glue table name; allowed: database.table in lower case, digits, _")
+        return value
 
     @field_validator("message_kind")
     @classmethod
@@ -375,8 +431,8 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "sender",
         "lookback_days",
         "feedback_queue_url",
-        "feedback_max_messages",
-        "feedback_low_redrive_ok",
+        "events_s3",
+        "events_engine",
         "feedback_export_file",
         "show_addresses",
         "alarm_topic_arn",

@@ -18,7 +18,7 @@ from ses_runbook.core.results import CheckResult
 from ses_runbook.remediation.catalogue import SYMPTOMS, Facts, checks_for, facts_for, symptom_ids
 from ses_runbook.remediation.diagnosis import Diagnosis, walk_symptom
 from ses_runbook.remediation.fixes import apply_fixes, plan_fixes
-from ses_runbook.sources import feedback
+from ses_runbook.sources import events
 
 if TYPE_CHECKING:
     from ses_runbook.core.params import Params
@@ -48,7 +48,7 @@ def _trace_results(params: Params, aws: Aws) -> list[CheckResult]:
 def read_facts(params: Params, aws: Aws, names: set[str]) -> Facts:
     """What the steps to be shown need beside the check results, read once with the run's clients
     (so the calls count with the run's): the spike's cause from the feedback queue."""
-    return Facts(feedback_cause=feedback.cause_for(aws, params) if "feedback_cause" in names else None)
+    return Facts(feedback_cause=events.cause_for(aws, params) if "feedback_cause" in names else None)
 
 
 def diagnose(params: Params, symptom: str = "auto", aws: Aws | None = None, fix: bool | None = None) -> Diagnosis:

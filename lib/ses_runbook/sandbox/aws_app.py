@@ -177,6 +177,8 @@ class SesLayer:
         if service == "ses" and path.startswith("/v2/"):
             service = "sesv2"
             operation, path_args = sesv2_operation(method, path)
+        if service == "athena" and not environ.get("HTTP_X_AMZ_TARGET"):
+            operation, path_args = rest_operation("athena", method, path)
         self.count(service, operation)
         if self.fault is not None:
             faulty = self.fault(service, operation)
@@ -208,6 +210,8 @@ class SesLayer:
                 answer = self.get_metric_data(json.loads(body or b"{}"), environ)
                 if answer is not None:
                     return self._json(start_response, 200, answer, "application/x-amz-json-1.0")
+            elif service == "athena":
+                return self.athena(environ, start_response, operation, _v2_args(environ, body, path_args))
             elif service == "iam" and operation in ("GenerateCredentialReport", "GetCredentialReport"):
                 return self._xml(start_response, operation, self.iam_credential_report(operation), IAM_XMLNS)
             elif service == "ses":
@@ -487,7 +491,7 @@ class SesLayer:
         if service == "sesv2":
             body = json.dumps({"message": message}).encode()
             headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "AccessDeniedException")]
-        elif service in ("cloudwatch", "sqs"):  # JSON protocols
+        elif service in ("cloudwatch", "sqs", "athena", "firehose"):  # JSON protocols
             body = json.dumps({"__type": "AccessDenied", "message": message}).encode()
             headers = [("Content-Type", "application/x-amz-json-1.0")]
         else:
@@ -498,6 +502,43 @@ class SesLayer:
             headers = [("Content-Type", "text/xml")]
         start_response("403 Forbidden", headers + [("Content-Length", str(len(body)))])
         return [body]
+
+    # -- Athena --------------------------------------------------------------------------
+    def athena(
+        self, environ: dict[str, Any], start_response: StartResponse, operation: str, request: dict[str, Any]
+    ) -> Iterable[bytes]:
+        """Athena's REST requests (botocore's protocol) handed to moto in the JSON protocol it speaks,
+        and GetQueryResults in pages of ``MaxResults`` rows with a ``NextToken``, as Athena pages them
+        (moto hands back every staged row at once)."""
+        answer: dict[str, Any] = {}
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Callable[[bytes], None]:
+            answer["status"], answer["headers"] = status, headers
+            return lambda _: None
+
+        payload = json.dumps({k: v for k, v in request.items() if k not in ("NextToken", "MaxResults")}).encode()
+        moto_environ = {
+            **environ,
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/",
+            "QUERY_STRING": "",
+            "HTTP_X_AMZ_TARGET": f"AmazonAthena.{operation}",
+            "CONTENT_TYPE": "application/x-amz-json-1.1",
+            "CONTENT_LENGTH": str(len(payload)),
+            "wsgi.input": io.BytesIO(payload),
+        }
+        body = b"".join(self.moto_app(moto_environ, capture))
+        if operation != "GetQueryResults" or not answer.get("status", "").startswith("200"):
+            start_response(answer["status"], answer["headers"])
+            return [body]
+        result = json.loads(body)
+        rows = result.get("ResultSet", {}).get("Rows", [])
+        start = int(request.get("NextToken") or 0)
+        size = max(1, min(int(request.get("MaxResults") or 1000), 1000))
+        result.setdefault("ResultSet", {})["Rows"] = rows[start : start + size]
+        if start + size < len(rows):
+            result["NextToken"] = str(start + size)
+        return self._json(start_response, 200, result, "application/x-amz-json-1.1")
 
     # -- SQS ---------------------------------------------------------------------------
     def _queue(self, url: str) -> Any:
@@ -1012,22 +1053,26 @@ def _json_default(value: Any) -> Any:
     raise TypeError(type(value))
 
 
-_SESV2_OPS: list[tuple[str, re.Pattern[str], str]] | None = None
+_REST_OPS: dict[str, list[tuple[str, re.Pattern[str], str]]] = {}
 
 
 def sesv2_operation(method: str, path: str) -> tuple[str, dict[str, str]]:
     """Name a SESv2 REST request, and its path parameters, from botocore's own service model."""
-    global _SESV2_OPS
-    if _SESV2_OPS is None:
-        model = botocore.session.get_session().get_service_model("sesv2")
+    return rest_operation("sesv2", method, path)
+
+
+def rest_operation(service: str, method: str, path: str) -> tuple[str, dict[str, str]]:
+    """Name a REST request of ``service``, and its path parameters, from botocore's own service model."""
+    if service not in _REST_OPS:
+        model = botocore.session.get_session().get_service_model(service)
         ops: list[tuple[str, re.Pattern[str], str]] = []
         for name in model.operation_names:
             http = model.operation_model(name).http
             uri = http["requestUri"].split("?")[0]
             regex = re.sub(r"\\{([^}]+)\\}", lambda m: f"(?P<{m.group(1).rstrip('+')}>[^/]+)", re.escape(uri))
             ops.append((http["method"], re.compile(f"^{regex}$"), name))
-        _SESV2_OPS = sorted(ops, key=lambda o: -len(o[1].pattern))
-    for verb, pattern, name in _SESV2_OPS:
+        _REST_OPS[service] = sorted(ops, key=lambda o: -len(o[1].pattern))
+    for verb, pattern, name in _REST_OPS[service]:
         match = pattern.match(path)
         if verb == method and match:
             return name, {k: unquote(v) for k, v in match.groupdict().items()}

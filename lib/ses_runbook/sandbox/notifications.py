@@ -8,6 +8,7 @@ mailbox simulator becomes the notification SES would publish for it. The JSON fo
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 import uuid
@@ -310,6 +311,33 @@ def recipient_notifications(scenario: Scenario, end: datetime) -> list[tuple[dat
             message = {"notificationType": "Reject", "mail": mail_obj, "reject": {"reason": "Bad content"}}
         out.append((when, message))
     return out
+
+
+EVENTS_BUCKET = "ses-events"  # the sandbox's Firehose destination bucket
+EVENTS_PREFIX = "ses-events/"  # its prefix: objects under ses-events/YYYY/MM/DD/HH/
+FIREHOSE_DELAY = timedelta(seconds=75)  # from the event to its delivery to S3 (Firehose's buffer interval)
+
+
+def as_event(message: dict[str, Any]) -> dict[str, Any]:
+    """An identity notification as a configuration set's event destination publishes it (``eventType``)."""
+    return {"eventType": message["notificationType"], **{k: v for k, v in message.items() if k != "notificationType"}}
+
+
+def firehose_objects(items: list[tuple[datetime, dict[str, Any]]], prefix: str = EVENTS_PREFIX) -> dict[str, bytes]:
+    """The notifications as Firehose delivers events to S3: one gzip JSON-lines object per hour of
+    delivery under ``prefix/YYYY/MM/DD/HH/``, named as Firehose names them."""
+    by_hour: dict[datetime, list[str]] = {}
+    for when, message in items:
+        delivered = (when + FIREHOSE_DELAY).astimezone(timezone.utc)
+        by_hour.setdefault(delivered.replace(minute=0, second=0, microsecond=0), []).append(
+            json.dumps(as_event(message))
+        )
+    return {
+        f"{prefix}{hour:%Y/%m/%d/%H}/ses-events-1-{hour:%Y-%m-%d-%H}-59-00-{uuid.UUID(int=hour.toordinal() * 24 + hour.hour)}.gz": gzip.compress(
+            ("\n".join(lines) + "\n").encode(), mtime=0
+        )
+        for hour, lines in sorted(by_hour.items())
+    }
 
 
 def simulator_outcome(

@@ -137,7 +137,7 @@ class Sandbox:
                 s3store.save(
                     s3store.client(self.endpoint_url, self.scenario.region),
                     self.s3_dir,
-                    skip=frozenset({self.scenario.mail.inbound_bucket}),
+                    skip=frozenset({self.scenario.mail.inbound_bucket, notifications.EVENTS_BUCKET}),
                 )
             except Exception as exc:  # noqa: BLE001 - stopping must finish
                 logging.getLogger(__name__).warning("sandbox S3 not saved to %s: %s", self.s3_dir, exc)
@@ -231,7 +231,7 @@ class Sandbox:
             s3store.client(self.endpoint_url, self.scenario.region),
             self.scenario.region,
             self.s3_dir,
-            skip=frozenset({self.scenario.mail.inbound_bucket}),
+            skip=frozenset({self.scenario.mail.inbound_bucket, notifications.EVENTS_BUCKET}),
         )
         self.layer.reset_calls()
 
@@ -327,6 +327,7 @@ class Sandbox:
         region = self.scenario.region
         sns, sqs = self.client("sns"), self.client("sqs")
         self.feedback_queue_url = None
+        self.events_s3: str | None = None
         topic = sns.create_topic(Name=FEEDBACK_TOPIC)["TopicArn"] if fb.topic else None
         if topic and fb.subscription == "sqs":
             self.feedback_queue_url = sqs.create_queue(
@@ -361,12 +362,26 @@ class Sandbox:
             from moto.sqs.models import Message
 
             queue = sqs_backends[ACCOUNT][region].get_queue(FEEDBACK_QUEUE)
-            for when, message in notifications.queue_notifications(self.scenario, self.world.points, self.world.as_of):
+            items = notifications.queue_notifications(self.scenario, self.world.points, self.world.as_of)
+            for when, message in items:
                 item = Message(
                     str(uuid.UUID(int=rng.getrandbits(128))), notifications.envelope(message, topic, when, rng)
                 )
                 item.sent_timestamp = int((when + timedelta(milliseconds=180)).timestamp() * 1000)  # type: ignore[assignment]  # moto types it None until sent
                 queue._messages.append(item)
+            self._seed_events(items)
+
+    def _seed_events(self, items: list[tuple[datetime, dict[str, Any]]]) -> None:
+        """The same notifications as a configuration set's Firehose destination stores them in S3
+        (``events_s3``), straight into moto's bucket (a PutObject per hour would cost seconds a start)."""
+        # deferred: moto (1.5 s): only when the sandbox starts; its constants and scenarios stay cheap
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[ACCOUNT]["aws"]
+        backend.create_bucket(notifications.EVENTS_BUCKET, self.scenario.region)
+        for key, body in notifications.firehose_objects(items).items():
+            backend.put_object(notifications.EVENTS_BUCKET, key, body)
+        self.events_s3 = f"s3://{notifications.EVENTS_BUCKET}/{notifications.EVENTS_PREFIX}"
 
     # -- IAM enforcement ---------------------------------------------------------------
     def create_role_user(self, name: str, policy_document: str | dict) -> tuple[str, str]:

@@ -451,11 +451,15 @@ def counts_by_type(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+COUNTED = ("Bounce", "Complaint")  # the kinds the per-domain and per-source tables count
+
+
 def by(df: pd.DataFrame, column: str, top: int = 10) -> pd.DataFrame:
     """Bounces (permanent, transient) and complaints per value of ``column``, biggest first, with shares."""
     # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
+    df = df[df["type"].isin(COUNTED)]  # only these are counted: a million deliveries need not be tabulated
     if df.empty:
         return pd.DataFrame(columns=[column, "permanent_bounces", "transient_bounces", "complaints", "total", "share"])
     kind = pd.Series(_kinds(df), index=df.index)
@@ -483,6 +487,7 @@ def by_source(df: pd.DataFrame) -> pd.DataFrame:
     # deferred: pandas and numpy (about 40 MiB, 0.3 s): only where a frame is built; `check` never loads them
     import pandas as pd
 
+    df = df[df["type"].isin(COUNTED)]
     if df.empty:
         return pd.DataFrame(
             columns=[
@@ -752,7 +757,7 @@ def cause_text(cause: dict[str, Any] | None) -> str:
     ]
     detail = cause.get("bounce_subtype") or cause.get("complaint_type")
     why = f"; most are {detail['value']} ({detail['share']:.0%})" if detail else ""
-    head = f"{cause['count']} {cause['kind']} between {cause['since']} and {cause['until']} UTC ({cause['before_count']} in the days before on the queue)"
+    head = f"{cause['count']} {cause['kind']} between {cause['since']} and {cause['until']} UTC ({cause['before_count']} in the days before)"
     top = cause.get("recipient_domain")
     if not _stands_out(top):
         spread = (
