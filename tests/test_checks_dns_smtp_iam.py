@@ -28,7 +28,7 @@ from ses_runbook.checks import iam as iam_checks
 from ses_runbook.checks import smtp as smtp_checks
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.results import CheckResult, Report, Status
-from ses_runbook.core.smtpcred import derive_smtp_password
+from ses_runbook.core.smtpcred import derive_sigv2_password, derive_smtp_password, password_kind
 from ses_runbook.remediation import CAUSES, CONFIRMED, Facts, diagnose
 from ses_runbook.runs import views
 from ses_runbook.sandbox import mail
@@ -242,6 +242,9 @@ EXPECTED = {
     "mail-from-mx-missing": {"identity.mail_from": "fail"},
     "smtp-credentials-rotated": {"smtp.auth": "fail"},
     "smtp-key-inactive": {"smtp.auth": "fail", "iam.smtp_users": "fail"},
+    "smtp-password-is-iam-secret": {"smtp.auth": "fail"},
+    "smtp-password-sigv2": {"smtp.auth": "fail"},
+    "smtp-password-other-region": {"smtp.auth": "fail"},
     "suppression-growth": {"suppression.list": "warn"},
 }
 
@@ -321,7 +324,7 @@ def test_inactive_key_is_named(sandbox: Running) -> None:
     assert row["status"] == "Inactive" and row["depended_on"] == "SES_SMTP_USERNAME"
 
 
-@on("healthy", "smtp-credentials-rotated", "smtp-key-inactive")
+@on("healthy", "smtp-credentials-rotated", "smtp-key-inactive", "smtp-password-is-iam-secret")
 def test_no_secret_in_the_report(sandbox: Running) -> None:
     report, secrets = report_and_secrets(sandbox)
     text = report.to_json()
@@ -364,8 +367,33 @@ def test_smtp_password_derivation_matches_aws_algorithm() -> None:
     for region in ("us-east-1", "eu-west-1", "ap-southeast-2"):
         assert derive_smtp_password(secret, region) == _aws_smtp_password(secret, region)
     assert derive_smtp_password(secret, "us-east-1") != derive_smtp_password(secret, "eu-west-1")
-    assert smtp_checks.password_shape(derive_smtp_password(secret, "us-east-1")) == "smtp-v4"
-    assert smtp_checks.password_shape(secret) == "iam-secret"
+    assert password_kind(derive_smtp_password(secret, "us-east-1")) == "smtp-v4"
+    assert password_kind(secret) == "iam-secret"
+    assert password_kind(derive_sigv2_password(secret)) == "smtp-v2"
+    assert password_kind("hunter2") == "unknown"
+
+
+# scenario -> the password's form smtp.auth reports after the 535, the key's state, and the hint naming it
+PASSWORD_FORMS = {
+    "smtp-password-is-iam-secret": ("iam-secret", "Active", "never valid for SMTP"),
+    "smtp-password-sigv2": ("smtp-v2", "Active", "retired SigV2 form"),
+    "smtp-password-other-region": ("smtp-v4", "Active", "derived for another region than us-east-1"),
+    "smtp-credentials-rotated": ("smtp-v4", "missing", "does not exist in this account"),
+}
+
+
+@on(*PASSWORD_FORMS)
+def test_535_names_the_password_form_without_revealing_it(sandbox: Running) -> None:
+    report, secrets = report_and_secrets(sandbox)
+    auth = report.by_id()["smtp.auth"]
+    kind, key_status, hint = PASSWORD_FORMS[sandbox.scenario]
+    assert (auth.status, auth.details["code"]) == (Status.FAIL, 535)
+    assert (auth.details["password_kind"], auth.details["key_status"]) == (kind, key_status)
+    assert hint in auth.summary
+    password = secrets["smtp_password"]
+    text = report.to_json()
+    # not the password, nor any 8 characters of it
+    assert not [password[i : i + 8] for i in range(len(password) - 7) if password[i : i + 8] in text]
 
 
 def test_policy_documents_url_encoded_wildcards_and_deny() -> None:

@@ -229,6 +229,26 @@ def _smtp_inactive(results: dict[str, CheckResult]) -> bool:
     return any("Inactive" in h for h in _details(results, "smtp.auth").get("diagnosis", []))
 
 
+# The password's form (smtp.auth's ``password_kind``) that names a cause of its own, and that cause.
+_PASSWORD_CAUSES = {"iam-secret": "smtp-password-is-iam-secret", "smtp-v2": "smtp-password-sigv2"}
+
+
+def _smtp_password_cause(results: dict[str, CheckResult]) -> str | None:
+    """The password cause smtp.auth's measurements point at after a 535: the raw IAM secret, a SigV2
+    password, or a version-4 password of an Active key whose user may send (derived for another region)."""
+    if not _smtp_is_535(results):
+        return None
+    d = _details(results, "smtp.auth")
+    kind = d.get("password_kind")
+    if kind in _PASSWORD_CAUSES:
+        return _PASSWORD_CAUSES[kind]
+    iam = results.get("iam.smtp_users")
+    may_send = iam is not None and iam.status in (Status.OK, Status.WARN)
+    if kind == "smtp-v4" and d.get("key_status") == "Active" and may_send:
+        return "smtp-password-other-region"
+    return None
+
+
 def _smtp_credentials(results: dict[str, CheckResult]) -> tuple[str, str]:
     unclear = _unclear(results, "smtp.auth")
     if unclear:
@@ -240,7 +260,37 @@ def _smtp_credentials(results: dict[str, CheckResult]) -> tuple[str, str]:
         return RULED_OUT, "the login failed before AUTH (see smtp-connection-problem)"
     if _smtp_inactive(results):
         return RULED_OUT, "535, but the key itself is Inactive (see smtp-key-inactive)"
-    return CONFIRMED, "smtp.auth: 535 Authentication Credentials Invalid"
+    named = _smtp_password_cause(results)
+    if named:
+        return RULED_OUT, f"535, and the password's form names the cause (see {named})"
+    return CONFIRMED, "smtp.auth: 535 Authentication Credentials Invalid" + (
+        ", and the key does not exist in this account (rotated away)"
+        if _details(results, "smtp.auth").get("key_status") == "missing"
+        else ""
+    )
+
+
+def _smtp_password(cause_id: str, what: str) -> Verdict:
+    """Confirmed when smtp.auth answered 535 and its measured password form (and key) name this cause."""
+
+    def verdict(results: dict[str, CheckResult]) -> tuple[str, str]:
+        unclear = _unclear(results, "smtp.auth")
+        if unclear:
+            return unclear
+        r = results["smtp.auth"]
+        if r.status not in _NOT_OK:
+            return RULED_OUT, "smtp.auth is ok: the services' credentials log in"
+        if not _smtp_is_535(results):
+            return RULED_OUT, "the login failed before AUTH (see smtp-connection-problem)"
+        d = _details(results, "smtp.auth")
+        if _smtp_password_cause(results) == cause_id:
+            return CONFIRMED, f"smtp.auth: 535, and {what}"
+        return RULED_OUT, (
+            f"535, but the password is {d.get('password_kind', 'of unknown form')} "
+            f"and the key {d.get('key_status', 'unknown')}"
+        )
+
+    return verdict
 
 
 def _smtp_connection(results: dict[str, CheckResult]) -> tuple[str, str]:
@@ -983,6 +1033,48 @@ def _steps_smtp_rotate(p: Params, r: dict[str, CheckResult], f: Facts) -> list[S
     ]
 
 
+def _derive_step(p: Params, why: str) -> Step:
+    """Derive the version-4 password for this region from the key's secret (AWS's documented algorithm)."""
+    return Step(
+        f"{why}: derive the SMTP password from the key's secret access key for {p.region} with AWS's documented "
+        "version-4 algorithm (https://docs.aws.amazon.com/ses/latest/dg/smtp-credentials.html); the secret is "
+        "read from the terminal, never from the command line",
+        f'python -c "from ses_runbook.core.smtpcred import derive_smtp_password as d; import getpass; '
+        f"print(d(getpass.getpass('secret: '), '{p.region}'))\"",
+        expect="a 44-character password starting with B (base64 of the version byte 0x04)",
+    )
+
+
+def _steps_smtp_password(kind: str) -> Steps:
+    why = {
+        "iam-secret": "The service holds the raw IAM secret as its password",
+        "sigv2": "The service holds a retired version-2 (SigV2) password",
+        "other-region": "The service holds a password derived for another region",
+    }[kind]
+
+    def steps(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+        rotate = _steps_smtp_rotate(p, r, f)
+        return [
+            _derive_step(p, why + " (if you still hold that key's secret)"),
+            Step(
+                f"Put the derived password in {p.smtp_password_env} of every service (the username, "
+                f"{p.smtp_username_env}, stays the key id), then restart them",
+                None,
+                kind="console",
+            ),
+            Step("Verify the services' login", "ses-runbook check --only smtp.auth", expect="smtp.auth ok (235)"),
+            Step(
+                "If the secret is lost, make a new credential instead: the runbook's guarded rotation "
+                "(08_remediation, fix new-smtp-credential, with allow_writes=true and smtp_credentials_file=PATH) "
+                "creates a key and writes the key id and the password derived for this region",
+                rotate[0].command,
+                expect=rotate[0].expect,
+            ),
+        ]
+
+    return steps
+
+
 def _steps_smtp_key(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     user = smtp_user(p, r) or "SMTP_USER"
     return [
@@ -1464,6 +1556,48 @@ CAUSES: dict[str, Cause] = {
             severity=STOPS,
         ),
         Cause(
+            "smtp-password-is-iam-secret",
+            "SMTP password is the raw IAM secret access key",
+            "The SES SMTP password is not the IAM secret access key itself but a value DERIVED from it (an HMAC for "
+            "one region). The 40-character secret pasted as the password is never valid: 535 at every login.",
+            ("smtp.auth",),
+            _steps_smtp_password("iam-secret"),
+            verdict=_smtp_password(
+                "smtp-password-is-iam-secret", "the password has the form of an IAM secret access key (40 characters)"
+            ),
+            fix="new-smtp-credential",
+            severity=STOPS,
+        ),
+        Cause(
+            "smtp-password-sigv2",
+            "SMTP password from the retired SigV2 era",
+            "SMTP passwords made before 2020 were version 2 (first byte 0x02, Signature Version 2). SES no longer "
+            "accepts them: the password must be derived again with the version-4 algorithm, for the region.",
+            ("smtp.auth",),
+            _steps_smtp_password("sigv2"),
+            verdict=_smtp_password(
+                "smtp-password-sigv2", "the password is a version-2 SMTP password (first byte 0x02, SigV2)"
+            ),
+            fix="new-smtp-credential",
+            severity=STOPS,
+        ),
+        Cause(
+            "smtp-password-other-region",
+            "SMTP password derived for another region",
+            "A version-4 SMTP password is derived from the key's secret FOR ONE REGION: the same key's password for "
+            "eu-west-1 fails at the us-east-1 endpoint. The key is Active and its user may send, so the password is "
+            "the one thing left.",
+            ("smtp.auth", "iam.smtp_users"),
+            _steps_smtp_password("other-region"),
+            verdict=_smtp_password(
+                "smtp-password-other-region",
+                "the password is a version-4 SMTP password of an Active key whose user may send: derived for another "
+                "region",
+            ),
+            fix="new-smtp-credential",
+            severity=STOPS,
+        ),
+        Cause(
             "smtp-key-inactive",
             "SMTP user's access key inactive (or the user may not send)",
             "An access key can be set Inactive in IAM (e.g. by a key-rotation policy). The SMTP password derived from "
@@ -1541,7 +1675,14 @@ SYMPTOMS: dict[str, Symptom] = {
         Symptom(
             "smtp-auth-failure",
             "SMTP auth failure from service",
-            ("smtp-credentials-wrong", "smtp-key-inactive", "smtp-connection-problem"),
+            (
+                "smtp-credentials-wrong",
+                "smtp-password-is-iam-secret",
+                "smtp-password-sigv2",
+                "smtp-password-other-region",
+                "smtp-key-inactive",
+                "smtp-connection-problem",
+            ),
             "A service (NEST, the API, webmail) cannot log in to the SES SMTP endpoint.",
             ("SMTP credentials rotated or wrong", "Regenerate SMTP credentials from IAM; update service env vars"),
         ),

@@ -89,7 +89,13 @@ class Dns(_Strict):
 
 
 class Smtp(_Strict):
-    service_password: Literal["current", "old", "none"] = "current"
+    """What the services hold as their SMTP login. ``current``: the key id and the password derived
+    from its secret for the scenario's region; ``old``: a rotated-away key; ``iam-secret``: the raw
+    secret access key as the password; ``sigv2``: the retired version-2 password of the key;
+    ``other-region``: the version-4 password derived for ``other_region``."""
+
+    service_password: Literal["current", "old", "none", "iam-secret", "sigv2", "other-region"] = "current"
+    other_region: str = "eu-west-1"
 
 
 class Suppressed(_Strict):

@@ -30,7 +30,7 @@ from ses_runbook.core.feedbackpipe import (
 )
 from ses_runbook.core.iampolicy import allows
 from ses_runbook.core.params import Params
-from ses_runbook.core.smtpcred import derive_smtp_password
+from ses_runbook.core.smtpcred import derive_sigv2_password, derive_smtp_password
 from ses_runbook.sandbox import notifications, s3store
 from ses_runbook.sandbox import scenario as scenario_mod
 from ses_runbook.sandbox.aws_app import SesLayer
@@ -277,6 +277,12 @@ class Sandbox:
         mode = self.scenario.smtp.service_password
         if mode == "current" and held:
             self.world.service_credentials = (held[0], derive_smtp_password(held[1], self.scenario.region))
+        elif mode == "iam-secret" and held:
+            self.world.service_credentials = held
+        elif mode == "sigv2" and held:
+            self.world.service_credentials = (held[0], derive_sigv2_password(held[1]))
+        elif mode == "other-region" and held:
+            self.world.service_credentials = (held[0], derive_smtp_password(held[1], self.scenario.smtp.other_region))
         elif mode == "old":
             self.world.service_credentials = (
                 OLD_KEY_ID,
