@@ -246,6 +246,7 @@ EXPECTED = {
     "smtp-password-sigv2": {"smtp.auth": "fail"},
     "smtp-password-other-region": {"smtp.auth": "fail"},
     "suppression-growth": {"suppression.list": "warn"},
+    "send-rate-throttled": {"quota.send_rate": "fail"},
 }
 
 

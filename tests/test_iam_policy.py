@@ -37,10 +37,16 @@ def test_readme_policy_is_enough_for_a_full_default_run(sandbox, tmp_path) -> No
 @pytest.mark.parametrize(
     "missing,check_ids",
     [
-        ("cloudwatch:GetMetricData", {"reputation.bounce_rate", "reputation.complaint_rate"}),
+        ("cloudwatch:GetMetricData", {"quota.send_rate", "reputation.bounce_rate", "reputation.complaint_rate"}),
         (
             "ses:GetAccount",
-            {"account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom"},
+            {
+                "account.sending_enabled",
+                "account.production_access",
+                "account.enforcement",
+                "quota.headroom",
+                "quota.send_rate",
+            },
         ),
         ("iam:GetCredentialReport", {"iam.smtp_users"}),
         ("ses:GetIdentityNotificationAttributes", {"feedback.notifications"}),

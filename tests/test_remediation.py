@@ -27,6 +27,7 @@ STAGED = {
     "bounce-spike": ("bounces-or-complaints-spike", {"bounce-spike"}),
     "complaint-spike": ("bounces-or-complaints-spike", {"complaint-spike"}),
     "quota-nearly-exhausted": ("sending-quota-hit", {"quota-exhausted"}),
+    "send-rate-throttled": ("sending-rate-exceeded", {"send-rate-exceeded"}),
     "domain-unverified": ("test-email-rejected", {"domain-not-verified"}),
     "dkim-failed": ("dkim-verification-failed", {"dkim-cname-missing"}),
     "dkim-cname-missing": ("dkim-verification-failed", {"dkim-cname-missing"}),
@@ -365,3 +366,20 @@ def test_run_04_on_a_failing_scenario_shows_the_catalogue_steps(tmp_path) -> Non
     for line in dkim["details"]["zone_lines"]:  # the records to add, as the catalogue's DNS steps give them
         assert line in text and html.escape(line) in page
     assert "aws ses verify-domain-dkim --domain thephenom.app" in text
+
+
+@pytest.mark.parametrize("sandbox", ["send-rate-throttled"], indirect=True)
+def test_rate_peak_against_max_send_rate_and_the_request_text(sandbox) -> None:
+    d = diagnose(sandbox.params, "sending-rate-exceeded")
+    rate = {r.id: r for r in d.results}["quota.send_rate"]
+    assert rate.status is Status.FAIL
+    assert (rate.details["MaxSendRate"], rate.details["period_s"]) == (14.0, 60)
+    assert rate.details["peak_per_second"] == pytest.approx(20, abs=0.5)  # the staged 20/s burst
+    assert rate.details["headroom_per_second"] < 0 and rate.details["peak_hours"][0]["peak_per_second"] >= 19.5
+    assert "454 Throttling" in rate.summary
+    finding = d.symptoms[0].findings[0]
+    assert (finding.cause.id, finding.verdict) == ("send-rate-exceeded", CONFIRMED)
+    request = next(s for s in finding.steps if s.kind == "request")
+    assert "--quota-code L-CDEF9B6B" in request.command and "<<FILL: the sending rate needed" in request.command
+    assert f"peaked at {rate.details['peak_per_second']:.1f} messages a second" in request.command
+    assert any("token bucket" in s.action for s in finding.steps)

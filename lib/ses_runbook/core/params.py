@@ -70,6 +70,9 @@ class Params(BaseModel):
     complaint_rate_fail: float = Field(0.005, description="complaint rate that fails (AWS pause 0.5 %)", ge=0, le=1)
     quota_warn: float = Field(0.80, description="share of Max24HourSend used that warns", ge=0, le=1)
     quota_fail: float = Field(1.00, description="share of Max24HourSend used that fails", ge=0, le=1)
+    send_rate_warn: float = Field(
+        0.80, description="peak per-second send rate, as a share of MaxSendRate, that warns", gt=0, le=1
+    )
     key_max_age_days: int = Field(90, description="SMTP key age that warns, in days", ge=1)
     key_unused_days: int = Field(30, description="days without use after which a key warns", ge=1)
     symptom: str = Field("auto", description="failure mode to diagnose (08_remediation); auto: all that show")

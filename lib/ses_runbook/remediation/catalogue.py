@@ -620,6 +620,84 @@ def _steps_quota(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
     ]
 
 
+def rate_request_sentences(p: Params, r: dict[str, CheckResult]) -> list[tuple[str, str | None]]:
+    """The prepared text of a sending-rate increase: only what quota.send_rate and quota.headroom measured,
+    placeholders (``<<FILL: ...>>``, ``<<CONFIRM: ...>>``) for everything else, as ``use_case_sentences``."""
+    rate = _measured(r, "quota.send_rate")
+    quota = _measured(r, "quota.headroom")
+    out: list[tuple[str, str | None]] = [
+        (f"<<CONFIRM: what {p.domain} sends from {p.sender} and why it comes in bursts>>", None)
+    ]
+    if rate and rate.get("peak_at"):
+        hours = ", ".join(h["hour"] for h in rate.get("peak_hours") or [])
+        out.append(
+            (
+                f"In the 24 hours to {p.as_of_datetime():%Y-%m-%d %H:%M} UTC the account peaked at "
+                f"{float(rate['peak_per_second']):.1f} messages a second ({rate['peak_at']}, CloudWatch Send over "
+                f"{rate['period_s']} s) against its MaxSendRate of {float(rate['MaxSendRate']):g}; the busiest hours "
+                f"were {hours}.",
+                "quota.send_rate",
+            )
+        )
+    else:
+        out.append(("<<FILL: the peak send rate (ses-runbook check --only quota.send_rate)>>", None))
+    if quota:
+        out.append(
+            (
+                f"It sent {float(quota.get('SentLast24Hours') or 0):,.0f} messages in those 24 hours "
+                f"(24-hour quota {float(quota.get('Max24HourSend') or 0):,.0f}).",
+                "quota.headroom",
+            )
+        )
+    out += [
+        ("<<FILL: the sending rate needed, in messages a second, and from when>>", None),
+        ("<<CONFIRM: the client now limits its own rate to MaxSendRate and retries 454 replies with backoff>>", None),
+    ]
+    return out
+
+
+def _steps_send_rate(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    d = _details(r, "quota.send_rate")
+    limit = float(d.get("MaxSendRate") or 14)
+    wanted = int(max(limit * 2, float(d.get("peak_per_second") or 0) * 1.5))
+    text = " ".join(sentence for sentence, _ in rate_request_sentences(p, r)).replace('"', "'")
+    return [
+        Step(
+            f"Limit the senders' own rate to MaxSendRate ({limit:g} a second, shared by every service of the "
+            "account): a token bucket that refills at that rate and holds at most that many tokens; each send "
+            "takes one token and waits when none is left. Retry a '454 Throttling' reply with exponential backoff "
+            "rather than dropping the message",
+            None,
+            kind="console",
+            expect="quota.send_rate ok: the 1-minute peak stays under the limit",
+            verify="ses-runbook check --only quota.send_rate",
+        ),
+        Step(
+            "Spread bulk jobs out of the peak hours quota.send_rate lists",
+            None,
+            kind="console",
+        ),
+        Step(
+            f"If the rate is really needed, request a higher sending rate (only a person can; prepared: {wanted} a "
+            "second). The text states only what this run measured: fill every <<FILL: ...>> and confirm every "
+            "<<CONFIRM: ...>> before sending it (Service Quotas console -> Amazon SES -> Sending rate, or a Support "
+            "case with this text)",
+            aws_command(
+                p,
+                "service-quotas",
+                "request-service-quota-increase",
+                "--service-code ses",
+                "--quota-code L-CDEF9B6B",
+                f"--desired-value {wanted}",
+            )
+            + f'   # with the case text: "{text}"',
+            kind="request",
+            expect="a request id; AWS answers within about a day",
+            verify=aws_command(p, "ses", "get-send-quota", "--query", "MaxSendRate"),
+        ),
+    ]
+
+
 def _cw(p: Params, metric: str) -> str:
     return aws_command(
         p,
@@ -1424,6 +1502,18 @@ CAUSES: dict[str, Cause] = {
             fix="reputation-alarms",
         ),
         Cause(
+            "send-rate-exceeded",
+            "sending faster than the account's MaxSendRate",
+            "SES accepts at most MaxSendRate messages a second for the whole account; every message beyond it is "
+            "refused with '454 Throttling: Maximum sending rate exceeded'. Bulk jobs and retries without a limit "
+            "of their own reach it in bursts although the daily quota has room.",
+            ("quota.send_rate", "quota.headroom"),
+            _steps_send_rate,
+            verdict=_only_fail("quota.send_rate", "near the limit, not over it"),
+            request=True,
+            severity=STOPS,
+        ),
+        Cause(
             "recipients-suppressed",
             "many recipients on the suppression list",
             "After a hard bounce or a complaint SES puts the address on the account's suppression list and silently drops "
@@ -1671,6 +1761,12 @@ SYMPTOMS: dict[str, Symptom] = {
             ("quota-exhausted", "account-in-sandbox"),
             "SES refuses mail with 'Daily message quota exceeded'.",
             ("24-hour send limit reached", "Request quota increase in SES console; review sending patterns"),
+        ),
+        Symptom(
+            "sending-rate-exceeded",
+            "Sending rate exceeded",
+            ("send-rate-exceeded", "account-in-sandbox"),
+            "Sends fail now and then with '454 Throttling: Maximum sending rate exceeded'.",
         ),
         Symptom(
             "smtp-auth-failure",

@@ -56,6 +56,14 @@ class Spike(_Strict):
     value: float  # a rate for *_rate, a multiplier for sends
 
 
+class Burst(_Strict):
+    """Minutes in which the application sent at ``per_second`` (CloudWatch's 1-minute Send sums show it)."""
+
+    start_hours_ago: float
+    minutes: int = Field(10, ge=1, le=1440)
+    per_second: float = Field(gt=0)
+
+
 class Traffic(_Strict):
     daily_sends: float = 12000
     bounce_rate: float = 0.012
@@ -63,6 +71,7 @@ class Traffic(_Strict):
     reject_rate: float = 0.0001
     reputation_window_hours: float = 24
     spikes: list[Spike] = Field(default_factory=list)
+    bursts: list[Burst] = Field(default_factory=list)
     seed: int = 7
 
 
