@@ -260,7 +260,9 @@ def send_rate_series(aws: Aws, params: Params, hours: int = 24) -> dict[str, Any
     )
     points: list[tuple[datetime, float]] = []
     for result in pages:
-        points.extend((t, float(v) / period) for t, v in zip(result.get("Timestamps", []), result.get("Values", [])))
+        points.extend(
+            (t, float(v) / period) for t, v in zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
+        )
     points.sort(key=lambda p: p[0])
     return {"period": period, "start": start, "end": end, "note": note, "points": points}
 
