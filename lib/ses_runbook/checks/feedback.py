@@ -7,6 +7,8 @@ hear when the rates climb before AWS pauses the account.
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 
 import botocore.exceptions
@@ -15,7 +17,7 @@ from ses_runbook.checks import Context, Outcome, check
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.feedbackpipe import ALARMS
 from ses_runbook.core.results import Status
-from ses_runbook.sources import ses
+from ses_runbook.sources import feedback, ses
 
 KINDS = ("Bounce", "Complaint")
 MACHINE_PROTOCOLS = {"sqs", "lambda", "http", "https", "firehose", "application"}
@@ -248,3 +250,101 @@ def alarms(ctx: Context) -> Outcome:
         )
     names = ", ".join(f"{r['alarm']} ({r['metric']} >= {r['threshold']:g})" for r in rows if r["problem"] is None)
     return Outcome(Status.OK, f"alarms notify subscribers: {names}", details)
+
+
+# delayType -> who holds the mail back (AWS: "Amazon SNS notification contents", deliveryDelay object)
+DELAY_SIDES = {
+    "InternalFailure": "ses",
+    "SendingDeferral": "ses",
+    "BYOIPHostNameLookupUnavailable": "ses",
+    "MailboxFull": "mailbox",
+    "General": "receiver",
+    "SpamDetected": "receiver",
+    "RecipientServerError": "receiver",
+    "IPFailure": "receiver",
+    "TransientCommunicationFailure": "receiver",
+    "Undetermined": "receiver",
+}
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
+
+
+def _when(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@check(
+    "feedback.delays",
+    "Mail is not held back (DeliveryDelay notifications)",
+    lambda p: feedback.receive_command(p) + "   # notificationType DeliveryDelay, and Delivery processingTimeMillis",
+    remediation="mail-arrives-late",
+    on_request=True,
+)
+def delays(ctx: Context) -> Outcome:
+    """SES publishes DeliveryDelay when a receiver (or SES itself) holds a message back, and Delivery with
+    how long the message took (processingTimeMillis). Read from the feedback queue, without consuming it:
+    the delays by type, by recipient domain and by hour, and the spread of the delivery times."""
+    p = ctx.params
+    if not p.feedback_queue_url:
+        return Outcome(Status.SKIP, "no feedback_queue_url: the DeliveryDelay notifications are read from it", {})
+    read = feedback.read_queue(ctx.aws, p)
+    rows, counts = feedback.parse(read.bodies)
+    as_of = p.as_of_datetime()
+    since = as_of - timedelta(days=p.lookback_days)
+    inside = [r for r in rows if (t := _when(r.get("time"))) is not None and since <= t <= as_of]
+    late = [r for r in inside if r["type"] == "DeliveryDelay"]
+    took = [float(r["processing_ms"]) for r in inside if r["type"] == "Delivery" and r.get("processing_ms") is not None]
+    by_type = Counter(str(r.get("delay_type") or "Undetermined") for r in late)
+    by_domain = Counter(str(r.get("recipient_domain") or "?") for r in late)
+    by_side = Counter(DELAY_SIDES.get(t, "receiver") for t in (str(r.get("delay_type")) for r in late))
+    receiver_domains = Counter(
+        str(r.get("recipient_domain") or "?")
+        for r in late
+        if DELAY_SIDES.get(str(r.get("delay_type")), "receiver") == "receiver"
+    )
+    hours = Counter(f"{t:%Y-%m-%d %H}:00 UTC" for r in late if (t := _when(r.get("time"))) is not None)
+    top_domain, top_n = receiver_domains.most_common(1)[0] if receiver_domains else (None, 0)
+    details: dict[str, Any] = {
+        "delays": len(late),
+        "by_delay_type": dict(by_type.most_common()),
+        "by_recipient_domain": dict(by_domain.most_common(10)),
+        "share_by_side": {k: round(v / len(late), 3) for k, v in by_side.items()} if late else {},
+        "top_receiving_domain": {"domain": top_domain, "share": round(top_n / sum(receiver_domains.values()), 3)}
+        if top_domain
+        else None,
+        "hours": dict(sorted(hours.items())),
+        "deliveries": len(took),
+        "processing_ms": {
+            "p50": _percentile(took, 0.5),
+            "p95": _percentile(took, 0.95),
+            "max": max(took),
+        }
+        if took
+        else None,
+        "queue": {k: read.notes.get(k) for k in ("queue", "messages_read", "read_to_end")},
+        "malformed": counts.get("malformed", 0),
+    }
+    spread = (
+        f"; deliveries took p50 {details['processing_ms']['p50'] / 1000:.1f} s, p95 "
+        f"{details['processing_ms']['p95'] / 1000:.1f} s, max {details['processing_ms']['max'] / 1000:.0f} s"
+        if took
+        else ""
+    )
+    if len(late) >= p.delay_warn:
+        kinds = ", ".join(f"{n} {t}" for t, n in by_type.most_common(3))
+        domains = ", ".join(f"{d} {n}" for d, n in by_domain.most_common(3))
+        return Outcome(
+            Status.WARN,
+            f"{len(late)} DeliveryDelay notifications in the last {p.lookback_days} days (warn at {p.delay_warn}): "
+            f"{kinds}; recipient domains {domains}{spread}",
+            details,
+        )
+    return Outcome(
+        Status.OK, f"{len(late)} DeliveryDelay notifications in the last {p.lookback_days} days{spread}", details
+    )

@@ -92,6 +92,9 @@ class Params(BaseModel):
     feedback_wait_s: int = Field(
         120, description="seconds the simulator round trip waits for its notifications", ge=1, le=900
     )
+    delay_warn: int = Field(
+        10, description="DeliveryDelay notifications on the feedback queue in the lookback that warn", ge=1
+    )
     feedback_max_messages: int = Field(10000, description="most queue messages one run reads", ge=1, le=200000)
     alarm_topic_arn: str | None = Field(
         None, description="SNS topic the reputation alarms notify (the on-call's); None: a new topic ses-alarms"

@@ -320,6 +320,33 @@ def _smtp_key(results: dict[str, CheckResult]) -> tuple[str, str]:
     )
 
 
+DELAY_SHARE = 0.5  # the share of the delays one side (or one receiving domain) must hold to be the cause
+
+
+def _delays(side: str) -> Verdict:
+    """Confirmed when feedback.delays warns and ``side`` (receiver: one receiving domain; ses; mailbox)
+    holds at least half of the DeliveryDelay notifications."""
+
+    def verdict(results: dict[str, CheckResult]) -> tuple[str, str]:
+        unclear = _unclear(results, "feedback.delays")
+        if unclear:
+            return unclear
+        r = results["feedback.delays"]
+        d = r.details
+        if r.status == Status.OK:
+            return RULED_OUT, f"feedback.delays is ok ({d.get('delays', 0)} DeliveryDelay notifications)"
+        share = float((d.get("share_by_side") or {}).get(side, 0))
+        if side == "receiver":
+            top = d.get("top_receiving_domain") or {}
+            share = share * float(top.get("share") or 0)
+            held = f"{top.get('domain')} holds {share:.0%} of the delays"
+        else:
+            held = f"{share:.0%} of the delays are {side}-side"
+        return (CONFIRMED if share >= DELAY_SHARE else RULED_OUT), held
+
+    return verdict
+
+
 # -- steps ---------------------------------------------------------------------------------
 # A marked blank in prepared text: what the team must confirm or fill in before a person sends it.
 PLACEHOLDER = re.compile(r"<<(?:CONFIRM|FILL): [^<>]*>>")
@@ -694,6 +721,71 @@ def _steps_send_rate(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Ste
             kind="request",
             expect="a request id; AWS answers within about a day",
             verify=aws_command(p, "ses", "get-send-quota", "--query", "MaxSendRate"),
+        ),
+    ]
+
+
+def _late_domain(r: dict[str, CheckResult]) -> str:
+    return str((_details(r, "feedback.delays").get("top_receiving_domain") or {}).get("domain") or "DOMAIN")
+
+
+def _steps_receiver_deferring(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    domain = _late_domain(r)
+    return [
+        Step(
+            f"Read what {domain}'s servers answer (the delayed recipients' diagnosticCode): greylisting (450/451 "
+            "'try again later') clears by itself within an hour; rate limits (421) mean too much mail at once",
+            feedback.receive_command(p),
+            expect=f"DeliveryDelay notifications for {domain} with a 4xx diagnosticCode",
+        ),
+        Step(
+            f"Spread the mail to {domain} out (smaller batches, outside the hours feedback.delays lists) and ask its "
+            "postmaster whether they limit or greylist amazonses.com; SES keeps retrying for up to 14 hours",
+            None,
+            kind="console",
+        ),
+        Step(
+            "Verify the delays stop",
+            "ses-runbook check --only feedback.delays",
+            kind="wait",
+            expect="feedback.delays ok",
+        ),
+    ]
+
+
+def _steps_ses_deferral(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    return [
+        Step(
+            "SES itself held the mail (InternalFailure, SendingDeferral): read the AWS Health Dashboard for SES in "
+            "the region, and the account's reputation (a deferral often follows high bounce or complaint rates)",
+            "https://health.aws.amazon.com/health/home#/account/dashboard/open-issues",
+            kind="console",
+        ),
+        Step(
+            "Check the reputation rates and enforcement",
+            "ses-runbook check --only reputation.bounce_rate "
+            "--only reputation.complaint_rate --only account.enforcement",
+        ),
+        Step(
+            "If neither explains it, open a Support case with the delayed messages' ids (mail.messageId)",
+            "https://console.aws.amazon.com/support/home#/case/create",
+            kind="request",
+        ),
+    ]
+
+
+def _steps_mailboxes_full(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    return [
+        Step(
+            "The recipients' mailboxes are full: SES retries, then bounces (MailboxFull). Nothing to fix on the "
+            "sending side; stop mailing addresses that stay full (they are usually abandoned)",
+            feedback.receive_command(p),
+            expect="DeliveryDelay notifications with delayType MailboxFull",
+        ),
+        Step(
+            "Export the addresses that end in a bounce and remove them from the lists (09_feedback)",
+            None,
+            kind="console",
         ),
     ]
 
@@ -1514,6 +1606,34 @@ CAUSES: dict[str, Cause] = {
             severity=STOPS,
         ),
         Cause(
+            "receiver-deferring",
+            "one receiving domain defers the mail",
+            "A receiving mail server can answer 'try again later' (4xx): greylisting of a new sender, a rate limit, "
+            "or a spam filter's deferral. SES retries for hours and publishes DeliveryDelay meanwhile; when most "
+            "delays are at one domain, that domain is holding the mail.",
+            ("feedback.delays",),
+            _steps_receiver_deferring,
+            verdict=_delays("receiver"),
+        ),
+        Cause(
+            "ses-deferral",
+            "SES itself defers the mail",
+            "DeliveryDelay with delayType InternalFailure or SendingDeferral means SES held the mail back: an "
+            "internal problem, or AWS slowing an account whose reputation is at risk.",
+            ("feedback.delays",),
+            _steps_ses_deferral,
+            verdict=_delays("ses"),
+            severity=RISKS,
+        ),
+        Cause(
+            "mailboxes-full",
+            "recipients' mailboxes are full",
+            "A full mailbox answers 452 4.2.2: SES retries (DeliveryDelay MailboxFull) and finally bounces.",
+            ("feedback.delays",),
+            _steps_mailboxes_full,
+            verdict=_delays("mailbox"),
+        ),
+        Cause(
             "recipients-suppressed",
             "many recipients on the suppression list",
             "After a hard bounce or a complaint SES puts the address on the account's suppression list and silently drops "
@@ -1761,6 +1881,12 @@ SYMPTOMS: dict[str, Symptom] = {
             ("quota-exhausted", "account-in-sandbox"),
             "SES refuses mail with 'Daily message quota exceeded'.",
             ("24-hour send limit reached", "Request quota increase in SES console; review sending patterns"),
+        ),
+        Symptom(
+            "mail-arrives-late",
+            "Mail arrives late",
+            ("receiver-deferring", "ses-deferral", "mailboxes-full"),
+            "Mail is delivered, but minutes or hours after it was sent.",
         ),
         Symptom(
             "sending-rate-exceeded",

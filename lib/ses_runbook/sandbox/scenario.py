@@ -124,6 +124,18 @@ class FeedbackCause(_Strict):
     complaint_type: str = "abuse"
 
 
+class Delays(_Strict):
+    """Late mail: DeliveryDelay notifications on the queue, and Delivery notifications with how long SES
+    took (``processingTimeMillis``); the delayed messages are finally delivered hours later."""
+
+    count: int = Field(60, ge=0, le=5000)  # DeliveryDelay notifications
+    recipient_domain: str | None = "northwind.example"  # None: spread over the usual providers
+    delay_type: str = "RecipientServerError"
+    hours_ago: float = 6  # the delays fall in the hours from then ...
+    hours: float = 3  # ... for this long
+    deliveries: int = Field(300, ge=0, le=5000)  # Delivery notifications over the last day (delayed ones included)
+
+
 class Feedback(_Strict):
     """The bounce and complaint pipeline: SNS topic, SQS queue, identity notification topics, alarms."""
 
@@ -136,6 +148,7 @@ class Feedback(_Strict):
     # moto's SQS scans the whole queue on every receive (AWS does not); shares between kinds stay true
     queue_sample: float = Field(1.0, gt=0, le=1)
     cause: FeedbackCause | None = None
+    delays: Delays | None = None
     simulator_delay_s: dict[str, float] = Field(
         default_factory=lambda: {"success": 0.4, "bounce": 0.7, "complaint": 1.1, "suppressionlist": 0.2}
     )
