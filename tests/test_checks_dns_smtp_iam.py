@@ -247,7 +247,18 @@ EXPECTED = {
     "smtp-password-other-region": {"smtp.auth": "fail"},
     "suppression-growth": {"suppression.list": "warn"},
     "send-rate-throttled": {"quota.send_rate": "fail"},
+    "config-set-destination-disabled": {"feedback.event_destinations": "fail"},
+    "alarm-on-bounce-count": {"feedback.alarms": "warn"},
 }
+
+
+@on("alarm-on-bounce-count")
+def test_alarm_lint_names_the_count_alarm_and_the_percent_threshold(sandbox: Running) -> None:
+    result = suite.check_all(sandbox.params, ids=["feedback.alarms"]).by_id()["feedback.alarms"]
+    problems = {r["alarm"]: r["problem"] for r in result.details["alarms"]}
+    assert "is on the Bounce count, not Reputation.BounceRate" in problems["ses-bounce-rate"]
+    assert "threshold 5 is 500%" in problems["ses-complaint-rate"]
+    assert result.status is Status.WARN
 
 
 @on(*EXPECTED)

@@ -51,6 +51,8 @@ STAGED = {
     "feedback-topic-no-subscribers": ("bounces-or-complaints-spike", {"feedback-not-flowing"}),
     "no-reputation-alarms": ("bounces-or-complaints-spike", {"no-reputation-alarms"}),
     "delivery-delays": ("mail-arrives-late", {"receiver-deferring"}),
+    "config-set-destination-disabled": ("events-not-published", {"event-destination-broken"}),
+    "alarm-on-bounce-count": ("bounces-or-complaints-spike", {"no-reputation-alarms"}),
 }
 # Without a feedback queue the DeliveryDelay notifications cannot be read: those causes stay undecided.
 NO_QUEUE = {"feedback-not-configured", "feedback-topic-no-subscribers"}
@@ -408,3 +410,19 @@ def test_late_mail_by_delay_type_domain_hour_and_processing_time(sandbox) -> Non
     assert "northwind.example holds 100% of the delays" in finding.note
     assert delays.to_dict()["details"]["queue"]["read_to_end"]
     assert _writes(sandbox.box) == {}  # read without consuming: nothing deleted
+
+
+@pytest.mark.parametrize("sandbox", ["config-set-destination-disabled"], indirect=True)
+def test_disabled_event_destination_is_named_with_the_command_to_enable_it(sandbox) -> None:
+    d = diagnose(sandbox.params, "events-not-published")
+    result = {r.id: r for r in d.results}["feedback.event_destinations"]
+    assert result.status is Status.FAIL
+    row = result.details["configuration_sets"][0]
+    assert (row["name"], row["missing"]) == ("thephenom-events", ["BOUNCE", "COMPLAINT", "DELIVERY_DELAY"])
+    assert row["destinations"][0]["problem"] == "disabled: SES publishes nothing to it"
+    finding = d.symptoms[0].findings[0]
+    assert (finding.cause.id, finding.verdict) == ("event-destination-broken", CONFIRMED)
+    assert "update-configuration-set-event-destination --configuration-set-name thephenom-events" in (
+        finding.steps[0].command or ""
+    )
+    assert _writes(sandbox.box) == {}

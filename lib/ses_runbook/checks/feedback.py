@@ -23,6 +23,8 @@ KINDS = ("Bounce", "Complaint")
 MACHINE_PROTOCOLS = {"sqs", "lambda", "http", "https", "firehose", "application"}
 EMAIL_PROTOCOLS = {"email", "email-json"}
 ALARM_METRICS = tuple((a.metric, a.level) for a in ALARMS)  # each rate, and the parameter its alarm must fire at
+# the counts an alarm is put on by mistake for the rate, and the rate meant
+COUNT_METRICS = (("Bounce", "Reputation.BounceRate"), ("Complaint", "Reputation.ComplaintRate"))
 
 
 def topic_subscriptions(ctx: Context, topic: str) -> list[dict[str, Any]] | None:
@@ -92,6 +94,39 @@ def configuration_set(ctx: Context) -> str | None:
     return None
 
 
+def set_destinations(ctx: Context, name: str) -> list[dict[str, Any]] | None:
+    """SESv2 ``GetConfigurationSetEventDestinations`` for one set, once per run (feedback.notifications and
+    feedback.event_destinations read the same answer); None when the set does not exist."""
+
+    def fetch() -> list[dict[str, Any]] | None:
+        try:
+            answer = ctx.aws.call("sesv2", "GetConfigurationSetEventDestinations", ConfigurationSetName=name)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+                return None
+            raise
+        return list(answer.get("EventDestinations", []))
+
+    return ctx.once(f"ses.event_destinations.{name}", fetch)
+
+
+def _firehose_destination(ctx: Context, arn: str) -> str | None:
+    """Why a Firehose stream cannot take events (Firehose ``DescribeDeliveryStream``), or None if it can."""
+    name = arn.rsplit("/", 1)[-1]
+    try:
+        answer = ctx.aws.call("firehose", "DescribeDeliveryStream", DeliveryStreamName=name)
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return f"Firehose stream {name} does not exist"
+        raise
+    status = answer.get("DeliveryStreamDescription", {}).get("DeliveryStreamStatus")
+    return None if status in (None, "ACTIVE") else f"Firehose stream {name} is {status}"
+
+
+REQUIRED_EVENTS = ("BOUNCE", "COMPLAINT")
+OPTIONAL_EVENTS = ("DELIVERY_DELAY", "REJECT", "RENDERING_FAILURE")  # checked where some destination asks for them
+
+
 def destinations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
     """Where each of Bounce and Complaint goes: identity topics and configuration-set event destinations.
 
@@ -114,9 +149,7 @@ def destinations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
                 break
     config_set = configuration_set(ctx)
     if config_set:
-        found = ctx.aws.call("sesv2", "GetConfigurationSetEventDestinations", ConfigurationSetName=config_set).get(
-            "EventDestinations", []
-        )
+        found = set_destinations(ctx, config_set) or []
         for dest in found:
             if not dest.get("Enabled", False):
                 continue
@@ -194,6 +227,13 @@ def alarms_for(ctx: Context, metric: str) -> list[dict[str, Any]]:
 def _judge_alarm(ctx: Context, alarm: dict[str, Any], level: float) -> str | None:
     """Why this alarm would not warn anyone in time, or None if it would."""
     threshold = alarm.get("Threshold")
+    if threshold is not None and threshold > 1:
+        return (
+            f"{alarm['AlarmName']}'s threshold {threshold:g} is {threshold:.0%}: the reputation rates are fractions "
+            f"({level:g} is {level:.2%}), so it never fires"
+        )
+    if str(alarm.get("TreatMissingData", "missing")).lower() == "breaching":
+        return f"{alarm['AlarmName']} treats missing data as breaching: it fires in every quiet hour without mail"
     if threshold is None or threshold > level:
         return f"{alarm['AlarmName']} fires at {threshold}, above the warn level {level}"
     if not alarm.get("ActionsEnabled", False):
@@ -240,6 +280,23 @@ def alarms(ctx: Context) -> Outcome:
             problems.append(f"no alarm on {metric}")
         elif not good:
             problems.append("; ".join(v for v in verdicts.values() if v))
+    for count, rate in COUNT_METRICS:
+        for a in alarms_for(ctx, count):
+            why = (
+                f"{a['AlarmName']} is on the {count} count, not {rate}: a count (threshold {a.get('Threshold')}) "
+                "says nothing about the rate AWS judges"
+            )
+            rows.append(
+                {
+                    "metric": count,
+                    "alarm": a["AlarmName"],
+                    "threshold": a.get("Threshold"),
+                    "actions_enabled": a.get("ActionsEnabled"),
+                    "actions": [_name(x) for x in a.get("AlarmActions", [])],
+                    "problem": why,
+                }
+            )
+            problems.append(why)
     details = {"alarms": rows}
     if problems:
         return Outcome(
@@ -348,3 +405,91 @@ def delays(ctx: Context) -> Outcome:
     return Outcome(
         Status.OK, f"{len(late)} DeliveryDelay notifications in the last {p.lookback_days} days{spread}", details
     )
+
+
+@check(
+    "feedback.event_destinations",
+    "Configuration sets publish bounces and complaints to a working destination",
+    lambda p: aws_command(
+        p, "sesv2", "get-configuration-set-event-destinations", "--configuration-set-name CONFIGURATION_SET"
+    ),
+    remediation="events-not-published",
+)
+def event_destinations(ctx: Context) -> Outcome:
+    """The sender identity's default configuration set and those the parameters name: each must exist, and
+    its enabled destinations must take BOUNCE and COMPLAINT (and DELIVERY_DELAY, REJECT, RENDERING_FAILURE
+    where a destination was meant to) to an SNS topic with a confirmed subscriber, a Firehose stream that
+    exists, EventBridge or CloudWatch. A disabled destination publishes nothing, silently."""
+    default = configuration_set(ctx)
+    names = list(dict.fromkeys(([default] if default else []) + list(ctx.params.configuration_sets)))
+    details: dict[str, Any] = {"default_configuration_set": default, "configuration_sets": []}
+    if not names:
+        return Outcome(
+            Status.OK,
+            "no configuration set: the sender identity has no default one and configuration_sets names none "
+            "(the identity's notification topics carry the feedback: feedback.notifications)",
+            details,
+        )
+    fails, warns = [], []
+    for name in names:
+        found = set_destinations(ctx, name)
+        row: dict[str, Any] = {"name": name, "exists": found is not None, "destinations": [], "missing": []}
+        details["configuration_sets"].append(row)
+        if found is None:
+            fails.append(f"configuration set {name} does not exist: mail sent with it is refused")
+            continue
+        covered: set[str] = set()
+        wanted: set[str] = set(REQUIRED_EVENTS)
+        for dest in found:
+            types = sorted(dest.get("MatchingEventTypes", []))
+            wanted |= set(types) & set(OPTIONAL_EVENTS)
+            problem = None
+            kind, target = "?", dest.get("Name")
+            if "SnsDestination" in dest:
+                topic = dest["SnsDestination"].get("TopicArn", "")
+                kind, target = "SNS", _name(topic)
+                sns = _sns_destination(ctx, topic)
+                problem = sns.get("why") if sns["level"] == "fail" else None
+            elif "KinesisFirehoseDestination" in dest:
+                stream = dest["KinesisFirehoseDestination"].get("DeliveryStreamArn", "")
+                kind, target = "Firehose", stream.rsplit("/", 1)[-1]
+                problem = _firehose_destination(ctx, stream)
+            elif "EventBridgeDestination" in dest:
+                kind, target = "EventBridge", dest["EventBridgeDestination"].get("EventBusArn", "").rsplit("/", 1)[-1]
+            elif "CloudWatchDestination" in dest:
+                kind = "CloudWatch"
+            if not dest.get("Enabled", False):
+                problem = "disabled: SES publishes nothing to it"
+            elif problem is None and kind != "CloudWatch":
+                covered |= set(types)
+            row["destinations"].append(
+                {
+                    "name": dest.get("Name"),
+                    "enabled": bool(dest.get("Enabled", False)),
+                    "types": types,
+                    "kind": kind,
+                    "target": target,
+                    "problem": problem,
+                }
+            )
+            if problem:
+                warns.append(f"{name}/{dest.get('Name')} ({kind} {target}): {problem}")
+        row["missing"] = sorted(wanted - covered)
+        required = [t for t in REQUIRED_EVENTS if t not in covered]
+        optional = [t for t in OPTIONAL_EVENTS if t in wanted and t not in covered]
+        if required:
+            fails.append(
+                f"configuration set {name} publishes no {' or '.join(required)} event to a working destination"
+            )
+        if optional:
+            warns.append(f"configuration set {name} publishes no {', '.join(optional)} event to a working destination")
+    text = "; ".join(fails + warns)
+    if fails:
+        return Outcome(Status.FAIL, f"{text}: notifications silently stop", details)
+    if warns:
+        return Outcome(Status.WARN, text, details)
+    listed = ", ".join(
+        f"{r['name']} -> " + ", ".join(f"{d['kind']} {d['target']}" for d in r["destinations"] if d["enabled"])
+        for r in details["configuration_sets"]
+    )
+    return Outcome(Status.OK, f"bounces and complaints published: {listed}", details)

@@ -61,6 +61,10 @@ class Params(BaseModel):
     smtp_users: list[str] = Field(
         default_factory=list, description="IAM users services send with (must have an active key)"
     )
+    configuration_sets: list[str] = Field(
+        default_factory=list,
+        description="configuration sets the services send with, beside the sender identity's default one",
+    )
     connect_timeout_s: float = Field(5.0, description="AWS connect timeout in seconds", gt=0, le=120)
     read_timeout_s: float = Field(20.0, description="AWS read timeout in seconds", gt=0, le=300)
     max_attempts: int = Field(6, description="AWS attempts per call (adaptive retries)", ge=1, le=20)
@@ -198,6 +202,15 @@ class Params(BaseModel):
             host, _, port = str(entry).rpartition(":") if str(entry).count(":") == 1 else (str(entry), "", "")
             if port and not (port.isdigit() and 0 < int(port) < 65536):
                 raise ValueError(f"'{entry}' is not host or host:port")
+        return value
+
+    @field_validator("configuration_sets", mode="before")
+    @classmethod
+    def _configuration_sets(cls, value: Any) -> Any:
+        value = _words(value)
+        for entry in value or []:
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(entry).strip()):
+                raise ValueError(f"'{entry}' is not a configuration set name; allowed: letters, digits, _ and -")
         return value
 
     @field_validator("unsuppress", mode="before")

@@ -790,6 +790,75 @@ def _steps_mailboxes_full(p: Params, r: dict[str, CheckResult], f: Facts) -> lis
     ]
 
 
+def _steps_event_destinations(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    steps: list[Step] = []
+    for row in _details(r, "feedback.event_destinations").get("configuration_sets", []):
+        name = row["name"]
+        if not row.get("exists"):
+            steps.append(
+                Step(
+                    f"Configuration set {name} does not exist: create it, or stop naming it (the sender identity's "
+                    "default set, or the services' X-SES-CONFIGURATION-SET header)",
+                    aws_command(p, "sesv2", "create-configuration-set", f"--configuration-set-name {name}"),
+                    verify=aws_command(p, "sesv2", "get-configuration-set", f"--configuration-set-name {name}"),
+                )
+            )
+            continue
+        for dest in row.get("destinations", []):
+            if not dest.get("problem"):
+                continue
+            types = sorted(set(dest.get("types") or []) | {"BOUNCE", "COMPLAINT"})
+            if not dest.get("enabled"):
+                steps.append(
+                    Step(
+                        f"Enable event destination {dest['name']} of {name} with BOUNCE and COMPLAINT among its "
+                        "event types (a write: the runbook does not make it)",
+                        aws_command(
+                            p,
+                            "sesv2",
+                            "update-configuration-set-event-destination",
+                            f"--configuration-set-name {name}",
+                            f"--event-destination-name {dest['name']}",
+                            f"--event-destination 'Enabled=true,MatchingEventTypes={','.join(types)}'",
+                        ),
+                        expect="no output (HTTP 200)",
+                        verify=aws_command(
+                            p,
+                            "sesv2",
+                            "get-configuration-set-event-destinations",
+                            f"--configuration-set-name {name}",
+                        )
+                        + "   # expect Enabled true",
+                    )
+                )
+            else:
+                steps.append(
+                    Step(
+                        f"Repair the target of {name}/{dest['name']}: {dest['problem']} (an SNS topic needs a "
+                        "confirmed subscriber: 09_feedback's pipeline, fix feedback-pipeline)",
+                        None,
+                        kind="console",
+                    )
+                )
+        if row.get("missing") and not any(d.get("problem") for d in row.get("destinations", [])):
+            steps.append(
+                Step(
+                    f"Add the event types {', '.join(row['missing'])} to a working destination of {name}",
+                    aws_command(
+                        p, "sesv2", "get-configuration-set-event-destinations", f"--configuration-set-name {name}"
+                    ),
+                )
+            )
+    steps.append(
+        Step(
+            "Verify",
+            "ses-runbook check --only feedback.event_destinations --only feedback.notifications",
+            expect="both ok",
+        )
+    )
+    return steps
+
+
 def _cw(p: Params, metric: str) -> str:
     return aws_command(
         p,
@@ -1585,6 +1654,16 @@ CAUSES: dict[str, Cause] = {
             fix="feedback-pipeline",
         ),
         Cause(
+            "event-destination-broken",
+            "a configuration set does not publish bounces and complaints",
+            "Mail sent with a configuration set publishes its events through the set's event destinations. A "
+            "destination that is disabled, lacks the BOUNCE or COMPLAINT event type, or points at a topic or "
+            "stream that is gone publishes nothing, and no error says so: the notifications silently stop.",
+            ("feedback.event_destinations",),
+            _steps_event_destinations,
+            severity=RISKS,
+        ),
+        Cause(
             "no-reputation-alarms",
             "no alarm on the bounce and complaint rates",
             "AWS recommends CloudWatch alarms on Reputation.BounceRate and ComplaintRate at the review levels: without "
@@ -1881,6 +1960,12 @@ SYMPTOMS: dict[str, Symptom] = {
             ("quota-exhausted", "account-in-sandbox"),
             "SES refuses mail with 'Daily message quota exceeded'.",
             ("24-hour send limit reached", "Request quota increase in SES console; review sending patterns"),
+        ),
+        Symptom(
+            "events-not-published",
+            "Events not published",
+            ("event-destination-broken", "feedback-not-flowing"),
+            "Bounce, complaint or delivery events stopped arriving where the team reads them.",
         ),
         Symptom(
             "mail-arrives-late",

@@ -110,6 +110,9 @@ class SesLayer:
             "GetSuppressedDestination": self.v2_get_suppressed,
             "DeleteSuppressedDestination": self.v2_delete_suppressed,
             "PutSuppressedDestination": self.v2_put_suppressed,
+            "ListConfigurationSets": self.v2_list_configuration_sets,
+            "GetConfigurationSet": self.v2_get_configuration_set,
+            "GetConfigurationSetEventDestinations": self.v2_event_destinations,
         }
         # SQS reads that moto answers too slowly or wrongly for a queue of thousands: its ReceiveMessage
         # recounts the whole queue once per message returned (seconds per call), and its
@@ -848,6 +851,41 @@ class SesLayer:
             result["NextToken"] = str(start + size)
         return result
 
+    def _configuration_set(self, name: str) -> Any:
+        found = next((c for c in self.world.scenario.configuration_sets if c.name == name), None)
+        if found is None:
+            raise SesError("NotFoundException", f"Configuration set <{name}> does not exist.", 404)
+        return found
+
+    def v2_list_configuration_sets(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ConfigurationSets": [c.name for c in self.world.scenario.configuration_sets]}
+
+    def v2_get_configuration_set(self, args: dict[str, Any]) -> dict[str, Any]:
+        found = self._configuration_set(args["ConfigurationSetName"])
+        return {"ConfigurationSetName": found.name, "SendingOptions": {"SendingEnabled": True}}
+
+    def v2_event_destinations(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The configuration set's event destinations in SESv2's shape (SNS, Firehose, EventBridge, CloudWatch)."""
+        found = self._configuration_set(args["ConfigurationSetName"])
+        out = []
+        for dest in found.destinations:
+            item: dict[str, Any] = {"Name": dest.name, "Enabled": dest.enabled, "MatchingEventTypes": dest.types}
+            if dest.kind == "sns":
+                item["SnsDestination"] = {"TopicArn": f"arn:aws:sns:{self.region}:{ACCOUNT}:{dest.target}"}
+            elif dest.kind == "firehose":
+                item["KinesisFirehoseDestination"] = {
+                    "DeliveryStreamArn": f"arn:aws:firehose:{self.region}:{ACCOUNT}:deliverystream/{dest.target}",
+                    "IamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ses-firehose",
+                }
+            elif dest.kind == "eventbridge":
+                item["EventBridgeDestination"] = {
+                    "EventBusArn": f"arn:aws:events:{self.region}:{ACCOUNT}:event-bus/{dest.target}"
+                }
+            else:
+                item["CloudWatchDestination"] = {"DimensionConfigurations": []}
+            out.append(item)
+        return {"EventDestinations": out}
+
     def v2_get_identity(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args["EmailIdentity"]
         identity = self.world.identity_view(name)
@@ -879,7 +917,12 @@ class SesLayer:
                     ),
                 }
             )
+        default_set = next(
+            (c.name for c in self.world.scenario.configuration_sets if name.lower() in map(str.lower, c.default_for)),
+            None,
+        )
         return {
+            **({"ConfigurationSetName": default_set} if default_set else {}),
             "IdentityType": "DOMAIN" if identity.is_domain else "EMAIL_ADDRESS",
             "FeedbackForwardingStatus": True,
             "VerifiedForSendingStatus": identity.verification == "Success",

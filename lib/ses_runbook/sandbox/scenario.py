@@ -136,6 +136,22 @@ class Delays(_Strict):
     deliveries: int = Field(300, ge=0, le=5000)  # Delivery notifications over the last day (delayed ones included)
 
 
+class EventDestination(_Strict):
+    """One event destination of a configuration set."""
+
+    name: str
+    enabled: bool = True
+    types: list[str] = Field(default_factory=lambda: ["BOUNCE", "COMPLAINT", "DELIVERY"])
+    kind: Literal["sns", "firehose", "eventbridge", "cloudwatch"] = "sns"
+    target: str = "ses-feedback"  # the SNS topic's or Firehose stream's name
+
+
+class ConfigurationSet(_Strict):
+    name: str
+    default_for: list[str] = Field(default_factory=list)  # identities whose default configuration set it is
+    destinations: list[EventDestination] = Field(default_factory=list)
+
+
 class Feedback(_Strict):
     """The bounce and complaint pipeline: SNS topic, SQS queue, identity notification topics, alarms."""
 
@@ -149,6 +165,8 @@ class Feedback(_Strict):
     queue_sample: float = Field(1.0, gt=0, le=1)
     cause: FeedbackCause | None = None
     delays: Delays | None = None
+    # further alarms, as CloudWatch PutMetricAlarm arguments (AlarmActions name topics by name: ses-alarms)
+    extra_alarms: list[dict[str, Any]] = Field(default_factory=list)
     simulator_delay_s: dict[str, float] = Field(
         default_factory=lambda: {"success": 0.4, "bounce": 0.7, "complaint": 1.1, "suppressionlist": 0.2}
     )
@@ -182,6 +200,7 @@ class Scenario(_Strict):
     smtp: Smtp = Field(default_factory=Smtp)
     suppressed: list[Suppressed] = Field(default_factory=list)
     feedback: Feedback = Field(default_factory=Feedback)
+    configuration_sets: list[ConfigurationSet] = Field(default_factory=list)
     mail: Mail = Field(default_factory=Mail)
 
     def dkim_tokens(self, domain: str) -> list[str]:

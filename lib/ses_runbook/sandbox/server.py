@@ -359,6 +359,19 @@ class Sandbox:
             for alarm in ALARMS:  # at the runbook's default warn levels, where feedback.alarms wants them
                 threshold = Params.model_fields[alarm.level].default
                 cloudwatch.put_metric_alarm(**alarm_request(alarm, threshold, alarm_topic))
+        if fb.extra_alarms:
+            alarm_topic = sns.create_topic(Name=ALARM_TOPIC)["TopicArn"]
+            if not fb.alarms:
+                sns.subscribe(TopicArn=alarm_topic, Protocol="email", Endpoint="oncall@thephenom.app")
+            cloudwatch = self.client("cloudwatch")
+            for extra in fb.extra_alarms:
+                request = {"Namespace": "AWS/SES", "Statistic": "Average", "Period": 3600, "EvaluationPeriods": 1}
+                request.update(extra)
+                request["AlarmActions"] = [
+                    a if a.startswith("arn:") else f"arn:aws:sns:{region}:{ACCOUNT}:{a}"
+                    for a in extra.get("AlarmActions", [ALARM_TOPIC])
+                ]
+                cloudwatch.put_metric_alarm(**request)
         if self.feedback_queue_url and topic:
             rng = random.Random(self.scenario.traffic.seed + 13)
             # Straight into moto's queue, stamped with when SNS delivered them: moto's SendMessage recounts
