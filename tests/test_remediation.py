@@ -53,6 +53,7 @@ STAGED = {
     "delivery-delays": ("mail-arrives-late", {"receiver-deferring"}),
     "config-set-destination-disabled": ("events-not-published", {"event-destination-broken"}),
     "alarm-on-bounce-count": ("bounces-or-complaints-spike", {"no-reputation-alarms"}),
+    "account-under-review": ("sending-paused", {"account-under-review"}),
 }
 # Without a feedback queue the DeliveryDelay notifications cannot be read: those causes stay undecided.
 NO_QUEUE = {"feedback-not-configured", "feedback-topic-no-subscribers"}
