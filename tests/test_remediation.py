@@ -427,3 +427,41 @@ def test_disabled_event_destination_is_named_with_the_command_to_enable_it(sandb
         finding.steps[0].command or ""
     )
     assert _writes(sandbox.box) == {}
+
+
+@pytest.mark.parametrize("sandbox", ["account-under-review"], indirect=True)
+def test_review_evidence_pack_measured_facts_placeholders_mode_600(sandbox, tmp_path) -> None:
+    from ses_runbook.runs import evidence
+
+    path = tmp_path / "review-evidence.md"
+    params = sandbox.load(review_evidence_file=str(path))
+    d = diagnose(params, "sending-paused")
+    assert [f.cause.id for f in d.confirmed] == ["account-under-review"] and d.exit_code == 1
+    written = evidence.write_review_evidence(params, d.aws, d.results)
+    assert written == path and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    text = path.read_text(encoding="utf-8")
+    assert "Enforcement status: PROBATION; review case 172938465019" in text
+    assert "Account-level suppression list on for BOUNCE, COMPLAINT" in text
+    assert "Bounce rate (Reputation.BounceRate): 1.2" in text and "Volume: " in text
+    assert "<<FILL: " in text and "<<CONFIRM: " in text
+    assert _writes(sandbox.box) == {}  # nothing written to the account
+    with pytest.raises(Exception, match="exists"):  # never overwritten
+        evidence.write_review_evidence(params, d.aws, d.results)
+    link = tmp_path / "link.md"
+    link.symlink_to(tmp_path / "elsewhere.md")
+    with pytest.raises(Exception, match="exists"):  # never through a symlink, even a dangling one
+        evidence.write_review_evidence(sandbox.load(review_evidence_file=str(link)), d.aws, d.results)
+    assert not (tmp_path / "elsewhere.md").exists()
+
+
+@pytest.mark.parametrize("sandbox", ["healthy"], indirect=True)
+def test_healthy_confirms_none_of_the_new_symptoms(sandbox) -> None:
+    for symptom in (
+        "mail-arrives-late",
+        "sending-rate-exceeded",
+        "smtp-auth-failure",
+        "events-not-published",
+        "sending-paused",
+    ):
+        d = diagnose(sandbox.params, symptom)
+        assert d.confirmed == [] and d.exit_code == 0, (symptom, [f.cause.id for f in d.confirmed])

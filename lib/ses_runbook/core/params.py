@@ -89,6 +89,11 @@ class Params(BaseModel):
     feedback_queue_url: str | None = Field(
         None, description="SQS queue subscribed to the feedback topic, read without consuming; None: not read"
     )
+    review_evidence_file: str | None = Field(
+        None,
+        description="file review-evidence.md is written to when the account is under review or paused "
+        "(mode 600, never overwritten); None: not written",
+    )
     feedback_export_file: str | None = Field(
         None, description="CSV the addresses to remove are written to (mode 600; 09_feedback); None: not written"
     )
