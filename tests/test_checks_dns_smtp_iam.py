@@ -25,8 +25,10 @@ import ses_runbook.core.params
 from ses_runbook.checks import Context, message, run, suite
 from ses_runbook.checks import dns as dns_checks
 from ses_runbook.checks import iam as iam_checks
+from ses_runbook.checks import reputation as reputation_checks
 from ses_runbook.checks import smtp as smtp_checks
 from ses_runbook.core.aws import Aws
+from ses_runbook.core.errors import DnsError
 from ses_runbook.core.results import CheckResult, Report, Status
 from ses_runbook.core.smtpcred import derive_sigv2_password, derive_smtp_password, password_kind
 from ses_runbook.remediation import CAUSES, CONFIRMED, Facts, diagnose
@@ -249,7 +251,35 @@ EXPECTED = {
     "send-rate-throttled": {"quota.send_rate": "fail"},
     "config-set-destination-disabled": {"feedback.event_destinations": "fail"},
     "alarm-on-bounce-count": {"feedback.alarms": "warn"},
+    "domain-blocklisted": {"reputation.blocklists": "fail"},
 }
+
+
+@on("domain-blocklisted")
+def test_blocklists_listed_refused_and_a_silent_list(sandbox: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = suite.check_all(sandbox.params, ids=["reputation.blocklists"]).by_id()["reputation.blocklists"]
+    states = {(r["zone"], r["item"]): r["state"] for r in result.details["results"]}
+    assert states[("dbl.spamhaus.org", "thephenom.app")] == "listed"
+    assert states[("bl.spamcop.net", "198.51.100.23")] == "listed"
+    assert states[("zen.spamhaus.org", "198.51.100.23")] == "refused"  # 127.255.255.254: never a listing
+    assert states[("multi.surbl.org", "mail.thephenom.app")] == "not listed"
+    assert result.status is Status.FAIL and "not a listing" in result.summary
+    assert "198.51.100.23 on zen.spamhaus.org" not in result.summary
+    # a list that does not answer is that list's error; the others still answer
+    real = reputation_checks.Lookup.query
+
+    def silent(self, name: str, rtype: str):
+        if name.endswith("bl.spamcop.net"):
+            raise DnsError(f"DNS: no answer within 3 s for {name} {rtype}")
+        return real(self, name, rtype)
+
+    monkeypatch.setattr(reputation_checks.Lookup, "query", silent)
+    again = suite.check_all(sandbox.params, ids=["reputation.blocklists"]).by_id()["reputation.blocklists"]
+    states = {(r["zone"], r["item"]): r["state"] for r in again.details["results"]}
+    assert states[("bl.spamcop.net", "198.51.100.23")] == "error"
+    assert states[("dbl.spamhaus.org", "thephenom.app")] == "listed"
+    assert states[("b.barracudacentral.org", "198.51.100.23")] == "not listed"
+    assert "no answer from bl.spamcop.net" in again.summary
 
 
 @on("alarm-on-bounce-count")

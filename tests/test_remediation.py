@@ -54,6 +54,7 @@ STAGED = {
     "config-set-destination-disabled": ("events-not-published", {"event-destination-broken"}),
     "alarm-on-bounce-count": ("bounces-or-complaints-spike", {"no-reputation-alarms"}),
     "account-under-review": ("sending-paused", {"account-under-review"}),
+    "domain-blocklisted": ("emails-going-to-spam", {"domain-blocklisted"}),
 }
 # Without a feedback queue the DeliveryDelay notifications cannot be read: those causes stay undecided.
 NO_QUEUE = {"feedback-not-configured", "feedback-topic-no-subscribers"}

@@ -142,7 +142,8 @@ def test_checks_come_in_the_runbooks_order_whichever_module_was_imported_first()
     ids = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert ids == [
         "account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom",
-        "quota.send_rate", "reputation.bounce_rate", "reputation.complaint_rate", "identity.verification", "identity.dkim",
+        "quota.send_rate", "reputation.bounce_rate", "reputation.complaint_rate", "reputation.blocklists",
+        "identity.verification", "identity.dkim",
         "identity.mail_from", "dns.dkim", "dns.spf", "dns.dmarc", "smtp.auth", "iam.smtp_users",
         "suppression.list", "feedback.notifications", "feedback.alarms", "feedback.event_destinations",
     ]  # fmt: skip

@@ -8,6 +8,7 @@ sandbox points notebooks at itself without editing them), YAML files (``-f``) an
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import types
@@ -60,6 +61,18 @@ class Params(BaseModel):
     smtp_password_env: str = Field("SES_SMTP_PASSWORD", description="environment variable holding the SMTP password")
     smtp_users: list[str] = Field(
         default_factory=list, description="IAM users services send with (must have an active key)"
+    )
+    blocklist_domain_zones: list[str] = Field(
+        default_factory=lambda: ["dbl.spamhaus.org", "multi.surbl.org", "multi.uribl.com"],
+        description="DNS blocklists the sending and MAIL FROM domains are looked up in",
+    )
+    blocklist_ip_zones: list[str] = Field(
+        default_factory=lambda: ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"],
+        description="DNS blocklists the sending IPs are looked up in",
+    )
+    sending_ips: list[str] = Field(
+        default_factory=list,
+        description="IPv4 addresses mail leaves from (a probe's Received chain), beside the dedicated IPs",
     )
     configuration_sets: list[str] = Field(
         default_factory=list,
@@ -207,6 +220,26 @@ class Params(BaseModel):
             host, _, port = str(entry).rpartition(":") if str(entry).count(":") == 1 else (str(entry), "", "")
             if port and not (port.isdigit() and 0 < int(port) < 65536):
                 raise ValueError(f"'{entry}' is not host or host:port")
+        return value
+
+    @field_validator("blocklist_domain_zones", "blocklist_ip_zones", mode="before")
+    @classmethod
+    def _zones(cls, value: Any) -> Any:
+        value = _words(value)
+        for entry in value or []:
+            if not re.fullmatch(r"(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}", str(entry).strip()):
+                raise ValueError(f"'{entry}' is not a DNS zone; allowed: names such as zen.spamhaus.org")
+        return value
+
+    @field_validator("sending_ips", mode="before")
+    @classmethod
+    def _ips(cls, value: Any) -> Any:
+        value = _words(value)
+        for entry in value or []:
+            try:
+                ipaddress.IPv4Address(str(entry).strip())
+            except ValueError:
+                raise ValueError(f"'{entry}' is not an IPv4 address") from None
         return value
 
     @field_validator("configuration_sets", mode="before")

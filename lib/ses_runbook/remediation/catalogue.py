@@ -859,6 +859,57 @@ def _steps_event_destinations(p: Params, r: dict[str, CheckResult], f: Facts) ->
     return steps
 
 
+DELIST = {
+    "spamhaus.org": "https://check.spamhaus.org/",
+    "spamcop.net": "https://www.spamcop.net/bl.shtml",
+    "barracudacentral.org": "https://www.barracudacentral.org/rbl/removal-request",
+    "surbl.org": "https://surbl.org/surbl-analysis",
+    "uribl.com": "https://admin.uribl.com/",
+}
+
+
+def _steps_blocklisted(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    d = _details(r, "reputation.blocklists")
+    steps = [
+        Step(
+            "Find why it was listed first (a delisting without the cause fixed is undone within days): the bounce and "
+            "complaint rates, a list import, a compromised sender (bounces-or-complaints-spike, 09_feedback)",
+            "ses-runbook diagnose bounces-or-complaints-spike",
+        )
+    ]
+    for row in d.get("results", []):
+        if row.get("state") != "listed":
+            continue
+        site = next((url for suffix, url in DELIST.items() if row["zone"].endswith(suffix)), None)
+        steps.append(
+            Step(
+                f"Request the removal of {row['item']} from {row['zone']} (return code {', '.join(row.get('codes', []))})"
+                + (" at the list's own page" if site else ""),
+                site or f"the operator of {row['zone']}",
+                kind="request",
+                verify=dig_command(
+                    p,
+                    "A",
+                    f"{row['item']}.{row['zone']}"
+                    if row["kind"] == "domain"
+                    else ".".join(reversed(row["item"].split("."))) + f".{row['zone']}",
+                )
+                + "   # expect no answer (NXDOMAIN)",
+            )
+        )
+    if d.get("shared_ips", True):
+        steps.append(
+            Step(
+                "The account sends from AWS's shared IPs: AWS manages their listings; the team keeps its own rates low "
+                "(or leases dedicated IPs to be judged on its own mail alone)",
+                None,
+                kind="console",
+            )
+        )
+    steps.append(Step("Verify", "ses-runbook check --only reputation.blocklists", kind="wait", expect="ok"))
+    return steps
+
+
 def _cw(p: Params, metric: str) -> str:
     return aws_command(
         p,
@@ -1797,6 +1848,17 @@ CAUSES: dict[str, Cause] = {
             verdict=_only_fail("message.unsubscribe", "the headers are there but not DKIM-signed"),
         ),
         Cause(
+            "domain-blocklisted",
+            "sending domain or IP on a DNS blocklist",
+            "Receivers look the sending domain and IP up in DNS blocklists (Spamhaus, SpamCop, Barracuda, SURBL, "
+            "URIBL); a listed one is filed as spam or refused. A list's 127.255.255.x answer only says it refused "
+            "the question (a public resolver, or over quota) and is never taken for a listing.",
+            ("reputation.blocklists",),
+            _steps_blocklisted,
+            verdict=_only_fail("reputation.blocklists", "a list refused or did not answer: not a listing"),
+            request=True,
+        ),
+        Cause(
             "message-judged-spam",
             "the message authenticates but is judged spam",
             "With SPF, DKIM and DMARC passing, the provider's spam filter still files the message as spam: content "
@@ -2007,6 +2069,7 @@ SYMPTOMS: dict[str, Symptom] = {
                 "spf-permerror",
                 "message-missing-unsubscribe",
                 "complaint-spike",
+                "domain-blocklisted",
                 "message-judged-spam",
             ),
             "Mail arrives, but in the spam folder.",

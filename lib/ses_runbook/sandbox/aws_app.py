@@ -111,6 +111,7 @@ class SesLayer:
             "DeleteSuppressedDestination": self.v2_delete_suppressed,
             "PutSuppressedDestination": self.v2_put_suppressed,
             "ListConfigurationSets": self.v2_list_configuration_sets,
+            "GetDedicatedIps": self.v2_dedicated_ips,
             "GetConfigurationSet": self.v2_get_configuration_set,
             "GetConfigurationSetEventDestinations": self.v2_event_destinations,
         }
@@ -856,6 +857,14 @@ class SesLayer:
         if found is None:
             raise SesError("NotFoundException", f"Configuration set <{name}> does not exist.", 404)
         return found
+
+    def v2_dedicated_ips(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "DedicatedIps": [
+                {"Ip": ip, "WarmupStatus": "DONE", "WarmupPercentage": 100, "PoolName": "ses-default-dedicated-pool"}
+                for ip in self.world.scenario.account.dedicated_ips
+            ]
+        }
 
     def v2_list_configuration_sets(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ConfigurationSets": [c.name for c in self.world.scenario.configuration_sets]}

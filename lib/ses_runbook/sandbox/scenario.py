@@ -33,6 +33,7 @@ class Account(_Strict):
     website_url: str = "https://thephenom.app"
     review_status: str = "GRANTED"
     review_case_id: str | None = None
+    dedicated_ips: list[str] = Field(default_factory=list)  # none: the account sends from AWS's shared IPs
 
 
 class Identity(_Strict):
