@@ -343,7 +343,7 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "smtp_password_env",
         "smtp_users",
     ),
-    "01_quota_and_statistics": ("quota_warn", "quota_fail"),
+    "01_quota_and_statistics": ("quota_warn", "quota_fail", "send_rate_warn"),
     "02_send_test_email": (
         "domain",
         "sender",
@@ -354,7 +354,7 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
     ),
     "03_domain_verification": ("domain",),
     "04_dkim": ("domain", "sender", "dns_nameservers", "dns_timeout_s"),
-    "05_account_sending": ("domain",),
+    "05_account_sending": ("domain", "review_evidence_file", "reports_root"),
     "06_smtp_credentials": (
         "smtp_users",
         "key_max_age_days",
@@ -366,6 +366,9 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "smtp_password_env",
     ),
     "07_cloudwatch_metrics": (
+        "blocklist_domain_zones",
+        "blocklist_ip_zones",
+        "sending_ips",
         "lookback_days",
         "metrics_period_s",
         "bounce_rate_warn",
@@ -400,6 +403,8 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "alarm_topic_arn",
         "bounce_rate_warn",
         "complaint_rate_warn",
+        "configuration_sets",
+        "delay_warn",
     ),
     "10_mail_tester": (
         "domain",

@@ -161,3 +161,19 @@ def write_review_evidence(params: Params, aws: Aws | None = None, results: list[
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     return path
+
+
+def review_evidence_note(session: Any) -> str:
+    """Notebook entry (05_account_sending): write the pack when the account is under review or paused and
+    ``review_evidence_file`` names a path; say what was done either way."""
+    params = session.params
+    status = ses.account(session.aws).get("EnforcementStatus", "HEALTHY")
+    if status == "HEALTHY":
+        return "Enforcement status HEALTHY: no review evidence to prepare."
+    if not params.review_evidence_file:
+        return (
+            f"Enforcement status {status}: set review_evidence_file to a new file to write review-evidence.md "
+            "(measured facts, <<FILL>>/<<CONFIRM>> placeholders, mode 600)."
+        )
+    path = write_review_evidence(params, session.aws, list(session.results))
+    return f"Enforcement status {status}: review evidence written to {path} (mode 600); fill in its placeholders."
