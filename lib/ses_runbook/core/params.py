@@ -403,8 +403,6 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "alarm_topic_arn",
         "bounce_rate_warn",
         "complaint_rate_warn",
-        "configuration_sets",
-        "delay_warn",
     ),
     "10_mail_tester": (
         "domain",
