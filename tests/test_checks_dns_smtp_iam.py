@@ -247,6 +247,7 @@ EXPECTED = {
     "smtp-password-is-iam-secret": {"smtp.auth": "fail"},
     "smtp-password-sigv2": {"smtp.auth": "fail"},
     "smtp-password-other-region": {"smtp.auth": "fail"},
+    "smtp-user-may-not-send": {"smtp.auth": "fail", "iam.smtp_users": "fail"},
     "suppression-growth": {"suppression.list": "warn"},
     "send-rate-throttled": {"quota.send_rate": "fail"},
     "config-set-destination-disabled": {"feedback.event_destinations": "fail"},
@@ -421,6 +422,7 @@ PASSWORD_FORMS = {
     "smtp-password-sigv2": ("smtp-v2", "Active", "retired SigV2 form"),
     "smtp-password-other-region": ("smtp-v4", "Active", "derived for another region than us-east-1"),
     "smtp-credentials-rotated": ("smtp-v4", "missing", "does not exist in this account"),
+    "smtp-user-may-not-send": ("smtp-v4", "Active", "may not call ses:SendRawEmail on the sending identity"),
 }
 
 

@@ -41,6 +41,7 @@ STAGED = {
     "smtp-password-is-iam-secret": ("smtp-auth-failure", {"smtp-password-is-iam-secret"}),
     "smtp-password-sigv2": ("smtp-auth-failure", {"smtp-password-sigv2"}),
     "smtp-password-other-region": ("smtp-auth-failure", {"smtp-password-other-region"}),
+    "smtp-user-may-not-send": ("smtp-auth-failure", {"smtp-key-inactive"}),
     "suppression-growth": ("suppression-list-growth", {"recipients-suppressed"}),
     "bounce-spike-in-sandbox": ("emails-not-delivered", {"account-in-sandbox", "bounce-spike"}),
     "message-dkim-broken": ("emails-going-to-spam", {"message-dkim-broken"}),

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ses_runbook.checks import Context, Outcome, check
+from ses_runbook.core.iampolicy import SEND_ACTION
+from ses_runbook.core.identities import domain_of
 from ses_runbook.core.redact import mask_key_id
 from ses_runbook.core.results import Status
 from ses_runbook.core.smtpcred import password_kind
@@ -131,6 +133,28 @@ def key_owner(ctx: Context, key_id: str) -> dict[str, Any]:
     return ctx.once(f"iam.key_owner.{key_id}", fetch)
 
 
+def may_send(ctx: Context, user: str) -> tuple[bool | None, str | None]:
+    """IAM ``SimulatePrincipalPolicy`` (a read): may ``user`` call ses:SendRawEmail on the sending identity of
+    this region? ``(answer, None)``, or ``(None, why not known)``: a denied simulation names its action."""
+    try:
+        account = ctx.aws.account_id()
+        sender_domain = domain_of(ctx.params.sender) or ctx.params.domain
+        answer = ctx.aws.call(
+            "iam",
+            "SimulatePrincipalPolicy",
+            PolicySourceArn=f"arn:aws:iam::{account}:user/{user}",
+            ActionNames=[SEND_ACTION],
+            ResourceArns=[f"arn:aws:ses:{ctx.params.region}:{account}:identity/{sender_domain}"],
+        )
+    except Exception as exc:  # noqa: BLE001 - the hint says why it is not known
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        if "AccessDenied" in code or "Unauthorized" in code:
+            return None, f"could not simulate IAM user {user}'s policies (needs iam:SimulatePrincipalPolicy)"
+        return None, f"could not simulate IAM user {user}'s policies ({code})"
+    decisions = [r.get("EvalDecision") for r in answer.get("EvaluationResults", [])]
+    return (bool(decisions) and all(d == "allowed" for d in decisions)), None
+
+
 def diagnose_535(ctx: Context, username: str, password: str, found: dict[str, Any] | None = None) -> list[str]:
     """Tell the causes of a 535 apart as far as the account lets us: the password's form
     (``password_kind``), the key (IAM ``GetAccessKeyLastUsed`` for its owner, ``ListAccessKeys`` for
@@ -180,9 +204,19 @@ def diagnose_535(ctx: Context, username: str, password: str, found: dict[str, An
         status = None
     if status in ("Active", "Inactive"):
         found["key_status"] = status
+    if status == "Active":
+        allowed, why = may_send(ctx, user)
+        found["may_send"] = allowed
+        if why:
+            hints.append(why)
+        elif not allowed:
+            hints.append(
+                f"IAM user {user} may not call {SEND_ACTION} on the sending identity in {ctx.params.region} "
+                "(IAM SimulatePrincipalPolicy): grant it, or use the key of a user who may send"
+            )
     if status == "Inactive":
         hints.append(f"access key {masked} of IAM user {user} is Inactive: activate it or give the service a new key")
-    elif status == "Active" and kind == "smtp-v4":
+    elif status == "Active" and kind == "smtp-v4" and found.get("may_send") is not False:
         region = used.get("Region")
         where = (
             f"; it was last used with {used.get('ServiceName')} in {region}"

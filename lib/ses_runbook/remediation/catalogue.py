@@ -243,7 +243,7 @@ def _smtp_password_cause(results: dict[str, CheckResult]) -> str | None:
     if kind in _PASSWORD_CAUSES:
         return _PASSWORD_CAUSES[kind]
     iam = results.get("iam.smtp_users")
-    may_send = iam is not None and iam.status in (Status.OK, Status.WARN)
+    may_send = d.get("may_send") is True and iam is not None and iam.status in (Status.OK, Status.WARN)
     if kind == "smtp-v4" and d.get("key_status") == "Active" and may_send:
         return "smtp-password-other-region"
     return None
@@ -260,6 +260,8 @@ def _smtp_credentials(results: dict[str, CheckResult]) -> tuple[str, str]:
         return RULED_OUT, "the login failed before AUTH (see smtp-connection-problem)"
     if _smtp_inactive(results):
         return RULED_OUT, "535, but the key itself is Inactive (see smtp-key-inactive)"
+    if _details(results, "smtp.auth").get("may_send") is False:
+        return RULED_OUT, "535, but the key's user may not send (see smtp-key-inactive)"
     named = _smtp_password_cause(results)
     if named:
         return RULED_OUT, f"535, and the password's form names the cause (see {named})"
@@ -285,6 +287,13 @@ def _smtp_password(cause_id: str, what: str) -> Verdict:
         d = _details(results, "smtp.auth")
         if _smtp_password_cause(results) == cause_id:
             return CONFIRMED, f"smtp.auth: 535, and {what}"
+        if (
+            cause_id == "smtp-password-other-region"
+            and (d.get("password_kind"), d.get("key_status")) == ("smtp-v4", "Active")
+            and "may_send" in d
+            and d["may_send"] is None
+        ):
+            return UNKNOWN, "535 with an Active key, but whether its user may send could not be simulated"
         return RULED_OUT, (
             f"535, but the password is {d.get('password_kind', 'of unknown form')} "
             f"and the key {d.get('key_status', 'unknown')}"
@@ -306,6 +315,8 @@ def _smtp_connection(results: dict[str, CheckResult]) -> tuple[str, str]:
 
 
 def _smtp_key(results: dict[str, CheckResult]) -> tuple[str, str]:
+    if _smtp_is_535(results) and _details(results, "smtp.auth").get("may_send") is False:
+        return CONFIRMED, "smtp.auth: IAM SimulatePrincipalPolicy says the key's user may not ses:SendRawEmail"
     unclear = _unclear(results, "iam.smtp_users")
     if unclear:
         return unclear if not _smtp_inactive(results) else (CONFIRMED, "smtp.auth: the services' key is Inactive")

@@ -212,6 +212,9 @@ class SesLayer:
                     return self._json(start_response, 200, answer, "application/x-amz-json-1.0")
             elif service == "iam" and operation in ("GenerateCredentialReport", "GetCredentialReport"):
                 return self._xml(start_response, operation, self.iam_credential_report(operation), IAM_XMLNS)
+            elif service == "iam" and operation == "SimulatePrincipalPolicy":
+                form = parse_qs(body.decode("utf-8"))
+                return self._xml(start_response, operation, self.iam_simulate(form), IAM_XMLNS)
             elif service == "ses":
                 form = {k: v for k, v in parse_qs(body.decode("utf-8")).items()}
                 handler = self._v1.get(operation)
@@ -398,6 +401,29 @@ class SesLayer:
         return self._json(start_response, 404, {"message": "unknown sandbox control path"})
 
     # -- IAM credential report ---------------------------------------------------------
+    def iam_simulate(self, form: dict[str, list[str]]) -> str:
+        """IAM SimulatePrincipalPolicy for a scenario user (moto has none): allowed exactly for the actions
+        its inline policy grants (ses:SendRawEmail when the user may send), implicitDeny otherwise."""
+        user = form.get("PolicySourceArn", [""])[0].rsplit("/", 1)[-1]
+        with self.world.lock:
+            keys = [k for k in self.world.keys.values() if k["user"] == user]
+        if not keys:
+            raise SesError("NoSuchEntity", f"The user with name {user} cannot be found.", 404)
+        may = keys[0]["can_send"]
+        resources = _members(form, "ResourceArns") or ["*"]
+        results = [
+            {
+                "EvalActionName": action,
+                "EvalResourceName": resource,
+                "EvalDecision": "allowed"
+                if may and action.lower() in ("ses:sendrawemail", "ses:sendemail")
+                else "implicitDeny",
+            }
+            for action in _members(form, "ActionNames")
+            for resource in resources
+        ]
+        return _xml("EvaluationResults", results) + _xml("IsTruncated", False)
+
     def iam_credential_report(self, operation: str) -> str:
         """IAM's credential report, built from moto's users and keys in AWS's own CSV: moto's has a
         fixed 2015 date, no root row and no last-use region or service. The first Generate answers
