@@ -110,9 +110,7 @@ class SesLayer:
             "GetSuppressedDestination": self.v2_get_suppressed,
             "DeleteSuppressedDestination": self.v2_delete_suppressed,
             "PutSuppressedDestination": self.v2_put_suppressed,
-            "ListConfigurationSets": self.v2_list_configuration_sets,
             "GetDedicatedIps": self.v2_dedicated_ips,
-            "GetConfigurationSet": self.v2_get_configuration_set,
             "GetConfigurationSetEventDestinations": self.v2_event_destinations,
         }
         # SQS reads that moto answers too slowly or wrongly for a queue of thousands: its ReceiveMessage
@@ -878,12 +876,6 @@ class SesLayer:
             result["NextToken"] = str(start + size)
         return result
 
-    def _configuration_set(self, name: str) -> Any:
-        found = next((c for c in self.world.scenario.configuration_sets if c.name == name), None)
-        if found is None:
-            raise SesError("NotFoundException", f"Configuration set <{name}> does not exist.", 404)
-        return found
-
     def v2_dedicated_ips(self, args: dict[str, Any]) -> dict[str, Any]:
         return {
             "DedicatedIps": [
@@ -892,18 +884,14 @@ class SesLayer:
             ]
         }
 
-    def v2_list_configuration_sets(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"ConfigurationSets": [c.name for c in self.world.scenario.configuration_sets]}
-
-    def v2_get_configuration_set(self, args: dict[str, Any]) -> dict[str, Any]:
-        found = self._configuration_set(args["ConfigurationSetName"])
-        return {"ConfigurationSetName": found.name, "SendingOptions": {"SendingEnabled": True}}
-
     def v2_event_destinations(self, args: dict[str, Any]) -> dict[str, Any]:
-        """The configuration set's event destinations in SESv2's shape (SNS, Firehose, EventBridge, CloudWatch)."""
-        found = self._configuration_set(args["ConfigurationSetName"])
-        out = []
-        for dest in found.destinations:
+        """The configuration set's event destinations in SESv2's shape (SNS, Firehose, EventBridge, CloudWatch).
+        The sets themselves are moto's (the scenario's are created there); one the scenario does not
+        describe has no destination."""
+        name = args["ConfigurationSetName"]
+        found = next((c for c in self.world.scenario.configuration_sets if c.name == name), None)
+        out: list[dict[str, Any]] = []
+        for dest in found.destinations if found else []:
             item: dict[str, Any] = {"Name": dest.name, "Enabled": dest.enabled, "MatchingEventTypes": dest.types}
             if dest.kind == "sns":
                 item["SnsDestination"] = {"TopicArn": f"arn:aws:sns:{self.region}:{ACCOUNT}:{dest.target}"}

@@ -220,6 +220,8 @@ class Sandbox:
                 ses.verify_domain_identity(Domain=identity.name)
             else:
                 ses.verify_email_identity(EmailAddress=identity.name)
+        for config_set in self.scenario.configuration_sets:
+            self.client("sesv2").create_configuration_set(ConfigurationSetName=config_set.name)
         self._seed_iam()
         self._seed_metrics()
         self._seed_feedback()
