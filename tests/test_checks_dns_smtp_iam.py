@@ -25,10 +25,12 @@ import ses_runbook.core.params
 from ses_runbook.checks import Context, message, run, suite
 from ses_runbook.checks import dns as dns_checks
 from ses_runbook.checks import iam as iam_checks
+from ses_runbook.checks import reputation as reputation_checks
 from ses_runbook.checks import smtp as smtp_checks
 from ses_runbook.core.aws import Aws
+from ses_runbook.core.errors import DnsError
 from ses_runbook.core.results import CheckResult, Report, Status
-from ses_runbook.core.smtpcred import derive_smtp_password
+from ses_runbook.core.smtpcred import derive_sigv2_password, derive_smtp_password, password_kind
 from ses_runbook.remediation import CAUSES, CONFIRMED, Facts, diagnose
 from ses_runbook.runs import views
 from ses_runbook.sandbox import mail
@@ -242,8 +244,52 @@ EXPECTED = {
     "mail-from-mx-missing": {"identity.mail_from": "fail"},
     "smtp-credentials-rotated": {"smtp.auth": "fail"},
     "smtp-key-inactive": {"smtp.auth": "fail", "iam.smtp_users": "fail"},
+    "smtp-password-is-iam-secret": {"smtp.auth": "fail"},
+    "smtp-password-sigv2": {"smtp.auth": "fail"},
+    "smtp-password-other-region": {"smtp.auth": "fail"},
+    "smtp-user-may-not-send": {"smtp.auth": "fail", "iam.smtp_users": "fail"},
     "suppression-growth": {"suppression.list": "warn"},
+    "send-rate-throttled": {"quota.send_rate": "fail"},
+    "config-set-destination-disabled": {"feedback.event_destinations": "fail"},
+    "alarm-on-bounce-count": {"feedback.alarms": "warn"},
+    "domain-blocklisted": {"reputation.blocklists": "fail"},
 }
+
+
+@on("domain-blocklisted")
+def test_blocklists_listed_refused_and_a_silent_list(sandbox: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = suite.check_all(sandbox.params, ids=["reputation.blocklists"]).by_id()["reputation.blocklists"]
+    states = {(r["zone"], r["item"]): r["state"] for r in result.details["results"]}
+    assert states[("dbl.spamhaus.org", "thephenom.app")] == "listed"
+    assert states[("bl.spamcop.net", "198.51.100.23")] == "listed"
+    assert states[("zen.spamhaus.org", "198.51.100.23")] == "refused"  # 127.255.255.254: never a listing
+    assert states[("multi.surbl.org", "mail.thephenom.app")] == "not listed"
+    assert result.status is Status.FAIL and "not a listing" in result.summary
+    assert "198.51.100.23 on zen.spamhaus.org" not in result.summary
+    # a list that does not answer is that list's error; the others still answer
+    real = reputation_checks.Lookup.query
+
+    def silent(self, name: str, rtype: str):
+        if name.endswith("bl.spamcop.net"):
+            raise DnsError(f"DNS: no answer within 3 s for {name} {rtype}")
+        return real(self, name, rtype)
+
+    monkeypatch.setattr(reputation_checks.Lookup, "query", silent)
+    again = suite.check_all(sandbox.params, ids=["reputation.blocklists"]).by_id()["reputation.blocklists"]
+    states = {(r["zone"], r["item"]): r["state"] for r in again.details["results"]}
+    assert states[("bl.spamcop.net", "198.51.100.23")] == "error"
+    assert states[("dbl.spamhaus.org", "thephenom.app")] == "listed"
+    assert states[("b.barracudacentral.org", "198.51.100.23")] == "not listed"
+    assert "no answer from bl.spamcop.net" in again.summary
+
+
+@on("alarm-on-bounce-count")
+def test_alarm_lint_names_the_count_alarm_and_the_percent_threshold(sandbox: Running) -> None:
+    result = suite.check_all(sandbox.params, ids=["feedback.alarms"]).by_id()["feedback.alarms"]
+    problems = {r["alarm"]: r["problem"] for r in result.details["alarms"]}
+    assert "is on the Bounce count, not Reputation.BounceRate" in problems["ses-bounce-rate"]
+    assert "threshold 5 is 500%" in problems["ses-complaint-rate"]
+    assert result.status is Status.WARN
 
 
 @on(*EXPECTED)
@@ -321,7 +367,7 @@ def test_inactive_key_is_named(sandbox: Running) -> None:
     assert row["status"] == "Inactive" and row["depended_on"] == "SES_SMTP_USERNAME"
 
 
-@on("healthy", "smtp-credentials-rotated", "smtp-key-inactive")
+@on("healthy", "smtp-credentials-rotated", "smtp-key-inactive", "smtp-password-is-iam-secret")
 def test_no_secret_in_the_report(sandbox: Running) -> None:
     report, secrets = report_and_secrets(sandbox)
     text = report.to_json()
@@ -364,8 +410,34 @@ def test_smtp_password_derivation_matches_aws_algorithm() -> None:
     for region in ("us-east-1", "eu-west-1", "ap-southeast-2"):
         assert derive_smtp_password(secret, region) == _aws_smtp_password(secret, region)
     assert derive_smtp_password(secret, "us-east-1") != derive_smtp_password(secret, "eu-west-1")
-    assert smtp_checks.password_shape(derive_smtp_password(secret, "us-east-1")) == "smtp-v4"
-    assert smtp_checks.password_shape(secret) == "iam-secret"
+    assert password_kind(derive_smtp_password(secret, "us-east-1")) == "smtp-v4"
+    assert password_kind(secret) == "iam-secret"
+    assert password_kind(derive_sigv2_password(secret)) == "smtp-v2"
+    assert password_kind("hunter2") == "unknown"
+
+
+# scenario -> the password's form smtp.auth reports after the 535, the key's state, and the hint naming it
+PASSWORD_FORMS = {
+    "smtp-password-is-iam-secret": ("iam-secret", "Active", "never valid for SMTP"),
+    "smtp-password-sigv2": ("smtp-v2", "Active", "retired SigV2 form"),
+    "smtp-password-other-region": ("smtp-v4", "Active", "derived for another region than us-east-1"),
+    "smtp-credentials-rotated": ("smtp-v4", "missing", "does not exist in this account"),
+    "smtp-user-may-not-send": ("smtp-v4", "Active", "may not call ses:SendRawEmail on the sending identity"),
+}
+
+
+@on(*PASSWORD_FORMS)
+def test_535_names_the_password_form_without_revealing_it(sandbox: Running) -> None:
+    report, secrets = report_and_secrets(sandbox)
+    auth = report.by_id()["smtp.auth"]
+    kind, key_status, hint = PASSWORD_FORMS[sandbox.scenario]
+    assert (auth.status, auth.details["code"]) == (Status.FAIL, 535)
+    assert (auth.details["password_kind"], auth.details["key_status"]) == (kind, key_status)
+    assert hint in auth.summary
+    password = secrets["smtp_password"]
+    text = report.to_json()
+    # not the password, nor any 8 characters of it
+    assert not [password[i : i + 8] for i in range(len(password) - 7) if password[i : i + 8] in text]
 
 
 def test_policy_documents_url_encoded_wildcards_and_deny() -> None:

@@ -37,10 +37,16 @@ def test_readme_policy_is_enough_for_a_full_default_run(sandbox, tmp_path) -> No
 @pytest.mark.parametrize(
     "missing,check_ids",
     [
-        ("cloudwatch:GetMetricData", {"reputation.bounce_rate", "reputation.complaint_rate"}),
+        ("cloudwatch:GetMetricData", {"quota.send_rate", "reputation.bounce_rate", "reputation.complaint_rate"}),
         (
             "ses:GetAccount",
-            {"account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom"},
+            {
+                "account.sending_enabled",
+                "account.production_access",
+                "account.enforcement",
+                "quota.headroom",
+                "quota.send_rate",
+            },
         ),
         ("iam:GetCredentialReport", {"iam.smtp_users"}),
         ("ses:GetIdentityNotificationAttributes", {"feedback.notifications"}),
@@ -94,3 +100,19 @@ def test_a_missing_queue_action_is_named_and_nothing_is_lost(sandbox, missing: s
     else:
         assert missing in text and "not read" in text, text
     assert sandbox.box.layer.writes() == {}
+
+
+@pytest.mark.parametrize("sandbox", ["smtp-password-other-region"], indirect=True)
+def test_a_denied_policy_simulation_names_the_missing_action(sandbox) -> None:
+    missing = "iam:SimulatePrincipalPolicy"
+    statement = dict(POLICY["Statement"][0], Action=[a for a in POLICY["Statement"][0]["Action"] if a != missing])
+    _as_user(sandbox, {"Version": "2012-10-17", "Statement": [statement]})
+    auth = suite.check_all(sandbox.params, ids=["smtp.auth"]).by_id()["smtp.auth"]
+    assert any(f"needs {missing}" in hint for hint in auth.details["diagnosis"]), auth.details["diagnosis"]
+    assert auth.details["may_send"] is None
+    finding = next(
+        f
+        for f in remediation.diagnose(sandbox.params, "smtp-auth-failure").symptoms[0].findings
+        if f.cause.id == "smtp-password-other-region"
+    )
+    assert finding.verdict == "could not tell"

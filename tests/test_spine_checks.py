@@ -81,9 +81,11 @@ def test_no_call_repeated_and_one_metric_call(sandbox) -> None:
         "iam.GetCredentialReport",  # asked again while IAM is still building the report
         "cloudwatch.DescribeAlarmsForMetric",
         "sns.ListSubscriptionsByTopic",
+        "cloudwatch.GetMetricData",
     }  # one per reputation metric / topic
     assert all(n == 1 for op, n in by_op.items() if op not in per_resource), by_op
-    assert by_op["cloudwatch.GetMetricData"] == 1
+    # one for every metric over the lookback, one for the last day's 1-minute Send sums (quota.send_rate)
+    assert by_op["cloudwatch.GetMetricData"] == 2
     # the server saw the same number of calls the client counted (nothing hidden, nothing extra)
     server = {k: v for k, v in sandbox.box.layer.calls.items()}
     assert sum(server.values()) == report.run["aws_calls"]["total"]
@@ -140,7 +142,8 @@ def test_checks_come_in_the_runbooks_order_whichever_module_was_imported_first()
     ids = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert ids == [
         "account.sending_enabled", "account.production_access", "account.enforcement", "quota.headroom",
-        "reputation.bounce_rate", "reputation.complaint_rate", "identity.verification", "identity.dkim",
+        "quota.send_rate", "reputation.bounce_rate", "reputation.complaint_rate", "reputation.blocklists",
+        "identity.verification", "identity.dkim",
         "identity.mail_from", "dns.dkim", "dns.spf", "dns.dmarc", "smtp.auth", "iam.smtp_users",
-        "suppression.list", "feedback.notifications", "feedback.alarms",
+        "suppression.list", "feedback.notifications", "feedback.alarms", "feedback.event_destinations",
     ]  # fmt: skip

@@ -64,6 +64,7 @@ class Check:
     fn: Callable[[Context], Outcome]
     cli: Callable[[Params], str]
     remediation: str | None
+    on_request: bool = False  # runs only when named (a diagnosis, --only): it reads the whole feedback queue
 
 
 REGISTRY: dict[str, Check] = {}
@@ -72,19 +73,24 @@ ON_REQUEST = ("send.test_email",)
 
 
 def check(
-    id: str, title: str, cli: Callable[[Params], str], remediation: str | None = None
+    id: str, title: str, cli: Callable[[Params], str], remediation: str | None = None, on_request: bool = False
 ) -> Callable[[Callable[[Context], Outcome]], Callable[[Context], Outcome]]:
-    """Register a check function under its stable id."""
+    """Register a check function under its stable id (``on_request``: left out of a run of every check)."""
 
     def register(fn: Callable[[Context], Outcome]) -> Callable[[Context], Outcome]:
-        REGISTRY[id] = Check(id, title, fn, cli, remediation)
+        REGISTRY[id] = Check(id, title, fn, cli, remediation, on_request)
         return fn
 
     return register
 
 
 def all_checks() -> list[Check]:
-    """Every registered check in the runbook's order."""
+    """Every check a run of all checks makes, in the runbook's order."""
+    return [c for c in known_checks() if not c.on_request]
+
+
+def known_checks() -> list[Check]:
+    """Every registered check in the runbook's order, those that run only when named included."""
     for section in SECTIONS:
         importlib.import_module(f"{__name__}.{section}")
     # by section, whichever module a caller imported first; within a section, as the module defines them
@@ -118,9 +124,9 @@ def run_one(spec: Check, ctx: Context) -> CheckResult:
 
 def select(ids: Iterable[str] | None = None) -> list[Check]:
     """The registered checks with these ids (all when None), in the runbook's order."""
-    specs = all_checks()
+    specs = known_checks()
     if ids is None:
-        return specs
+        return [s for s in specs if not s.on_request]
     wanted = list(ids)
     unknown = sorted(set(wanted) - {s.id for s in specs} - set(ON_REQUEST))
     if unknown:

@@ -62,14 +62,17 @@ def production_access(ctx: Context) -> Outcome:
     remediation="sending-paused",
 )
 def enforcement(ctx: Context) -> Outcome:
-    status = ses.account(ctx.aws).get("EnforcementStatus", "HEALTHY")
-    details = {"EnforcementStatus": status}
+    account = ses.account(ctx.aws)
+    status = account.get("EnforcementStatus", "HEALTHY")
+    review = (account.get("Details") or {}).get("ReviewDetails") or {}
+    details = {"EnforcementStatus": status, "ReviewDetails": review}
     if status == "HEALTHY":
         return Outcome(Status.OK, "enforcement status HEALTHY", details)
     if status == "PROBATION":
         return Outcome(
             Status.WARN,
-            "the account is under review (PROBATION): fix bounces/complaints before AWS pauses it",
+            "the account is under review (PROBATION): fix bounces/complaints before AWS pauses it"
+            + (f" (case {review['CaseId']})" if review.get("CaseId") else ""),
             details,
             "bounces-or-complaints-spike",
         )

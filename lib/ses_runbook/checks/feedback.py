@@ -7,6 +7,8 @@ hear when the rates climb before AWS pauses the account.
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import datetime, timedelta
 from typing import Any
 
 import botocore.exceptions
@@ -15,12 +17,14 @@ from ses_runbook.checks import Context, Outcome, check
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.feedbackpipe import ALARMS
 from ses_runbook.core.results import Status
-from ses_runbook.sources import ses
+from ses_runbook.sources import feedback, ses
 
 KINDS = ("Bounce", "Complaint")
 MACHINE_PROTOCOLS = {"sqs", "lambda", "http", "https", "firehose", "application"}
 EMAIL_PROTOCOLS = {"email", "email-json"}
 ALARM_METRICS = tuple((a.metric, a.level) for a in ALARMS)  # each rate, and the parameter its alarm must fire at
+# the counts an alarm is put on by mistake for the rate, and the rate meant
+COUNT_METRICS = (("Bounce", "Reputation.BounceRate"), ("Complaint", "Reputation.ComplaintRate"))
 
 
 def topic_subscriptions(ctx: Context, topic: str) -> list[dict[str, Any]] | None:
@@ -135,6 +139,39 @@ def configuration_set(ctx: Context) -> str | None:
     return None
 
 
+def set_destinations(ctx: Context, name: str) -> list[dict[str, Any]] | None:
+    """SESv2 ``GetConfigurationSetEventDestinations`` for one set, once per run (feedback.notifications and
+    feedback.event_destinations read the same answer); None when the set does not exist."""
+
+    def fetch() -> list[dict[str, Any]] | None:
+        try:
+            answer = ctx.aws.call("sesv2", "GetConfigurationSetEventDestinations", ConfigurationSetName=name)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NotFoundException":
+                return None
+            raise
+        return list(answer.get("EventDestinations", []))
+
+    return ctx.once(f"ses.event_destinations.{name}", fetch)
+
+
+def _firehose_destination(ctx: Context, arn: str) -> str | None:
+    """Why a Firehose stream cannot take events (Firehose ``DescribeDeliveryStream``), or None if it can."""
+    name = arn.rsplit("/", 1)[-1]
+    try:
+        answer = ctx.aws.call("firehose", "DescribeDeliveryStream", DeliveryStreamName=name)
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return f"Firehose stream {name} does not exist"
+        raise
+    status = answer.get("DeliveryStreamDescription", {}).get("DeliveryStreamStatus")
+    return None if status in (None, "ACTIVE") else f"Firehose stream {name} is {status}"
+
+
+REQUIRED_EVENTS = ("BOUNCE", "COMPLAINT")
+OPTIONAL_EVENTS = ("DELIVERY_DELAY", "REJECT", "RENDERING_FAILURE")  # checked where some destination asks for them
+
+
 def destinations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
     """Where each of Bounce and Complaint goes: identity topics and configuration-set event destinations.
 
@@ -158,9 +195,7 @@ def destinations(ctx: Context) -> dict[str, list[dict[str, Any]]]:
                 break
     config_set = configuration_set(ctx)
     if config_set:
-        found = ctx.aws.call("sesv2", "GetConfigurationSetEventDestinations", ConfigurationSetName=config_set).get(
-            "EventDestinations", []
-        )
+        found = set_destinations(ctx, config_set) or []
         for dest in found:
             if not dest.get("Enabled", False):
                 continue
@@ -240,6 +275,13 @@ def alarms_for(ctx: Context, metric: str) -> list[dict[str, Any]]:
 def _judge_alarm(ctx: Context, alarm: dict[str, Any], level: float) -> str | None:
     """Why this alarm would not warn anyone in time, or None if it would."""
     threshold = alarm.get("Threshold")
+    if threshold is not None and threshold > 1:
+        return (
+            f"{alarm['AlarmName']}'s threshold {threshold:g} is {threshold:.0%}: the reputation rates are fractions "
+            f"({level:g} is {level:.2%}), so it never fires"
+        )
+    if str(alarm.get("TreatMissingData", "missing")).lower() == "breaching":
+        return f"{alarm['AlarmName']} treats missing data as breaching: it fires in every quiet hour without mail"
     if threshold is None or threshold > level:
         return f"{alarm['AlarmName']} fires at {threshold}, above the warn level {level}"
     if not alarm.get("ActionsEnabled", False):
@@ -292,6 +334,23 @@ def alarms(ctx: Context) -> Outcome:
             problems.append(f"no alarm on {metric}")
         elif not good:
             problems.append("; ".join(v for v in verdicts.values() if v))
+    for count, rate in COUNT_METRICS:
+        for a in alarms_for(ctx, count):
+            why = (
+                f"{a['AlarmName']} is on the {count} count, not {rate}: a count (threshold {a.get('Threshold')}) "
+                "says nothing about the rate AWS judges"
+            )
+            rows.append(
+                {
+                    "metric": count,
+                    "alarm": a["AlarmName"],
+                    "threshold": a.get("Threshold"),
+                    "actions_enabled": a.get("ActionsEnabled"),
+                    "actions": [_name(x) for x in a.get("AlarmActions", [])],
+                    "problem": why,
+                }
+            )
+            problems.append(why)
     details = {"alarms": rows}
     if problems:
         return Outcome(
@@ -302,3 +361,189 @@ def alarms(ctx: Context) -> Outcome:
         )
     names = ", ".join(f"{r['alarm']} ({r['metric']} >= {r['threshold']:g})" for r in rows if r["problem"] is None)
     return Outcome(Status.OK, f"alarms notify subscribers: {names}", details)
+
+
+# delayType -> who holds the mail back (AWS: "Amazon SNS notification contents", deliveryDelay object)
+DELAY_SIDES = {
+    "InternalFailure": "ses",
+    "SendingDeferral": "ses",
+    "BYOIPHostNameLookupUnavailable": "ses",
+    "MailboxFull": "mailbox",
+    "General": "receiver",
+    "SpamDetected": "receiver",
+    "RecipientServerError": "receiver",
+    "IPFailure": "receiver",
+    "TransientCommunicationFailure": "receiver",
+    "Undetermined": "receiver",
+}
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
+
+
+def _when(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@check(
+    "feedback.delays",
+    "Mail is not held back (DeliveryDelay notifications)",
+    lambda p: feedback.receive_command(p) + "   # notificationType DeliveryDelay, and Delivery processingTimeMillis",
+    remediation="mail-arrives-late",
+    on_request=True,
+)
+def delays(ctx: Context) -> Outcome:
+    """SES publishes DeliveryDelay when a receiver (or SES itself) holds a message back, and Delivery with
+    how long the message took (processingTimeMillis). Read from the feedback queue, without consuming it:
+    the delays by type, by recipient domain and by hour, and the spread of the delivery times."""
+    p = ctx.params
+    if not p.feedback_queue_url:
+        return Outcome(Status.SKIP, "no feedback_queue_url: the DeliveryDelay notifications are read from it", {})
+    read = feedback.read_queue(ctx.aws, p)
+    rows, counts = feedback.parse(read.bodies)
+    as_of = p.as_of_datetime()
+    since = as_of - timedelta(days=p.lookback_days)
+    inside = [r for r in rows if (t := _when(r.get("time"))) is not None and since <= t <= as_of]
+    late = [r for r in inside if r["type"] == "DeliveryDelay"]
+    took = [float(r["processing_ms"]) for r in inside if r["type"] == "Delivery" and r.get("processing_ms") is not None]
+    by_type = Counter(str(r.get("delay_type") or "Undetermined") for r in late)
+    by_domain = Counter(str(r.get("recipient_domain") or "?") for r in late)
+    by_side = Counter(DELAY_SIDES.get(t, "receiver") for t in (str(r.get("delay_type")) for r in late))
+    receiver_domains = Counter(
+        str(r.get("recipient_domain") or "?")
+        for r in late
+        if DELAY_SIDES.get(str(r.get("delay_type")), "receiver") == "receiver"
+    )
+    hours = Counter(f"{t:%Y-%m-%d %H}:00 UTC" for r in late if (t := _when(r.get("time"))) is not None)
+    top_domain, top_n = receiver_domains.most_common(1)[0] if receiver_domains else (None, 0)
+    details: dict[str, Any] = {
+        "delays": len(late),
+        "by_delay_type": dict(by_type.most_common()),
+        "by_recipient_domain": dict(by_domain.most_common(10)),
+        "share_by_side": {k: round(v / len(late), 3) for k, v in by_side.items()} if late else {},
+        "top_receiving_domain": {"domain": top_domain, "share": round(top_n / sum(receiver_domains.values()), 3)}
+        if top_domain
+        else None,
+        "hours": dict(sorted(hours.items())),
+        "deliveries": len(took),
+        "processing_ms": {
+            "p50": _percentile(took, 0.5),
+            "p95": _percentile(took, 0.95),
+            "max": max(took),
+        }
+        if took
+        else None,
+        "queue": {k: read.notes.get(k) for k in ("queue", "messages_read", "read_to_end")},
+        "malformed": counts.get("malformed", 0),
+    }
+    spread = (
+        f"; deliveries took p50 {details['processing_ms']['p50'] / 1000:.1f} s, p95 "
+        f"{details['processing_ms']['p95'] / 1000:.1f} s, max {details['processing_ms']['max'] / 1000:.0f} s"
+        if took
+        else ""
+    )
+    if len(late) >= p.delay_warn:
+        kinds = ", ".join(f"{n} {t}" for t, n in by_type.most_common(3))
+        domains = ", ".join(f"{d} {n}" for d, n in by_domain.most_common(3))
+        return Outcome(
+            Status.WARN,
+            f"{len(late)} DeliveryDelay notifications in the last {p.lookback_days} days (warn at {p.delay_warn}): "
+            f"{kinds}; recipient domains {domains}{spread}",
+            details,
+        )
+    return Outcome(
+        Status.OK, f"{len(late)} DeliveryDelay notifications in the last {p.lookback_days} days{spread}", details
+    )
+
+
+@check(
+    "feedback.event_destinations",
+    "Configuration sets publish bounces and complaints to a working destination",
+    lambda p: aws_command(
+        p, "sesv2", "get-configuration-set-event-destinations", "--configuration-set-name", "CONFIGURATION_SET"
+    ),
+    remediation="events-not-published",
+)
+def event_destinations(ctx: Context) -> Outcome:
+    """The sender identity's default configuration set and those the parameters name: each must exist, and
+    its enabled destinations must take BOUNCE and COMPLAINT (and DELIVERY_DELAY, REJECT, RENDERING_FAILURE
+    where a destination was meant to) to an SNS topic with a confirmed subscriber, a Firehose stream that
+    exists, EventBridge or CloudWatch. A disabled destination publishes nothing, silently."""
+    default = configuration_set(ctx)
+    names = list(dict.fromkeys(([default] if default else []) + list(ctx.params.configuration_sets)))
+    details: dict[str, Any] = {"default_configuration_set": default, "configuration_sets": []}
+    if not names:
+        return Outcome(
+            Status.OK,
+            "no configuration set: the sender identity has no default one and configuration_sets names none "
+            "(the identity's notification topics carry the feedback: feedback.notifications)",
+            details,
+        )
+    fails, warns = [], []
+    for name in names:
+        found = set_destinations(ctx, name)
+        row: dict[str, Any] = {"name": name, "exists": found is not None, "destinations": [], "missing": []}
+        details["configuration_sets"].append(row)
+        if found is None:
+            fails.append(f"configuration set {name} does not exist: mail sent with it is refused")
+            continue
+        covered: set[str] = set()
+        wanted: set[str] = set(REQUIRED_EVENTS)
+        for dest in found:
+            types = sorted(dest.get("MatchingEventTypes", []))
+            wanted |= set(types) & set(OPTIONAL_EVENTS)
+            problem = None
+            kind, target = "?", dest.get("Name")
+            if "SnsDestination" in dest:
+                topic = dest["SnsDestination"].get("TopicArn", "")
+                kind, target = "SNS", _name(topic)
+                sns = _sns_destination(ctx, topic)
+                problem = sns.get("why") if sns["level"] == "fail" else None
+            elif "KinesisFirehoseDestination" in dest:
+                stream = dest["KinesisFirehoseDestination"].get("DeliveryStreamArn", "")
+                kind, target = "Firehose", stream.rsplit("/", 1)[-1]
+                problem = _firehose_destination(ctx, stream)
+            elif "EventBridgeDestination" in dest:
+                kind, target = "EventBridge", dest["EventBridgeDestination"].get("EventBusArn", "").rsplit("/", 1)[-1]
+            elif "CloudWatchDestination" in dest:
+                kind = "CloudWatch"
+            if not dest.get("Enabled", False):
+                problem = "disabled: SES publishes nothing to it"
+            elif problem is None and kind != "CloudWatch":
+                covered |= set(types)
+            row["destinations"].append(
+                {
+                    "name": dest.get("Name"),
+                    "enabled": bool(dest.get("Enabled", False)),
+                    "types": types,
+                    "kind": kind,
+                    "target": target,
+                    "problem": problem,
+                }
+            )
+            if problem:
+                warns.append(f"{name}/{dest.get('Name')} ({kind} {target}): {problem}")
+        row["missing"] = sorted(wanted - covered)
+        required = [t for t in REQUIRED_EVENTS if t not in covered]
+        optional = [t for t in OPTIONAL_EVENTS if t in wanted and t not in covered]
+        if required:
+            fails.append(
+                f"configuration set {name} publishes no {' or '.join(required)} event to a working destination"
+            )
+        if optional:
+            warns.append(f"configuration set {name} publishes no {', '.join(optional)} event to a working destination")
+    text = "; ".join(fails + warns)
+    if fails:
+        return Outcome(Status.FAIL, f"{text}: notifications silently stop", details)
+    if warns:
+        return Outcome(Status.WARN, text, details)
+    listed = ", ".join(
+        f"{r['name']} -> " + ", ".join(f"{d['kind']} {d['target']}" for d in r["destinations"] if d["enabled"])
+        for r in details["configuration_sets"]
+    )
+    return Outcome(Status.OK, f"bounces and complaints published: {listed}", details)

@@ -26,7 +26,7 @@ from ses_runbook.core.redact import mask_key_id
 from ses_runbook.core.results import Status
 from ses_runbook.sources import ses
 
-SEND_ACTION = "ses:SendRawEmail"
+SEND_ACTION = iampolicy.SEND_ACTION
 _KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,}$")
 
 

@@ -9,8 +9,6 @@ details, not in messages; the username is recorded masked.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import re
 import smtplib
@@ -20,8 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ses_runbook.checks import Context, Outcome, check
+from ses_runbook.core.iampolicy import SEND_ACTION
+from ses_runbook.core.identities import domain_of
 from ses_runbook.core.redact import mask_key_id
 from ses_runbook.core.results import Status
+from ses_runbook.core.smtpcred import password_kind
 from ses_runbook.sources import ses
 
 _KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,}$")
@@ -118,23 +119,6 @@ def _text(reply: bytes | str | None) -> str:
     return " ".join(str(reply or "").split())
 
 
-def password_shape(password: str) -> str:
-    """What the password looks like, without saying anything that helps guess it.
-
-    An SES SMTP password (version 4) is base64 of 0x04 plus a 32-byte HMAC: 44 characters. An IAM
-    secret access key is 40 characters: pasting it as the password is a classic cause of 535.
-    """
-    try:
-        raw = base64.b64decode(password, validate=True)
-    except (binascii.Error, ValueError):
-        raw = b""
-    if len(raw) == 33 and raw[0] == 4:
-        return "smtp-v4"
-    if len(password) == 40 and re.fullmatch(r"[A-Za-z0-9/+]{40}", password):
-        return "iam-secret"
-    return "unknown"
-
-
 def key_owner(ctx: Context, key_id: str) -> dict[str, Any]:
     """IAM ``GetAccessKeyLastUsed`` for one key, asked once per run even when it fails:
     ``{"user", "last_used"}``, or ``{"error": code}`` (NoSuchEntity: the key was deleted)."""
@@ -149,18 +133,50 @@ def key_owner(ctx: Context, key_id: str) -> dict[str, Any]:
     return ctx.once(f"iam.key_owner.{key_id}", fetch)
 
 
-def diagnose_535(ctx: Context, username: str, password: str) -> list[str]:
-    """Tell the causes of a 535 apart as far as the account lets us: the key (IAM
-    ``GetAccessKeyLastUsed`` for its owner, ``ListAccessKeys`` for its status) and the password's shape."""
+def may_send(ctx: Context, user: str) -> tuple[bool | None, str | None]:
+    """IAM ``SimulatePrincipalPolicy`` (a read): may ``user`` call ses:SendRawEmail on the sending identity of
+    this region? ``(answer, None)``, or ``(None, why not known)``: a denied simulation names its action."""
+    try:
+        account = ctx.aws.account_id()
+        sender_domain = domain_of(ctx.params.sender) or ctx.params.domain
+        answer = ctx.aws.call(
+            "iam",
+            "SimulatePrincipalPolicy",
+            PolicySourceArn=f"arn:aws:iam::{account}:user/{user}",
+            ActionNames=[SEND_ACTION],
+            ResourceArns=[f"arn:aws:ses:{ctx.params.region}:{account}:identity/{sender_domain}"],
+        )
+    except Exception as exc:  # noqa: BLE001 - the hint says why it is not known
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        if "AccessDenied" in code or "Unauthorized" in code:
+            return None, f"could not simulate IAM user {user}'s policies (needs iam:SimulatePrincipalPolicy)"
+        return None, f"could not simulate IAM user {user}'s policies ({code})"
+    decisions = [r.get("EvalDecision") for r in answer.get("EvaluationResults", [])]
+    return (bool(decisions) and all(d == "allowed" for d in decisions)), None
+
+
+def diagnose_535(ctx: Context, username: str, password: str, found: dict[str, Any] | None = None) -> list[str]:
+    """Tell the causes of a 535 apart as far as the account lets us: the password's form
+    (``password_kind``), the key (IAM ``GetAccessKeyLastUsed`` for its owner, ``ListAccessKeys`` for
+    its status). What was measured goes into ``found`` (``password_kind``, ``key_status``: Active,
+    Inactive, missing or unknown; ``key_user``) for the catalogue to judge; never the password."""
+    found = {} if found is None else found
     hints: list[str] = []
     masked = mask_key_id(username)
-    shape = password_shape(password)
-    if shape == "iam-secret":
+    kind = password_kind(password)
+    found.update(password_kind=kind, key_status="unknown", key_user=None)
+    if kind == "iam-secret":
         hints.append(
-            "the password has the shape of an IAM secret access key (40 characters): services need the "
-            "SMTP password DERIVED from it for this region (ses_runbook.core.smtpcred.derive_smtp_password)"
+            "the password has the shape of an IAM secret access key (40 characters), which is never valid for SMTP: "
+            "services need the SMTP password DERIVED from it for this region "
+            "(ses_runbook.core.smtpcred.derive_smtp_password)"
         )
-    elif shape == "unknown":
+    elif kind == "smtp-v2":
+        hints.append(
+            "the password is a version-2 SMTP password (first byte 0x02, the retired SigV2 form), which SES no "
+            "longer accepts: derive the version-4 password for this region from the key's secret"
+        )
+    elif kind == "unknown":
         hints.append("the password is not in the SES SMTP password format (44 base64 characters, version 4)")
     if not _KEY_ID.match(username):
         hints.append("the username is not an access key id (SES SMTP usernames look like AKIA...)")
@@ -171,12 +187,14 @@ def diagnose_535(ctx: Context, username: str, password: str) -> list[str]:
         if "AccessDenied" in code or "Unauthorized" in code:
             hints.append("could not look the key up in IAM (needs iam:GetAccessKeyLastUsed)")
         else:
+            found["key_status"] = "missing"
             hints.append(
                 f"access key {masked} does not exist in this account ({code}): it was deleted, i.e. the "
                 "credentials were rotated and the service still holds the old ones"
             )
         return hints
     user = owner.get("user") or "?"
+    found["key_user"] = user
     used = owner.get("last_used") or {}
     try:
         status = next(
@@ -184,9 +202,21 @@ def diagnose_535(ctx: Context, username: str, password: str) -> list[str]:
         )
     except Exception:  # noqa: BLE001
         status = None
+    if status in ("Active", "Inactive"):
+        found["key_status"] = status
+    if status == "Active":
+        allowed, why = may_send(ctx, user)
+        found["may_send"] = allowed
+        if why:
+            hints.append(why)
+        elif not allowed:
+            hints.append(
+                f"IAM user {user} may not call {SEND_ACTION} on the sending identity in {ctx.params.region} "
+                "(IAM SimulatePrincipalPolicy): grant it, or use the key of a user who may send"
+            )
     if status == "Inactive":
         hints.append(f"access key {masked} of IAM user {user} is Inactive: activate it or give the service a new key")
-    elif status == "Active":
+    elif status == "Active" and kind == "smtp-v4" and found.get("may_send") is not False:
         region = used.get("Region")
         where = (
             f"; it was last used with {used.get('ServiceName')} in {region}"
@@ -194,11 +224,12 @@ def diagnose_535(ctx: Context, username: str, password: str) -> list[str]:
             else ""
         )
         hints.append(
-            f"access key {masked} of IAM user {user} is Active: the password was derived for another region "
-            f"than {ctx.params.region} or from another secret{where}"
+            f"access key {masked} of IAM user {user} is Active and the password is a version-4 SMTP password: "
+            f"SMTP passwords are region-specific, so it was likely derived for another region than "
+            f"{ctx.params.region} (or from another secret){where}"
         )
     else:
-        hints.append(f"access key {masked} belongs to IAM user {user}")
+        hints.append(f"access key {masked} of IAM user {user} is {status or 'of unknown status'}")
     return hints
 
 
@@ -281,8 +312,10 @@ def auth(ctx: Context) -> Outcome:
             details,
         )
     if login.code == 535:
-        hints = diagnose_535(ctx, username, password)
+        found: dict[str, Any] = {}
+        hints = diagnose_535(ctx, username, password, found)
         details["diagnosis"] = hints
+        details.update(found)
         return Outcome(
             Status.FAIL,
             f"{where} answered {reply} for {who}: {INVALID_TEXT}" + (f". {'; '.join(hints)}" if hints else ""),

@@ -65,11 +65,19 @@ READ_PATH_OPERATIONS = frozenset(
     }
 )
 # The IAM action prefix of each service, for naming what AccessDenied is missing.
-_IAM_PREFIX = {"sesv2": "ses", "ses": "ses", "cloudwatch": "cloudwatch", "iam": "iam", "sts": "sts"}
+_IAM_PREFIX = {
+    "sesv2": "ses",
+    "ses": "ses",
+    "cloudwatch": "cloudwatch",
+    "iam": "iam",
+    "sts": "sts",
+    "firehose": "firehose",
+}
 
 
-# Reads whose names do not say so: IAM builds a report of what it already holds, nothing changes.
-READ_OPERATIONS = frozenset({"iam.GenerateCredentialReport"})
+# Reads whose names do not say so: IAM builds a report of what it already holds, or evaluates the
+# policies a user already has (SimulatePrincipalPolicy); nothing changes.
+READ_OPERATIONS = frozenset({"iam.GenerateCredentialReport", "iam.SimulatePrincipalPolicy"})
 
 
 def is_read(service: str, operation: str) -> bool:

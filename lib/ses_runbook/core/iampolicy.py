@@ -13,6 +13,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+SEND_ACTION = "ses:SendRawEmail"  # what an SES SMTP user must be allowed (the SMTP interface calls it)
+
 
 def _as_list(value: Any) -> list[Any]:
     if value is None:

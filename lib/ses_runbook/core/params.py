@@ -10,6 +10,7 @@ in a production parameter file means AWS, whatever a shell still exports.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import reprlib
@@ -67,6 +68,22 @@ class Params(BaseModel):
     smtp_users: list[str] = Field(
         default_factory=list, description="IAM users services send with (must have an active key)"
     )
+    blocklist_domain_zones: list[str] = Field(
+        default_factory=lambda: ["dbl.spamhaus.org", "multi.surbl.org", "multi.uribl.com"],
+        description="DNS blocklists the sending and MAIL FROM domains are looked up in",
+    )
+    blocklist_ip_zones: list[str] = Field(
+        default_factory=lambda: ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"],
+        description="DNS blocklists the sending IPs are looked up in",
+    )
+    sending_ips: list[str] = Field(
+        default_factory=list,
+        description="IPv4 addresses mail leaves from (a probe's Received chain), beside the dedicated IPs",
+    )
+    configuration_sets: list[str] = Field(
+        default_factory=list,
+        description="configuration sets the services send with, beside the sender identity's default one",
+    )
     connect_timeout_s: float = Field(5.0, description="AWS connect timeout in seconds", gt=0, le=120)
     read_timeout_s: float = Field(20.0, description="AWS read timeout in seconds", gt=0, le=300)
     max_attempts: int = Field(6, description="AWS attempts per call (adaptive retries)", ge=1, le=20)
@@ -76,6 +93,9 @@ class Params(BaseModel):
     complaint_rate_fail: float = Field(0.005, description="complaint rate that fails (AWS pause 0.5 %)", ge=0, le=1)
     quota_warn: float = Field(0.80, description="share of Max24HourSend used that warns", ge=0, le=1)
     quota_fail: float = Field(1.00, description="share of Max24HourSend used that fails", ge=0, le=1)
+    send_rate_warn: float = Field(
+        0.80, description="peak per-second send rate, as a share of MaxSendRate, that warns", gt=0, le=1
+    )
     key_max_age_days: int = Field(90, description="SMTP key age that warns, in days", ge=1)
     key_unused_days: int = Field(30, description="days without use after which a key warns", ge=1)
     symptom: str = Field("auto", description="failure mode to diagnose (08_remediation); auto: all that show")
@@ -88,12 +108,20 @@ class Params(BaseModel):
     feedback_queue_url: str | None = Field(
         None, description="SQS queue subscribed to the feedback topic, read without consuming; None: not read"
     )
+    review_evidence_file: str | None = Field(
+        None,
+        description="file review-evidence.md is written to when the account is under review or paused "
+        "(mode 600, never overwritten); None: not written",
+    )
     feedback_export_file: str | None = Field(
         None, description="CSV the addresses to remove are written to (mode 600; 09_feedback); None: not written"
     )
     show_addresses: bool = Field(False, description="show recipient addresses unmasked in reports (customer data)")
     feedback_wait_s: int = Field(
         120, description="seconds the simulator round trip waits for its notifications", ge=1, le=900
+    )
+    delay_warn: int = Field(
+        10, description="DeliveryDelay notifications on the feedback queue in the lookback that warn", ge=1
     )
     feedback_max_messages: int = Field(10000, description="most queue messages one run reads", ge=1, le=200000)
     alarm_topic_arn: str | None = Field(
@@ -271,6 +299,35 @@ class Params(BaseModel):
                 raise ValueError(f"'{entry}' is not host or host:port")
         return value
 
+    @field_validator("blocklist_domain_zones", "blocklist_ip_zones", mode="before")
+    @classmethod
+    def _zones(cls, value: Any) -> Any:
+        value = _words(value)
+        for entry in value or []:
+            if not re.fullmatch(r"(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}", str(entry).strip()):
+                raise ValueError(f"'{entry}' is not a DNS zone; allowed: names such as zen.spamhaus.org")
+        return value
+
+    @field_validator("sending_ips", mode="before")
+    @classmethod
+    def _ips(cls, value: Any) -> Any:
+        value = _words(value)
+        for entry in value or []:
+            try:
+                ipaddress.IPv4Address(str(entry).strip())
+            except ValueError:
+                raise ValueError(f"'{entry}' is not an IPv4 address") from None
+        return value
+
+    @field_validator("configuration_sets", mode="before")
+    @classmethod
+    def _configuration_sets(cls, value: Any) -> Any:
+        value = _words(value)
+        for entry in value or []:
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", str(entry).strip()):
+                raise ValueError(f"'{entry}' is not a configuration set name; allowed: letters, digits, _ and -")
+        return value
+
     @field_validator("unsuppress", mode="before")
     @classmethod
     def _unsuppress(cls, value: Any) -> Any:
@@ -381,7 +438,7 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "smtp_password_env",
         "smtp_users",
     ),
-    "01_quota_and_statistics": ("quota_warn", "quota_fail"),
+    "01_quota_and_statistics": ("quota_warn", "quota_fail", "send_rate_warn"),
     "02_send_test_email": (
         "domain",
         "sender",
@@ -392,7 +449,7 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
     ),
     "03_domain_verification": ("domain",),
     "04_dkim": ("domain", "sender", "dns_nameservers", "dns_timeout_s"),
-    "05_account_sending": ("domain",),
+    "05_account_sending": ("domain", "review_evidence_file", "reports_root"),
     "06_smtp_credentials": (
         "smtp_users",
         "key_max_age_days",
@@ -404,6 +461,9 @@ NOTEBOOK_PARAMETERS: dict[str, tuple[str, ...]] = {
         "smtp_password_env",
     ),
     "07_cloudwatch_metrics": (
+        "blocklist_domain_zones",
+        "blocklist_ip_zones",
+        "sending_ips",
         "lookback_days",
         "metrics_period_s",
         "bounce_rate_warn",

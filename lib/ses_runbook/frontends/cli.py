@@ -507,6 +507,14 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     with _maybe_sandbox(args.sandbox) as overrides:
         merged = _load(args, overrides)
         diagnosis = remediation.diagnose(merged, args.symptom)
+        if merged.review_evidence_file and {"account-under-review", "account-paused-by-aws"} & {
+            f.cause.id for f in diagnosis.confirmed
+        }:
+            # deferred: the history and the evidence pack, only when the account is under review or paused
+            from ses_runbook.runs import evidence
+
+            written = evidence.write_review_evidence(merged, diagnosis.aws, diagnosis.results)
+            print(f"review evidence written to {written} (mode 600)", file=sys.stderr)
     if args.json:
         print(diagnosis.to_json())
     else:

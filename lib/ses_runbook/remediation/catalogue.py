@@ -229,6 +229,26 @@ def _smtp_inactive(results: dict[str, CheckResult]) -> bool:
     return any("Inactive" in h for h in _details(results, "smtp.auth").get("diagnosis", []))
 
 
+# The password's form (smtp.auth's ``password_kind``) that names a cause of its own, and that cause.
+_PASSWORD_CAUSES = {"iam-secret": "smtp-password-is-iam-secret", "smtp-v2": "smtp-password-sigv2"}
+
+
+def _smtp_password_cause(results: dict[str, CheckResult]) -> str | None:
+    """The password cause smtp.auth's measurements point at after a 535: the raw IAM secret, a SigV2
+    password, or a version-4 password of an Active key whose user may send (derived for another region)."""
+    if not _smtp_is_535(results):
+        return None
+    d = _details(results, "smtp.auth")
+    kind = d.get("password_kind")
+    if kind in _PASSWORD_CAUSES:
+        return _PASSWORD_CAUSES[kind]
+    iam = results.get("iam.smtp_users")
+    may_send = d.get("may_send") is True and iam is not None and iam.status in (Status.OK, Status.WARN)
+    if kind == "smtp-v4" and d.get("key_status") == "Active" and may_send:
+        return "smtp-password-other-region"
+    return None
+
+
 def _smtp_credentials(results: dict[str, CheckResult]) -> tuple[str, str]:
     unclear = _unclear(results, "smtp.auth")
     if unclear:
@@ -240,7 +260,46 @@ def _smtp_credentials(results: dict[str, CheckResult]) -> tuple[str, str]:
         return RULED_OUT, "the login failed before AUTH (see smtp-connection-problem)"
     if _smtp_inactive(results):
         return RULED_OUT, "535, but the key itself is Inactive (see smtp-key-inactive)"
-    return CONFIRMED, "smtp.auth: 535 Authentication Credentials Invalid"
+    if _details(results, "smtp.auth").get("may_send") is False:
+        return RULED_OUT, "535, but the key's user may not send (see smtp-key-inactive)"
+    named = _smtp_password_cause(results)
+    if named:
+        return RULED_OUT, f"535, and the password's form names the cause (see {named})"
+    return CONFIRMED, "smtp.auth: 535 Authentication Credentials Invalid" + (
+        ", and the key does not exist in this account (rotated away)"
+        if _details(results, "smtp.auth").get("key_status") == "missing"
+        else ""
+    )
+
+
+def _smtp_password(cause_id: str, what: str) -> Verdict:
+    """Confirmed when smtp.auth answered 535 and its measured password form (and key) name this cause."""
+
+    def verdict(results: dict[str, CheckResult]) -> tuple[str, str]:
+        unclear = _unclear(results, "smtp.auth")
+        if unclear:
+            return unclear
+        r = results["smtp.auth"]
+        if r.status not in _NOT_OK:
+            return RULED_OUT, "smtp.auth is ok: the services' credentials log in"
+        if not _smtp_is_535(results):
+            return RULED_OUT, "the login failed before AUTH (see smtp-connection-problem)"
+        d = _details(results, "smtp.auth")
+        if _smtp_password_cause(results) == cause_id:
+            return CONFIRMED, f"smtp.auth: 535, and {what}"
+        if (
+            cause_id == "smtp-password-other-region"
+            and (d.get("password_kind"), d.get("key_status")) == ("smtp-v4", "Active")
+            and "may_send" in d
+            and d["may_send"] is None
+        ):
+            return UNKNOWN, "535 with an Active key, but whether its user may send could not be simulated"
+        return RULED_OUT, (
+            f"535, but the password is {d.get('password_kind', 'of unknown form')} "
+            f"and the key {d.get('key_status', 'unknown')}"
+        )
+
+    return verdict
 
 
 def _smtp_connection(results: dict[str, CheckResult]) -> tuple[str, str]:
@@ -256,6 +315,8 @@ def _smtp_connection(results: dict[str, CheckResult]) -> tuple[str, str]:
 
 
 def _smtp_key(results: dict[str, CheckResult]) -> tuple[str, str]:
+    if _smtp_is_535(results) and _details(results, "smtp.auth").get("may_send") is False:
+        return CONFIRMED, "smtp.auth: IAM SimulatePrincipalPolicy says the key's user may not ses:SendRawEmail"
     unclear = _unclear(results, "iam.smtp_users")
     if unclear:
         return unclear if not _smtp_inactive(results) else (CONFIRMED, "smtp.auth: the services' key is Inactive")
@@ -268,6 +329,33 @@ def _smtp_key(results: dict[str, CheckResult]) -> tuple[str, str]:
     return RULED_OUT, f"iam.smtp_users is {r.status.value}" + (
         " (keys only due for rotation)" if r.status == Status.WARN else ""
     )
+
+
+DELAY_SHARE = 0.5  # the share of the delays one side (or one receiving domain) must hold to be the cause
+
+
+def _delays(side: str) -> Verdict:
+    """Confirmed when feedback.delays warns and ``side`` (receiver: one receiving domain; ses; mailbox)
+    holds at least half of the DeliveryDelay notifications."""
+
+    def verdict(results: dict[str, CheckResult]) -> tuple[str, str]:
+        unclear = _unclear(results, "feedback.delays")
+        if unclear:
+            return unclear
+        r = results["feedback.delays"]
+        d = r.details
+        if r.status == Status.OK:
+            return RULED_OUT, f"feedback.delays is ok ({d.get('delays', 0)} DeliveryDelay notifications)"
+        share = float((d.get("share_by_side") or {}).get(side, 0))
+        if side == "receiver":
+            top = d.get("top_receiving_domain") or {}
+            share = share * float(top.get("share") or 0)
+            held = f"{top.get('domain')} holds {share:.0%} of the delays"
+        else:
+            held = f"{share:.0%} of the delays are {side}-side"
+        return (CONFIRMED if share >= DELAY_SHARE else RULED_OUT), held
+
+    return verdict
 
 
 # -- steps ---------------------------------------------------------------------------------
@@ -584,6 +672,276 @@ def _steps_quota(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
             expect="SentLast24Hours < Max24HourSend",
         ),
     ]
+
+
+def rate_request_sentences(p: Params, r: dict[str, CheckResult]) -> list[tuple[str, str | None]]:
+    """The prepared text of a sending-rate increase: only what quota.send_rate and quota.headroom measured,
+    placeholders (``<<FILL: ...>>``, ``<<CONFIRM: ...>>``) for everything else, as ``use_case_sentences``."""
+    rate = _measured(r, "quota.send_rate")
+    quota = _measured(r, "quota.headroom")
+    out: list[tuple[str, str | None]] = [
+        (f"<<CONFIRM: what {p.domain} sends from {p.sender} and why it comes in bursts>>", None)
+    ]
+    if rate and rate.get("peak_at"):
+        hours = ", ".join(h["hour"] for h in rate.get("peak_hours") or [])
+        out.append(
+            (
+                f"In the 24 hours to {p.as_of_datetime():%Y-%m-%d %H:%M} UTC the account peaked at "
+                f"{float(rate['peak_per_second']):.1f} messages a second ({rate['peak_at']}, CloudWatch Send over "
+                f"{rate['period_s']} s) against its MaxSendRate of {float(rate['MaxSendRate']):g}; the busiest hours "
+                f"were {hours}.",
+                "quota.send_rate",
+            )
+        )
+    else:
+        out.append(("<<FILL: the peak send rate (ses-runbook check --only quota.send_rate)>>", None))
+    if quota:
+        out.append(
+            (
+                f"It sent {float(quota.get('SentLast24Hours') or 0):,.0f} messages in those 24 hours "
+                f"(24-hour quota {float(quota.get('Max24HourSend') or 0):,.0f}).",
+                "quota.headroom",
+            )
+        )
+    out += [
+        ("<<FILL: the sending rate needed, in messages a second, and from when>>", None),
+        ("<<CONFIRM: the client now limits its own rate to MaxSendRate and retries 454 replies with backoff>>", None),
+    ]
+    return out
+
+
+def _steps_send_rate(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    d = _details(r, "quota.send_rate")
+    limit = float(d.get("MaxSendRate") or 14)
+    wanted = int(max(limit * 2, float(d.get("peak_per_second") or 0) * 1.5))
+    text = " ".join(sentence for sentence, _ in rate_request_sentences(p, r)).replace('"', "'")
+    return [
+        Step(
+            f"Limit the senders' own rate to MaxSendRate ({limit:g} a second, shared by every service of the "
+            "account): a token bucket that refills at that rate and holds at most that many tokens; each send "
+            "takes one token and waits when none is left. Retry a '454 Throttling' reply with exponential backoff "
+            "rather than dropping the message",
+            None,
+            kind="console",
+            expect="quota.send_rate ok: the 1-minute peak stays under the limit",
+            verify="ses-runbook check --only quota.send_rate",
+        ),
+        Step(
+            "Spread bulk jobs out of the peak hours quota.send_rate lists",
+            None,
+            kind="console",
+        ),
+        Step(
+            f"If the rate is really needed, request a higher sending rate (only a person can; prepared: {wanted} a "
+            "second). The text states only what this run measured: fill every <<FILL: ...>> and confirm every "
+            "<<CONFIRM: ...>> before sending it (Service Quotas console -> Amazon SES -> Sending rate, or a Support "
+            "case with this text)",
+            aws_command(
+                p,
+                "service-quotas",
+                "request-service-quota-increase",
+                "--service-code",
+                "ses",
+                "--quota-code",
+                "L-CDEF9B6B",
+                "--desired-value",
+                wanted,
+            )
+            + f'   # with the case text: "{text}"',
+            kind="request",
+            expect="a request id; AWS answers within about a day",
+            verify=aws_command(p, "ses", "get-send-quota", "--query", "MaxSendRate"),
+        ),
+    ]
+
+
+def _late_domain(r: dict[str, CheckResult]) -> str:
+    return str((_details(r, "feedback.delays").get("top_receiving_domain") or {}).get("domain") or "DOMAIN")
+
+
+def _steps_receiver_deferring(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    domain = _late_domain(r)
+    return [
+        Step(
+            f"Read what {domain}'s servers answer (the delayed recipients' diagnosticCode): greylisting (450/451 "
+            "'try again later') clears by itself within an hour; rate limits (421) mean too much mail at once",
+            feedback.receive_command(p),
+            expect=f"DeliveryDelay notifications for {domain} with a 4xx diagnosticCode",
+        ),
+        Step(
+            f"Spread the mail to {domain} out (smaller batches, outside the hours feedback.delays lists) and ask its "
+            "postmaster whether they limit or greylist amazonses.com; SES keeps retrying for up to 14 hours",
+            None,
+            kind="console",
+        ),
+        Step(
+            "Verify the delays stop",
+            "ses-runbook check --only feedback.delays",
+            kind="wait",
+            expect="feedback.delays ok",
+        ),
+    ]
+
+
+def _steps_ses_deferral(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    return [
+        Step(
+            "SES itself held the mail (InternalFailure, SendingDeferral): read the AWS Health Dashboard for SES in "
+            "the region, and the account's reputation (a deferral often follows high bounce or complaint rates)",
+            "https://health.aws.amazon.com/health/home#/account/dashboard/open-issues",
+            kind="console",
+        ),
+        Step(
+            "Check the reputation rates and enforcement",
+            "ses-runbook check --only reputation.bounce_rate "
+            "--only reputation.complaint_rate --only account.enforcement",
+        ),
+        Step(
+            "If neither explains it, open a Support case with the delayed messages' ids (mail.messageId)",
+            "https://console.aws.amazon.com/support/home#/case/create",
+            kind="request",
+        ),
+    ]
+
+
+def _steps_mailboxes_full(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    return [
+        Step(
+            "The recipients' mailboxes are full: SES retries, then bounces (MailboxFull). Nothing to fix on the "
+            "sending side; stop mailing addresses that stay full (they are usually abandoned)",
+            feedback.receive_command(p),
+            expect="DeliveryDelay notifications with delayType MailboxFull",
+        ),
+        Step(
+            "Export the addresses that end in a bounce and remove them from the lists (09_feedback)",
+            None,
+            kind="console",
+        ),
+    ]
+
+
+def _steps_event_destinations(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    steps: list[Step] = []
+    for row in _details(r, "feedback.event_destinations").get("configuration_sets", []):
+        name = row["name"]
+        if not row.get("exists"):
+            steps.append(
+                Step(
+                    f"Configuration set {name} does not exist: create it, or stop naming it (the sender identity's "
+                    "default set, or the services' X-SES-CONFIGURATION-SET header)",
+                    aws_command(p, "sesv2", "create-configuration-set", "--configuration-set-name", name),
+                    verify=aws_command(p, "sesv2", "get-configuration-set", "--configuration-set-name", name),
+                )
+            )
+            continue
+        for dest in row.get("destinations", []):
+            if not dest.get("problem"):
+                continue
+            types = sorted(set(dest.get("types") or []) | {"BOUNCE", "COMPLAINT"})
+            if not dest.get("enabled"):
+                steps.append(
+                    Step(
+                        f"Enable event destination {dest['name']} of {name} with BOUNCE and COMPLAINT among its "
+                        "event types (a write: the runbook does not make it)",
+                        aws_command(
+                            p,
+                            "sesv2",
+                            "update-configuration-set-event-destination",
+                            "--configuration-set-name",
+                            name,
+                            "--event-destination-name",
+                            dest["name"],
+                            "--event-destination",
+                            f"Enabled=true,MatchingEventTypes={','.join(types)}",
+                        ),
+                        expect="no output (HTTP 200)",
+                        verify=aws_command(
+                            p,
+                            "sesv2",
+                            "get-configuration-set-event-destinations",
+                            "--configuration-set-name",
+                            name,
+                        )
+                        + "   # expect Enabled true",
+                    )
+                )
+            else:
+                steps.append(
+                    Step(
+                        f"Repair the target of {name}/{dest['name']}: {dest['problem']} (an SNS topic needs a "
+                        "confirmed subscriber: 09_feedback's pipeline, fix feedback-pipeline)",
+                        None,
+                        kind="console",
+                    )
+                )
+        if row.get("missing") and not any(d.get("problem") for d in row.get("destinations", [])):
+            steps.append(
+                Step(
+                    f"Add the event types {', '.join(row['missing'])} to a working destination of {name}",
+                    aws_command(
+                        p, "sesv2", "get-configuration-set-event-destinations", "--configuration-set-name", name
+                    ),
+                )
+            )
+    steps.append(
+        Step(
+            "Verify",
+            "ses-runbook check --only feedback.event_destinations --only feedback.notifications",
+            expect="both ok",
+        )
+    )
+    return steps
+
+
+DELIST = {
+    "spamhaus.org": "https://check.spamhaus.org/",
+    "spamcop.net": "https://www.spamcop.net/bl.shtml",
+    "barracudacentral.org": "https://www.barracudacentral.org/rbl/removal-request",
+    "surbl.org": "https://surbl.org/surbl-analysis",
+    "uribl.com": "https://admin.uribl.com/",
+}
+
+
+def _steps_blocklisted(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+    d = _details(r, "reputation.blocklists")
+    steps = [
+        Step(
+            "Find why it was listed first (a delisting without the cause fixed is undone within days): the bounce and "
+            "complaint rates, a list import, a compromised sender (bounces-or-complaints-spike, 09_feedback)",
+            "ses-runbook diagnose bounces-or-complaints-spike",
+        )
+    ]
+    for row in d.get("results", []):
+        if row.get("state") != "listed":
+            continue
+        site = next((url for suffix, url in DELIST.items() if row["zone"].endswith(suffix)), None)
+        steps.append(
+            Step(
+                f"Request the removal of {row['item']} from {row['zone']} (return code {', '.join(row.get('codes', []))})"
+                + (" at the list's own page" if site else ""),
+                site or f"the operator of {row['zone']}",
+                kind="request",
+                verify=dig_command(
+                    p,
+                    "A",
+                    f"{row['item']}.{row['zone']}"
+                    if row["kind"] == "domain"
+                    else ".".join(reversed(row["item"].split("."))) + f".{row['zone']}",
+                )
+                + "   # expect no answer (NXDOMAIN)",
+            )
+        )
+    if d.get("shared_ips", True):
+        steps.append(
+            Step(
+                "The account sends from AWS's shared IPs: AWS manages their listings; the team keeps its own rates low "
+                "(or leases dedicated IPs to be judged on its own mail alone)",
+                None,
+                kind="console",
+            )
+        )
+    steps.append(Step("Verify", "ses-runbook check --only reputation.blocklists", kind="wait", expect="ok"))
+    return steps
 
 
 def _cw(p: Params, metric: str) -> str:
@@ -1012,6 +1370,48 @@ def _steps_smtp_rotate(p: Params, r: dict[str, CheckResult], f: Facts) -> list[S
             verify=aws_command(p, "iam", "get-access-key-last-used", "--access-key-id", "OLD_KEY_ID", regional=False),
         ),
     ]
+
+
+def _derive_step(p: Params, why: str) -> Step:
+    """Derive the version-4 password for this region from the key's secret (AWS's documented algorithm)."""
+    return Step(
+        f"{why}: derive the SMTP password from the key's secret access key for {p.region} with AWS's documented "
+        "version-4 algorithm (https://docs.aws.amazon.com/ses/latest/dg/smtp-credentials.html); the secret is "
+        "read from the terminal, never from the command line",
+        f'python -c "from ses_runbook.core.smtpcred import derive_smtp_password as d; import getpass; '
+        f"print(d(getpass.getpass('secret: '), '{p.region}'))\"",
+        expect="a 44-character password starting with B (base64 of the version byte 0x04)",
+    )
+
+
+def _steps_smtp_password(kind: str) -> Steps:
+    why = {
+        "iam-secret": "The service holds the raw IAM secret as its password",
+        "sigv2": "The service holds a retired version-2 (SigV2) password",
+        "other-region": "The service holds a password derived for another region",
+    }[kind]
+
+    def steps(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
+        rotate = _steps_smtp_rotate(p, r, f)
+        return [
+            _derive_step(p, why + " (if you still hold that key's secret)"),
+            Step(
+                f"Put the derived password in {p.smtp_password_env} of every service (the username, "
+                f"{p.smtp_username_env}, stays the key id), then restart them",
+                None,
+                kind="console",
+            ),
+            Step("Verify the services' login", "ses-runbook check --only smtp.auth", expect="smtp.auth ok (235)"),
+            Step(
+                "If the secret is lost, make a new credential instead: the runbook's guarded rotation "
+                "(08_remediation, fix new-smtp-credential, with allow_writes=true and smtp_credentials_file=PATH) "
+                "creates a key and writes the key id and the password derived for this region",
+                rotate[0].command,
+                expect=rotate[0].expect,
+            ),
+        ]
+
+    return steps
 
 
 def _steps_smtp_key(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
@@ -1575,6 +1975,16 @@ CAUSES: dict[str, Cause] = {
             fix="feedback-pipeline",
         ),
         Cause(
+            "event-destination-broken",
+            "a configuration set does not publish bounces and complaints",
+            "Mail sent with a configuration set publishes its events through the set's event destinations. A "
+            "destination that is disabled, lacks the BOUNCE or COMPLAINT event type, or points at a topic or "
+            "stream that is gone publishes nothing, and no error says so: the notifications silently stop.",
+            ("feedback.event_destinations",),
+            _steps_event_destinations,
+            severity=RISKS,
+        ),
+        Cause(
             "no-reputation-alarms",
             "no alarm on the bounce and complaint rates",
             "AWS recommends CloudWatch alarms on Reputation.BounceRate and ComplaintRate at the review levels: without "
@@ -1582,6 +1992,46 @@ CAUSES: dict[str, Cause] = {
             ("feedback.alarms",),
             lambda p, r, f: _steps_feedback(p, "reputation-alarms"),
             fix="reputation-alarms",
+        ),
+        Cause(
+            "send-rate-exceeded",
+            "sending faster than the account's MaxSendRate",
+            "SES accepts at most MaxSendRate messages a second for the whole account; every message beyond it is "
+            "refused with '454 Throttling: Maximum sending rate exceeded'. Bulk jobs and retries without a limit "
+            "of their own reach it in bursts although the daily quota has room.",
+            ("quota.send_rate", "quota.headroom"),
+            _steps_send_rate,
+            verdict=_only_fail("quota.send_rate", "near the limit, not over it"),
+            request=True,
+            severity=STOPS,
+        ),
+        Cause(
+            "receiver-deferring",
+            "one receiving domain defers the mail",
+            "A receiving mail server can answer 'try again later' (4xx): greylisting of a new sender, a rate limit, "
+            "or a spam filter's deferral. SES retries for hours and publishes DeliveryDelay meanwhile; when most "
+            "delays are at one domain, that domain is holding the mail.",
+            ("feedback.delays",),
+            _steps_receiver_deferring,
+            verdict=_delays("receiver"),
+        ),
+        Cause(
+            "ses-deferral",
+            "SES itself defers the mail",
+            "DeliveryDelay with delayType InternalFailure or SendingDeferral means SES held the mail back: an "
+            "internal problem, or AWS slowing an account whose reputation is at risk.",
+            ("feedback.delays",),
+            _steps_ses_deferral,
+            verdict=_delays("ses"),
+            severity=RISKS,
+        ),
+        Cause(
+            "mailboxes-full",
+            "recipients' mailboxes are full",
+            "A full mailbox answers 452 4.2.2: SES retries (DeliveryDelay MailboxFull) and finally bounces.",
+            ("feedback.delays",),
+            _steps_mailboxes_full,
+            verdict=_delays("mailbox"),
         ),
         Cause(
             "recipients-suppressed",
@@ -1668,6 +2118,17 @@ CAUSES: dict[str, Cause] = {
             verdict=_only_fail("message.unsubscribe", "the headers are there but not DKIM-signed"),
         ),
         Cause(
+            "domain-blocklisted",
+            "sending domain or IP on a DNS blocklist",
+            "Receivers look the sending domain and IP up in DNS blocklists (Spamhaus, SpamCop, Barracuda, SURBL, "
+            "URIBL); a listed one is filed as spam or refused. A list's 127.255.255.x answer only says it refused "
+            "the question (a public resolver, or over quota) and is never taken for a listing.",
+            ("reputation.blocklists",),
+            _steps_blocklisted,
+            verdict=_only_fail("reputation.blocklists", "a list refused or did not answer: not a listing"),
+            request=True,
+        ),
+        Cause(
             "message-judged-spam",
             "the message authenticates but is judged spam",
             "With SPF, DKIM and DMARC passing, the provider's spam filter still files the message as spam: content "
@@ -1712,6 +2173,48 @@ CAUSES: dict[str, Cause] = {
             ("smtp.auth",),
             _steps_smtp_rotate,
             verdict=_smtp_credentials,
+            fix="new-smtp-credential",
+            severity=STOPS,
+        ),
+        Cause(
+            "smtp-password-is-iam-secret",
+            "SMTP password is the raw IAM secret access key",
+            "The SES SMTP password is not the IAM secret access key itself but a value DERIVED from it (an HMAC for "
+            "one region). The 40-character secret pasted as the password is never valid: 535 at every login.",
+            ("smtp.auth",),
+            _steps_smtp_password("iam-secret"),
+            verdict=_smtp_password(
+                "smtp-password-is-iam-secret", "the password has the form of an IAM secret access key (40 characters)"
+            ),
+            fix="new-smtp-credential",
+            severity=STOPS,
+        ),
+        Cause(
+            "smtp-password-sigv2",
+            "SMTP password from the retired SigV2 era",
+            "SMTP passwords made before 2020 were version 2 (first byte 0x02, Signature Version 2). SES no longer "
+            "accepts them: the password must be derived again with the version-4 algorithm, for the region.",
+            ("smtp.auth",),
+            _steps_smtp_password("sigv2"),
+            verdict=_smtp_password(
+                "smtp-password-sigv2", "the password is a version-2 SMTP password (first byte 0x02, SigV2)"
+            ),
+            fix="new-smtp-credential",
+            severity=STOPS,
+        ),
+        Cause(
+            "smtp-password-other-region",
+            "SMTP password derived for another region",
+            "A version-4 SMTP password is derived from the key's secret FOR ONE REGION: the same key's password for "
+            "eu-west-1 fails at the us-east-1 endpoint. The key is Active and its user may send, so the password is "
+            "the one thing left.",
+            ("smtp.auth", "iam.smtp_users"),
+            _steps_smtp_password("other-region"),
+            verdict=_smtp_password(
+                "smtp-password-other-region",
+                "the password is a version-4 SMTP password of an Active key whose user may send: derived for another "
+                "region",
+            ),
             fix="new-smtp-credential",
             severity=STOPS,
         ),
@@ -1806,9 +2309,34 @@ SYMPTOMS: dict[str, Symptom] = {
             ("24-hour send limit reached", "Request quota increase in SES console; review sending patterns"),
         ),
         Symptom(
+            "events-not-published",
+            "Events not published",
+            ("event-destination-broken", "feedback-not-flowing"),
+            "Bounce, complaint or delivery events stopped arriving where the team reads them.",
+        ),
+        Symptom(
+            "mail-arrives-late",
+            "Mail arrives late",
+            ("receiver-deferring", "ses-deferral", "mailboxes-full"),
+            "Mail is delivered, but minutes or hours after it was sent.",
+        ),
+        Symptom(
+            "sending-rate-exceeded",
+            "Sending rate exceeded",
+            ("send-rate-exceeded", "account-in-sandbox"),
+            "Sends fail now and then with '454 Throttling: Maximum sending rate exceeded'.",
+        ),
+        Symptom(
             "smtp-auth-failure",
             "SMTP auth failure from service",
-            ("smtp-credentials-wrong", "smtp-key-inactive", "smtp-connection-problem"),
+            (
+                "smtp-credentials-wrong",
+                "smtp-password-is-iam-secret",
+                "smtp-password-sigv2",
+                "smtp-password-other-region",
+                "smtp-key-inactive",
+                "smtp-connection-problem",
+            ),
             "A service (NEST, the API, webmail) cannot log in to the SES SMTP endpoint.",
             ("SMTP credentials rotated or wrong", "Regenerate SMTP credentials from IAM; update service env vars"),
         ),
@@ -1826,6 +2354,7 @@ SYMPTOMS: dict[str, Symptom] = {
                 "spf-permerror",
                 "message-missing-unsubscribe",
                 "complaint-spike",
+                "domain-blocklisted",
                 "message-judged-spam",
             ),
             "Mail arrives, but in the spam folder.",

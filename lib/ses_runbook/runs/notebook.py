@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ses_runbook.checks import Context, all_checks, run
+from ses_runbook.checks import Context, known_checks, run
 from ses_runbook.checks import trace as trace_mod
 from ses_runbook.core import context as context_mod
 from ses_runbook.core import params as params_mod
@@ -55,7 +55,9 @@ class Runbook:
 
     def check(self, *ids: str) -> list[CheckResult]:
         """Run the named checks (default: all), keep them for ``record``, return them worst first."""
-        found = run(self.ctx, ids=[s.id for s in all_checks() if not ids or s.id in ids])  # sections side by side
+        found = run(
+            self.ctx, ids=[s.id for s in known_checks() if (s.id in ids if ids else not s.on_request)]
+        )  # sections side by side
         self.results.extend(found)
         return Report(run={}, checks=found).sorted()
 

@@ -112,6 +112,8 @@ class SesLayer:
             "PutSuppressedDestination": self.v2_put_suppressed,
             "GetMessageInsights": self.v2_message_insights,
             "ListRecommendations": self.v2_list_recommendations,
+            "GetDedicatedIps": self.v2_dedicated_ips,
+            "GetConfigurationSetEventDestinations": self.v2_event_destinations,
         }
         # SQS reads that moto answers too slowly or wrongly for a queue of thousands: its ReceiveMessage
         # recounts the whole queue once per message returned (seconds per call), and its
@@ -214,6 +216,9 @@ class SesLayer:
                 return self.athena(environ, start_response, operation, _v2_args(environ, body, path_args))
             elif service == "iam" and operation in ("GenerateCredentialReport", "GetCredentialReport"):
                 return self._xml(start_response, operation, self.iam_credential_report(operation), IAM_XMLNS)
+            elif service == "iam" and operation == "SimulatePrincipalPolicy":
+                form = parse_qs(body.decode("utf-8"))
+                return self._xml(start_response, operation, self.iam_simulate(form), IAM_XMLNS)
             elif service == "ses":
                 form = {k: v for k, v in parse_qs(body.decode("utf-8")).items()}
                 handler = self._v1.get(operation)
@@ -400,6 +405,29 @@ class SesLayer:
         return self._json(start_response, 404, {"message": "unknown sandbox control path"})
 
     # -- IAM credential report ---------------------------------------------------------
+    def iam_simulate(self, form: dict[str, list[str]]) -> str:
+        """IAM SimulatePrincipalPolicy for a scenario user (moto has none): allowed exactly for the actions
+        its inline policy grants (ses:SendRawEmail when the user may send), implicitDeny otherwise."""
+        user = form.get("PolicySourceArn", [""])[0].rsplit("/", 1)[-1]
+        with self.world.lock:
+            keys = [k for k in self.world.keys.values() if k["user"] == user]
+        if not keys:
+            raise SesError("NoSuchEntity", f"The user with name {user} cannot be found.", 404)
+        may = keys[0]["can_send"]
+        resources = _members(form, "ResourceArns") or ["*"]
+        results = [
+            {
+                "EvalActionName": action,
+                "EvalResourceName": resource,
+                "EvalDecision": "allowed"
+                if may and action.lower() in ("ses:sendrawemail", "ses:sendemail")
+                else "implicitDeny",
+            }
+            for action in _members(form, "ActionNames")
+            for resource in resources
+        ]
+        return _xml("EvaluationResults", results) + _xml("IsTruncated", False)
+
     def iam_credential_report(self, operation: str) -> str:
         """IAM's credential report, built from moto's users and keys in AWS's own CSV: moto's has a
         fixed 2015 date, no root row and no last-use region or service. The first Generate answers
@@ -892,6 +920,39 @@ class SesLayer:
             result["NextToken"] = str(start + size)
         return result
 
+    def v2_dedicated_ips(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "DedicatedIps": [
+                {"Ip": ip, "WarmupStatus": "DONE", "WarmupPercentage": 100, "PoolName": "ses-default-dedicated-pool"}
+                for ip in self.world.scenario.account.dedicated_ips
+            ]
+        }
+
+    def v2_event_destinations(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The configuration set's event destinations in SESv2's shape (SNS, Firehose, EventBridge, CloudWatch).
+        The sets themselves are moto's (the scenario's are created there); one the scenario does not
+        describe has no destination."""
+        name = args["ConfigurationSetName"]
+        found = next((c for c in self.world.scenario.configuration_sets if c.name == name), None)
+        out: list[dict[str, Any]] = []
+        for dest in found.destinations if found else []:
+            item: dict[str, Any] = {"Name": dest.name, "Enabled": dest.enabled, "MatchingEventTypes": dest.types}
+            if dest.kind == "sns":
+                item["SnsDestination"] = {"TopicArn": f"arn:aws:sns:{self.region}:{ACCOUNT}:{dest.target}"}
+            elif dest.kind == "firehose":
+                item["KinesisFirehoseDestination"] = {
+                    "DeliveryStreamArn": f"arn:aws:firehose:{self.region}:{ACCOUNT}:deliverystream/{dest.target}",
+                    "IamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ses-firehose",
+                }
+            elif dest.kind == "eventbridge":
+                item["EventBridgeDestination"] = {
+                    "EventBusArn": f"arn:aws:events:{self.region}:{ACCOUNT}:event-bus/{dest.target}"
+                }
+            else:
+                item["CloudWatchDestination"] = {"DimensionConfigurations": []}
+            out.append(item)
+        return {"EventDestinations": out}
+
     def v2_get_identity(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args["EmailIdentity"]
         identity = self.world.identity_view(name)
@@ -923,7 +984,12 @@ class SesLayer:
                     ),
                 }
             )
+        default_set = next(
+            (c.name for c in self.world.scenario.configuration_sets if name.lower() in map(str.lower, c.default_for)),
+            None,
+        )
         return {
+            **({"ConfigurationSetName": default_set} if default_set else {}),
             "IdentityType": "DOMAIN" if identity.is_domain else "EMAIL_ADDRESS",
             "FeedbackForwardingStatus": True,
             "VerifiedForSendingStatus": identity.verification == "Success",

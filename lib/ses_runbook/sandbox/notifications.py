@@ -160,19 +160,92 @@ def complaint(
     }
 
 
-def delivery(mail_obj: dict[str, Any], when: datetime, recipient: str) -> dict[str, Any]:
+def delivery(mail_obj: dict[str, Any], when: datetime, recipient: str, processing_ms: int = 412) -> dict[str, Any]:
     return {
         "notificationType": "Delivery",
         "mail": mail_obj,
         "delivery": {
             "timestamp": timestamp_text(when),
-            "processingTimeMillis": 412,
+            "processingTimeMillis": processing_ms,
             "recipients": [recipient],
             "smtpResponse": "250 2.6.0 Message received",
             "reportingMTA": "a8-12.smtp-out.amazonses.com",
             "remoteMtaIp": "192.0.2.80",
         },
     }
+
+
+# delayType -> (status, diagnostic code) of the delayed recipient, as SES reports them
+DELAY_DIAGNOSTICS = {
+    "RecipientServerError": ("4.3.0", "smtp; 451 4.3.0 Temporary server error, please try again later"),
+    "MailboxFull": ("4.2.2", "smtp; 452 4.2.2 Mailbox full"),
+    "SpamDetected": ("4.7.1", "smtp; 421 4.7.1 Message deferred due to unusual rate of unsolicited mail"),
+    "TransientCommunicationFailure": ("4.4.2", "smtp; 421 4.4.2 Connection dropped"),
+    "IPFailure": ("4.7.0", "smtp; 421 4.7.0 IP not in whitelist, try again later"),
+    "General": ("4.7.0", "smtp; 450 4.7.0 Greylisted, please try again later"),
+}
+
+
+def delivery_delay(
+    mail_obj: dict[str, Any],
+    when: datetime,
+    recipient: str,
+    delay_type: str,
+    status: str | None = None,
+    diagnostic: str | None = None,
+) -> dict[str, Any]:
+    """A DeliveryDelay notification; the status and diagnostic code the delay type usually carries
+    unless a scenario names its own."""
+    usual_status, usual_diagnostic = DELAY_DIAGNOSTICS.get(delay_type, ("4.0.0", "smtp; 450 4.0.0 Try again later"))
+    status, diagnostic = status or usual_status, diagnostic or usual_diagnostic
+    return {
+        "notificationType": "DeliveryDelay",
+        "mail": mail_obj,
+        "deliveryDelay": {
+            "timestamp": timestamp_text(when),
+            "delayType": delay_type,
+            "expirationTime": timestamp_text(when + timedelta(hours=14)),
+            "reportingMTA": "a8-12.smtp-out.amazonses.com",
+            "delayedRecipients": [{"emailAddress": recipient, "status": status, "diagnosticCode": diagnostic}],
+        },
+    }
+
+
+def delay_notifications(scenario: Scenario, end: datetime) -> list[tuple[datetime, dict[str, Any]]]:
+    """The scenario's late mail (``feedback.delays``): DeliveryDelay notifications in their hours, and
+    Delivery notifications over the last day, the delayed messages among them delivered hours late."""
+    stage = scenario.feedback.delays
+    if stage is None:
+        return []
+    rng = random.Random(scenario.traffic.seed + 17)
+    out: list[tuple[datetime, dict[str, Any]]] = []
+    delayed = []
+    for i in range(stage.count):
+        sent = end - timedelta(hours=stage.hours_ago) + timedelta(hours=rng.uniform(0, stage.hours))
+        domain = stage.recipient_domain or _pick(rng, DOMAINS)[0]
+        recipient = f"{rng.choice(FIRST)}.d{i:05d}@{domain}"
+        source, caller, service, _ = _pick(rng, SOURCES)
+        mail_obj = mail(sent, message_id(rng, sent), source, caller, [recipient], {"service": service}, scenario.region)
+        out.append(
+            (sent + timedelta(minutes=rng.uniform(15, 45)), delivery_delay(mail_obj, sent, recipient, stage.delay_type))
+        )
+        delayed.append((sent, mail_obj, recipient))
+    for i in range(stage.deliveries):
+        if i < len(delayed) // 2:  # half the delayed mail got through hours later
+            sent, mail_obj, recipient = delayed[i]
+            took = int(rng.uniform(2, 5) * 3_600_000)
+        else:
+            sent = end - timedelta(hours=rng.uniform(0.5, 24))
+            domain = _pick(rng, DOMAINS)[0]
+            recipient = f"{rng.choice(FIRST)}.s{i:05d}@{domain}"
+            source, caller, service, _ = _pick(rng, SOURCES)
+            mail_obj = mail(
+                sent, message_id(rng, sent), source, caller, [recipient], {"service": service}, scenario.region
+            )
+            took = int(rng.lognormvariate(6.5, 0.6))  # about 700 ms
+        when = sent + timedelta(milliseconds=took)
+        out.append((when, delivery(mail_obj, when, recipient, took)))
+    return [(when, n) for when, n in out if when < end]
 
 
 def envelope(message: dict[str, Any], topic_arn: str, when: datetime, rng: random.Random) -> str:
@@ -254,6 +327,7 @@ def queue_notifications(scenario: Scenario, points: list[Any], end: datetime) ->
                     out.append((when, complaint(mail_obj, when, rng, recipient, ftype)))
     out = [(when, n) for when, n in out if when < end]
     out += recipient_notifications(scenario, end)
+    out += delay_notifications(scenario, end)
     out.sort(key=lambda item: item[0])
     return out
 
@@ -263,21 +337,6 @@ def recipient_message_id(scenario: Scenario, index: int) -> str:
     event = scenario.recipients[index]
     rng = random.Random(f"{event.email}|{index}")
     return message_id(rng, datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=index))
-
-
-def delivery_delay(
-    mail_obj: dict[str, Any], when: datetime, recipient: str, delay_type: str, status: str, diagnostic: str
-) -> dict[str, Any]:
-    return {
-        "notificationType": "DeliveryDelay",
-        "mail": mail_obj,
-        "deliveryDelay": {
-            "timestamp": timestamp_text(when),
-            "delayType": delay_type,
-            "expirationTime": timestamp_text(when + timedelta(hours=12)),
-            "delayedRecipients": [{"emailAddress": recipient, "status": status, "diagnosticCode": diagnostic}],
-        },
-    }
 
 
 def recipient_notifications(scenario: Scenario, end: datetime) -> list[tuple[datetime, dict[str, Any]]]:

@@ -34,6 +34,7 @@ class Account(_Strict):
     review_status: str = "GRANTED"
     review_case_id: str | None = None
     vdm_enabled: bool = False  # Virtual Deliverability Manager on: GetMessageInsights answers
+    dedicated_ips: list[str] = Field(default_factory=list)  # none: the account sends from AWS's shared IPs
 
 
 class Identity(_Strict):
@@ -57,6 +58,14 @@ class Spike(_Strict):
     value: float  # a rate for *_rate, a multiplier for sends
 
 
+class Burst(_Strict):
+    """Minutes in which the application sent at ``per_second`` (CloudWatch's 1-minute Send sums show it)."""
+
+    start_hours_ago: float
+    minutes: int = Field(10, ge=1, le=1440)
+    per_second: float = Field(gt=0)
+
+
 class Traffic(_Strict):
     daily_sends: float = 12000
     bounce_rate: float = 0.012
@@ -64,6 +73,7 @@ class Traffic(_Strict):
     reject_rate: float = 0.0001
     reputation_window_hours: float = 24
     spikes: list[Spike] = Field(default_factory=list)
+    bursts: list[Burst] = Field(default_factory=list)
     seed: int = 7
 
 
@@ -94,7 +104,13 @@ class Dns(_Strict):
 
 
 class Smtp(_Strict):
-    service_password: Literal["current", "old", "none"] = "current"
+    """What the services hold as their SMTP login. ``current``: the key id and the password derived
+    from its secret for the scenario's region; ``old``: a rotated-away key; ``iam-secret``: the raw
+    secret access key as the password; ``sigv2``: the retired version-2 password of the key;
+    ``other-region``: the version-4 password derived for ``other_region``."""
+
+    service_password: Literal["current", "old", "none", "iam-secret", "sigv2", "other-region"] = "current"
+    other_region: str = "eu-west-1"
 
 
 class Suppressed(_Strict):
@@ -131,6 +147,34 @@ class FeedbackCause(_Strict):
     complaint_type: str = "abuse"
 
 
+class Delays(_Strict):
+    """Late mail: DeliveryDelay notifications on the queue, and Delivery notifications with how long SES
+    took (``processingTimeMillis``); the delayed messages are finally delivered hours later."""
+
+    count: int = Field(60, ge=0, le=5000)  # DeliveryDelay notifications
+    recipient_domain: str | None = "northwind.example"  # None: spread over the usual providers
+    delay_type: str = "RecipientServerError"
+    hours_ago: float = 6  # the delays fall in the hours from then ...
+    hours: float = 3  # ... for this long
+    deliveries: int = Field(300, ge=0, le=5000)  # Delivery notifications over the last day (delayed ones included)
+
+
+class EventDestination(_Strict):
+    """One event destination of a configuration set."""
+
+    name: str
+    enabled: bool = True
+    types: list[str] = Field(default_factory=lambda: ["BOUNCE", "COMPLAINT", "DELIVERY"])
+    kind: Literal["sns", "firehose", "eventbridge", "cloudwatch"] = "sns"
+    target: str = "ses-feedback"  # the SNS topic's or Firehose stream's name
+
+
+class ConfigurationSet(_Strict):
+    name: str
+    default_for: list[str] = Field(default_factory=list)  # identities whose default configuration set it is
+    destinations: list[EventDestination] = Field(default_factory=list)
+
+
 class Feedback(_Strict):
     """The bounce and complaint pipeline: SNS topic, SQS queue, identity notification topics, alarms."""
 
@@ -143,6 +187,9 @@ class Feedback(_Strict):
     # moto's SQS scans the whole queue on every receive (AWS does not); shares between kinds stay true
     queue_sample: float = Field(1.0, gt=0, le=1)
     cause: FeedbackCause | None = None
+    delays: Delays | None = None
+    # further alarms, as CloudWatch PutMetricAlarm arguments (AlarmActions name topics by name: ses-alarms)
+    extra_alarms: list[dict[str, Any]] = Field(default_factory=list)
     simulator_delay_s: dict[str, float] = Field(
         default_factory=lambda: {"success": 0.4, "bounce": 0.7, "complaint": 1.1, "suppressionlist": 0.2}
     )
@@ -177,6 +224,7 @@ class Scenario(_Strict):
     smtp: Smtp = Field(default_factory=Smtp)
     suppressed: list[Suppressed] = Field(default_factory=list)
     feedback: Feedback = Field(default_factory=Feedback)
+    configuration_sets: list[ConfigurationSet] = Field(default_factory=list)
     mail: Mail = Field(default_factory=Mail)
     recipients: list[RecipientEvent] = Field(default_factory=list)
 

@@ -30,7 +30,7 @@ from ses_runbook.core.feedbackpipe import (
 )
 from ses_runbook.core.iampolicy import allows
 from ses_runbook.core.params import Params
-from ses_runbook.core.smtpcred import derive_smtp_password
+from ses_runbook.core.smtpcred import derive_sigv2_password, derive_smtp_password
 from ses_runbook.sandbox import notifications, s3store
 from ses_runbook.sandbox import scenario as scenario_mod
 from ses_runbook.sandbox.aws_app import SesLayer
@@ -220,6 +220,8 @@ class Sandbox:
                 ses.verify_domain_identity(Domain=identity.name)
             else:
                 ses.verify_email_identity(EmailAddress=identity.name)
+        for config_set in self.scenario.configuration_sets:
+            self.client("sesv2").create_configuration_set(ConfigurationSetName=config_set.name)
         self._seed_iam()
         self._seed_metrics()
         self._seed_feedback()
@@ -277,6 +279,12 @@ class Sandbox:
         mode = self.scenario.smtp.service_password
         if mode == "current" and held:
             self.world.service_credentials = (held[0], derive_smtp_password(held[1], self.scenario.region))
+        elif mode == "iam-secret" and held:
+            self.world.service_credentials = held
+        elif mode == "sigv2" and held:
+            self.world.service_credentials = (held[0], derive_sigv2_password(held[1]))
+        elif mode == "other-region" and held:
+            self.world.service_credentials = (held[0], derive_smtp_password(held[1], self.scenario.smtp.other_region))
         elif mode == "old":
             self.world.service_credentials = (
                 OLD_KEY_ID,
@@ -354,6 +362,19 @@ class Sandbox:
             for alarm in ALARMS:  # at the runbook's default warn levels, where feedback.alarms wants them
                 threshold = Params.model_fields[alarm.level].default
                 cloudwatch.put_metric_alarm(**alarm_request(alarm, threshold, alarm_topic))
+        if fb.extra_alarms:
+            alarm_topic = sns.create_topic(Name=ALARM_TOPIC)["TopicArn"]
+            if not fb.alarms:
+                sns.subscribe(TopicArn=alarm_topic, Protocol="email", Endpoint="oncall@thephenom.app")
+            cloudwatch = self.client("cloudwatch")
+            for extra in fb.extra_alarms:
+                request = {"Namespace": "AWS/SES", "Statistic": "Average", "Period": 3600, "EvaluationPeriods": 1}
+                request.update(extra)
+                request["AlarmActions"] = [
+                    a if a.startswith("arn:") else f"arn:aws:sns:{region}:{ACCOUNT}:{a}"
+                    for a in extra.get("AlarmActions", [ALARM_TOPIC])
+                ]
+                cloudwatch.put_metric_alarm(**request)
         if self.feedback_queue_url and topic:
             rng = random.Random(self.scenario.traffic.seed + 13)
             # Straight into moto's queue, stamped with when SNS delivered them: moto's SendMessage recounts

@@ -90,7 +90,7 @@ def traffic(scenario: Scenario) -> list[Point]:
         hour = ts.hour + ts.minute / 60
         cycle = 1 + 0.7 * math.sin((hour - 9) / 24 * 2 * math.pi)
         mean = t.daily_sends / 96 * cycle * spiked_rate(1.0, t.spikes, "sends", hours_ago)
-        sends = max(0, int(round(mean * rng.uniform(0.85, 1.15))))
+        sends = max(0, int(round(mean * rng.uniform(0.85, 1.15)))) + sum(burst_minutes(scenario, ts).values())
         bounce = spiked_rate(t.bounce_rate, t.spikes, "bounce_rate", hours_ago)
         complaint = spiked_rate(t.complaint_rate, t.spikes, "complaint_rate", hours_ago)
         bounces = _binomial(rng, sends, bounce)
@@ -122,6 +122,20 @@ def traffic(scenario: Scenario) -> list[Point]:
             )
         )
     return points
+
+
+def burst_minutes(scenario: Scenario, interval: datetime) -> dict[int, int]:
+    """The scenario's bursts within the 15-minute interval starting at ``interval``: minute -> sends."""
+    end = _end(scenario)
+    out: dict[int, int] = {}
+    for burst in scenario.traffic.bursts:
+        first = end - timedelta(hours=burst.start_hours_ago)
+        first = first.replace(second=0, microsecond=0)
+        for minute in range(15):
+            at = interval + timedelta(minutes=minute)
+            if first <= at < first + timedelta(minutes=burst.minutes):
+                out[minute] = out.get(minute, 0) + int(round(burst.per_second * 60))
+    return out
 
 
 def _end(scenario: Scenario) -> datetime:
@@ -226,6 +240,25 @@ class World:
         name = covering_domain(parseaddr(address)[1], statuses)
         return self.identity_view(name) if name else None
 
+    def _samples(self, attr: str, start: datetime, end: datetime, minutes: bool) -> list[tuple[datetime, float]]:
+        """The traffic's values of ``attr`` in [start, end): one per 15-minute point, or, for periods
+        under 15 minutes, the sends of each minute (the point's sends spread evenly, bursts where they are)."""
+        out: list[tuple[datetime, float]] = []
+        for point in self.points:
+            if point.timestamp + STEP <= start or point.timestamp >= end:
+                continue
+            if not (minutes and attr == "sends"):
+                if start <= point.timestamp:
+                    out.append((point.timestamp, float(getattr(point, attr))))
+                continue
+            bursts = burst_minutes(self.scenario, point.timestamp)
+            even = (point.sends - sum(bursts.values())) / 15
+            for minute in range(15):
+                when = point.timestamp + timedelta(minutes=minute)
+                if start <= when < end:
+                    out.append((when, even + bursts.get(minute, 0)))
+        return out
+
     def metric(self, name: str, start: datetime, end: datetime, period: int, stat: str) -> list[tuple[datetime, float]]:
         """One account-level AWS/SES metric aggregated like CloudWatch: buckets of ``period`` seconds
         from ``start``, only the buckets that hold data, oldest first."""
@@ -233,9 +266,8 @@ class World:
             return []
         attr = METRICS[name][0]
         buckets: dict[int, list[float]] = {}
-        for point in self.points:
-            if start <= point.timestamp < end:
-                index = int((point.timestamp - start).total_seconds() // period)
-                buckets.setdefault(index, []).append(float(getattr(point, attr)))
+        for when, value in self._samples(attr, start, end, minutes=period < STEP.total_seconds()):
+            index = int((when - start).total_seconds() // period)
+            buckets.setdefault(index, []).append(value)
         reduce = STATISTICS.get(stat, _sum)
         return [(start + timedelta(seconds=i * period), reduce(values)) for i, values in sorted(buckets.items())]

@@ -151,7 +151,15 @@ def parse_notification(data: dict[str, Any], fmt: str = "notification") -> list[
     elif kind == "Delivery":
         d = data.get("delivery", {})
         for r in d.get("recipients", []) or [None]:
-            rows.append({**base, "time": d.get("timestamp"), "recipient": r, "status": d.get("smtpResponse")})
+            rows.append(
+                {
+                    **base,
+                    "time": d.get("timestamp"),
+                    "recipient": r,
+                    "status": d.get("smtpResponse"),
+                    "processing_ms": d.get("processingTimeMillis"),
+                }
+            )
     elif kind == "DeliveryDelay":
         d = data.get("deliveryDelay", {})
         for r in d.get("delayedRecipients", []) or [{}]:

@@ -232,6 +232,41 @@ def metric_series(aws: Aws, params: Params) -> dict[str, Any]:
     }
 
 
+def send_rate_series(aws: Aws, params: Params, hours: int = 24) -> dict[str, Any]:
+    """The per-second send rate over the last ``hours`` to ``as_of``: CloudWatch ``Send`` summed over
+    the finest period it keeps for that range (1 minute for 15 days), divided by the period.
+
+    Returns ``{"period": s, "start", "end", "note", "points": [(time, sends per second), ...]}``,
+    oldest first. A rate averaged over a minute can only understate the peak second.
+    """
+    end = params.as_of_datetime()
+    start = end - timedelta(hours=hours)
+    now = datetime.now(timezone.utc) if params.as_of is None else end
+    period, note = effective_period(RETENTION[0][0], start, now, end=end, queries=1)
+    start, end = _floor(start, period), _floor(end, period)
+    query = {
+        "Id": "send",
+        "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": "Send"}, "Period": period, "Stat": "Sum"},
+        "ReturnData": True,
+    }
+    pages = aws.paginate(
+        "cloudwatch",
+        "GetMetricData",
+        "MetricDataResults",
+        MetricDataQueries=[query],
+        StartTime=start,
+        EndTime=end,
+        ScanBy="TimestampAscending",
+    )
+    points: list[tuple[datetime, float]] = []
+    for result in pages:
+        points.extend(
+            (t, float(v) / period) for t, v in zip(result.get("Timestamps", []), result.get("Values", []), strict=False)
+        )
+    points.sort(key=lambda p: p[0])
+    return {"period": period, "start": start, "end": end, "note": note, "points": points}
+
+
 def latest(series: list[tuple[datetime, float]]) -> tuple[datetime, float] | None:
     """The most recent point of a series, if any."""
     return series[-1] if series else None
