@@ -106,6 +106,9 @@ def _first(tags: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+NUMBERS = frozenset({"processing_ms"})  # the row fields that are numbers; every other one is text
+
+
 def parse_notification(data: dict[str, Any], fmt: str = "notification") -> list[dict[str, Any]]:
     """One SES notification or event record (already decoded) as rows, one per recipient it is about."""
     kind = str(data.get("notificationType") or data.get("eventType") or "")
@@ -187,7 +190,14 @@ def parse_notification(data: dict[str, Any], fmt: str = "notification") -> list[
         )
     for row in rows:  # a field of the wrong type (a list for an address, a number for a time) is as good as missing
         for key, value in row.items():
-            if key != "format" and value is not None and not isinstance(value, str):
+            if key == "format" or value is None:
+                continue
+            fits = (
+                isinstance(value, (int, float)) and not isinstance(value, bool)
+                if key in NUMBERS
+                else isinstance(value, str)
+            )
+            if not fits:
                 row[key] = None
         row["recipient_domain"] = domain_of(row.get("recipient"))
     return rows
