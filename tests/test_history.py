@@ -226,3 +226,40 @@ def test_standalone_template_drops_what_the_default_fetches() -> None:
     ours, _ = bundle.html_exporter().from_notebook_node(nb)
     assert bundle.external_references(stock)
     assert bundle.external_references(ours) == [] and "<style" in ours
+
+
+def test_bad_since_is_the_start_of_the_current_bad_stretch(tmp_path, reports) -> None:
+    root = storage.open_root(str(tmp_path))
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    paths = [
+        _write_run(root, reports[kind], base + timedelta(hours=n))
+        for n, kind in enumerate(["ok", "fail", "ok", "fail", "fail"])
+    ]
+    proc = run_cli("history", "--reports", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    bounce = next(c for c in json.loads(proc.stdout)["checks"] if c["id"] == "reputation.bounce_rate")
+    assert bounce["statuses"] == ["ok", "fail", "ok", "fail", "fail"]
+    assert bounce["first_bad"] == paths[3] and bounce["since"] == "2026-11-01T03:00:00Z"  # the 4th run, not the 2nd
+    assert [e["left_ok"] for e in bounce["episodes"]] == [paths[1], paths[3]]
+    assert bounce["episodes"][0]["recovered"] == paths[2] and bounce["recovered"] is None
+    text = run_cli("history", "--reports", str(tmp_path))
+    row = next(line for line in text.stdout.splitlines() if "reputation.bounce_rate" in line)
+    assert paths[3].rsplit("/", 1)[-1] in row and paths[1].rsplit("/", 1)[-1] not in row
+
+
+def test_prune_keeps_the_newest_healthy_run_when_it_warned(tmp_path, sandbox, reports) -> None:
+    from ses_runbook.checks import suite
+
+    warned = suite.check_all(sandbox.params.model_copy(update={"bounce_rate_warn": 0.001, "bounce_rate_fail": 0.9}))
+    assert warned.to_dict()["worst"] == "warn"
+    root = storage.open_root(str(tmp_path))
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    paths = [
+        _write_run(root, reports["ok"], base),
+        _write_run(root, warned, base + timedelta(hours=1)),  # the newest healthy run: kept
+        _write_run(root, reports["fail"], base + timedelta(hours=2)),
+        _write_run(root, reports["fail"], base + timedelta(hours=3)),
+    ]
+    removed = reporting.prune(root, "123456789012", "us-east-1", keep=1, keep_days=None, now=base + timedelta(hours=4))
+    assert sorted(removed) == sorted([paths[0], paths[2]])
+    assert {p.relative_to(tmp_path).as_posix() for p in _runs(tmp_path)} == {paths[1], paths[3]}
