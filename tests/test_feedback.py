@@ -476,3 +476,36 @@ def test_bounce_spike_names_the_from_address_it_was_sent_from(sandbox) -> None:
     cause = feedback.cause(fb, sandbox.params)
     assert cause["source"]["value"] == "no-reply@thephenom.app"  # mail.source, the From; not the identity's ARN
     assert "no-reply@thephenom.app" in feedback.cause_text(cause)
+
+
+def test_read_only_refusals_reach_nothing_at_the_sandbox(sandbox) -> None:
+    """Credentials minted, messages hidden for hours, another queue's messages, a delete: each refused
+    in one line naming it, and the sandbox's server sees none of them (zero writes counted there)."""
+    sqs = sandbox.box.client("sqs")
+    other = sqs.create_queue(QueueName="someone-elses")["QueueUrl"]
+    url = sandbox.box.feedback_queue_url
+    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=0)["Messages"]
+    sandbox.box.layer.reset_calls()
+    aws = Aws(sandbox.params)
+    attempts = {
+        "sts.GetSessionToken": {},
+        "sts.GetFederationToken": {"Name": "runbook"},
+        "sqs.ReceiveMessage": {"QueueUrl": url, "VisibilityTimeout": 43200},
+        "sqs.ChangeMessageVisibility": {
+            "QueueUrl": other,
+            "ReceiptHandle": message["ReceiptHandle"],
+            "VisibilityTimeout": 0,
+        },
+        "sqs.DeleteMessageBatch": {
+            "QueueUrl": url,
+            "Entries": [{"Id": "1", "ReceiptHandle": message["ReceiptHandle"]}],
+        },
+    }
+    for key, kwargs in attempts.items():
+        with pytest.raises(ReadOnlyError) as refused:
+            aws.call(*key.split("."), **kwargs)
+        assert str(refused.value).startswith(f"{key} is ") and "\n" not in str(refused.value)
+    assert sandbox.box.layer.calls == {} and sandbox.box.layer.writes() == {}
+    assert aws.stats()["total"] == 0
+    fb = feedback.load(aws, sandbox.params)  # the runbook's own read still goes through
+    assert fb.notes["read_to_end"] and fb.notes["deleted"] == 0 and sandbox.box.layer.writes() == {}
