@@ -51,6 +51,35 @@ class Target:
         return self.path.removesuffix(".py").replace("/", ".")
 
 
+GUARD_TESTS = tuple(
+    f"tests/test_guards.py::{name}"
+    for name in (
+        "test_guard_refuses_every_operation_off_the_read_path_before_sending[sqs]",
+        "test_guard_refuses_every_operation_off_the_read_path_before_sending[sts]",
+        "test_guard_refuses_every_operation_off_the_read_path_before_sending[firehose]",
+        "test_every_listed_operation_is_in_botocores_model",
+        "test_credentials_and_secrets_are_refused_whatever_the_switches",
+        "test_queue_reads_go_out_only_with_the_runbooks_own_values",
+        "test_each_switch_lets_through_only_its_own_writes",
+        "test_named_writes_and_the_read_rule",
+        "test_refused_message_names_the_switch",
+        "test_get_metric_data_and_configuration_sets_follow_next_token",
+    )
+)
+HISTORY_TESTS = tuple(
+    f"tests/test_history.py::{name}"
+    for name in (
+        "test_stretches_warn_is_bad_skip_is_not_a_missing_check_changes_nothing",
+        "test_changes_name_status_changes_and_figures_crossing_a_level",
+        "test_since_reads_durations_and_times",
+        "test_since_without_now_is_an_aware_time",
+        "test_since_refuses_anything_else_saying_what_is_allowed",
+        "test_prune_by_count_and_age_keeps_healthy_labelled_and_the_run_just_written",
+        "test_prune_touches_only_its_account_and_region_and_needs_no_healthy_run",
+    )
+)
+# The tests named are those that cover each module without a sandbox or a CLI run: a mutant is
+# tested in a forked process, and a sandbox started in each would cost seconds per mutant.
 TARGETS: dict[str, Target] = {
     "redact": Target(
         "ses_runbook/core/redact.py",
@@ -61,7 +90,7 @@ TARGETS: dict[str, Target] = {
     ),
     "guard": Target(
         "ses_runbook/core/aws.py",
-        ("tests/test_guards.py",),
+        GUARD_TESTS,
         (
             "x_is_read__mutmut_*",
             "x_is_read_path__mutmut_*",
@@ -74,23 +103,27 @@ TARGETS: dict[str, Target] = {
     ),
     "reputation": Target(
         "ses_runbook/checks/reputation.py",
-        ("tests/test_guards.py",),
+        (
+            "tests/test_guards.py::test_reputation_status_on_and_just_under_each_level",
+            "tests/test_guards.py::test_reputation_summary_states_rate_and_level",
+            "tests/test_guards.py::test_reputation_without_a_whole_period_is_ok_and_says_why",
+        ),
     ),
     "spf": Target("ses_runbook/sources/mailauth/spf.py", ("tests/test_mailauth.py",)),
     "dmarc": Target("ses_runbook/sources/mailauth/dmarc.py", ("tests/test_mailauth.py",)),
     "history": Target(
         "ses_runbook/runs/history.py",
-        ("tests/test_mutation_decisions.py",),
+        HISTORY_TESTS,
         ("x_checks_over_time__mutmut_*", "x_changes__mutmut_*", "x__level__mutmut_*", "x_parse_since__mutmut_*"),
     ),
-    "prune": Target(
-        "ses_runbook/runs/reporting.py",
-        ("tests/test_mutation_decisions.py",),
-        ("x_prune__mutmut_*",),
-    ),
-    "feedback-mask": Target(
+    "prune": Target("ses_runbook/runs/reporting.py", HISTORY_TESTS, ("x_prune__mutmut_*",)),
+    "feedback-masking": Target(
         "ses_runbook/sources/feedback.py",
-        ("tests/test_feedback.py::test_masking_keeps_domain_and_first_letter", "tests/test_mutation_decisions.py"),
+        (
+            "tests/test_feedback.py::test_masking_keeps_domain_and_first_letter",
+            "tests/test_feedback.py::test_masked_frames_hide_addresses_unless_asked",
+            "tests/test_feedback.py::test_redrive_policy_edges",
+        ),
         ("x_mask__mutmut_*", "x_masked__mutmut_*", "x_refuse_low_redrive__mutmut_*"),
     ),
 }

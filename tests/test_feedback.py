@@ -509,3 +509,39 @@ def test_read_only_refusals_reach_nothing_at_the_sandbox(sandbox) -> None:
     assert aws.stats()["total"] == 0
     fb = feedback.load(aws, sandbox.params)  # the runbook's own read still goes through
     assert fb.notes["read_to_end"] and fb.notes["deleted"] == 0 and sandbox.box.layer.writes() == {}
+
+
+def test_masked_frames_hide_addresses_unless_asked() -> None:
+    frame = feedback.frame(feedback.parse([json.dumps(_records()[0])])[0]).assign(address="bob.smith@example.org")
+    params = _queue_params()
+    shown = feedback.masked(frame, params)
+    assert list(shown["recipient"]) == ["j***@example.com"] and list(shown["address"]) == ["b***@example.org"]
+    assert list(shown["source"]) == ["no-reply@thephenom.app"]  # only the columns named are customer data
+    assert list(frame["recipient"]) == ["jane.doe@example.com"]  # the frame itself is left as it was
+    assert list(feedback.masked(frame, params, columns=["source"])["source"]) == ["n***@thephenom.app"]
+    told = feedback.masked(frame, params.model_copy(update={"show_addresses": True}))
+    assert list(told["recipient"]) == ["jane.doe@example.com"]
+    assert [feedback.mask(v) for v in ("no-at-sign", 7, "@example.com")] == ["no-at-sign", 7, "***@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "ok", "expected"),
+    [
+        (None, False, None),
+        ({"maxReceiveCount": 10}, False, 10),
+        ({"maxReceiveCount": "25"}, False, 25),
+        ({"maxReceiveCount": 9}, False, "after 9 receives"),
+        ({}, False, "after 0 receives"),
+        ({"maxReceiveCount": 9}, True, 9),
+    ],
+)
+def test_redrive_policy_edges(policy, ok: bool, expected) -> None:
+    attributes = {} if policy is None else {"RedrivePolicy": json.dumps(policy)}
+    params = _queue_params(feedback_low_redrive_ok=ok)
+    if isinstance(expected, str):
+        with pytest.raises(
+            FeedbackError, match=f"ses-feedback: its redrive policy .* {expected}, .*set feedback_low_redrive_ok=true"
+        ):
+            feedback.refuse_low_redrive(attributes, params, params.feedback_queue_url)
+    else:
+        assert feedback.refuse_low_redrive(attributes, params, params.feedback_queue_url) == expected
