@@ -93,7 +93,6 @@ TARGETS: dict[str, Target] = {
         GUARD_TESTS,
         (
             "x_is_read__mutmut_*",
-            "x_is_read_path__mutmut_*",
             "x__queue_write__mutmut_*",
             "x_write_reason__mutmut_*",
             "x_refusal__mutmut_*",

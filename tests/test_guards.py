@@ -285,6 +285,9 @@ def test_credentials_and_secrets_are_refused_whatever_the_switches(service, oper
 
 
 QUEUE = "http://127.0.0.1:9/123456789012/ses-feedback"
+HIDES = "it hides the messages it reads for {}, not the runbook's 60 s"
+OTHER_THAN_0 = "it sets a visibility timeout other than 0"
+OTHER_QUEUE = "its queue is not the parameters' feedback_queue_url"
 
 
 @pytest.mark.parametrize(
@@ -292,18 +295,18 @@ QUEUE = "http://127.0.0.1:9/123456789012/ses-feedback"
     [
         ("ReceiveMessage", {"QueueUrl": QUEUE, "VisibilityTimeout": RECEIVE_VISIBILITY_S}, "sent"),
         ("ReceiveMessage", {"QueueUrl": QUEUE + "-other", "VisibilityTimeout": RECEIVE_VISIBILITY_S}, "sent"),
-        ("ReceiveMessage", {"QueueUrl": QUEUE, "VisibilityTimeout": 43200}, "43200 s, not the runbook's 60 s"),
-        ("ReceiveMessage", {"QueueUrl": QUEUE}, "for the queue's default"),
+        ("ReceiveMessage", {"QueueUrl": QUEUE, "VisibilityTimeout": 43200}, HIDES.format("43200 s")),
+        ("ReceiveMessage", {"QueueUrl": QUEUE}, HIDES.format("the queue's default")),
         ("ChangeMessageVisibility", {"QueueUrl": QUEUE, "ReceiptHandle": "h", "VisibilityTimeout": 0}, "sent"),
         (
             "ChangeMessageVisibility",
             {"QueueUrl": QUEUE, "ReceiptHandle": "h", "VisibilityTimeout": 600},
-            "other than 0",
+            OTHER_THAN_0,
         ),
         (
             "ChangeMessageVisibility",
             {"QueueUrl": QUEUE + "-other", "ReceiptHandle": "h", "VisibilityTimeout": 0},
-            "not the parameters' feedback_queue_url",
+            OTHER_QUEUE,
         ),
         (
             "ChangeMessageVisibilityBatch",
@@ -319,14 +322,18 @@ QUEUE = "http://127.0.0.1:9/123456789012/ses-feedback"
                     {"Id": "2", "ReceiptHandle": "h", "VisibilityTimeout": 43200},
                 ],
             },
-            "other than 0",
+            OTHER_THAN_0,
         ),
         (
             "ChangeMessageVisibilityBatch",
             {"QueueUrl": QUEUE + "-other", "Entries": [{"Id": "1", "ReceiptHandle": "h", "VisibilityTimeout": 0}]},
-            "not the parameters' feedback_queue_url",
+            OTHER_QUEUE,
         ),
-        ("DeleteMessageBatch", {"QueueUrl": QUEUE, "Entries": [{"Id": "1", "ReceiptHandle": "h"}]}, "not on the"),
+        (
+            "DeleteMessageBatch",
+            {"QueueUrl": QUEUE, "Entries": [{"Id": "1", "ReceiptHandle": "h"}]},
+            "it is not on the runbook's read path",
+        ),
     ],
 )
 def test_queue_reads_go_out_only_with_the_runbooks_own_values(operation: str, kwargs: dict, read_only: str) -> None:
@@ -335,19 +342,23 @@ def test_queue_reads_go_out_only_with_the_runbooks_own_values(operation: str, kw
     for switches in ({}, {"allow_writes": True}):
         aws = _aws(feedback_queue_url=QUEUE, **switches)
         aws.client("sqs").meta.events.register("before-send.*.*", _refuse_to_send)
-        try:
-            aws.call("sqs", operation, **kwargs)
-            got = "unreachable"
-        except ReadOnlyError as exc:
-            got = str(exc)
-        except Sent:
-            got = "sent"
+        for _ in range(2):
+            try:
+                aws.call("sqs", operation, **kwargs)
+                got = "unreachable"
+            except ReadOnlyError as exc:
+                got = str(exc)
+            except Sent:
+                got = "sent"
         if read_only == "sent" or switches:
             assert got == "sent", (switches, got)
-            assert aws.stats()["writes"] == (0 if read_only == "sent" else 1)
+            assert aws.stats()["writes"] == (0 if read_only == "sent" else 2)  # each write counted
         else:
-            assert got.startswith(f"sqs.{operation} is a write and the run is read-only (") and read_only in got, got
-            assert got.endswith("set allow_writes=true to allow it") and aws.stats()["total"] == 0
+            assert (
+                got
+                == f"sqs.{operation} is a write and the run is read-only ({read_only}); set allow_writes=true to allow it"
+            )
+            assert aws.stats()["total"] == 0
 
 
 @pytest.mark.parametrize("switch", ["allow_writes", "send_test_email"])

@@ -142,12 +142,6 @@ def is_read(service: str, operation: str) -> bool:
     return f"{service}.{operation}" in READ_OPERATIONS
 
 
-def is_read_path(service: str, operation: str) -> bool:
-    """Whether the guard may let an operation through in a read-only run: the reads, and on their
-    conditions READ_PATH_OPERATIONS. Read-path calls are not memoized: each receive answers differently."""
-    return is_read(service, operation) or f"{service}.{operation}" in READ_PATH_OPERATIONS
-
-
 def _queue_write(operation: str, api_params: dict[str, Any], queue_url: str | None) -> str | None:
     """Why a call of READ_PATH_OPERATIONS changes the queue after all; None when it does not."""
     if operation == "ReceiveMessage":
@@ -329,7 +323,7 @@ class Aws:
     def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
         key = f"{model.service_model.service_name}.{model.name}"
         with self._lock:
-            if context.get("ses_runbook_write", True):
+            if context["ses_runbook_write"]:  # set by _guard, which runs first for every call
                 self.writes[key] += 1
                 self._memo.clear()  # answers read before a write may be stale: a re-check must ask again
             self.calls[key] += 1
