@@ -106,7 +106,9 @@ TARGETS: dict[str, Target] = {
             "tests/test_guards.py::test_reputation_status_on_and_just_under_each_level",
             "tests/test_guards.py::test_reputation_summary_states_rate_and_level",
             "tests/test_guards.py::test_reputation_without_a_whole_period_is_ok_and_says_why",
+            "tests/test_guards.py::test_reputation_details_name_the_period_the_peak_and_the_partial_hour",
         ),
+        ("x__rate_check__mutmut_*",),  # the verdict; the command it prints is not one
     ),
     "spf": Target("ses_runbook/sources/mailauth/spf.py", ("tests/test_mailauth.py",)),
     "dmarc": Target("ses_runbook/sources/mailauth/dmarc.py", ("tests/test_mailauth.py",)),

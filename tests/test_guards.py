@@ -140,6 +140,53 @@ def test_reputation_summary_states_rate_and_level(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "status", "tail"),
+    [
+        (0.0112345678, Status.OK, ""),
+        (0.1, Status.FAIL, ": at or above 10.00%, the level at which AWS may pause sending"),
+    ],
+)
+def test_reputation_details_name_the_period_the_peak_and_the_partial_hour(monkeypatch, value, status, tail) -> None:
+    """What a report shows of the judged period: the latest whole hour (the running one left out), the
+    peak of the lookback, the levels; figures rounded to six places."""
+    hours = [AS_OF - dt.timedelta(hours=n) for n in (3, 2, 1, 0)]
+    partial = AS_OF - dt.timedelta(minutes=30)
+    monkeypatch.setattr(
+        metrics,
+        "metric_series",
+        lambda aws, params: {
+            "period": 3600,
+            "notes": [],
+            "configuration_sets": {},
+            "partial_from": partial,
+            "series": {
+                **{q: [] for q in metrics.METRICS},
+                "bounce_rate": list(zip(hours, [0.02, 0.0412345678, value, 0.5], strict=True)),
+            },
+        },
+    )
+    params = _params()
+    [result] = run(Context(params, Aws(params)), ids=["reputation.bounce_rate"])
+    assert result.status is status
+    assert result.details == {
+        "latest": round(value, 6),
+        "latest_at": "2026-10-31T23:00:00+00:00",
+        "period": "2026-10-31 23:00-24:00 UTC",
+        "peak": 0.1 if value == 0.1 else 0.041235,
+        "peak_at": ("2026-10-31T23:00:00+00:00" if value == 0.1 else "2026-10-31T22:00:00+00:00"),
+        "warn_at": 0.05,
+        "fail_at": 0.1,
+        "period_s": 3600,
+        "partial_left_out": "2026-10-31T23:30:00+00:00",
+    }
+    peak = "10.00%" if value == 0.1 else "4.12%"
+    assert result.summary == (
+        f"bounce rate {value:.2%} for 2026-10-31 23:00-24:00 UTC, the latest whole period "
+        f"(peak {peak} in {params.lookback_days} days){tail}"
+    )
+
+
+@pytest.mark.parametrize(
     "check_id, label", [("reputation.bounce_rate", "bounce"), ("reputation.complaint_rate", "complaint")]
 )
 def test_reputation_without_a_whole_period_is_ok_and_says_why(monkeypatch, check_id: str, label: str) -> None:

@@ -176,7 +176,7 @@ def refusal(params: Params, service: str, operation: str, api_params: dict[str, 
         return f"{key} is refused: it {NEVER_OPERATIONS[key]}, which no runbook step needs"
     why = write_reason(params, service, operation, api_params)
     needed = WRITE_OPERATIONS.get(key, "allow_writes")
-    if why is None or getattr(params, needed, False):
+    if why is None or getattr(params, needed):  # a switch of Params: allow_writes or send_test_email
         return None
     return f"{key} is a write and the run is read-only ({why}); set {needed}=true to allow it"
 
