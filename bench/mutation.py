@@ -11,7 +11,7 @@ so each folder gets a ``pyproject.toml`` naming that module and only the tests t
 ``src`` and ``tests`` as links to the checkout's. Only the functions listed are mutated where a
 module holds more than decisions (the AWS client's retries and memo are not the guard).
 
-    python bench/mutation.py                 # every module; the last line gives each score
+    python bench/mutation.py                 # the decision modules; the last line gives each score
     python bench/mutation.py redact spf      # some of them
     python bench/mutation.py --survivors     # and each survivor's diff
 
