@@ -1,4 +1,4 @@
-# make demo | make test | make lint | make lab | make notebooks | make bench | make test-browser
+# make demo | make test | make lint | make lab | make notebooks | make bench | make test-browser | make mutation
 # Each target creates .venv when it is missing and installs the project into it.
 PYTHON ?= python3
 VENV   := .venv
@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 KERNEL := $(VENV)/share/jupyter/kernels/ses-runbook/kernel.json
 
-.PHONY: install demo test lint test-browser test-airflow lab notebooks bench clean
+.PHONY: install demo test lint test-browser test-airflow lab notebooks bench mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(BIN)/python:
 # pip compiles bytecode for plain imports only; the runner's kernels run with -OO (no docstrings),
 # so their optimized bytecode is compiled here too, once, instead of from source at every kernel start.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[sandbox,test,lab,lint]"
+	$(BIN)/python -m pip install --quiet -e ".[sandbox,test,lab,lint,mutation]"
 	$(BIN)/python -OO -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" lib >/dev/null
 	$(BIN)/python -m compileall -q -j 0 lib >/dev/null
 	touch $(STAMP)
@@ -82,6 +82,14 @@ test-airflow: $(AIRFLOW_VENV)/.installed
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# The mutation score (mutmut) of the modules that decide statuses and verdicts, guard writes, mask
+# secrets and addresses, and choose what history and prune keep: each module with only the tests
+# that cover it, in build/mutation/; the last line gives the score per module (not part of CI).
+# e.g. make mutation MUTATION_ARGS="guard --survivors"
+MUTATION_ARGS ?=
+mutation: install
+	$(BIN)/python bench/mutation.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_VENV) reports build dist lib/*.egg-info

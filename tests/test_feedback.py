@@ -371,3 +371,177 @@ def test_exported_addresses_go_on_the_suppression_list(sandbox, tmp_path) -> Non
         for d in sandbox.box.client("sesv2").list_suppressed_destinations()["SuppressedDestinationSummaries"]
     }
     assert set(removals.head(25)["address"]) <= listed
+
+
+# -- behaviours at their edges ------------------------------------------------------------------------
+class ShortBatchQueue:
+    """A queue as real SQS serves it: ``ReceiveMessage`` hands back short batches in the middle of a
+    queue (here 10, 4, 10 and 3 messages), and an empty one only once every message is hidden. The
+    sandbox always fills a batch, so only this shows whether a short batch is taken for the end."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        rng = random.Random(3)
+        self.batches: list[list[dict]] = []
+        n = 0
+        for size in sizes:
+            batch = []
+            for _ in range(size):
+                n += 1
+                address = f"user.{n:05d}@example.com"
+                mail = sim.mail(
+                    WHEN, f"0100-msg-{n}", "no-reply@thephenom.app", "api-mailer", [address], {}, "us-east-1"
+                )
+                record = sim.bounce(mail, WHEN, rng, address, "Permanent", "General", "5.1.1", "smtp; 550 5.1.1")
+                batch.append({"MessageId": f"m-{n}", "ReceiptHandle": f"h-{n}", "Body": json.dumps(record)})
+            self.batches.append(batch)
+        self.receives: list[dict] = []
+        self.released: list[str] = []
+
+    def call(self, service: str, operation: str, **kwargs) -> dict:
+        assert service == "sqs"
+        if operation == "GetQueueAttributes":
+            return {"Attributes": {"ApproximateNumberOfMessages": str(sum(len(b) for b in self.batches))}}
+        if operation == "ReceiveMessage":
+            self.receives.append(kwargs)
+            return {"Messages": self.batches.pop(0) if self.batches else []}
+        if operation == "ChangeMessageVisibilityBatch":
+            self.released += [e["ReceiptHandle"] for e in kwargs["Entries"] if e["VisibilityTimeout"] == 0]
+            return {}
+        raise AssertionError(f"unexpected call sqs.{operation}")
+
+
+def _queue_params(**overrides):
+    from ses_runbook.core import params as params_mod
+
+    return params_mod.load(
+        overrides={
+            "feedback_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/ses-feedback",
+            "as_of": "2026-11-01T13:00:00Z",
+            **overrides,
+        },
+        environ={},
+    )
+
+
+def test_short_batches_mid_queue_are_read_to_the_end() -> None:
+    queue = ShortBatchQueue([10, 4, 10, 3])
+    fb = feedback.load(queue, _queue_params())
+    assert fb.notes["messages_read"] == 27 and fb.notes["read_to_end"]
+    assert len(fb.frame) == 27 and fb.notes["made_visible_again"] == 27
+    assert sorted(queue.released) == sorted(f"h-{n}" for n in range(1, 28))  # every message visible again
+    assert feedback.notes_text(fb.notes).startswith("Read 27 message(s) from queue ses-feedback to its end, in 5 ")
+
+
+@pytest.mark.parametrize(("max_receive_count", "read"), [(9, False), (10, True)])
+def test_redrive_of_ten_receives_is_read_and_nine_is_refused(sandbox, max_receive_count: int, read: bool) -> None:
+    sqs = sandbox.box.client("sqs")
+    sqs.create_queue(QueueName=f"feedback-dlq-{max_receive_count}")
+    url = sqs.create_queue(
+        QueueName=f"feedback-{max_receive_count}",
+        Attributes={
+            "RedrivePolicy": json.dumps(
+                {
+                    "deadLetterTargetArn": f"arn:aws:sqs:us-east-1:123456789012:feedback-dlq-{max_receive_count}",
+                    "maxReceiveCount": max_receive_count,
+                }
+            )
+        },
+    )["QueueUrl"]
+    params = sandbox.params.model_copy(update={"feedback_queue_url": url})
+    fb = feedback.review(Aws(params), params)
+    if read:
+        assert "error" not in fb.notes and fb.notes["max_receive_count"] == 10 and fb.notes["read_to_end"]
+    else:
+        assert f"after {max_receive_count} receives" in fb.notes["error"]
+        assert "feedback_low_redrive_ok" in feedback.notes_text(fb.notes)
+
+
+def test_a_recipient_domain_counts_whatever_its_case() -> None:
+    rng = random.Random(4)
+    bodies = []
+    for n, address in enumerate(["Jane@Example.COM", "bob@example.com", "ann@EXAMPLE.com", "joe@other.example"]):
+        mail = sim.mail(WHEN, f"0100-msg-{n}", "no-reply@thephenom.app", "api-mailer", [address], {}, "us-east-1")
+        bodies.append(json.dumps(sim.bounce(mail, WHEN, rng, address, "Permanent", "General", "5.1.1", "550")))
+    rows, _ = feedback.parse(bodies)
+    table = feedback.by(feedback.frame(rows), "recipient_domain")
+    assert dict(zip(table["recipient_domain"], table["permanent_bounces"], strict=True)) == {
+        "example.com": 3,
+        "other.example": 1,
+    }
+
+
+@pytest.mark.parametrize("sandbox", ["bounce-spike"], indirect=True)
+def test_bounce_spike_names_the_from_address_it_was_sent_from(sandbox) -> None:
+    fb = feedback.load(Aws(sandbox.params), sandbox.params)
+    cause = feedback.cause(fb, sandbox.params)
+    assert cause["source"]["value"] == "no-reply@thephenom.app"  # mail.source, the From; not the identity's ARN
+    assert "no-reply@thephenom.app" in feedback.cause_text(cause)
+
+
+def test_read_only_refusals_reach_nothing_at_the_sandbox(sandbox) -> None:
+    """Credentials minted, messages hidden for hours, another queue's messages, a delete: each refused
+    in one line naming it, and the sandbox's server sees none of them (zero writes counted there)."""
+    sqs = sandbox.box.client("sqs")
+    other = sqs.create_queue(QueueName="someone-elses")["QueueUrl"]
+    url = sandbox.box.feedback_queue_url
+    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=0)["Messages"]
+    sandbox.box.layer.reset_calls()
+    aws = Aws(sandbox.params)
+    attempts = {
+        "sts.GetSessionToken": {},
+        "sts.GetFederationToken": {"Name": "runbook"},
+        "sqs.ReceiveMessage": {"QueueUrl": url, "VisibilityTimeout": 43200},
+        "sqs.ChangeMessageVisibility": {
+            "QueueUrl": other,
+            "ReceiptHandle": message["ReceiptHandle"],
+            "VisibilityTimeout": 0,
+        },
+        "sqs.DeleteMessageBatch": {
+            "QueueUrl": url,
+            "Entries": [{"Id": "1", "ReceiptHandle": message["ReceiptHandle"]}],
+        },
+    }
+    for key, kwargs in attempts.items():
+        with pytest.raises(ReadOnlyError) as refused:
+            aws.call(*key.split("."), **kwargs)
+        assert str(refused.value).startswith(f"{key} is ") and "\n" not in str(refused.value)
+    assert sandbox.box.layer.calls == {} and sandbox.box.layer.writes() == {}
+    assert aws.stats()["total"] == 0
+    fb = feedback.load(aws, sandbox.params)  # the runbook's own read still goes through
+    assert fb.notes["read_to_end"] and fb.notes["deleted"] == 0 and sandbox.box.layer.writes() == {}
+
+
+def test_masked_frames_hide_addresses_unless_asked() -> None:
+    frame = feedback.frame(feedback.parse([json.dumps(_records()[0])])[0]).assign(address="bob.smith@example.org")
+    params = _queue_params()
+    shown = feedback.masked(frame, params)
+    assert list(shown["recipient"]) == ["j***@example.com"] and list(shown["address"]) == ["b***@example.org"]
+    assert list(shown["source"]) == ["no-reply@thephenom.app"]  # only the columns named are customer data
+    assert list(frame["recipient"]) == ["jane.doe@example.com"]  # the frame itself is left as it was
+    assert list(feedback.masked(frame, params, columns=["source"])["source"]) == ["n***@thephenom.app"]
+    told = feedback.masked(frame, params.model_copy(update={"show_addresses": True}))
+    assert list(told["recipient"]) == ["jane.doe@example.com"]
+    assert [feedback.mask(v) for v in ("no-at-sign", 7, "@example.com")] == ["no-at-sign", 7, "***@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "ok", "expected"),
+    [
+        (None, False, None),
+        ({"maxReceiveCount": 10}, False, 10),
+        ({"maxReceiveCount": "25"}, False, 25),
+        ({"maxReceiveCount": 9}, False, "after 9 receives"),
+        ({}, False, "after 0 receives"),
+        ({"maxReceiveCount": 9}, True, 9),
+    ],
+)
+def test_redrive_policy_edges(policy, ok: bool, expected) -> None:
+    attributes = {} if policy is None else {"RedrivePolicy": json.dumps(policy)}
+    params = _queue_params(feedback_low_redrive_ok=ok)
+    if isinstance(expected, str):
+        with pytest.raises(
+            FeedbackError, match=f"ses-feedback: its redrive policy .* {expected}, .*set feedback_low_redrive_ok=true"
+        ):
+            feedback.refuse_low_redrive(attributes, params, params.feedback_queue_url)
+    else:
+        assert feedback.refuse_low_redrive(attributes, params, params.feedback_queue_url) == expected

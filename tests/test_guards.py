@@ -22,7 +22,10 @@ from ses_runbook.checks import Context, run
 from ses_runbook.core import endpoints
 from ses_runbook.core import params as params_mod
 from ses_runbook.core.aws import (
+    NEVER_OPERATIONS,
     READ_OPERATIONS,
+    READ_PATH_OPERATIONS,
+    RECEIVE_VISIBILITY_S,
     WRITE_OPERATIONS,
     Aws,
     botocore_session,
@@ -36,7 +39,17 @@ from ses_runbook.core.redact import mask_key_id, mask_key_ids
 from ses_runbook.core.results import Status
 from ses_runbook.sources import metrics, ses
 
-SERVICES = ("ses", "sesv2", "cloudwatch", "iam", "sts")  # every service the runbook makes a client for
+SERVICES = (
+    "ses",
+    "sesv2",
+    "cloudwatch",
+    "iam",
+    "sts",
+    "sqs",
+    "sns",
+    "s3",
+)  # every service the runbook makes a client for
+GUARDED = (*SERVICES, "athena", "firehose")  # and those whose reads are listed for work being merged
 AS_OF = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 
@@ -127,6 +140,53 @@ def test_reputation_summary_states_rate_and_level(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "status", "tail"),
+    [
+        (0.0112345678, Status.OK, ""),
+        (0.1, Status.FAIL, ": at or above 10.00%, the level at which AWS may pause sending"),
+    ],
+)
+def test_reputation_details_name_the_period_the_peak_and_the_partial_hour(monkeypatch, value, status, tail) -> None:
+    """What a report shows of the judged period: the latest whole hour (the running one left out), the
+    peak of the lookback, the levels; figures rounded to six places."""
+    hours = [AS_OF - dt.timedelta(hours=n) for n in (3, 2, 1, 0)]
+    partial = AS_OF - dt.timedelta(minutes=30)
+    monkeypatch.setattr(
+        metrics,
+        "metric_series",
+        lambda aws, params: {
+            "period": 3600,
+            "notes": [],
+            "configuration_sets": {},
+            "partial_from": partial,
+            "series": {
+                **{q: [] for q in metrics.METRICS},
+                "bounce_rate": list(zip(hours, [0.02, 0.0412345678, value, 0.5], strict=True)),
+            },
+        },
+    )
+    params = _params()
+    [result] = run(Context(params, Aws(params)), ids=["reputation.bounce_rate"])
+    assert result.status is status
+    assert result.details == {
+        "latest": round(value, 6),
+        "latest_at": "2026-10-31T23:00:00+00:00",
+        "period": "2026-10-31 23:00-24:00 UTC",
+        "peak": 0.1 if value == 0.1 else 0.041235,
+        "peak_at": ("2026-10-31T23:00:00+00:00" if value == 0.1 else "2026-10-31T22:00:00+00:00"),
+        "warn_at": 0.05,
+        "fail_at": 0.1,
+        "period_s": 3600,
+        "partial_left_out": "2026-10-31T23:30:00+00:00",
+    }
+    peak = "10.00%" if value == 0.1 else "4.12%"
+    assert result.summary == (
+        f"bounce rate {value:.2%} for 2026-10-31 23:00-24:00 UTC, the latest whole period "
+        f"(peak {peak} in {params.lookback_days} days){tail}"
+    )
+
+
+@pytest.mark.parametrize(
     "check_id, label", [("reputation.bounce_rate", "bounce"), ("reputation.complaint_rate", "complaint")]
 )
 def test_reputation_without_a_whole_period_is_ok_and_says_why(monkeypatch, check_id: str, label: str) -> None:
@@ -181,7 +241,7 @@ def _sample(shape: Any) -> Any:
 
 def _operations() -> list[tuple[str, str]]:
     session = boto3.Session(region_name="us-east-1")
-    return [(service, op) for service in SERVICES for op in session._session.get_service_model(service).operation_names]
+    return [(service, op) for service in GUARDED for op in session._session.get_service_model(service).operation_names]
 
 
 class Sent(Exception):
@@ -198,7 +258,7 @@ def wired() -> Iterator[dict[str, Aws]]:
         "send_test_email": {"send_test_email": True},
     }.items():
         aws = _aws(**switches)
-        for service in SERVICES:
+        for service in GUARDED:
             aws.client(service).meta.events.register("before-send.*.*", _refuse_to_send)
         out[name] = aws
     yield out
@@ -225,18 +285,132 @@ def _attempt(aws: Aws, service: str, operation: str) -> str:
 OPERATIONS = _operations()
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_guard_refuses_every_non_read_operation_before_sending(wired: dict[str, Aws], service: str) -> None:
+@pytest.mark.parametrize("service", GUARDED)
+def test_guard_refuses_every_operation_off_the_read_path_before_sending(wired: dict[str, Aws], service: str) -> None:
     ops = [op for s, op in OPERATIONS if s == service]
     assert len(ops) > 10  # botocore's model, not a hand-made list
     aws = wired["read-only"]
     outcome = {op: _attempt(aws, service, op) for op in ops}
-    # reads by name, and the few reads whose names do not say so (IAM building its credential report)
-    reads = {op for op in ops if op.startswith(("Get", "List", "Describe")) or f"{service}.{op}" in READ_OPERATIONS}
-    assert service != "iam" or "GenerateCredentialReport" in reads
-    wrong = {op: got for op, got in outcome.items() if got != ("sent" if op in reads else "refused")}
+    # only the listed reads go out; the queue's read-path calls do only with their own values (below)
+    wrong = {
+        op: got for op, got in outcome.items() if got != ("sent" if f"{service}.{op}" in READ_OPERATIONS else "refused")
+    }
     assert wrong == {}, wrong
     assert sum(aws.writes.values()) == 0
+
+
+def test_every_listed_operation_is_in_botocores_model() -> None:
+    session = boto3.Session(region_name="us-east-1")._session
+    listed = set(READ_OPERATIONS) | set(WRITE_OPERATIONS) | set(READ_PATH_OPERATIONS) | set(NEVER_OPERATIONS)
+    missing = [
+        key
+        for key in sorted(listed)
+        if key.split(".")[1] not in session.get_service_model(key.split(".")[0]).operation_names
+    ]
+    assert missing == []
+    assert {key.split(".")[0] for key in READ_OPERATIONS} == set(GUARDED)  # reads of every guarded service
+    # a read is named as one, but for the three whose names do not say so (IAM builds a report of what
+    # it holds, simulates a policy; Athena runs a query); nothing that mints or reveals is a read
+    unnamed = {k for k in READ_OPERATIONS if not k.split(".")[1].startswith(("Get", "List", "Describe"))}
+    assert unnamed == {"iam.GenerateCredentialReport", "iam.SimulatePrincipalPolicy", "athena.StartQueryExecution"}
+    assert not READ_OPERATIONS & (set(NEVER_OPERATIONS) | set(WRITE_OPERATIONS) | set(READ_PATH_OPERATIONS))
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "kwargs", "why"),
+    [
+        ("sts", "GetSessionToken", {}, "mints credentials"),
+        ("sts", "GetFederationToken", {"Name": "x"}, "mints credentials"),
+        ("sts", "AssumeRole", {"RoleArn": "arn:aws:iam::123456789012:role/x", "RoleSessionName": "x"}, "mints"),
+        ("secretsmanager", "GetSecretValue", {"SecretId": "prod/db"}, "reads a secret"),
+        ("sso", "GetRoleCredentials", {"roleName": "x", "accountId": "123456789012", "accessToken": "t"}, "mints"),
+    ],
+)
+@pytest.mark.parametrize("switches", [{}, {"allow_writes": True}])
+def test_credentials_and_secrets_are_refused_whatever_the_switches(service, operation, kwargs, why, switches) -> None:
+    aws = _aws(**switches)
+    with pytest.raises(ReadOnlyError) as refused:
+        aws.call(service, operation, **kwargs)
+    message = str(refused.value)
+    assert message.startswith(f"{service}.{operation} is refused: it {why}") and "\n" not in message
+    assert aws.stats()["total"] == 0
+
+
+QUEUE = "http://127.0.0.1:9/123456789012/ses-feedback"
+HIDES = "it hides the messages it reads for {}, not the runbook's 60 s"
+OTHER_THAN_0 = "it sets a visibility timeout other than 0"
+OTHER_QUEUE = "its queue is not the parameters' feedback_queue_url"
+
+
+@pytest.mark.parametrize(
+    ("operation", "kwargs", "read_only"),
+    [
+        ("ReceiveMessage", {"QueueUrl": QUEUE, "VisibilityTimeout": RECEIVE_VISIBILITY_S}, "sent"),
+        ("ReceiveMessage", {"QueueUrl": QUEUE + "-other", "VisibilityTimeout": RECEIVE_VISIBILITY_S}, "sent"),
+        ("ReceiveMessage", {"QueueUrl": QUEUE, "VisibilityTimeout": 43200}, HIDES.format("43200 s")),
+        ("ReceiveMessage", {"QueueUrl": QUEUE}, HIDES.format("the queue's default")),
+        ("ChangeMessageVisibility", {"QueueUrl": QUEUE, "ReceiptHandle": "h", "VisibilityTimeout": 0}, "sent"),
+        (
+            "ChangeMessageVisibility",
+            {"QueueUrl": QUEUE, "ReceiptHandle": "h", "VisibilityTimeout": 600},
+            OTHER_THAN_0,
+        ),
+        (
+            "ChangeMessageVisibility",
+            {"QueueUrl": QUEUE + "-other", "ReceiptHandle": "h", "VisibilityTimeout": 0},
+            OTHER_QUEUE,
+        ),
+        (
+            "ChangeMessageVisibilityBatch",
+            {"QueueUrl": QUEUE, "Entries": [{"Id": "1", "ReceiptHandle": "h", "VisibilityTimeout": 0}]},
+            "sent",
+        ),
+        (
+            "ChangeMessageVisibilityBatch",
+            {
+                "QueueUrl": QUEUE,
+                "Entries": [
+                    {"Id": "1", "ReceiptHandle": "h", "VisibilityTimeout": 0},
+                    {"Id": "2", "ReceiptHandle": "h", "VisibilityTimeout": 43200},
+                ],
+            },
+            OTHER_THAN_0,
+        ),
+        (
+            "ChangeMessageVisibilityBatch",
+            {"QueueUrl": QUEUE + "-other", "Entries": [{"Id": "1", "ReceiptHandle": "h", "VisibilityTimeout": 0}]},
+            OTHER_QUEUE,
+        ),
+        (
+            "DeleteMessageBatch",
+            {"QueueUrl": QUEUE, "Entries": [{"Id": "1", "ReceiptHandle": "h"}]},
+            "it is not on the runbook's read path",
+        ),
+    ],
+)
+def test_queue_reads_go_out_only_with_the_runbooks_own_values(operation: str, kwargs: dict, read_only: str) -> None:
+    """A receive hides messages only for the runbook's own minute; visibility only goes back to 0, and
+    only on the named queue; with allow_writes anything else goes out, counted as a write."""
+    for switches in ({}, {"allow_writes": True}):
+        aws = _aws(feedback_queue_url=QUEUE, **switches)
+        aws.client("sqs").meta.events.register("before-send.*.*", _refuse_to_send)
+        for _ in range(2):
+            try:
+                aws.call("sqs", operation, **kwargs)
+                got = "unreachable"
+            except ReadOnlyError as exc:
+                got = str(exc)
+            except Sent:
+                got = "sent"
+        if read_only == "sent" or switches:
+            assert got == "sent", (switches, got)
+            assert aws.stats()["writes"] == (0 if read_only == "sent" else 2)  # each write counted
+        else:
+            assert (
+                got
+                == f"sqs.{operation} is a write and the run is read-only ({read_only}); set allow_writes=true to allow it"
+            )
+            assert aws.stats()["total"] == 0
 
 
 @pytest.mark.parametrize("switch", ["allow_writes", "send_test_email"])

@@ -268,3 +268,215 @@ def test_standalone_template_drops_what_the_default_fetches() -> None:
     ours, _ = bundle.html_exporter().from_notebook_node(nb)
     assert bundle.external_references(stock)
     assert bundle.external_references(ours) == [] and "<style" in ours
+
+
+def test_bad_since_is_the_start_of_the_current_bad_stretch(tmp_path, reports) -> None:
+    root = storage.open_root(str(tmp_path))
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    paths = [
+        _write_run(root, reports[kind], base + timedelta(hours=n))
+        for n, kind in enumerate(["ok", "fail", "ok", "fail", "fail"])
+    ]
+    proc = run_cli("history", "--reports", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    bounce = next(c for c in json.loads(proc.stdout)["checks"] if c["id"] == "reputation.bounce_rate")
+    assert bounce["statuses"] == ["ok", "fail", "ok", "fail", "fail"]
+    assert bounce["first_bad"] == paths[3] and bounce["since"] == "2026-11-01T03:00:00Z"  # the 4th run, not the 2nd
+    assert [e["left_ok"] for e in bounce["episodes"]] == [paths[1], paths[3]]
+    assert bounce["episodes"][0]["recovered"] == paths[2] and bounce["recovered"] is None
+    text = run_cli("history", "--reports", str(tmp_path))
+    row = next(line for line in text.stdout.splitlines() if "reputation.bounce_rate" in line)
+    assert paths[3].rsplit("/", 1)[-1] in row and paths[1].rsplit("/", 1)[-1] not in row
+
+
+def test_prune_keeps_the_newest_healthy_run_when_it_warned(tmp_path, sandbox, reports) -> None:
+    from ses_runbook.checks import suite
+
+    warned = suite.check_all(sandbox.params.model_copy(update={"bounce_rate_warn": 0.001, "bounce_rate_fail": 0.9}))
+    assert warned.to_dict()["worst"] == "warn"
+    root = storage.open_root(str(tmp_path))
+    base = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    paths = [
+        _write_run(root, reports["ok"], base),
+        _write_run(root, warned, base + timedelta(hours=1)),  # the newest healthy run: kept
+        _write_run(root, reports["fail"], base + timedelta(hours=2)),
+        _write_run(root, reports["fail"], base + timedelta(hours=3)),
+    ]
+    removed = reporting.prune(root, "123456789012", "us-east-1", keep=1, keep_days=None, now=base + timedelta(hours=4))
+    assert sorted(removed) == sorted([paths[0], paths[2]])
+    assert {p.relative_to(tmp_path).as_posix() for p in _runs(tmp_path)} == {paths[1], paths[3]}
+
+
+# -- what history and prune decide, on summaries written by hand (no sandbox, no CLI: fast enough to
+# run for every mutant under `make mutation`) ----------------------------------------------------------
+BASE = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def _hand_summary(
+    worst: str,
+    when: datetime,
+    label: str | None = None,
+    account: str = "123456789012",
+    region: str = "us-east-1",
+    **statuses: str,
+) -> dict:
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "run": {"account": account, "region": region, "started": stamp, "as_of": stamp, "label": label},
+        "worst": worst,
+        "checks": [{"id": i.replace("_", "."), "status": s} for i, s in statuses.items()],
+        "figures": {},
+    }
+
+
+def _hand_run(root: storage.Root, summary: dict) -> str:
+    run = summary["run"]
+    slot = root.claim(run["account"], run["region"], history.parse_when(run["started"]), run["label"])
+    (slot.local / "summary.json").write_text(json.dumps(summary))
+    root.publish(slot)
+    return slot.path
+
+
+def test_stretches_warn_is_bad_skip_is_not_a_missing_check_changes_nothing() -> None:
+    statuses = ["ok", "warn", "skip", "fail", None, "fail", "ok", "error"]
+    runs = [
+        history.run_from_summary(
+            f"123456789012/us-east-1/run{n}",
+            _hand_summary(s or "ok", BASE + timedelta(hours=n), **({"a_b": s} if s else {}), other_x="ok"),
+        )
+        for n, s in enumerate(statuses)
+    ]
+    [check] = [c for c in history.checks_over_time(runs) if c["id"] == "a.b"]
+    assert check["statuses"] == statuses and check["status"] == "error"
+    assert [(e["left_ok"][-4:], e["recovered"] and e["recovered"][-4:]) for e in check["episodes"]] == [
+        ("run1", "run2"),
+        ("run3", "run6"),
+        ("run7", None),
+    ]
+    assert (
+        check["episodes"][1]["status"] == "fail" and check["episodes"][1]["recovered_started"] == "2026-11-01T06:00:00Z"
+    )
+    assert (
+        check["first_bad"].endswith("run7") and check["since"] == "2026-11-01T07:00:00Z" and check["recovered"] is None
+    )
+    [other] = [c for c in history.checks_over_time(runs) if c["id"] == "other.x"]
+    assert other["episodes"] == [] and other["first_bad"] is None and other["recovered"] is None
+    assert (check["account"], check["region"]) == ("123456789012", "us-east-1")
+    assert check["runs"] == [r.path for r in runs]
+    healed = history.checks_over_time(runs[:7])
+    assert next(c for c in healed if c["id"] == "a.b")["recovered"].endswith("run6")
+    thrice = [
+        history.run_from_summary(f"a/r/run{n}", _hand_summary(s, BASE + timedelta(hours=n), a_b=s))
+        for n, s in enumerate(["warn", "ok", "fail", "ok", "fail", "ok"])
+    ]
+    [check] = history.checks_over_time(thrice)
+    assert check["recovered"] == "a/r/run5" and len(check["episodes"]) == 3  # the last stretch's end
+    rows = history.since_rows(runs)
+    assert [(r["check"], r["now"], r["bad since"], r["recovered in"]) for r in rows] == [("a.b", "error", "run7", "")]
+
+
+def test_changes_name_status_changes_and_figures_crossing_a_level() -> None:
+    previous = _hand_summary("warn", BASE, a_ok="ok", b_same="fail", c_gone="warn")
+    previous["figures"] = {"bounce_rate": 0.01, "complaint_rate": 0.0005, "quota_used": 0.5, "sent": 7.0}
+    current = _hand_summary("fail", BASE + timedelta(hours=1), a_ok="fail", b_same="fail", d_new="ok")
+    current["figures"] = {"bounce_rate": 0.05, "complaint_rate": 0.0006, "quota_used": 0.9, "sent": 9.0}
+    current["thresholds"] = {
+        "bounce_rate": {"warn": 0.05, "fail": 0.1},
+        "complaint_rate": {"warn": 0.001, "fail": 0.005},
+        "quota_used": {"warn": 0.8, "fail": 0.9},
+    }
+    current["checks"][0]["summary"] = "bounce rate 12 %"
+    previous["run"]["label"] = "INC-7"
+    change = history.changes(previous, current, "p/run0", "../run0/index.html")
+    assert sorted((c["id"], c["before"], c["after"], c["summary"]) for c in change["checks"]) == [
+        ("a.ok", "ok", "fail", "bounce rate 12 %"),
+        ("c.gone", "warn", None, "not checked in this run"),
+        ("d.new", None, "ok", ""),
+    ]
+    assert change["figures"] == [
+        {"figure": "bounce_rate", "before": 0.01, "after": 0.05, "level_before": "ok", "level_after": "warn"},
+        {"figure": "quota_used", "before": 0.5, "after": 0.9, "level_before": "ok", "level_after": "fail"},
+    ]  # exactly on the warn level, exactly on the fail level
+    assert change["worst"] == {"before": "warn", "after": "fail"}
+    assert change["previous"] == {
+        "path": "p/run0",
+        "href": "../run0/index.html",
+        "started": "2026-11-01T00:00:00Z",
+        "worst": "warn",
+        "label": "INC-7",
+    }
+    # a summary written before runs kept their figures: read from its checks and its run block
+    del previous["figures"]
+    previous["checks"].append({"id": "reputation.bounce_rate", "status": "ok", "details": {"latest": 0.2}})
+    previous["run"]["aws_calls"] = {"total": 40}
+    current["figures"]["aws_calls"] = 41.0
+    current["thresholds"]["aws_calls"] = {"warn": 41, "fail": 100}
+    moved = {f["figure"]: f for f in history.changes(previous, current, "p", "h")["figures"]}
+    assert (moved["bounce_rate"]["before"], moved["bounce_rate"]["level_before"]) == (0.2, "fail")
+    assert (moved["aws_calls"]["before"], moved["aws_calls"]["level_after"]) == (40.0, "warn")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("7d", BASE - timedelta(days=7)),
+        ("12h", BASE - timedelta(hours=12)),
+        (" 30m ", BASE - timedelta(minutes=30)),
+        ("2026-10-30T06:00:00Z", datetime(2026, 10, 30, 6, tzinfo=timezone.utc)),
+        ("2026-10-30T06:00:00", datetime(2026, 10, 30, 6, tzinfo=timezone.utc)),
+        ("2026-10-30T06:00:00+02:00", datetime(2026, 10, 30, 4, tzinfo=timezone.utc)),
+        ("", None),
+    ],
+)
+def test_since_reads_durations_and_times(text: str, expected: datetime | None) -> None:
+    assert history.parse_since(text, now=BASE) == expected
+
+
+def test_since_without_now_is_an_aware_time() -> None:
+    assert history.parse_since("1d").tzinfo is not None
+
+
+def test_since_refuses_anything_else_saying_what_is_allowed() -> None:
+    from ses_runbook.core.errors import HistoryError
+
+    with pytest.raises(HistoryError, match=r"^--since '7 days': allowed: 7d, 12h, 30m or an ISO time"):
+        history.parse_since("7 days", now=BASE)
+
+
+def test_prune_by_count_and_age_keeps_healthy_labelled_and_the_run_just_written(tmp_path) -> None:
+    root = storage.open_root(str(tmp_path))
+    kinds = ["ok", "skip", "fail", "warn", "fail", "error", "fail", "fail"]
+    paths = [
+        _hand_run(root, _hand_summary(kind, BASE + timedelta(hours=n), label="INC-1" if n == 0 else None, a_b=kind))
+        for n, kind in enumerate(kinds)
+    ]
+    # newest first: 7 fail, 6 fail, 5 error, 4 fail, 3 warn (newest healthy), 2 fail, 1 skip, 0 ok (labelled)
+    removed = reporting.prune(
+        root, "123456789012", "us-east-1", keep=3, keep_days=None, keep_path=paths[4], now=BASE + timedelta(hours=8)
+    )
+    assert sorted(removed) == [paths[1], paths[2]]
+    assert reporting.prune(root, "123456789012", "us-east-1", keep=3, keep_days=None) == [paths[4]]
+    left = [paths[0], paths[3], paths[5], paths[6], paths[7]]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in _runs(tmp_path)) == left
+    # by age: older than 6 hours goes, whatever the count; 6 hours exactly stays
+    removed = reporting.prune(
+        root, "123456789012", "us-east-1", keep=None, keep_days=0.25, now=BASE + timedelta(hours=12)
+    )
+    assert sorted(removed) == [paths[5]]
+    assert reporting.prune(root, "123456789012", "us-east-1", keep=10, keep_days=None) == []
+    assert reporting.prune(root, "123456789012", "us-east-1", keep=None, keep_days=None) == []
+
+
+def test_prune_touches_only_its_account_and_region_and_needs_no_healthy_run(tmp_path) -> None:
+    root = storage.open_root(str(tmp_path))
+    mine = [_hand_run(root, _hand_summary("fail", BASE + timedelta(hours=n), a_b="fail")) for n in range(3)]
+    others = [
+        _hand_run(root, _hand_summary("fail", BASE, account="210987654321", a_b="fail")),
+        _hand_run(root, _hand_summary("fail", BASE, region="eu-west-1", a_b="fail")),
+    ]
+    assert sorted(reporting.prune(root, "123456789012", "us-east-1", keep=1, keep_days=None)) == mine[:2]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in _runs(tmp_path)) == sorted([mine[2], *others])
+    # by age against the clock (no `now` given): a run two days old goes at keep_days=1
+    recent = datetime.now(timezone.utc) - timedelta(days=2)
+    old = _hand_run(root, _hand_summary("fail", recent, region="ap-south-1", a_b="fail"))
+    assert reporting.prune(root, "123456789012", "ap-south-1", keep=None, keep_days=1) == [old]

@@ -25,7 +25,8 @@ from support import ROOT
 
 tomllib = pytest.importorskip("tomllib")
 
-DEVELOPMENT_EXTRAS = ("sandbox", "test", "lab", "lint")  # environment.yml's (Airflow has an environment of its own)
+# environment.yml's extras (Airflow has an environment of its own)
+DEVELOPMENT_EXTRAS = ("sandbox", "test", "lab", "lint", "mutation")
 
 
 def _pyproject() -> dict:
@@ -73,7 +74,7 @@ def test_every_package_under_lib_is_in_the_wheel() -> None:
 
 def test_environment_yml_is_the_dependencies_and_the_development_extras() -> None:
     """environment.yml (for those who develop with conda) pip-installs exactly pyproject's dependencies
-    and those of the sandbox, test, lab and lint extras, each once, then the checkout; its Python is one
+    and those of the sandbox, test, lab, lint and mutation extras, each once, then the checkout; its Python is one
     the package supports."""
     project = _pyproject()["project"]
     expected = list(project["dependencies"])

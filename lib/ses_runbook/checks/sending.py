@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
-from ses_runbook.core.aws import describe_error
+from ses_runbook.core.aws import RECEIVE_VISIBILITY_S, describe_error
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.errors import FeedbackError, RunbookError
 from ses_runbook.core.results import CheckResult, Status
@@ -99,7 +99,7 @@ def simulator_round_trip(aws: Aws, params: Params) -> CheckResult:
     """Send to the four mailbox simulator addresses and wait, at most ``feedback_wait_s``, for each one's
     notification on the feedback queue, matched by SES message id: the proof that the pipeline works.
 
-    Calls SES ``SendEmail`` four times, then SQS ``ReceiveMessage`` (messages stay hidden while waiting)
+    Calls SES ``SendEmail`` four times, then SQS ``ReceiveMessage`` (each message hidden for a minute at most)
     and ``ChangeMessageVisibilityBatch`` (visible again at the end): nothing is consumed.
     """
 
@@ -165,7 +165,7 @@ def simulator_round_trip(aws: Aws, params: Params) -> CheckResult:
                 QueueUrl=url,
                 MaxNumberOfMessages=10,
                 WaitTimeSeconds=int(min(5, max(1, remaining))),
-                VisibilityTimeout=int(min(43200, remaining + 10)),
+                VisibilityTimeout=RECEIVE_VISIBILITY_S,  # a message seen again after it is matched is skipped
                 MessageSystemAttributeNames=["SentTimestamp"],
             ).get("Messages", [])
             for message in batch:

@@ -36,8 +36,56 @@ from ses_runbook.core.redact import mask_key_ids
 if TYPE_CHECKING:
     from ses_runbook.core.params import Params
 
-_READ_PREFIXES = ("Get", "List", "Describe")
-# Writes the runbook can make, and the parameter that must be true for each.
+# How long a message the runbook receives stays hidden from the queue's other readers: the one
+# visibility timeout a read-only run may receive with (sources.feedback reads with it).
+RECEIVE_VISIBILITY_S = 60
+
+# The read path: the operations a read-only run lets through, each one that the runbook calls (or
+# that a branch being merged calls). Listed, not matched by name: a ``Get*`` can mint credentials
+# (STS ``GetSessionToken``) or read a secret (Secrets Manager ``GetSecretValue``).
+# tests/test_guards.py checks each against botocore's model, and that everything else is refused.
+READ_OPERATIONS = frozenset(
+    {
+        "ses.GetIdentityDkimAttributes",
+        "ses.GetIdentityNotificationAttributes",
+        "ses.GetIdentityVerificationAttributes",
+        "ses.GetSendStatistics",
+        "ses.ListIdentities",
+        "sesv2.GetAccount",
+        "sesv2.GetConfigurationSet",
+        "sesv2.GetConfigurationSetEventDestinations",
+        "sesv2.GetDedicatedIps",
+        "sesv2.GetEmailIdentity",
+        "sesv2.GetMessageInsights",
+        "sesv2.GetSuppressedDestination",
+        "sesv2.ListConfigurationSets",
+        "sesv2.ListEmailIdentities",
+        "sesv2.ListRecommendations",
+        "sesv2.ListSuppressedDestinations",
+        "cloudwatch.DescribeAlarms",
+        "cloudwatch.DescribeAlarmsForMetric",
+        "cloudwatch.GetMetricData",
+        "iam.GenerateCredentialReport",  # IAM builds a report of what it already holds: nothing changes
+        "iam.GetAccessKeyLastUsed",
+        "iam.GetAccountAuthorizationDetails",
+        "iam.GetCredentialReport",
+        "iam.GetPolicy",
+        "iam.GetPolicyVersion",
+        "iam.ListAccessKeys",
+        "iam.SimulatePrincipalPolicy",
+        "sts.GetCallerIdentity",
+        "sqs.GetQueueAttributes",
+        "sns.ListSubscriptionsByTopic",
+        "s3.GetObject",
+        "s3.ListObjectsV2",
+        "firehose.DescribeDeliveryStream",
+        "athena.GetQueryExecution",
+        "athena.GetQueryResults",
+        "athena.StartQueryExecution",  # a query over the event archive: writes only its own result file
+    }
+)
+# Writes the runbook can make, and the parameter that must be true for each (any other operation
+# off the read path needs allow_writes).
 WRITE_OPERATIONS: dict[str, str] = {
     "ses.SendEmail": "send_test_email",
     "sesv2.SendEmail": "send_test_email",
@@ -49,21 +97,46 @@ WRITE_OPERATIONS: dict[str, str] = {
     "iam.CreateAccessKey": "allow_writes",
     "iam.UpdateAccessKey": "allow_writes",
 }
-# Calls on the read path that the prefix rule would call writes. Reading a queue without consuming
-# it takes a ReceiveMessage (which hides the messages it returns for the visibility timeout) and a
-# ChangeMessageVisibility back to 0 right after, so the messages stay for their other readers as if
-# never read. Neither deletes nor changes a message; both are needed to read a queue at all, so
-# they are allowed in a read-only run. DeleteMessage is not here: it needs allow_writes.
-# Running a query on the event store (Athena) changes nothing in the account either: Athena reads the
-# Glue table and writes the result to the workgroup's output location, the query's own scratch space.
+# Reading a queue without consuming it takes a ReceiveMessage (which hides the messages it returns
+# for the visibility timeout) and a ChangeMessageVisibility back to 0 right after, so the messages
+# stay for their other readers as if never read. A read-only run allows them only so: a receive
+# with RECEIVE_VISIBILITY_S, a change to 0 on the queue the parameters name. Otherwise (messages
+# hidden for hours, another queue's messages) they are writes. DeleteMessage is always a write.
 READ_PATH_OPERATIONS = frozenset(
     {
         "sqs.ReceiveMessage",
         "sqs.ChangeMessageVisibility",
         "sqs.ChangeMessageVisibilityBatch",
-        "athena.StartQueryExecution",
     }
 )
+# Refused whatever the switches: they mint credentials or read secrets, which no runbook step needs.
+NEVER_OPERATIONS: dict[str, str] = {
+    **{
+        f"sts.{op}": "mints credentials"
+        for op in (
+            "AssumeRole",
+            "AssumeRoleWithSAML",
+            "AssumeRoleWithWebIdentity",
+            "AssumeRoot",
+            "GetDelegatedAccessToken",
+            "GetFederationToken",
+            "GetScopedCredentials",
+            "GetSessionToken",
+            "GetWebIdentityToken",
+        )
+    },
+    "sso.GetRoleCredentials": "mints credentials",
+    "cognito-identity.GetCredentialsForIdentity": "mints credentials",
+    "cognito-identity.GetOpenIdToken": "mints credentials",
+    "ecr.GetAuthorizationToken": "mints credentials",
+    "codeartifact.GetAuthorizationToken": "mints credentials",
+    "secretsmanager.GetSecretValue": "reads a secret",
+    "secretsmanager.BatchGetSecretValue": "reads a secret",
+    "ssm.GetParameter": "reads a secret",
+    "ssm.GetParameters": "reads a secret",
+    "ssm.GetParametersByPath": "reads a secret",
+    "kms.Decrypt": "reads a secret",
+}
 # The IAM action prefix of each service, for naming what AccessDenied is missing.
 _IAM_PREFIX = {
     "sesv2": "ses",
@@ -75,20 +148,48 @@ _IAM_PREFIX = {
 }
 
 
-# Reads whose names do not say so: IAM builds a report of what it already holds, or evaluates the
-# policies a user already has (SimulatePrincipalPolicy); nothing changes.
-READ_OPERATIONS = frozenset({"iam.GenerateCredentialReport", "iam.SimulatePrincipalPolicy"})
-
-
 def is_read(service: str, operation: str) -> bool:
-    """Whether an operation only reads: the allow-list the guard enforces."""
-    return operation.startswith(_READ_PREFIXES) or f"{service}.{operation}" in READ_OPERATIONS
+    """Whether an operation is on the runbook's read path: it only reads, and its answer can be reused."""
+    return f"{service}.{operation}" in READ_OPERATIONS
 
 
-def is_read_path(service: str, operation: str) -> bool:
-    """Whether the guard lets an operation through in a read-only run (reads and READ_PATH_OPERATIONS).
-    Read-path calls are not memoized: each receive answers differently."""
-    return is_read(service, operation) or f"{service}.{operation}" in READ_PATH_OPERATIONS
+def _queue_write(operation: str, api_params: dict[str, Any], queue_url: str | None) -> str | None:
+    """Why a call of READ_PATH_OPERATIONS changes the queue after all; None when it does not."""
+    if operation == "ReceiveMessage":
+        visibility = api_params.get("VisibilityTimeout")
+        if visibility != RECEIVE_VISIBILITY_S:
+            shown = "the queue's default" if visibility is None else f"{visibility} s"
+            return f"it hides the messages it reads for {shown}, not the runbook's {RECEIVE_VISIBILITY_S} s"
+        return None
+    entries = api_params.get("Entries") if operation == "ChangeMessageVisibilityBatch" else [api_params]
+    if not isinstance(entries, list) or any(
+        not isinstance(e, dict) or e.get("VisibilityTimeout") != 0 for e in entries
+    ):
+        return "it sets a visibility timeout other than 0"
+    if not queue_url or api_params.get("QueueUrl") != queue_url:
+        return "its queue is not the parameters' feedback_queue_url"
+    return None
+
+
+def write_reason(params: Params, service: str, operation: str, api_params: dict[str, Any]) -> str | None:
+    """Why a call is a write, in a few words; None for a call on the read path."""
+    if is_read(service, operation):
+        return None
+    if f"{service}.{operation}" in READ_PATH_OPERATIONS:
+        return _queue_write(operation, api_params, params.feedback_queue_url)
+    return "it is not on the runbook's read path"
+
+
+def refusal(params: Params, service: str, operation: str, api_params: dict[str, Any]) -> str | None:
+    """Why the guard refuses a call, in one line that names it; None when it may go out."""
+    key = f"{service}.{operation}"
+    if key in NEVER_OPERATIONS:
+        return f"{key} is refused: it {NEVER_OPERATIONS[key]}, which no runbook step needs"
+    why = write_reason(params, service, operation, api_params)
+    needed = WRITE_OPERATIONS.get(key, "allow_writes")
+    if why is None or getattr(params, needed):  # a switch of Params: allow_writes or send_test_email
+        return None
+    return f"{key} is a write and the run is read-only ({why}); set {needed}=true to allow it"
 
 
 # API operations authorised by another operation's IAM action (SQS batches need the single action)
@@ -219,22 +320,28 @@ class Aws:
                 else:  # boto3
                     client = self.session.client(service, endpoint_url=self.params.endpoint_url, config=self._config)
                 events = client.meta.events
+                events.register("before-parameter-build.*.*", self._guard)
                 events.register("before-call.*.*", self._before_call)
                 events.register("before-send.*.*", self._before_send)
                 self._clients[service] = client
             return self._clients[service]
 
-    def _before_call(self, model: Any, **_: Any) -> None:
+    def _guard(self, model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        """Refuse a call before it is built (its parameters are the caller's own here), and mark a
+        write in its context for the counters."""
         service = model.service_model.service_name
         key = f"{service}.{model.name}"
-        if not is_read_path(service, model.name):
-            needed = WRITE_OPERATIONS.get(key, "allow_writes")
-            if key not in self.grants and not getattr(self.params, needed, False):
-                raise ReadOnlyError(f"{key} is a write and the run is read-only; set {needed}=true to allow it")
-            with self._lock:
+        why = None if key in self.grants else refusal(self.params, service, model.name, params)
+        if why is not None:
+            raise ReadOnlyError(why)
+        context["ses_runbook_write"] = write_reason(self.params, service, model.name, params) is not None
+
+    def _before_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
+        key = f"{model.service_model.service_name}.{model.name}"
+        with self._lock:
+            if context["ses_runbook_write"]:  # set by _guard, which runs first for every call
                 self.writes[key] += 1
                 self._memo.clear()  # answers read before a write may be stale: a re-check must ask again
-        with self._lock:
             self.calls[key] += 1
 
     def _before_send(self, request: Any, **_: Any) -> None:

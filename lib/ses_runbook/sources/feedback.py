@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
-from ses_runbook.core.aws import describe_error
+from ses_runbook.core.aws import RECEIVE_VISIBILITY_S, describe_error
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.errors import FeedbackError, OutputError
 from ses_runbook.core.files import open_for_writing
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from ses_runbook.core.aws import Aws
     from ses_runbook.core.params import Params
 
-VISIBILITY_S = 60  # how long a read message is hidden from the queue's other readers, at most
 MIN_RECEIVE_COUNT = 10  # a redrive policy that dead-letters after fewer receives is refused unless told
 TYPES = ("Bounce", "Complaint", "Delivery", "Reject", "DeliveryDelay")
 COLUMNS = [
@@ -294,7 +293,7 @@ def _sent(message: dict[str, Any]) -> datetime | None:
 def read_queue(aws: Aws, params: Params, url: str | None = None) -> QueueRead:
     """Every message on the feedback queue (up to ``feedback_max_messages``), without consuming any.
 
-    Calls: SQS ``GetQueueAttributes`` once, ``ReceiveMessage`` per 10 messages (hidden ``VISIBILITY_S``
+    Calls: SQS ``GetQueueAttributes`` once, ``ReceiveMessage`` per 10 messages (hidden ``RECEIVE_VISIBILITY_S``
     seconds at most), ``ChangeMessageVisibilityBatch`` per 10 read (visible again, right after the pass).
     """
     url = url or params.feedback_queue_url
@@ -309,7 +308,7 @@ def read_queue(aws: Aws, params: Params, url: str | None = None) -> QueueRead:
     receives = 0
     try:
         while len(out.bodies) < params.feedback_max_messages:
-            batch = _receive(aws, url, VISIBILITY_S, 1)
+            batch = _receive(aws, url, RECEIVE_VISIBILITY_S, 1)
             receives += 1
             fresh = [m for m in batch if m["MessageId"] not in seen]
             handles += [m["ReceiptHandle"] for m in batch]
@@ -805,7 +804,7 @@ def receive_command(params: Params) -> str:
         "--max-number-of-messages",
         "10",
         "--visibility-timeout",
-        VISIBILITY_S,
+        str(RECEIVE_VISIBILITY_S),
         "--message-system-attribute-names",
         "SentTimestamp",
     )
