@@ -8,6 +8,7 @@ class on a free port, and nothing is sent anywhere.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import botocore.handlers
+import botocore.model
 import pytest
 from botocore.stub import ANY, Stubber
 
@@ -825,6 +828,19 @@ def test_ses_regions_are_those_a_whole_session_lists() -> None:
     assert endpoints.ses_regions() == expected and {"us-east-1", "eu-west-1"} <= expected
 
 
+def _as_called(service: str, model: Any) -> Any:
+    """A model as after every operation was called once: botocore's S3 handler edits an operation's
+    model in place at its first call (the bucket leaves the request path), and the loader keeps one
+    copy per process, so what an earlier test called would otherwise decide this comparison."""
+    if service != "s3" or "operations" not in model:
+        return model
+    model = copy.deepcopy(model)
+    service_model = botocore.model.ServiceModel(model, service)
+    for name in model["operations"]:
+        botocore.handlers.remove_bucket_from_url_paths_from_model({}, service_model.operation_model(name), {})
+    return model
+
+
 @pytest.mark.parametrize("service", sorted(ENDPOINT_PREFIXES))
 def test_models_load_as_botocore_loads_them(service: str) -> None:
     import botocore.loaders
@@ -832,9 +848,9 @@ def test_models_load_as_botocore_loads_them(service: str) -> None:
 
     ours, theirs = botocore_session(), botocore.session.Session()
     for type_name in ("service-2", "paginators-1", "endpoint-rule-set-1"):
-        assert ours.get_component("data_loader").load_service_model(service, type_name) == theirs.get_component(
-            "data_loader"
-        ).load_service_model(service, type_name), type_name
+        assert _as_called(service, ours.get_component("data_loader").load_service_model(service, type_name)) == (
+            _as_called(service, theirs.get_component("data_loader").load_service_model(service, type_name))
+        ), type_name
     assert type(ours.get_component("data_loader").load_data("endpoints")) is dict  # the faster plain dicts
 
 

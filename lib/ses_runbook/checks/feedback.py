@@ -390,6 +390,14 @@ def _when(text: Any) -> datetime | None:
         return None
 
 
+def _took(ms: float) -> str:
+    """A delivery time as read at a glance: seconds under two minutes, else minutes or hours."""
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 @check(
     "feedback.delays",
     "Mail is not held back (DeliveryDelay notifications)",
@@ -442,8 +450,8 @@ def delays(ctx: Context) -> Outcome:
         "malformed": counts.get("malformed", 0),
     }
     spread = (
-        f"; deliveries took p50 {details['processing_ms']['p50'] / 1000:.1f} s, p95 "
-        f"{details['processing_ms']['p95'] / 1000:.1f} s, max {details['processing_ms']['max'] / 1000:.0f} s"
+        f"; deliveries took p50 {_took(details['processing_ms']['p50'])}, p95 "
+        f"{_took(details['processing_ms']['p95'])}, max {_took(details['processing_ms']['max'])}"
         if took
         else ""
     )
