@@ -372,7 +372,9 @@ def test_stretches_warn_is_bad_skip_is_not_a_missing_check_changes_nothing() -> 
     [check] = history.checks_over_time(thrice)
     assert check["recovered"] == "a/r/run5" and len(check["episodes"]) == 3  # the last stretch's end
     rows = history.since_rows(runs)
-    assert [(r["check"], r["now"], r["turned bad in"], r["recovered in"]) for r in rows] == [("a.b", "error", "run7", "")]
+    assert [(r["check"], r["now"], r["turned bad in"], r["recovered in"]) for r in rows] == [
+        ("a.b", "error", "run7", "")
+    ]
 
 
 def test_changes_name_status_changes_and_figures_crossing_a_level() -> None:
