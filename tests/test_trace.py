@@ -142,6 +142,24 @@ def test_calls_stay_bounded_for_ten_thousand_addresses(sandbox) -> None:
 
 
 @pytest.mark.parametrize("sandbox", ["recipient-hard-bounced"], indirect=True)
+def test_the_event_store_gives_the_queue_s_verdict_and_says_it_was_searched(sandbox) -> None:
+    """With events_s3 set the notifications come from the event store (the same rows as the queue):
+    the same verdict and diagnostic code, by address and by message id, and no queue read at all."""
+    mid = notifications.recipient_message_id(sandbox.box.scenario, 0)
+    params = sandbox.load(events_s3=sandbox.box.events_s3)
+    aws = Aws(params)
+    report = trace.trace(params, aws, ["kim.old@northwind.example"], [mid])
+    assert [(t.verdict, "550 5.1.1" in (t.diagnostic or "")) for t in report.traces] == [
+        ("bounced-permanent", True),
+        ("bounced-permanent", True),
+    ]
+    sources = {s["source"]: s for s in report.to_dict()["sources"]}
+    assert "notifications" not in sources and "event store" in sources["event store"]["keeps"]
+    assert "with DuckDB" in sources["event store"]["searched"] and not sources["event store"]["error"]
+    assert "sqs.ReceiveMessage" not in aws.stats()["by_operation"]
+
+
+@pytest.mark.parametrize("sandbox", ["recipient-hard-bounced"], indirect=True)
 def test_a_message_id_is_traced_and_its_recipient_masked(sandbox) -> None:
     mid = notifications.recipient_message_id(sandbox.box.scenario, 0)
     params = sandbox.load()

@@ -30,7 +30,7 @@ import botocore.exceptions
 from ses_runbook.core.aws import describe_error
 from ses_runbook.core.errors import DnsError, FeedbackError
 from ses_runbook.core.identities import VERIFIED, covering_identity, domain_of
-from ses_runbook.sources import feedback, ses
+from ses_runbook.sources import events, feedback, ses
 from ses_runbook.sources.mailauth.dns import Lookup
 
 if TYPE_CHECKING:
@@ -57,14 +57,16 @@ KEEPS = {
     "suppression list": "keeps an address until it is removed (no expiry)",
     "notifications": "the feedback queue keeps a notification for its retention period (SQS: at most 14 days) "
     "and only until a consumer deletes it",
+    "event store": "the event store keeps what its S3 lifecycle keeps (Firehose writes every event; nothing consumes it)",
     "message insights": "VDM keeps message insights for its own retention window, only while VDM is on",
     "DNS": "answers now (not history)",
     "account": "answers now (not history)",
 }
 
-SUPPRESSION, NOTIFICATIONS, INSIGHTS, DNS, ACCOUNT = (
+SUPPRESSION, NOTIFICATIONS, EVENTS, INSIGHTS, DNS, ACCOUNT = (
     "suppression list",
     "notifications",
+    "event store",
     "message insights",
     "DNS",
     "account",
@@ -149,7 +151,10 @@ def _entry(item: dict[str, Any]) -> dict[str, Any]:
 # -- notifications ---------------------------------------------------------------------------------
 def notification_rows(aws: Aws, params: Params) -> tuple[list[dict[str, Any]], SourceRead]:
     """Every notification on the feedback queue as parsed rows (``sources.feedback``: one receive pass,
-    nothing consumed). The rows are what ``match`` takes: any other store of the same rows can be matched."""
+    nothing consumed), or from the event store when the parameters name one (``sources.events``, over
+    ``trace_lookback_days``). The rows are what ``match`` takes, whichever source gave them."""
+    if events.configured(params):
+        return _event_rows(aws, params)
     read = SourceRead(NOTIFICATIONS)
     if not params.feedback_queue_url:
         read.error = "no feedback_queue_url: set it to the SQS queue subscribed to the feedback topic"
@@ -165,6 +170,19 @@ def notification_rows(aws: Aws, params: Params) -> tuple[list[dict[str, Any]], S
         f"{queue.notes.get('messages_read', 0)} message(s), read {'to its end' if queue.notes.get('read_to_end') else 'NOT to its end'}"
     )
     return rows, read
+
+
+def _event_rows(aws: Aws, params: Params) -> tuple[list[dict[str, Any]], SourceRead]:
+    read = SourceRead(EVENTS)
+    window = params.model_copy(update={"lookback_days": params.trace_lookback_days})
+    try:
+        found = events.load(aws, window)
+    except FeedbackError as exc:
+        read.error = str(exc)
+        return [], read
+    frame = found.frame.astype(object).where(found.frame.notna(), None)  # a missing field is None, not NaN
+    read.searched = events.notes_text(found.notes)
+    return frame.to_dict("records"), read
 
 
 def match(
