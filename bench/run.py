@@ -193,7 +193,7 @@ def main() -> int:
                 f"<= {limit}",
                 original <= limit,
             )
-            row(f"{n:>6} identities: AWS calls, all 17 (with feedback.*)", f"{calls}", "", None)
+            row(f"{n:>6} identities: AWS calls, every check of `check`", f"{calls}", "", None)
             row(
                 f"{n:>6} identities: wall",
                 f"{wall:.2f} s ({wall / base_wall:.1f}x of 1)",

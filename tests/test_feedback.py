@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ses_runbook.checks import suite
+from ses_runbook.checks import Context, run, suite
 from ses_runbook.core.aws import Aws
 from ses_runbook.core.errors import FeedbackError, ReadOnlyError
+from ses_runbook.core.results import Status
 from ses_runbook.remediation import diagnose
 from ses_runbook.sandbox import notifications as sim
 from ses_runbook.sources import feedback
@@ -397,6 +398,9 @@ class ShortBatchQueue:
         self.receives: list[dict] = []
         self.released: list[str] = []
 
+    def once(self, key: tuple, derive):  # Aws.once: nothing kept here, each read is a pass
+        return derive()
+
     def call(self, service: str, operation: str, **kwargs) -> dict:
         assert service == "sqs"
         if operation == "GetQueueAttributes":
@@ -545,3 +549,20 @@ def test_redrive_policy_edges(policy, ok: bool, expected) -> None:
             feedback.refuse_low_redrive(attributes, params, params.feedback_queue_url)
     else:
         assert feedback.refuse_low_redrive(attributes, params, params.feedback_queue_url) == expected
+
+
+
+def test_one_run_reads_the_queue_once_whoever_asks_and_again_after_a_write(sandbox) -> None:
+    """09_feedback's review and its feedback.delays check (and 08's causes) look at the same queue:
+    one pass of the run serves them all (each pass ends in a long poll); a write drops it, so a
+    re-check after a fix reads the queue again."""
+    params = sandbox.params.model_copy(update={"allow_writes": True})
+    aws = Aws(params)
+    first = feedback.review(aws, params)
+    receives = aws.stats()["by_operation"]["sqs.ReceiveMessage"]
+    [delays] = run(Context(params, aws), ids=["feedback.delays"])
+    assert delays.status is Status.OK and aws.stats()["by_operation"]["sqs.ReceiveMessage"] == receives
+    assert feedback.review(aws, params).notes == first.notes
+    aws.call("sesv2", "PutSuppressedDestination", EmailAddress="gone@example.com", Reason="BOUNCE")
+    feedback.review(aws, params)
+    assert aws.stats()["by_operation"]["sqs.ReceiveMessage"] == 2 * receives

@@ -20,7 +20,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import botocore.exceptions
@@ -35,6 +35,8 @@ from ses_runbook.core.redact import mask_key_ids
 
 if TYPE_CHECKING:
     from ses_runbook.core.params import Params
+
+T = TypeVar("T")
 
 # How long a message the runbook receives stays hidden from the queue's other readers: the one
 # visibility timeout a read-only run may receive with (sources.feedback reads with it).
@@ -365,6 +367,12 @@ class Aws:
             with self._lock:
                 self._memo[key] = result
             return result
+
+    def once(self, key: tuple, derive: Callable[[], T]) -> T:
+        """An answer built from several calls, derived once per run like a memoized call (and dropped
+        with the memo at the next write): the feedback queue read whole, which several checks and
+        causes of one notebook look at, costs one pass (and its closing long poll) instead of one each."""
+        return self._once(("derived", *key), derive)
 
     def call(self, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
         """Call ``service.operation`` once per run: later asks get the first answer (writes always go out)."""

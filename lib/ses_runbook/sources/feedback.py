@@ -299,6 +299,10 @@ def read_queue(aws: Aws, params: Params, url: str | None = None) -> QueueRead:
     url = url or params.feedback_queue_url
     if not url:
         raise FeedbackError("no feedback_queue_url: set it to the SQS queue subscribed to the feedback topic")
+    return aws.once(("feedback-queue", url, params.feedback_max_messages), lambda: _read_queue(aws, params, url))
+
+
+def _read_queue(aws: Aws, params: Params, url: str) -> QueueRead:
     attributes = queue_attributes(aws, url)
     redrive = refuse_low_redrive(attributes, params, url)
     out = QueueRead()
