@@ -551,7 +551,6 @@ def test_redrive_policy_edges(policy, ok: bool, expected) -> None:
         assert feedback.refuse_low_redrive(attributes, params, params.feedback_queue_url) == expected
 
 
-
 def test_one_run_reads_the_queue_once_whoever_asks_and_again_after_a_write(sandbox) -> None:
     """09_feedback's review and its feedback.delays check (and 08's causes) look at the same queue:
     one pass of the run serves them all (each pass ends in a long poll); a write drops it, so a

@@ -427,6 +427,20 @@ def test_each_switch_lets_through_only_its_own_writes(wired: dict[str, Aws], swi
     assert _attempt(aws, "sesv2", "DeleteEmailIdentity") == ("sent" if switch == "allow_writes" else "refused")
 
 
+def test_a_grant_opens_its_one_write_for_its_own_client_and_counts_it() -> None:
+    """``--notify sns:`` grants ``sns.Publish`` to the notification's client alone: that write goes out
+    (and is counted as one) in a read-only run; every other write of that client, and the same write
+    from a client without the grant, is refused."""
+    granted = Aws(_params(), session=_aws().session, grants={"sns.Publish"})
+    plain = _aws()
+    for aws in (granted, plain):
+        for service in ("sns", "iam"):
+            aws.client(service).meta.events.register("before-send.*.*", _refuse_to_send)
+    assert _attempt(granted, "sns", "Publish") == "sent" and granted.writes["sns.Publish"] == 1
+    assert _attempt(granted, "sns", "DeleteTopic") == "refused" and _attempt(granted, "iam", "DeleteUser") == "refused"
+    assert _attempt(plain, "sns", "Publish") == "refused" and plain.writes["sns.Publish"] == 0
+
+
 def test_named_writes_and_the_read_rule() -> None:
     assert {
         "iam.CreateAccessKey",

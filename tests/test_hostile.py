@@ -20,7 +20,7 @@ from ses_runbook.core import params as params_mod
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.display import markup_text, table_text, terminal_text
 from ses_runbook.core.errors import ForeignDataError, OutputError, ParameterError
-from ses_runbook.core.redact import csv_cell, csv_value, mask_address
+from ses_runbook.core.redact import csv_cell, csv_value, mask_address, mask_addresses
 from ses_runbook.core.results import MIME_TYPE
 from ses_runbook.frontends import lab
 from ses_runbook.remediation import feedback_steps
@@ -117,12 +117,19 @@ def test_csv_cells_follow_owasp() -> None:
     for value in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
         assert csv_cell(value) == "'" + value and csv_value(csv_cell(value)) == value
     assert csv_cell("jane@example.com") == "jane@example.com" and csv_cell(None) == "" and csv_cell(float("nan")) == ""
+    assert csv_cell(1.5) == "1.5" and csv_cell(-1) == "'-1"  # a number is written as itself (a negative one quoted)
+    # only the quote csv_cell added is taken off: a value that starts with ' of its own stays whole
+    assert csv_value("plain") == "plain" and csv_value("'plain") == "'plain" and csv_value("=x") == "=x"
 
 
 def test_masking_splits_at_the_last_at() -> None:
     assert mask_address('=HYPERLINK("http://a@evil.example/?q=1")@x.com') == "=***@x.com"
     assert mask_address("@SUM(1+1)@x.com") == "@***@x.com"
     assert feedback.mask("jane.doe@example.com") == "j***@example.com"
+    assert mask_address("not an address") == "not an address" and mask_address(None) is None
+    assert (
+        mask_addresses("to bob@x.example and ann@y.example", {"ann@y.example"}) == "to b***@x.example and ann@y.example"
+    )
 
 
 def test_export_never_writes_through_a_link(tmp_path: Path) -> None:
