@@ -115,6 +115,35 @@ def test_a_file_with_blank_lines_duplicates_and_ten_thousand_addresses(tmp_path)
         trace.read_file(str(path))
 
 
+def test_escape_sequences_endless_and_oversized_files_are_refused_in_one_line(tmp_path) -> None:
+    """A pasted "address" holding a terminal escape (clear screen, an OSC-8 link) is not an address;
+    a device without end and a file past the cap are refused before they are read whole."""
+    for hostile in ("\x1b[2Jevil@x.com", "a\x1b]8;;http://x\x07b@x.com", "bell\x07@x.com", "c1\x9b31m@x.com"):
+        with pytest.raises(UsageError, match="not an email address") as refused:
+            trace.targets([hostile])
+        assert "\x1b" not in str(refused.value) and "\x07" not in str(refused.value)
+    with pytest.raises(UsageError, match="not a regular file"):
+        trace.read_file("/dev/zero")
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"\n" * (trace.MAX_FILE_BYTES + 1))
+    with pytest.raises(UsageError, match="more than 8 MiB"):
+        trace.read_file(str(big))
+
+
+def test_the_terminal_text_holds_no_escape_from_a_receiving_server() -> None:
+    row = _row(
+        "Bounce",
+        recipient="a@x.example",
+        bounce_type="Permanent",
+        bounce_subtype="General",
+        diagnostic_code="smtp; 550 \x1b[2J\x1b]8;;http://evil\x07click\x1b]8;;\x07 no such user",
+    )
+    found = trace.decide("a@x.example", "recipient", [row], None, None, None, {"a@x.example"})
+    report = trace.TraceReport([found], [], 14, datetime(2026, 11, 1, tzinfo=timezone.utc))
+    printed = trace.text(report)
+    assert "550" in printed and not any(ch in printed for ch in "\x1b\x07\x9b")
+
+
 # -- the sandbox, in-process ------------------------------------------------------------------------
 def test_an_unknown_message_id_has_no_record_and_says_what_was_searched(sandbox) -> None:
     params = sandbox.load()

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ses_runbook.core.commands import aws_command
 from ses_runbook.core.display import terminal_text
 from ses_runbook.core.errors import UsageError
+from ses_runbook.core.files import read_capped
 from ses_runbook.core.redact import mask_address, mask_addresses
 from ses_runbook.core.results import CheckResult, Status
 from ses_runbook.sources import trace as src
@@ -51,7 +52,12 @@ VERDICTS = (
 )
 MAX_TARGETS = 10_000  # addresses and message ids one trace takes (support tickets in bulk)
 CHECK_ID = "trace.recipients"
-_ADDRESS = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
+# a local part of any printable characters (SMTPUTF8 allows more than ASCII), never a control character:
+# an escape sequence in a pasted "address" is refused, not looked up and printed
+_ADDRESS = re.compile(r"^[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
+# --from-file holds at most MAX_TARGETS lines of at most an address's 320 characters (and slack for
+# blank lines and repeats): anything bigger, or a file without end (a device, a pipe), is refused
+MAX_FILE_BYTES = 8 * 2**20
 _MESSAGE_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{7,127}$")
 # The next step of each verdict, in one line (the catalogue's symptom "recipient-not-receiving" has the steps).
 NEXT = {
@@ -172,24 +178,24 @@ def _printable(text: str, limit: int = 80) -> str:
 
 def read_file(path: str) -> list[str]:
     """The lines of ``--from-file`` (at most ``MAX_TARGETS`` non-blank ones after duplicates go), one line
-    for a file that cannot be read."""
+    for a file that cannot be read, that is not a regular file or that is bigger than ``MAX_FILE_BYTES``."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            lines: list[str] = []
-            seen: set[str] = set()
-            for line in handle:
-                item = line.strip()
-                if not item or item.lower() in seen:
-                    continue
-                seen.add(item.lower())
-                lines.append(item)
-                if len(lines) > MAX_TARGETS:
-                    raise UsageError(
-                        f"--from-file {_printable(path)}: more than {MAX_TARGETS:,} addresses; split the list"
-                    )
-            return lines
+        data = read_capped(path, MAX_FILE_BYTES)
     except OSError as exc:
         raise UsageError(f"--from-file {_printable(path)}: cannot be read ({exc.strerror})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UsageError(f"--from-file {_printable(path)}: more than {MAX_FILE_BYTES // 2**20} MiB; split the list")
+    lines: list[str] = []
+    seen: set[str] = set()
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        item = line.strip()
+        if not item or item.lower() in seen:
+            continue
+        seen.add(item.lower())
+        lines.append(item)
+        if len(lines) > MAX_TARGETS:
+            raise UsageError(f"--from-file {_printable(path)}: more than {MAX_TARGETS:,} addresses; split the list")
+    return lines
 
 
 # -- the verdict -----------------------------------------------------------------------------------
@@ -481,7 +487,7 @@ def text(report: TraceReport) -> str:
     out.extend(f"  {r['source']}: {r['searched']}; {r['state']}; {r['keeps records']}" for r in source_rows(report))
     calls = report.calls or {}
     out.append(f"{calls.get('total', 0)} AWS call(s), {calls.get('writes', 0)} write(s)")
-    return "\n".join(out)
+    return "\n".join(terminal_text(line) for line in out)  # codes and responses come from receiving servers
 
 
 def lookup_command(params: Params, t: Trace) -> str:
