@@ -52,7 +52,7 @@ SERVICES = (
     "sns",
     "s3",
 )  # every service the runbook makes a client for
-GUARDED = (*SERVICES, "athena", "firehose")  # and those whose reads are listed for work being merged
+GUARDED = (*SERVICES, "athena", "firehose")  # the event store's engines and its Firehose destination
 AS_OF = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 
@@ -452,7 +452,7 @@ def test_named_writes_and_the_read_rule() -> None:
     assert (
         is_read("cloudwatch", "GetMetricData")
         and is_read("ses", "ListIdentities")
-        and is_read("cloudwatch", "DescribeAlarms")
+        and is_read("cloudwatch", "DescribeAlarmsForMetric")
     )
     assert not is_read("iam", "CreateAccessKey") and not is_read("ses", "VerifyDomainIdentity")
 

@@ -42,8 +42,7 @@ T = TypeVar("T")
 # visibility timeout a read-only run may receive with (sources.feedback reads with it).
 RECEIVE_VISIBILITY_S = 60
 
-# The read path: the operations a read-only run lets through, each one that the runbook calls (or
-# that a branch being merged calls). Listed, not matched by name: a ``Get*`` can mint credentials
+# The read path: the operations a read-only run lets through, each one that the runbook calls. Listed, not matched by name: a ``Get*`` can mint credentials
 # (STS ``GetSessionToken``) or read a secret (Secrets Manager ``GetSecretValue``).
 # tests/test_guards.py checks each against botocore's model, and that everything else is refused.
 READ_OPERATIONS = frozenset(
@@ -54,7 +53,6 @@ READ_OPERATIONS = frozenset(
         "ses.GetSendStatistics",
         "ses.ListIdentities",
         "sesv2.GetAccount",
-        "sesv2.GetConfigurationSet",
         "sesv2.GetConfigurationSetEventDestinations",
         "sesv2.GetDedicatedIps",
         "sesv2.GetEmailIdentity",
@@ -64,7 +62,6 @@ READ_OPERATIONS = frozenset(
         "sesv2.ListEmailIdentities",
         "sesv2.ListRecommendations",
         "sesv2.ListSuppressedDestinations",
-        "cloudwatch.DescribeAlarms",
         "cloudwatch.DescribeAlarmsForMetric",
         "cloudwatch.GetMetricData",
         "iam.GenerateCredentialReport",  # IAM builds a report of what it already holds: nothing changes
