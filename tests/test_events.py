@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import urllib.request
 
 import pandas as pd
@@ -89,6 +90,19 @@ def test_an_empty_window_says_what_it_may_mean(sandbox) -> None:
         "No events in the lookback: s3://ses-events/elsewhere/ holds no SES event of the last 14 days"
     )
     assert "Firehose stream's S3 destination prefix" in text
+
+
+def test_a_window_past_events_max_mib_is_refused_before_anything_is_fetched(sandbox) -> None:
+    """The listing's sizes bound the fetch: a window holding more than ``events_max_mib`` is one line
+    saying how much and what to do, and no object is downloaded."""
+    params = sandbox.load(events_s3="s3://ses-events/big/", events_max_mib=1)
+    hour = events.window_hours(params)[-1]
+    body = os.urandom(2 * 2**20 + 1)
+    sandbox.box.client("s3").put_object(Bucket="ses-events", Key=f"big/{hour:%Y/%m/%d/%H}/part-0.gz", Body=body)
+    aws = Aws(params)
+    store = events.review(aws, params)
+    assert store.frame.empty and "holds 2 MiB in 1 object(s), more than events_max_mib=1" in store.notes["error"]
+    assert "s3.GetObject" not in aws.stats()["by_operation"]
 
 
 def _deny(action: str):

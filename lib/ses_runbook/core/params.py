@@ -143,6 +143,12 @@ class Params(BaseModel):
         None, description="s3:// location Athena writes query results to; None: the workgroup's own"
     )
     athena_table: str = Field("default.ses_events", description="Glue table (database.table) over the event store")
+    events_max_mib: int = Field(
+        8192,
+        description="most MiB of the event store one run fetches (the window's objects, compressed)",
+        ge=1,
+        le=1048576,
+    )
     athena_timeout_s: float = Field(
         300.0, description="seconds an Athena query may run before the read gives up", gt=0, le=3600
     )

@@ -341,6 +341,13 @@ def fetch_window(aws: Aws, params: Params, folder: Path) -> StoreRead:
     (streamed to disk a MiB at a time: memory stays flat whatever their size)."""
     bucket, root = split_s3(str(params.events_s3))
     objects = list_window(aws, params)
+    size = sum(int(o.get("Size", 0)) for o in objects)
+    if size > params.events_max_mib * 2**20:  # a bound on disk and time, whatever the store holds
+        raise FeedbackError(
+            f"event store {params.events_s3}: the {params.lookback_days}-day window holds {size / 2**20:,.0f} MiB "
+            f"in {len(objects):,} object(s), more than events_max_mib={params.events_max_mib:,}: shorten "
+            "lookback_days, raise events_max_mib, or query it with events_engine=athena"
+        )
     client = aws.client("s3")  # the guarded client: counted, and refused if not a read
 
     def one(item: tuple[int, dict[str, Any]]) -> Path | None:
@@ -371,7 +378,7 @@ def fetch_window(aws: Aws, params: Params, folder: Path) -> StoreRead:
         "prefixes": len(prefixes(window_hours(params))),
         "objects": len(objects),
         "vanished": paths.count(None),
-        "bytes": sum(int(o.get("Size", 0)) for o in objects),
+        "bytes": size,
     }
     return read
 
