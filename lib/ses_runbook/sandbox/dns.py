@@ -178,13 +178,37 @@ class _ZoneResolver(BaseResolver):
 
 
 class _QuietMixin:
-    """socketserver prints handler exceptions to stderr; the sandbox must stay silent."""
+    """socketserver prints handler exceptions to stderr; the sandbox must stay silent. Each request
+    runs in a daemon thread (a client that never sends cannot hold the process), and closing the
+    server waits a moment for the ones still answering, so a stopped server leaves no thread behind."""
 
     daemon_threads = True
     block_on_close = False
+    _REQUEST_JOIN_S = 1.0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self.process_request_thread,  # type: ignore[attr-defined]
+            args=(request, client_address),
+            daemon=True,
+        )
+        with _REQUESTS_LOCK:
+            live = [t for t in self.__dict__.get("_answering", []) if t.is_alive()]
+            self.__dict__["_answering"] = [*live, thread]  # finished ones dropped: the list stays small
+        thread.start()
+
+    def server_close(self) -> None:
+        super().server_close()  # type: ignore[misc]
+        with _REQUESTS_LOCK:
+            answering = self.__dict__.pop("_answering", [])
+        for thread in answering:
+            thread.join(timeout=self._REQUEST_JOIN_S)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         _log.debug("DNS request from %s failed", client_address, exc_info=True)
+
+
+_REQUESTS_LOCK = threading.Lock()
 
 
 class _UdpServer(_QuietMixin, socketserver.ThreadingMixIn, socketserver.UDPServer):
