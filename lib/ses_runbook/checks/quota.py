@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ses_runbook.checks import Context, Outcome, check
-from ses_runbook.core.commands import Shell, aws_command
+from ses_runbook.core.commands import aws_command
 from ses_runbook.core.results import Status
 from ses_runbook.sources import metrics, ses
 
@@ -52,23 +52,7 @@ def _peak_hours(points: list[tuple[datetime, float]], top: int = 3) -> list[dict
     "quota.send_rate",
     "Peak sending rate stays under MaxSendRate",
     lambda p: (
-        aws_command(
-            p,
-            "cloudwatch",
-            "get-metric-statistics",
-            "--namespace",
-            "AWS/SES",
-            "--metric-name",
-            "Send",
-            "--statistics",
-            "Sum",
-            "--period",
-            "60",
-            "--start-time",
-            Shell("\"$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)\""),
-            "--end-time",
-            Shell('"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'),
-        )
+        metrics.statistics_command(p, "Send", "Sum", 60)
         + "   # Sum / 60 per minute, against: "
         + aws_command(p, "ses", "get-send-quota", "--query", "MaxSendRate")
     ),

@@ -9,7 +9,6 @@ import botocore.exceptions
 
 from ses_runbook.checks import Context, Outcome, check
 from ses_runbook.checks.domain import domain_identity
-from ses_runbook.core.commands import Shell, aws_command
 from ses_runbook.core.errors import DnsError
 from ses_runbook.core.results import Status
 from ses_runbook.sources import metrics
@@ -58,23 +57,7 @@ def _rate_check(ctx: Context, qid: str, label: str, warn: float, fail: float) ->
 
 
 def _cli(metric: str):
-    return lambda p: aws_command(
-        p,
-        "cloudwatch",
-        "get-metric-statistics",
-        "--namespace",
-        "AWS/SES",
-        "--metric-name",
-        metric,
-        "--statistics",
-        "Average",
-        "--period",
-        p.metrics_period_s,
-        "--start-time",
-        Shell("\"$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)\""),
-        "--end-time",
-        Shell('"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'),
-    )
+    return lambda p: metrics.statistics_command(p, metric, "Average", p.metrics_period_s)
 
 
 @check(

@@ -29,7 +29,7 @@ from ses_runbook.core.errors import ParameterError
 from ses_runbook.core.identities import domain_of, normal
 from ses_runbook.core.results import CheckResult, Status
 from ses_runbook.remediation import feedback_steps
-from ses_runbook.sources import feedback
+from ses_runbook.sources import feedback, metrics
 from ses_runbook.sources.mailauth.dns import dig_command
 
 if TYPE_CHECKING:
@@ -554,23 +554,7 @@ def _steps_paused(p: Params, r: dict[str, CheckResult], f: Facts) -> list[Step]:
         Step(
             "Fix the cause first, usually bounces or complaints: rates under 5 % / 0.1 % (see bounces-or-complaints-spike, "
             "01_quota_and_statistics, 07_cloudwatch_metrics)",
-            aws_command(
-                p,
-                "cloudwatch",
-                "get-metric-statistics",
-                "--namespace",
-                "AWS/SES",
-                "--metric-name",
-                "Reputation.BounceRate",
-                "--statistics",
-                "Average",
-                "--period",
-                "3600",
-                "--start-time",
-                Shell("\"$(date -u -d '7 days ago' +%Y-%m-%dT%H:%M:%SZ)\""),
-                "--end-time",
-                Shell('"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'),
-            ),
+            metrics.statistics_command(p, "Reputation.BounceRate", "Average", 3600, since="7 days ago"),
         ),
         Step(
             "Ask AWS to review the account again (only a person can): reply in the case with what changed. Prepared text:",
@@ -945,23 +929,7 @@ def _steps_blocklisted(p: Params, r: dict[str, CheckResult], f: Facts) -> list[S
 
 
 def _cw(p: Params, metric: str) -> str:
-    return aws_command(
-        p,
-        "cloudwatch",
-        "get-metric-statistics",
-        "--namespace",
-        "AWS/SES",
-        "--metric-name",
-        metric,
-        "--statistics",
-        "Average",
-        "--period",
-        "3600",
-        "--start-time",
-        Shell("\"$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)\""),
-        "--end-time",
-        Shell('"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'),
-    )
+    return metrics.statistics_command(p, metric, "Average", 3600)
 
 
 def _steps_rate(kind: str) -> Steps:

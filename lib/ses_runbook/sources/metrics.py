@@ -287,9 +287,9 @@ def period_text(start: datetime, period_s: int) -> str:
     return f"{start:%Y-%m-%d %H:%M}-{close} UTC"
 
 
-def send_sum_command(params: Params) -> str:
-    """The runbook page's own command: hourly Send Sum over the last 24 h."""
-
+def statistics_command(params: Params, metric: str, statistic: str, period: Any, since: str = "24 hours ago") -> str:
+    """``aws cloudwatch get-metric-statistics`` for one SES metric from ``since`` until now: the by-hand
+    look-up every check and step prints (the dates are the shell's, at the time it is pasted)."""
     return aws_command(
         params,
         "cloudwatch",
@@ -297,16 +297,21 @@ def send_sum_command(params: Params) -> str:
         "--namespace",
         "AWS/SES",
         "--metric-name",
-        "Send",
+        metric,
+        "--statistics",
+        statistic,
+        "--period",
+        period,
         "--start-time",
-        Shell("\"$(date -u -d '24 hours ago' +%Y-%m-%dT%H:%M:%SZ)\""),
+        Shell(f"\"$(date -u -d '{since}' +%Y-%m-%dT%H:%M:%SZ)\""),
         "--end-time",
         Shell('"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'),
-        "--period",
-        "3600",
-        "--statistics",
-        "Sum",
     )
+
+
+def send_sum_command(params: Params) -> str:
+    """The runbook page's own command: hourly Send Sum over the last 24 h."""
+    return statistics_command(params, "Send", "Sum", 3600)
 
 
 # -- pandas from here on: notebooks and plots only ---------------------------------------------
